@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Bootstrap and run the project's two quick-start commands on a machine with only Python 3.10+.
+
+    python3 dev.py demo [ARGS...]   # the library's main job on SQLite (see README)
+    python3 dev.py test [ARGS...]   # the test suite (pytest; ARGS go to pytest)
+    python3 dev.py lint             # ruff check, ruff format --check, mypy --strict src
+
+Each command creates `.venv` beside this file when it is missing and (re)installs the package
+into it whenever `pyproject.toml` changed, so nothing has to be installed by hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+
+# What each command needs installed: the demo runs on the core package alone.
+EXTRAS = {"demo": "", "test": "[dev]", "lint": "[dev]", "docs": "[dev]"}
+
+
+def _stamp_for(extras: str) -> str:
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    return f"{extras}:{digest}"
+
+
+def ensure_environment(extras: str) -> None:
+    """Create `.venv` and install the package with `extras`, unless already up to date."""
+    if sys.version_info < (3, 10):
+        sys.exit(f"acadio-webhooks needs Python 3.10 or newer; this is {sys.version.split()[0]}")
+    if not PYTHON.exists():
+        print(f"dev.py: creating {VENV.relative_to(ROOT)} ...", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    stamp_file = VENV / ".acadio-installed"
+    wanted = {_stamp_for(extras)} | ({_stamp_for("[dev]")} if extras == "" else set())
+    installed = set(stamp_file.read_text().split()) if stamp_file.exists() else set()
+    if installed & wanted:
+        return
+    print(f"dev.py: installing acadio-webhooks{extras} into .venv ...", flush=True)
+    pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "-e", f"{ROOT}{extras}"], check=True, cwd=ROOT)
+    stamp_file.write_text(" ".join(sorted(installed | {_stamp_for(extras)})))
+
+
+def run(argv: list[str]) -> int:
+    """Run one command of the module docstring and return its exit code."""
+    if not argv or argv[0] not in EXTRAS:
+        print(__doc__)
+        return 2
+    command, rest = argv[0], argv[1:]
+    ensure_environment(EXTRAS[command])
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    if command == "demo":
+        return subprocess.call([str(PYTHON), "-m", "acadio_webhooks", "demo", *rest], env=env)
+    if command == "test":
+        return subprocess.call([str(PYTHON), "-m", "pytest", *rest], env=env, cwd=ROOT)
+    if command == "docs":
+        return subprocess.call([str(PYTHON), "-m", "mkdocs", "build", "--strict", *rest], cwd=ROOT)
+    for step in (
+        ["-m", "ruff", "check", "."],
+        ["-m", "ruff", "format", "--check", "."],
+        ["-m", "mypy", "--strict", "src"],
+    ):
+        code = subprocess.call([str(PYTHON), *step], env=env, cwd=ROOT)
+        if code:
+            return code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run(sys.argv[1:]))

@@ -1,0 +1,196 @@
+"""Every exception acadio-webhooks raises, under one root.
+
+Each leaf also inherits the builtin a caller would naturally catch, so ``except ValueError``
+keeps working for code that does not know this library::
+
+    AcadioWebhooksError
+    ├── InvalidTopic (ValueError)            a topic string breaks the grammar
+    ├── InvalidPattern (ValueError)          a pattern string breaks the grammar
+    ├── UnknownTopic (LookupError)           a well-formed topic that is not in the catalog
+    ├── PatternMatchesNothing (ValueError)   typo guard: a pattern no catalog topic matches
+    ├── InvalidEndpoint (ValueError)         an endpoint URL that is not https/public
+    ├── InvalidPayload (ValueError)          emit data that is not JSON or too large
+    ├── NotFound (LookupError)               an integration/subscription/delivery id unknown to the store
+    ├── StorageError (RuntimeError)          the store failed; the driver's error is ``__cause__``
+    ├── IntegrationInactive (RuntimeError)   an operation on a deactivated integration
+    └── VerificationError (ValueError)       a received webhook failed ``verify()``; see ``.reason``
+        ├── MissingHeader                    reason ``missing_header``
+        ├── MalformedHeader                  reason ``malformed_header``
+        ├── BadSignature                     reason ``bad_signature``
+        ├── StaleTimestamp                   reason ``stale``
+        ├── FutureTimestamp                  reason ``future``
+        ├── MalformedBody                    reason ``bad_body``
+        ├── ReplayedMessage                  reason ``replayed``
+        └── InvalidSecret                    reason ``bad_secret`` (the receiver's own configuration)
+
+Messages name what is wrong and where; they never contain secrets or signatures.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "AcadioWebhooksError",
+    "InvalidTopic",
+    "InvalidPattern",
+    "UnknownTopic",
+    "PatternMatchesNothing",
+    "InvalidEndpoint",
+    "InvalidPayload",
+    "NotFound",
+    "StorageError",
+    "IntegrationInactive",
+    "VerificationError",
+    "MissingHeader",
+    "MalformedHeader",
+    "BadSignature",
+    "StaleTimestamp",
+    "FutureTimestamp",
+    "MalformedBody",
+    "ReplayedMessage",
+    "InvalidSecret",
+]
+
+
+class AcadioWebhooksError(Exception):
+    """Root of every exception this library raises on purpose."""
+
+
+class _GrammarError(AcadioWebhooksError, ValueError):
+    """A topic or pattern string that breaks the grammar, with the offending position."""
+
+    kind: ClassVar[str] = "text"
+
+    def __init__(self, text: str, problem: str, position: int | None = None) -> None:
+        self.text = text
+        self.problem = problem
+        self.position = position
+        where = f" at position {position}" if position is not None else ""
+        shown = text if len(text) <= 80 else text[:77] + "..."
+        super().__init__(f"invalid {self.kind} {shown!r}{where}: {problem}")
+
+
+class InvalidTopic(_GrammarError):
+    """A topic string breaks the grammar (``area/entity/action`` of ``[a-z0-9_-]+`` segments)."""
+
+    kind = "topic"
+
+
+class InvalidPattern(_GrammarError):
+    """A pattern string breaks the grammar; ``.position`` points at the problem."""
+
+    kind = "pattern"
+
+
+class UnknownTopic(AcadioWebhooksError, LookupError):
+    """A well-formed topic that is not registered in the catalog."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        super().__init__(
+            f"unknown topic {topic!r}: register it with TopicCatalog.register() before emitting"
+        )
+
+
+class PatternMatchesNothing(AcadioWebhooksError, ValueError):
+    """A valid pattern that matches no topic of the catalog (the ``cource/*`` typo guard)."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        super().__init__(
+            f"pattern {pattern!r} matches no known topic; check for a typo, or pass "
+            "allow_future_topics=True if it is meant for topics added later"
+        )
+
+
+class InvalidEndpoint(AcadioWebhooksError, ValueError):
+    """An endpoint URL that is not ``https://`` or not publicly routable."""
+
+    def __init__(self, url: str, problem: str) -> None:
+        self.url = url
+        self.problem = problem
+        super().__init__(f"endpoint {url!r} refused: {problem}")
+
+
+class InvalidPayload(AcadioWebhooksError, ValueError):
+    """Event data that cannot be sent: not JSON-serialisable, non-finite numbers, too large."""
+
+
+class NotFound(AcadioWebhooksError, LookupError):
+    """An id the store does not know."""
+
+    def __init__(self, kind: str, ident: str) -> None:
+        self.kind = kind
+        self.ident = ident
+        super().__init__(f"{kind} {ident!r} not found")
+
+
+class StorageError(AcadioWebhooksError, RuntimeError):
+    """The store failed; the driver's own exception is chained as ``__cause__``."""
+
+
+class IntegrationInactive(AcadioWebhooksError, RuntimeError):
+    """An operation that needs an active integration met a deactivated one."""
+
+
+class VerificationError(AcadioWebhooksError, ValueError):
+    """A received webhook failed verification.
+
+    ``reason`` is a stable machine-readable code (``missing_header``, ``malformed_header``,
+    ``bad_signature``, ``stale``, ``future``, ``bad_body``, ``replayed``, ``bad_secret``);
+    the message is for humans and never contains the secret or the signature.
+    """
+
+    reason: ClassVar[str] = "invalid"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+class MissingHeader(VerificationError):
+    """A required header is absent."""
+
+    reason = "missing_header"
+
+
+class MalformedHeader(VerificationError):
+    """A header is present but cannot be parsed."""
+
+    reason = "malformed_header"
+
+
+class BadSignature(VerificationError):
+    """No signature matches any of the given secrets."""
+
+    reason = "bad_signature"
+
+
+class StaleTimestamp(VerificationError):
+    """``webhook-timestamp`` is older than the tolerance allows (possible replay)."""
+
+    reason = "stale"
+
+
+class FutureTimestamp(VerificationError):
+    """``webhook-timestamp`` is further in the future than the tolerance allows."""
+
+    reason = "future"
+
+
+class MalformedBody(VerificationError):
+    """The body is not a JSON object of the documented event shape."""
+
+    reason = "bad_body"
+
+
+class ReplayedMessage(VerificationError):
+    """The replay guard has already seen this ``webhook-id``."""
+
+    reason = "replayed"
+
+
+class InvalidSecret(VerificationError):
+    """The secret(s) given to ``verify()`` are empty or of the wrong type."""
+
+    reason = "bad_secret"

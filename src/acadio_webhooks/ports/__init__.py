@@ -1,0 +1,1 @@
+"""Small typed interfaces (Protocols) between the delivery core and the outside world."""
