@@ -60,7 +60,6 @@ __all__ = [
     "MalformedBody",
     "ReplayedMessage",
     "InvalidSecret",
-    *_LAZY,
 ]
 
 

@@ -10,8 +10,10 @@ keeps working for code that does not know this library::
     ├── PatternMatchesNothing (ValueError)   typo guard: a pattern no catalog topic matches
     ├── InvalidEndpoint (ValueError)         an endpoint URL that is not https/public
     ├── InvalidPayload (ValueError)          emit data that is not JSON or too large
-    ├── NotFound (LookupError)               an integration/subscription/delivery id unknown to the store
+    ├── NotFound (LookupError)               an id unknown to the store
     ├── StorageError (RuntimeError)          the store failed; the driver's error is ``__cause__``
+    ├── ResolutionError (OSError)            an endpoint host name did not resolve
+    ├── NotificationError (RuntimeError)     a failure notice could not be handed to the mail server
     ├── IntegrationInactive (RuntimeError)   an operation on a deactivated integration
     └── VerificationError (ValueError)       a received webhook failed ``verify()``; see ``.reason``
         ├── MissingHeader                    reason ``missing_header``
@@ -21,7 +23,7 @@ keeps working for code that does not know this library::
         ├── FutureTimestamp                  reason ``future``
         ├── MalformedBody                    reason ``bad_body``
         ├── ReplayedMessage                  reason ``replayed``
-        └── InvalidSecret                    reason ``bad_secret`` (the receiver's own configuration)
+        └── InvalidSecret                    reason ``bad_secret`` (receiver misconfigured)
 
 Messages name what is wrong and where; they never contain secrets or signatures.
 """
@@ -41,6 +43,8 @@ __all__ = [
     "NotFound",
     "StorageError",
     "IntegrationInactive",
+    "ResolutionError",
+    "NotificationError",
     "VerificationError",
     "MissingHeader",
     "MalformedHeader",
@@ -128,6 +132,14 @@ class NotFound(AcadioWebhooksError, LookupError):
 
 class StorageError(AcadioWebhooksError, RuntimeError):
     """The store failed; the driver's own exception is chained as ``__cause__``."""
+
+
+class ResolutionError(AcadioWebhooksError, OSError):
+    """An endpoint host name did not resolve to any address."""
+
+
+class NotificationError(AcadioWebhooksError, RuntimeError):
+    """A failure notice could not be handed over; it stays queued and is retried."""
 
 
 class IntegrationInactive(AcadioWebhooksError, RuntimeError):

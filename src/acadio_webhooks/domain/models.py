@@ -1,0 +1,202 @@
+"""The records a host and the stores exchange: integration, subscription, event, delivery, attempt.
+
+These are pydantic models so that bad input fails with field-named errors. They check *shape*
+(grammar of patterns, absolute http(s) URLs, lengths, e-mail syntax); whether an endpoint is
+safe to call is the business of :mod:`acadio_webhooks.domain.endpoints`, applied by the
+integration service at registration and by the transport at connection time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    SecretStr,
+    field_validator,
+)
+
+from acadio_webhooks.domain.ids import new_id
+
+__all__ = [
+    "MIN_SECRET_LENGTH",
+    "MAX_SECRET_LENGTH",
+    "MAX_URL_LENGTH",
+    "DeliveryStatus",
+    "SigningSecret",
+    "Integration",
+    "Subscription",
+    "Event",
+    "Delivery",
+    "Attempt",
+    "utcnow",
+]
+
+MIN_SECRET_LENGTH = 16
+"""A signing secret shorter than this is refused: HMAC keys need entropy to resist guessing."""
+MAX_SECRET_LENGTH = 256
+MAX_URL_LENGTH = 2048
+MAX_TENANT_LENGTH = 255
+
+
+def utcnow() -> datetime:
+    """The current time as an aware UTC datetime (only for defaults; code takes a clock)."""
+    return datetime.now(timezone.utc)
+
+
+def _aware_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("datetime must be timezone-aware (UTC)")
+    return value.astimezone(timezone.utc)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_aware_utc)]
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http"):
+        raise ValueError("must be an absolute https:// URL")
+    if not parts.hostname:
+        raise ValueError("must name a host")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not carry credentials (user:password@) in the URL")
+    if parts.fragment:
+        raise ValueError("must not have a #fragment")
+    try:
+        _ = parts.port
+    except ValueError as exc:
+        raise ValueError("has an invalid port") from exc
+    return value
+
+
+EndpointUrl = Annotated[
+    str, Field(min_length=1, max_length=MAX_URL_LENGTH), AfterValidator(_http_url)
+]
+Tenant = Annotated[str, Field(min_length=1, max_length=MAX_TENANT_LENGTH)]
+
+
+def _pattern_text(value: str) -> str:
+    from acadio_webhooks.domain.patterns import Pattern
+
+    return Pattern(value).text
+
+
+class DeliveryStatus(str, Enum):
+    """A delivery is ``pending`` until ``delivered``, ``failed`` or ``cancelled``."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
+
+
+class SigningSecret(_Record):
+    """One signing secret of an integration; during rotation the previous one keeps signing
+    until ``expires_at`` so receivers can switch without dropping deliveries."""
+
+    value: SecretStr = Field(min_length=MIN_SECRET_LENGTH, max_length=MAX_SECRET_LENGTH)
+    created_at: UtcDatetime = Field(default_factory=utcnow)
+    expires_at: UtcDatetime | None = None
+
+    def key(self) -> bytes:
+        """The HMAC key: the secret's UTF-8 bytes."""
+        return self.value.get_secret_value().encode("utf-8")
+
+
+class Integration(_Record):
+    """One tenant's installed webhooks integration (the customer page's "Install" step)."""
+
+    id: str = Field(default_factory=lambda: new_id("int"))
+    tenant: Tenant
+    secrets: tuple[SigningSecret, ...] = Field(min_length=1)
+    notification_email: EmailStr | None = None
+    active: bool = True
+    created_at: UtcDatetime = Field(default_factory=utcnow)
+    updated_at: UtcDatetime = Field(default_factory=utcnow)
+
+    def signing_keys(self, now: datetime) -> tuple[bytes, ...]:
+        """Keys that sign a request made at ``now``, newest first (expired ones dropped)."""
+        keys = tuple(s.key() for s in self.secrets if s.expires_at is None or s.expires_at > now)
+        return keys or (self.secrets[0].key(),)
+
+
+class Subscription(_Record):
+    """A pattern and the endpoint that receives every matching event of its integration."""
+
+    id: str = Field(default_factory=lambda: new_id("sub"))
+    integration_id: str = Field(min_length=1)
+    pattern: Annotated[str, AfterValidator(_pattern_text)]
+    endpoint: EndpointUrl
+    active: bool = True
+    disabled_reason: str | None = Field(default=None, max_length=500)
+    consecutive_failures: int = Field(default=0, ge=0)
+    failing_since: UtcDatetime | None = None
+    created_at: UtcDatetime = Field(default_factory=utcnow)
+
+
+class Event(_Record):
+    """One occurrence: what ``emit`` stores, serialised once into ``payload`` (the wire body)."""
+
+    id: str = Field(default_factory=lambda: new_id("evt"))
+    topic: str
+    tenant: Tenant
+    created_at: UtcDatetime
+    payload: bytes = Field(repr=False)
+    dedup_key: str | None = Field(default=None, max_length=512)
+
+    @field_validator("topic")
+    @classmethod
+    def _valid_topic(cls, value: str) -> str:
+        from acadio_webhooks.domain.topics import validate_topic
+
+        return validate_topic(value)
+
+
+class Delivery(_Record):
+    """One event going to one subscription's endpoint, with its queue state."""
+
+    id: str = Field(default_factory=lambda: new_id("dlv"))
+    event_id: str
+    subscription_id: str
+    integration_id: str
+    tenant: Tenant
+    topic: str
+    status: DeliveryStatus = DeliveryStatus.PENDING
+    attempts: int = Field(default=0, ge=0)
+    next_attempt_at: UtcDatetime | None = None
+    last_status_code: int | None = None
+    last_error: str | None = None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+
+class Attempt(_Record):
+    """One HTTP POST of a delivery: when, how long, what came back."""
+
+    delivery_id: str
+    number: int = Field(ge=1)
+    started_at: UtcDatetime
+    duration_ms: float = Field(ge=0)
+    status_code: int | None = None
+    error: str | None = Field(default=None, max_length=1000)
+    response_excerpt: str = Field(default="", max_length=4096)
+    succeeded: bool
+
+    @property
+    def summary(self) -> str:
+        """``200``, ``500``, or the error text, for logs and tables."""
+        if self.status_code is not None:
+            return str(self.status_code)
+        return self.error or "unknown error"

@@ -1,0 +1,235 @@
+"""The storage port: one small interface every store adapter implements.
+
+Adapters: :class:`acadio_webhooks.adapters.storage.memory.MemoryStore` (tests, quick starts)
+and :class:`acadio_webhooks.adapters.storage.sql.SqlStore` (SQLite, the embedded default, and
+PostgreSQL). All pass the same contract suite, ``tests/contract/test_store_contract.py``.
+
+Everything here is synchronous: SQL drivers are, and the async worker calls the store from a
+worker thread in batches, so one interface serves sync and async hosts.
+
+Errors: ``NotFound`` for unknown ids; ``StorageError`` (driver error chained) for anything the
+backend failed at. Nothing else escapes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Generic, Protocol, TypeVar, runtime_checkable
+
+from acadio_webhooks.domain.messages import Notification, Settlement, WorkItem
+from acadio_webhooks.domain.models import (
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    Event,
+    Integration,
+    Subscription,
+)
+
+__all__ = ["Route", "RoutingSnapshot", "DeliveryQuery", "Page", "Store"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Route:
+    """An active subscription of an active integration, as the dispatcher routes on it."""
+
+    subscription_id: str
+    integration_id: str
+    pattern: str
+
+
+@dataclass(frozen=True)
+class RoutingSnapshot:
+    """A tenant's routes at one routing revision."""
+
+    revision: int
+    routes: tuple[Route, ...]
+
+
+@dataclass(frozen=True)
+class DeliveryQuery:
+    """Filters for listing deliveries, newest first. ``cursor`` is a ``Page.next_cursor``."""
+
+    tenant: str | None = None
+    integration_id: str | None = None
+    subscription_id: str | None = None
+    event_id: str | None = None
+    status: DeliveryStatus | None = None
+    topic: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 50
+    cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a listing; ``next_cursor`` is None on the last page."""
+
+    items: tuple[T, ...]
+    next_cursor: str | None = None
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Durable state: integrations, subscriptions, events, deliveries, attempts, notices.
+
+    Thread-safe: one instance is shared by a host's request threads and its workers. The
+    SQL adapter is also safe across processes sharing the database.
+    """
+
+    # -- integrations and subscriptions (the admin flow) ------------------------------------
+
+    def add_integration(self, integration: Integration) -> None:
+        """Store a new integration (its id must be new)."""
+        ...
+
+    def update_integration(self, integration: Integration) -> None:
+        """Replace the integration with the same id; ``NotFound`` if there is none."""
+        ...
+
+    def get_integration(self, integration_id: str) -> Integration:
+        """The integration, or ``NotFound``."""
+        ...
+
+    def list_integrations(self, tenant: str | None = None) -> list[Integration]:
+        """Integrations of ``tenant`` (all when None), oldest first."""
+        ...
+
+    def add_subscription(self, subscription: Subscription) -> None:
+        """Store a new subscription; ``NotFound`` if its integration does not exist."""
+        ...
+
+    def update_subscription(self, subscription: Subscription) -> None:
+        """Replace the subscription with the same id; ``NotFound`` if there is none."""
+        ...
+
+    def delete_subscription(self, subscription_id: str) -> None:
+        """Remove a subscription and cancel its pending deliveries; ``NotFound`` if unknown."""
+        ...
+
+    def get_subscription(self, subscription_id: str) -> Subscription:
+        """The subscription, or ``NotFound``."""
+        ...
+
+    def list_subscriptions(self, integration_id: str) -> list[Subscription]:
+        """Subscriptions of one integration, oldest first."""
+        ...
+
+    def routing_revision(self) -> int:
+        """A number that changes whenever any integration or subscription changes.
+
+        The dispatcher caches its pattern index per tenant and rebuilds it when this moves,
+        so the check must be cheap (one indexed read)."""
+        ...
+
+    def routes(self, tenant: str) -> RoutingSnapshot:
+        """Active subscriptions of the tenant's active integrations, with the revision."""
+        ...
+
+    # -- the outbox -------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        event: Event,
+        deliveries: Sequence[Delivery],
+        *,
+        connection: object | None = None,
+    ) -> bool:
+        """Atomically store the event and its deliveries (due at ``next_attempt_at``).
+
+        With ``event.dedup_key`` set and already stored, store nothing and return False.
+        With ``connection`` (SQL stores: the host's SQLAlchemy ``Connection`` inside its own
+        transaction), write through it and do not commit: the host's commit or rollback
+        decides (transactional outbox). Stores that cannot join a host transaction raise
+        ``TypeError`` when given one.
+        """
+        ...
+
+    # -- the delivery queue -----------------------------------------------------------------
+
+    def claim(self, *, now: datetime, limit: int, owner: str, lease: timedelta) -> list[WorkItem]:
+        """Lease up to ``limit`` due deliveries to ``owner`` until ``now + lease``.
+
+        Due: pending, ``next_attempt_at <= now``, and no unexpired lease. Deliveries whose
+        integration or subscription is inactive are cancelled instead of returned. Two
+        concurrent claimers never receive the same delivery while its lease holds (PostgreSQL:
+        ``FOR UPDATE SKIP LOCKED``; SQLite: one writer at a time). Oldest due first.
+        """
+        ...
+
+    def settle(self, settlements: Sequence[Settlement], *, owner: str, now: datetime) -> None:
+        """Apply attempt verdicts atomically: record each attempt, update each delivery
+        (status, attempts, next attempt, last status/error; lease cleared) and its
+        subscription's health (consecutive failures and failing-since reset on success),
+        disable subscriptions named in ``disable_subscription`` (cancelling their pending
+        deliveries), and queue the notifications. A delivery whose lease ``owner`` no longer
+        holds still gets its attempt recorded, but its state is left to the new holder.
+        """
+        ...
+
+    def release(self, delivery_ids: Sequence[str], *, owner: str) -> None:
+        """Give leases back unused (graceful shutdown): due again at once for others."""
+        ...
+
+    # -- the admin page's views and operations ---------------------------------------------
+
+    def get_event(self, event_id: str) -> Event:
+        """The event, or ``NotFound``."""
+        ...
+
+    def get_delivery(self, delivery_id: str) -> Delivery:
+        """The delivery, or ``NotFound``."""
+        ...
+
+    def list_deliveries(self, query: DeliveryQuery) -> Page[Delivery]:
+        """Deliveries matching ``query``, newest first, one page at a time."""
+        ...
+
+    def list_attempts(self, delivery_id: str) -> list[Attempt]:
+        """Attempts of one delivery, in order; ``NotFound`` if the delivery is unknown."""
+        ...
+
+    def resend(self, delivery_id: str, *, now: datetime) -> Delivery:
+        """Queue a new delivery of the same event to the same subscription, due now, with a
+        fresh attempt budget; the old delivery and its attempts stay as history."""
+        ...
+
+    def resend_failed(self, integration_id: str, *, since: datetime, now: datetime) -> int:
+        """``resend`` every failed delivery of the integration created at or after ``since``
+        whose subscription is still active; return how many were queued."""
+        ...
+
+    def cancel_pending(
+        self,
+        *,
+        now: datetime,
+        integration_id: str | None = None,
+        subscription_id: str | None = None,
+    ) -> int:
+        """Cancel pending deliveries of an integration or a subscription; return the count."""
+        ...
+
+    # -- failure notifications --------------------------------------------------------------
+
+    def unsent_notifications(self, limit: int = 1000) -> list[Notification]:
+        """Queued notifications not yet sent, oldest first."""
+        ...
+
+    def mark_notifications_sent(self, notification_ids: Sequence[str], *, now: datetime) -> None:
+        """Record that these notifications went out in a notice at ``now``."""
+        ...
+
+    def last_notice_at(self, integration_id: str) -> datetime | None:
+        """When the integration was last sent a notice, for rate limiting."""
+        ...
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release connections. Idempotent."""
+        ...
