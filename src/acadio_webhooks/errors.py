@@ -10,6 +10,7 @@ keeps working for code that does not know this library::
     ├── PatternMatchesNothing (ValueError)   typo guard: a pattern no catalog topic matches
     ├── InvalidEndpoint (ValueError)         an endpoint URL that is not https/public
     ├── InvalidPayload (ValueError)          emit data that is not JSON or too large
+    ├── InvalidInput (ValueError)            a field of an integration or subscription is invalid
     ├── NotFound (LookupError)               an id unknown to the store
     ├── StorageError (RuntimeError)          the store failed; the driver's error is ``__cause__``
     ├── ResolutionError (OSError)            an endpoint host name did not resolve
@@ -40,6 +41,7 @@ __all__ = [
     "PatternMatchesNothing",
     "InvalidEndpoint",
     "InvalidPayload",
+    "InvalidInput",
     "NotFound",
     "StorageError",
     "IntegrationInactive",
@@ -119,6 +121,20 @@ class InvalidEndpoint(AcadioWebhooksError, ValueError):
 
 class InvalidPayload(AcadioWebhooksError, ValueError):
     """Event data that cannot be sent: not JSON-serialisable, non-finite numbers, too large."""
+
+
+class InvalidInput(AcadioWebhooksError, ValueError):
+    """Input for an integration or subscription failed validation.
+
+    ``problems`` maps each offending field (``notification_email``, ``secrets.0.value``) to
+    what is wrong with it. The submitted values are never echoed: one of them may be a secret.
+    """
+
+    def __init__(self, what: str, problems: dict[str, str]) -> None:
+        self.what = what
+        self.problems = problems
+        listed = "; ".join(f"{name}: {problem}" for name, problem in problems.items())
+        super().__init__(f"invalid {what}: {listed}")
 
 
 class NotFound(AcadioWebhooksError, LookupError):
