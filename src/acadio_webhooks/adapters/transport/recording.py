@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Union
 
 from acadio_webhooks.domain.messages import OutboundRequest, TransportResult
 
 __all__ = ["Handler", "RecordingTransport", "AsyncRecordingTransport"]
 
-Handler = Callable[[OutboundRequest], Union[int, TransportResult]]
+Handler = Callable[[OutboundRequest], int | TransportResult]
 """Decides the outcome of one request: an HTTP status code, or a full ``TransportResult``
 (for timeouts, connection errors, ``Retry-After``...)."""
 
