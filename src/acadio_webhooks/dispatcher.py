@@ -25,9 +25,11 @@ import anyio.to_thread
 
 from acadio_webhooks.domain.core import DEFAULT_MAX_PAYLOAD_BYTES, DeliveryPolicy, plan_event
 from acadio_webhooks.domain.endpoints import EndpointPolicy
+from acadio_webhooks.domain.ids import new_id
 from acadio_webhooks.domain.models import Attempt, Delivery, DeliveryStatus, Event
 from acadio_webhooks.domain.patterns import PatternIndex
 from acadio_webhooks.domain.topics import TOPICS, TopicCatalog
+from acadio_webhooks.errors import UnknownTopic
 from acadio_webhooks.integrations import Integrations
 from acadio_webhooks.observability import DeliveryMetrics
 from acadio_webhooks.ports.clock import Clock, SystemClock
@@ -141,6 +143,28 @@ class _Host:
         if planned.deliveries and connection is None:
             for worker in self.wakers:
                 worker.wake()
+        return planned.event.id
+
+    def send_test_event(self, subscription_id: str, topic: str | None) -> str:
+        subscription = self.store.get_subscription(subscription_id)
+        integration = self.store.get_integration(subscription.integration_id)
+        matching = self.catalog.matching(subscription.pattern)
+        chosen = self.catalog[topic] if topic else (matching[0] if matching else None)
+        if chosen is None:
+            raise UnknownTopic(subscription.pattern)
+        now = self.clock.now()
+        planned = plan_event(
+            topic=chosen,
+            data={"test": True, "message": "A test event sent from the webhooks settings."},
+            tenant=integration.tenant,
+            occurred_at=now,
+            routes=[(subscription.id, integration.id)],
+            dedup_key=f"test:{new_id('tst')}" if chosen.once_per_day else None,
+            max_payload_bytes=self.max_payload_bytes,
+        )
+        self.store.enqueue(planned.event, planned.deliveries)
+        for worker in self.wakers:
+            worker.wake()
         return planned.event.id
 
     def resend(self, delivery_id: str) -> Delivery:
@@ -268,6 +292,11 @@ class Dispatcher:
             occurred_at=occurred_at,
             connection=connection,
         )
+
+    def send_test_event(self, subscription_id: str, *, topic: str | None = None) -> str:
+        """Send a test event (``{"test": true, ...}``) to one subscription only, of ``topic``
+        or the first catalog topic its pattern matches; return the event id."""
+        return self._host.send_test_event(subscription_id, topic)
 
     def resend(self, delivery_id: str) -> Delivery:
         """Queue a fresh delivery of a (failed) delivery's event to the same endpoint."""
@@ -417,6 +446,10 @@ class AsyncDispatcher:
                 connection=connection,
             )
         )
+
+    async def send_test_event(self, subscription_id: str, *, topic: str | None = None) -> str:
+        """See :meth:`Dispatcher.send_test_event`."""
+        return await anyio.to_thread.run_sync(self._host.send_test_event, subscription_id, topic)
 
     async def resend(self, delivery_id: str) -> Delivery:
         """See :meth:`Dispatcher.resend`."""
