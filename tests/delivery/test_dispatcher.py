@@ -8,17 +8,17 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-
-from acadio_webhooks.adapters.clock import FakeClock
 from acadio_webhooks.adapters.notifier.capturing import CapturingNotifier
 from acadio_webhooks.adapters.resolver import StaticResolver
 from acadio_webhooks.adapters.storage.memory import MemoryStore
+from acadio_webhooks.domain.endpoints import EndpointPolicy
+from acadio_webhooks.domain.verification import verify
+
+from acadio_webhooks.adapters.clock import FakeClock
 from acadio_webhooks.adapters.transport.recording import RecordingTransport
 from acadio_webhooks.dispatcher import Dispatcher
-from acadio_webhooks.domain.endpoints import EndpointPolicy
 from acadio_webhooks.domain.messages import ErrorKind, OutboundRequest, TransportResult
 from acadio_webhooks.domain.models import DeliveryStatus
-from acadio_webhooks.domain.verification import verify
 from acadio_webhooks.errors import (
     InvalidEndpoint,
     InvalidInput,
@@ -137,7 +137,7 @@ def test_timeouts_and_connection_errors_are_failed_attempts(world: World) -> Non
         ]
     )
     world.transport = RecordingTransport(lambda _r: next(outcomes))
-    world.dispatcher._transport = world.transport  # noqa: SLF001 - swap the fake mid-test
+    world.dispatcher._transport = world.transport
     world.subscribe("course/completion/create", GOOD)
     world.dispatcher.emit("course/completion/create", {}, tenant="tenant-1")
     world.run_until_settled(rounds=3)

@@ -8,6 +8,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from acadio_webhooks.domain.topics import TOPICS
+from acadio_webhooks.domain.verification import verify
 
 from acadio_webhooks.domain.core import DeliveryPolicy, dedup_scope, plan_event, prepare, settle
 from acadio_webhooks.domain.messages import (
@@ -17,8 +19,6 @@ from acadio_webhooks.domain.messages import (
     WorkItem,
 )
 from acadio_webhooks.domain.models import DeliveryStatus
-from acadio_webhooks.domain.topics import TOPICS
-from acadio_webhooks.domain.verification import verify
 from acadio_webhooks.errors import InvalidPayload
 
 NOW = datetime(2026, 3, 3, 12, 0, tzinfo=timezone.utc)
