@@ -7,6 +7,8 @@ keeps working for code that does not know this library::
     ├── InvalidTopic (ValueError)            a topic string breaks the grammar
     ├── InvalidPattern (ValueError)          a pattern string breaks the grammar
     ├── UnknownTopic (LookupError)           a well-formed topic that is not in the catalog
+    ├── TopicConflict (ValueError)           a topic registered again with different details
+    ├── FrozenCatalog (TypeError)            register() on the read-only default catalog
     ├── PatternMatchesNothing (ValueError)   typo guard: a pattern no catalog topic matches
     ├── InvalidEndpoint (ValueError)         an endpoint URL that is not https/public
     ├── InvalidPayload (ValueError)          emit data that is not JSON or too large
@@ -37,6 +39,8 @@ __all__ = [
     "InvalidTopic",
     "InvalidPattern",
     "UnknownTopic",
+    "TopicConflict",
+    "FrozenCatalog",
     "PatternMatchesNothing",
     "InvalidEndpoint",
     "InvalidPayload",
@@ -94,6 +98,25 @@ class UnknownTopic(AcadioWebhooksError, LookupError):
         self.topic = topic
         super().__init__(
             f"unknown topic {topic!r}: register it with TopicCatalog.register() before emitting"
+        )
+
+
+class TopicConflict(AcadioWebhooksError, ValueError):
+    """A topic name registered again with a different title, description or schedule."""
+
+    def __init__(self, topic: str, difference: str) -> None:
+        self.topic = topic
+        super().__init__(f"topic {topic!r} is already registered with {difference}")
+
+
+class FrozenCatalog(AcadioWebhooksError, TypeError):
+    """``register()`` on a read-only catalog such as the default ``TOPICS``."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        super().__init__(
+            f"cannot register {topic!r}: this catalog is read-only; "
+            "register on a copy (TOPICS.copy()) and pass that catalog on"
         )
 
 
