@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from acadio_webhooks.domain._grammar import WILDCARD, parse_pattern, parse_topic
@@ -27,9 +26,8 @@ __all__ = ["Pattern", "PatternIndex"]
 K = TypeVar("K", bound=Hashable)
 
 
-@dataclass(frozen=True, slots=True)
 class Pattern:
-    """A subscription pattern, parsed and checked once; equal and hashed by its text.
+    """A subscription pattern, parsed and checked once; immutable, equal and hashed by its text.
 
     >>> Pattern("course/*").matches("course/completion/create")
     True
@@ -50,12 +48,34 @@ class Pattern:
     problem and its ``.position``, or ``TypeError`` if ``text`` is not a string.
     """  # noqa: E501 - a doctest's expected traceback line cannot be wrapped
 
-    text: str
-    segments: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    # Read-only properties over slots rather than a frozen dataclass: building 100k patterns
+    # is on the start-up path of a dispatcher, and frozen-dataclass __init__ costs a third more.
+    __slots__ = ("_segments", "_text")
 
-    def __post_init__(self) -> None:
-        # The dataclass is frozen; this is the one place the parsed form is filled in.
-        object.__setattr__(self, "segments", parse_pattern(self.text))
+    def __init__(self, text: str) -> None:
+        self._segments = parse_pattern(text)
+        self._text = text
+
+    @property
+    def text(self) -> str:
+        """The pattern as written, e.g. ``course/*``."""
+        return self._text
+
+    @property
+    def segments(self) -> tuple[str, ...]:
+        """The ``/``-separated parts, ``*`` included: ``("course", "*")``."""
+        return self._segments
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Pattern):
+            return self._text == other._text
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._text)
+
+    def __repr__(self) -> str:
+        return f"Pattern({self._text!r})"
 
     def __str__(self) -> str:
         return self.text
@@ -63,7 +83,7 @@ class Pattern:
     @property
     def is_literal(self) -> bool:
         """True when the pattern has no ``*``, so it matches exactly one topic: itself."""
-        return WILDCARD not in self.segments
+        return WILDCARD not in self._segments
 
     def matches(self, topic: str) -> bool:
         """Whether this pattern receives events of ``topic``.
@@ -74,7 +94,7 @@ class Pattern:
         return self._matches_segments(parse_topic(topic))
 
     def _matches_segments(self, topic: tuple[str, ...]) -> bool:
-        pattern = self.segments
+        pattern = self._segments
         if pattern[-1] == WILDCARD:
             fixed = len(pattern) - 1
             if len(topic) <= fixed:  # the trailing '*' needs at least one segment
@@ -110,9 +130,11 @@ class PatternIndex(Generic[K]):
     """Many patterns, each under a key (say a subscription id); :meth:`match` finds the keys
     whose pattern matches a topic without scanning them all.
 
-    Patterns are stored in a segment trie, so a match walks the topic's few segments (plus the
-    ``*`` branches) whatever the number of patterns. Results are kept in an LRU cache of
-    ``cache_size`` topics (0 disables it), cleared by every :meth:`add` and :meth:`remove`.
+    Literal patterns (no ``*``, most subscriptions) sit in a dictionary keyed by topic;
+    wildcard patterns in a segment trie, so a match costs one dictionary lookup plus a walk of
+    the topic's few segments and ``*`` branches, whatever the number of patterns. Results are
+    kept in an LRU cache of ``cache_size`` topics (0 disables it), cleared by every
+    :meth:`add` and :meth:`remove`.
 
     A key has one pattern: adding it again with another pattern replaces the old one.
 
@@ -122,6 +144,7 @@ class PatternIndex(Generic[K]):
     >>> index = PatternIndex[str]()
     >>> index.add("course/*", "sub_course")
     >>> index.add("*/*/create", "sub_creates")
+    >>> index.add("identity/user/create", "sub_users")
     >>> sorted(index.match("course/completion/create"))
     ['sub_course', 'sub_creates']
     >>> sorted(index.match("identity/user/update"))
@@ -131,20 +154,26 @@ class PatternIndex(Generic[K]):
     def __init__(self, *, cache_size: int = 4096) -> None:
         if cache_size < 0:
             raise ValueError(f"cache_size must be 0 or more, not {cache_size}")
+        self._literal: dict[str, set[K]] = {}
         self._root: _Node[K] = _Node()
-        self._patterns: dict[K, Pattern] = {}
+        # Segments rather than Pattern objects: tuples of strings leave the garbage
+        # collector's tracking, which keeps building and holding 100k subscriptions cheap.
+        self._segments: dict[K, tuple[str, ...]] = {}
         self._lookup: Callable[[str], frozenset[K]] = self._match_uncached
         self._clear_cache: Callable[[], None] = _do_nothing
         if cache_size:
             cached = functools.lru_cache(maxsize=cache_size)(self._match_uncached)
             self._lookup, self._clear_cache = cached, cached.cache_clear
+        # Set by every computed match, so mutations skip clearing a cache that holds nothing:
+        # clearing costs as much as the rest of an add() while an index is being built.
+        self._cache_filled = False
 
     def __len__(self) -> int:
         """The number of keys (subscriptions) indexed."""
-        return len(self._patterns)
+        return len(self._segments)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._patterns
+        return key in self._segments
 
     def add(self, pattern: Pattern | str, key: K) -> None:
         """Index ``key`` under ``pattern``, replacing the pattern ``key`` had before.
@@ -152,35 +181,32 @@ class PatternIndex(Generic[K]):
         A string is parsed first, so an invalid one raises
         :class:`~acadio_webhooks.errors.InvalidPattern` and leaves the index unchanged.
         """
-        parsed = pattern if isinstance(pattern, Pattern) else Pattern(pattern)
-        previous = self._patterns.get(key)
-        if previous == parsed:
-            return
-        if previous is not None:
-            self._unlink(previous, key)
-        self._patterns[key] = parsed
-        node = self._root
-        *path, last = parsed.segments
-        open_ended = last == WILDCARD
-        for segment in path if open_ended else parsed.segments:
-            node = self._child(node, segment)
-        if open_ended:
-            if node.open_ended is None:
-                node.open_ended = set()
-            node.open_ended.add(key)
+        if isinstance(pattern, Pattern):
+            text, segments = pattern.text, pattern.segments
         else:
-            if node.exact is None:
-                node.exact = set()
-            node.exact.add(key)
-        self._clear_cache()
+            text, segments = pattern, parse_pattern(pattern)
+        previous = self._segments.get(key)
+        if previous is not None:
+            if previous == segments:
+                return
+            self._unlink(previous, key)
+        self._segments[key] = segments
+        if WILDCARD in segments:
+            self._link_wildcard(segments, key)
+        else:
+            keys = self._literal.get(text)
+            if keys is None:
+                keys = self._literal[text] = set()
+            keys.add(key)
+        self._forget_matches()
 
     def remove(self, key: K) -> bool:
         """Forget ``key``; True if it was indexed, False if not (so removal is idempotent)."""
-        pattern = self._patterns.pop(key, None)
-        if pattern is None:
+        segments = self._segments.pop(key, None)
+        if segments is None:
             return False
-        self._unlink(pattern, key)
-        self._clear_cache()
+        self._unlink(segments, key)
+        self._forget_matches()
         return True
 
     def match(self, topic: str) -> frozenset[K]:
@@ -190,23 +216,46 @@ class PatternIndex(Generic[K]):
         """
         return self._lookup(topic)
 
-    @staticmethod
-    def _child(node: _Node[K], segment: str) -> _Node[K]:
-        if segment == WILDCARD:
-            if node.star is None:
-                node.star = _Node()
-            return node.star
-        child = node.children.get(segment)
-        if child is None:
-            child = node.children[segment] = _Node()
-        return child
+    def _forget_matches(self) -> None:
+        if self._cache_filled:
+            self._clear_cache()
+            self._cache_filled = False
 
-    def _unlink(self, pattern: Pattern, key: K) -> None:
-        *path, last = pattern.segments
-        open_ended = last == WILDCARD
+    def _link_wildcard(self, segments: tuple[str, ...], key: K) -> None:
+        open_ended = segments[-1] == WILDCARD
+        node = self._root
+        for segment in segments[:-1] if open_ended else segments:
+            if segment == WILDCARD:
+                child = node.star
+                if child is None:
+                    child = node.star = _Node()
+            else:
+                child = node.children.get(segment)
+                if child is None:
+                    child = node.children[segment] = _Node()
+            node = child
+        if open_ended:
+            keys = node.open_ended
+            if keys is None:
+                keys = node.open_ended = set()
+        else:
+            keys = node.exact
+            if keys is None:
+                keys = node.exact = set()
+        keys.add(key)
+
+    def _unlink(self, segments: tuple[str, ...], key: K) -> None:
+        if WILDCARD not in segments:
+            text = "/".join(segments)
+            literal = self._literal[text]
+            literal.discard(key)
+            if not literal:
+                del self._literal[text]
+            return
+        open_ended = segments[-1] == WILDCARD
         trail: list[tuple[_Node[K], str]] = []
         node = self._root
-        for segment in path if open_ended else pattern.segments:
+        for segment in segments[:-1] if open_ended else segments:
             trail.append((node, segment))
             child = node.star if segment == WILDCARD else node.children.get(segment)
             assert child is not None, "an indexed key's path exists"
@@ -226,7 +275,11 @@ class PatternIndex(Generic[K]):
 
     def _match_uncached(self, topic: str) -> frozenset[K]:
         segments = parse_topic(topic)
+        self._cache_filled = True
         found: list[set[K]] = []
+        literal = self._literal.get(topic)
+        if literal is not None:
+            found.append(literal)
         nodes = [self._root]
         for segment in segments:
             deeper: list[_Node[K]] = []
@@ -243,8 +296,6 @@ class PatternIndex(Generic[K]):
             nodes = deeper
         else:
             found.extend(node.exact for node in nodes if node.exact)
-        if not found:
-            return frozenset()
         return frozenset().union(*found)
 
 
