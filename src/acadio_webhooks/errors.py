@@ -10,6 +10,7 @@ keeps working for code that does not know this library::
     ├── PatternMatchesNothing (ValueError)   typo guard: a pattern no catalog topic matches
     ├── InvalidEndpoint (ValueError)         an endpoint URL that is not https/public
     ├── InvalidPayload (ValueError)          emit data that is not JSON or too large
+    ├── SigningError (ValueError)            the sender cannot sign: empty secret, unsafe header
     ├── NotFound (LookupError)               an id unknown to the store
     ├── StorageError (RuntimeError)          the store failed; the driver's error is ``__cause__``
     ├── ResolutionError (OSError)            an endpoint host name did not resolve
@@ -40,6 +41,7 @@ __all__ = [
     "PatternMatchesNothing",
     "InvalidEndpoint",
     "InvalidPayload",
+    "SigningError",
     "NotFound",
     "StorageError",
     "IntegrationInactive",
@@ -119,6 +121,15 @@ class InvalidEndpoint(AcadioWebhooksError, ValueError):
 
 class InvalidPayload(AcadioWebhooksError, ValueError):
     """Event data that cannot be sent: not JSON-serialisable, non-finite numbers, too large."""
+
+
+class SigningError(AcadioWebhooksError, ValueError):
+    """The sending side cannot sign a request: an empty secret or one that is neither text nor
+    bytes, or an event id, topic or timestamp that cannot travel in an HTTP header.
+
+    This is the sender's configuration or programming error; a receiver's ``verify()`` never
+    raises it (a bad receiver-side secret is :class:`InvalidSecret`).
+    """
 
 
 class NotFound(AcadioWebhooksError, LookupError):
