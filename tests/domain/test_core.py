@@ -61,7 +61,7 @@ def test_plan_event_serialises_the_wire_body_once_with_one_delivery_per_route() 
     assert body == {
         "id": planned.event.id,
         "topic": "course/completion/create",
-        "created_at": "2026-03-03T12:00:00Z",
+        "created_at": "2026-03-03T12:00:00.000000Z",
         "tenant": "t1",
         "data": {"course_id": 7, "name": "Ünïcode"},
     }
