@@ -37,64 +37,15 @@ from acadio_webhooks.errors import (
 )
 
 if TYPE_CHECKING:
-    from acadio_webhooks.domain.verification import (
-        verify,
-        ReceivedEvent,
+    from acadio_webhooks.adapters.notifier.logging import (
+        LoggingNotifier,
     )
-    from acadio_webhooks.domain.replay import (
-        ReplayGuard,
-        MemoryReplayGuard,
+    from acadio_webhooks.adapters.notifier.smtp import (
+        SmtpNotifier,
     )
-    from acadio_webhooks.domain.signing import (
-        sign,
-        Signer,
-        encode_event_body,
-    )
-    from acadio_webhooks.dispatcher import (
-        Dispatcher,
-        AsyncDispatcher,
-    )
-    from acadio_webhooks.integrations import (
-        Integrations,
-    )
-    from acadio_webhooks.worker import (
-        SyncWorker,
-        AsyncWorker,
-        WorkerThread,
-        WorkerSettings,
-        DrainReport,
-    )
-    from acadio_webhooks.domain.core import (
-        DeliveryPolicy,
-    )
-    from acadio_webhooks.domain.retry import (
-        RetryPolicy,
-    )
-    from acadio_webhooks.observability import (
-        DeliveryMetrics,
-    )
-    from acadio_webhooks.domain.topics import (
-        TOPICS,
-        Topic,
-        TopicCatalog,
-        validate_topic,
-    )
-    from acadio_webhooks.domain.patterns import (
-        Pattern,
-        PatternIndex,
-    )
-    from acadio_webhooks.domain.models import (
-        Integration,
-        SigningSecret,
-        Subscription,
-        Event,
-        Delivery,
-        DeliveryStatus,
-        Attempt,
-    )
-    from acadio_webhooks.ports.storage import (
-        DeliveryQuery,
-        Page,
+    from acadio_webhooks.adapters.resolver import (
+        StaticResolver,
+        SystemResolver,
     )
     from acadio_webhooks.adapters.storage.memory import (
         MemoryStore,
@@ -103,22 +54,71 @@ if TYPE_CHECKING:
         SqlStore,
         open_store,
     )
+    from acadio_webhooks.adapters.transport.httpx import (
+        AsyncHttpxTransport,
+        HttpxTransport,
+    )
+    from acadio_webhooks.dispatcher import (
+        AsyncDispatcher,
+        Dispatcher,
+    )
+    from acadio_webhooks.domain.core import (
+        DeliveryPolicy,
+    )
     from acadio_webhooks.domain.endpoints import (
         EndpointPolicy,
     )
-    from acadio_webhooks.adapters.resolver import (
-        SystemResolver,
-        StaticResolver,
+    from acadio_webhooks.domain.models import (
+        Attempt,
+        Delivery,
+        DeliveryStatus,
+        Event,
+        Integration,
+        SigningSecret,
+        Subscription,
     )
-    from acadio_webhooks.adapters.transport.httpx import (
-        HttpxTransport,
-        AsyncHttpxTransport,
+    from acadio_webhooks.domain.patterns import (
+        Pattern,
+        PatternIndex,
     )
-    from acadio_webhooks.adapters.notifier.smtp import (
-        SmtpNotifier,
+    from acadio_webhooks.domain.replay import (
+        MemoryReplayGuard,
+        ReplayGuard,
     )
-    from acadio_webhooks.adapters.notifier.logging import (
-        LoggingNotifier,
+    from acadio_webhooks.domain.retry import (
+        RetryPolicy,
+    )
+    from acadio_webhooks.domain.signing import (
+        Signer,
+        encode_event_body,
+        sign,
+    )
+    from acadio_webhooks.domain.topics import (
+        TOPICS,
+        Topic,
+        TopicCatalog,
+        validate_topic,
+    )
+    from acadio_webhooks.domain.verification import (
+        ReceivedEvent,
+        verify,
+    )
+    from acadio_webhooks.integrations import (
+        Integrations,
+    )
+    from acadio_webhooks.observability import (
+        DeliveryMetrics,
+    )
+    from acadio_webhooks.ports.storage import (
+        DeliveryQuery,
+        Page,
+    )
+    from acadio_webhooks.worker import (
+        AsyncWorker,
+        DrainReport,
+        SyncWorker,
+        WorkerSettings,
+        WorkerThread,
     )
 
 # Public name -> module that defines it, imported on first attribute access.
