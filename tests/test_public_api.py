@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import acadio_webhooks
 
 EXPECTED = {
@@ -95,12 +97,8 @@ def test_every_public_name_resolves() -> None:
 
 
 def test_unknown_names_raise_attribute_error() -> None:
-    try:
-        acadio_webhooks.NoSuchThing  # type: ignore[attr-defined]  # noqa: B018
-    except AttributeError as exc:
-        assert "NoSuchThing" in str(exc)
-    else:  # pragma: no cover
-        raise AssertionError("expected AttributeError")
+    with pytest.raises(AttributeError, match="NoSuchThing"):
+        acadio_webhooks.NoSuchThing  # type: ignore[attr-defined]
 
 
 def test_importing_verify_loads_no_http_client_database_or_dispatcher() -> None:

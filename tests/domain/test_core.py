@@ -8,8 +8,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from acadio_webhooks.domain.topics import TOPICS
-from acadio_webhooks.domain.verification import verify
 
 from acadio_webhooks.domain.core import DeliveryPolicy, dedup_scope, plan_event, prepare, settle
 from acadio_webhooks.domain.messages import (
@@ -19,6 +17,8 @@ from acadio_webhooks.domain.messages import (
     WorkItem,
 )
 from acadio_webhooks.domain.models import DeliveryStatus
+from acadio_webhooks.domain.topics import TOPICS
+from acadio_webhooks.domain.verification import verify
 from acadio_webhooks.errors import InvalidPayload
 
 NOW = datetime(2026, 3, 3, 12, 0, tzinfo=timezone.utc)
