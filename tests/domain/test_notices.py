@@ -157,6 +157,22 @@ def test_custom_window_and_grace() -> None:
     )
 
 
+def test_naive_times_are_taken_as_utc() -> None:
+    naive = Notification(
+        id="ntf_naive",
+        integration_id="int_a",
+        kind=FAILED,
+        subscription_id="sub_1",
+        endpoint="https://hooks.example.com/acadio",
+        created_at=T0.replace(tzinfo=None),
+    )
+    now = T0 + minutes(1)
+    assert plan_notices([naive], now=now, last_notice_at=lambda _: None)
+    assert not plan_notices([naive], now=now - timedelta(seconds=1), last_notice_at=lambda _: None)
+    text = compose_notice("int_a", "ops@example.com", [naive]).text
+    assert "Reported at 2026-03-03 12:00:00 (UTC)" in text
+
+
 def test_negative_window_is_refused() -> None:
     with pytest.raises(ValueError, match="negative"):
         plan_notices([], now=T0, window=-minutes(1), last_notice_at=lambda _: None)
