@@ -4,8 +4,8 @@ The delivery core queues a :class:`~acadio_webhooks.domain.messages.Notification
 when a delivery fails for good and when an endpoint starts failing, is disabled or recovers.
 :class:`NotificationFlusher` turns those into at most one e-mail per integration per window
 (:func:`~acadio_webhooks.domain.notices.plan_notices`). Call :meth:`NotificationFlusher.flush`
-periodically (the worker does, about once a minute), from **one** process at a time: two
-concurrent flushes may both mail the same batch.
+every minute or so (for instance from the delivery worker's loop), from **one** process at a
+time: two concurrent flushes may both mail the same batch.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -15,6 +16,7 @@ __all__ = ["SmtpNotifier", "SmtpSecurity"]
 
 SmtpSecurity = Literal["none", "starttls", "ssl"]
 _SECURITY_MODES: tuple[SmtpSecurity, ...] = ("none", "starttls", "ssl")
+_log = logging.getLogger("acadio_webhooks.notices.smtp")
 
 
 class SmtpNotifier:
@@ -34,9 +36,11 @@ class SmtpNotifier:
 
     Each notice opens one connection (notices are rare: at most one per integration per
     batching window). Every failure (connection refused, timeout, TLS, authentication, a
-    refused sender or recipient) raises :class:`~acadio_webhooks.errors.NotificationError`
-    with the original exception as ``__cause__``; the flusher then keeps the notifications
-    queued for the next flush.
+    refused sender, every recipient refused) raises
+    :class:`~acadio_webhooks.errors.NotificationError` with the original exception as
+    ``__cause__``; the flusher then keeps the notifications queued for the next flush. When a
+    notice addressed to several recipients reaches some of them, it counts as sent and the
+    refused ones are logged as a warning (``acadio_webhooks.notices.smtp``).
     """
 
     def __init__(
@@ -87,7 +91,13 @@ class SmtpNotifier:
                 f"could not send the notice e-mail {where}: {type(exc).__name__}: {exc}"
             ) from exc
         if refused:
-            raise NotificationError(f"the mail server refused the recipient {where}: {refused}")
+            # Some recipients took it: raising would re-send it to them at every flush.
+            _log.warning(
+                "the notice e-mail %s reached some recipients; the mail server refused %s",
+                where,
+                ", ".join(sorted(refused)),
+                extra={"integration_id": notice.integration_id},
+            )
 
     def _message(self, notice: Notice) -> EmailMessage:
         message = EmailMessage()
