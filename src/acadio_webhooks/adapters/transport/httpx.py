@@ -36,6 +36,7 @@ body can hold a worker thread past it.
 from __future__ import annotations
 
 import contextvars
+import functools
 import ssl
 import time
 import typing
@@ -44,6 +45,7 @@ from collections.abc import Iterable
 import anyio
 import httpcore
 import httpx
+import sniffio
 
 from acadio_webhooks.adapters.resolver import SystemResolver
 from acadio_webhooks.adapters.transport._common import (
@@ -229,6 +231,10 @@ def _install_pool(transport: HttpxTransportT, pool: PoolT) -> HttpxTransportT:
     return transport
 
 
+# A transport sees the same few endpoint URLs over and over; httpx URLs are immutable values.
+_parsed_url = functools.lru_cache(maxsize=4096)(httpx.URL)
+
+
 class _HttpxTransportBase(typing.Generic[HttpxTransportT]):
     """Configuration and the pure steps around one attempt, shared by the two twins."""
 
@@ -285,7 +291,7 @@ class _HttpxTransportBase(typing.Generic[HttpxTransportT]):
         self._check_url(request.url)
         return httpx.Request(
             "POST",
-            request.url,
+            _parsed_url(request.url),
             headers=request.headers,
             content=request.body,
             extensions={"timeout": self._timeout_extension},
@@ -389,6 +395,9 @@ class AsyncHttpxTransport(_HttpxTransportBase[httpx.AsyncHTTPTransport]):
         """Make one attempt; never raises for what the endpoint or network does."""
         started = self._start()
         shard = self._picker.acquire()
+        # anyio and httpcore ask sniffio which event loop runs about a dozen times per request;
+        # answering once through sniffio's own context variable makes every later ask cheap.
+        library = sniffio.current_async_library_cvar.set(sniffio.current_async_library())
         try:
             with anyio.fail_after(self.timeouts.total):
                 transport = self._transports[shard]
@@ -404,6 +413,7 @@ class AsyncHttpxTransport(_HttpxTransportBase[httpx.AsyncHTTPTransport]):
         except _ATTEMPT_FAILURES as exc:
             return self._failure(exc, started)
         finally:
+            sniffio.current_async_library_cvar.reset(library)
             self._picker.release(shard)
 
     async def close(self) -> None:
