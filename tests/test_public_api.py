@@ -59,6 +59,7 @@ EXPECTED = {
     "AsyncHttpxTransport",
     "SmtpNotifier",
     "LoggingNotifier",
+    "NotificationFlusher",
     # errors
     "AcadioWebhooksError",
     "InvalidTopic",

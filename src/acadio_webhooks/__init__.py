@@ -106,6 +106,7 @@ if TYPE_CHECKING:
     from acadio_webhooks.integrations import (
         Integrations,
     )
+    from acadio_webhooks.notify import NotificationFlusher
     from acadio_webhooks.observability import (
         DeliveryMetrics,
     )
@@ -166,6 +167,7 @@ _LAZY: dict[str, str] = {
     "AsyncHttpxTransport": "acadio_webhooks.adapters.transport.httpx",
     "SmtpNotifier": "acadio_webhooks.adapters.notifier.smtp",
     "LoggingNotifier": "acadio_webhooks.adapters.notifier.logging",
+    "NotificationFlusher": "acadio_webhooks.notify",
 }
 
 __all__ = [
@@ -213,6 +215,7 @@ __all__ = [
     "AsyncHttpxTransport",
     "SmtpNotifier",
     "LoggingNotifier",
+    "NotificationFlusher",
     "AcadioWebhooksError",
     "InvalidTopic",
     "InvalidPattern",
