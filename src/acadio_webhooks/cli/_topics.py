@@ -65,10 +65,10 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"pattern {args.pattern!r} matches no topic of the catalog")
         return EXIT_OK
     title = "Topics" if args.pattern is None else f"Topics matching {args.pattern!r}"
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title, title_justify="left", expand=True)
     table.add_column("topic", no_wrap=True)
-    table.add_column("title")
-    table.add_column("description")
+    table.add_column("title", ratio=1)
+    table.add_column("description", ratio=2)
     for topic in topics:
         description = f"{topic.description} {topic.note}" if topic.note else topic.description
         table.add_row(topic.name, topic.title, description)
