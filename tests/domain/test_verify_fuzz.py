@@ -44,8 +44,14 @@ header_values: st.SearchStrategy[Any] = st.one_of(
     st.builds(lambda raw: "sha256=" + raw.hex(), st.binary(min_size=32, max_size=32)),
     st.just(str(NOW)),
 )
-headers_strategy = st.dictionaries(
-    st.sampled_from(HEADER_NAMES) | st.text(max_size=20), header_values, max_size=8
+header_names: st.SearchStrategy[Any] = st.one_of(
+    st.sampled_from(HEADER_NAMES), st.text(max_size=20), st.binary(max_size=20), st.integers()
+)
+headers_strategy: st.SearchStrategy[Any] = st.one_of(
+    st.dictionaries(header_names, header_values, max_size=8),
+    st.lists(st.tuples(header_names, header_values), max_size=3),
+    st.none(),
+    st.text(max_size=10),
 )
 secrets_strategy: st.SearchStrategy[Any] = st.one_of(
     st.text(max_size=40),
