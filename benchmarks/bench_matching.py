@@ -2,7 +2,7 @@
 
 Run by hand (not part of the test suite):
 
-    .venv/bin/python benchmarks/bench_matching.py           # full run, about a minute
+    .venv/bin/python benchmarks/bench_matching.py           # full run, about 10 s
     .venv/bin/python benchmarks/bench_matching.py --quick   # smoke run, a few seconds
 
 Subscriptions are generated to look like a real deployment: mostly literal catalog-like
@@ -178,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = [measure(size, mix, args, rng) for mix, size in runs]
     for row in rows:
         print(
-            f"{row.mix:>14} {row.size:>13,} {row.build_s * 1000:>7.1f}ms "
+            f"{row.mix:>14} {row.size:>13,} {row.build_s * 1000:>7.2f}ms "
             f"{row.fanout:>10.1f} {row.index_us:>8.2f}us {row.scan_us:>11.1f}us "
             f"{row.ratio:>8,.0f}x {row.cached_us:>8.2f}us"
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import pickle
 import re
 
 import pytest
@@ -130,6 +131,9 @@ def test_pattern_is_an_immutable_value_equal_by_text() -> None:
         pattern.text = "identity/*"  # type: ignore[misc]
     with pytest.raises(AttributeError):
         pattern.extra = 1  # type: ignore[attr-defined]
+    # Hosts hand patterns to worker processes (Celery, multiprocessing).
+    assert pickle.loads(pickle.dumps(pattern)) == pattern
+    assert pickle.loads(pickle.dumps(pattern)).matches("course/activity/create")
 
 
 def test_is_literal() -> None:
@@ -160,7 +164,9 @@ def test_matches_agrees_with_the_reference_definition(pattern: str, topic: str) 
 
 
 @given(topic=topics, data=st.data())
-def test_patterns_built_from_a_topic_agree_with_the_reference(topic: str, data: st.DataObject):
+def test_patterns_built_from_a_topic_agree_with_the_reference(
+    topic: str, data: st.DataObject
+) -> None:
     pattern = data.draw(pattern_from_topic(topic))
     assert Pattern(pattern).matches(topic) == reference_matches(pattern, topic)
 

@@ -25,7 +25,7 @@ _ALLOWED = "segments use only a-z, 0-9, '_' and '-'"
 
 def parse_topic(text: object) -> tuple[str, ...]:
     """Return the segments of a valid topic, or raise :class:`InvalidTopic`."""
-    if not isinstance(text, str):  # untyped callers exist
+    if not isinstance(text, str):  # callers without a type checker
         raise TypeError(f"a topic must be a str, not {type(text).__name__}")
     if len(text) <= MAX_LENGTH and _TOPIC.fullmatch(text):
         return tuple(text.split("/"))
@@ -35,7 +35,7 @@ def parse_topic(text: object) -> tuple[str, ...]:
 
 def parse_pattern(text: object) -> tuple[str, ...]:
     """Return the segments of a valid pattern, or raise :class:`InvalidPattern`."""
-    if not isinstance(text, str):  # untyped callers exist
+    if not isinstance(text, str):  # callers without a type checker
         raise TypeError(f"a pattern must be a str, not {type(text).__name__}")
     if len(text) <= MAX_LENGTH and _PATTERN.fullmatch(text):
         return tuple(text.split("/"))

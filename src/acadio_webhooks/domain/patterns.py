@@ -9,8 +9,8 @@ The language, in full:
 * a ``*`` anywhere else matches exactly one segment (``*/*/create``, ``course/*/update``).
 
 :meth:`Pattern.matches` is the definition. :class:`PatternIndex` answers "which of these many
-patterns match this topic?" through a segment trie, and property tests hold it equal to
-:meth:`Pattern.matches` on every input.
+patterns match this topic?" from a dictionary of literal patterns and a segment trie of
+wildcard ones; property tests hold it equal to :meth:`Pattern.matches` on every input.
 """
 
 from __future__ import annotations
