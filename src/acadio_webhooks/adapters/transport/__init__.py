@@ -1,0 +1,1 @@
+"""Transports: httpx (default), aiohttp (optional extra), and recording fakes for tests."""
