@@ -24,9 +24,13 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from acadio_webhooks.domain.replay import MemoryReplayGuard
-from acadio_webhooks.domain.verification import ReceivedEvent, verify
-from acadio_webhooks.errors import InvalidSecret, VerificationError
+from acadio_webhooks import (
+    InvalidSecret,
+    MemoryReplayGuard,
+    ReceivedEvent,
+    VerificationError,
+    verify,
+)
 
 if not settings.configured:
     settings.configure(

@@ -17,9 +17,13 @@ import os
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from acadio_webhooks.domain.replay import MemoryReplayGuard
-from acadio_webhooks.domain.verification import ReceivedEvent, verify
-from acadio_webhooks.errors import InvalidSecret, VerificationError
+from acadio_webhooks import (
+    InvalidSecret,
+    MemoryReplayGuard,
+    ReceivedEvent,
+    VerificationError,
+    verify,
+)
 
 logger = logging.getLogger(__name__)
 app = FastAPI()

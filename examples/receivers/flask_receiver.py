@@ -14,9 +14,13 @@ import os
 
 from flask import Flask, Response, jsonify, request
 
-from acadio_webhooks.domain.replay import MemoryReplayGuard
-from acadio_webhooks.domain.verification import ReceivedEvent, verify
-from acadio_webhooks.errors import InvalidSecret, VerificationError
+from acadio_webhooks import (
+    InvalidSecret,
+    MemoryReplayGuard,
+    ReceivedEvent,
+    VerificationError,
+    verify,
+)
 
 app = Flask(__name__)
 

@@ -242,9 +242,7 @@ def redis_client() -> Iterator[Any]:
 
 @pytest.mark.services
 def test_the_redis_replay_guard_refuses_a_replay_across_processes(redis_client: Any) -> None:
-    from acadio_webhooks.domain.replay import ReplayGuard
-    from acadio_webhooks.domain.verification import verify
-    from acadio_webhooks.errors import ReplayedMessage
+    from acadio_webhooks import ReplayedMessage, ReplayGuard, verify
 
     guard_module = load_example("redis_replay_guard")
     prefix = f"acadio-webhooks-test:{uuid.uuid4().hex}:"
