@@ -33,6 +33,8 @@ from tests.contract.builders import (
 @pytest.fixture(
     params=[
         "memory",
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.services),
     ]
 )
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:

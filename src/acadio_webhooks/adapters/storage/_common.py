@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from acadio_webhooks.domain.ids import new_id
 from acadio_webhooks.domain.messages import Settlement
 from acadio_webhooks.domain.models import Delivery
 
@@ -22,6 +23,7 @@ __all__ = [
     "HealthChange",
     "fold_health",
     "check_batch",
+    "fresh_delivery",
 ]
 
 
@@ -90,3 +92,19 @@ def fold_health(settlements: Sequence[Settlement]) -> list[HealthChange]:
             since = previous.failing_since or settlement.attempt.started_at
             changes[sub_id] = HealthChange(sub_id, previous.reset, previous.failures + 1, since)
     return list(changes.values())
+
+
+def fresh_delivery(old: Delivery, now: datetime) -> Delivery:
+    """``resend``: a new pending delivery of the same event to the same subscription, due now,
+    with a fresh attempt budget."""
+    return Delivery(
+        id=new_id("dlv"),
+        event_id=old.event_id,
+        subscription_id=old.subscription_id,
+        integration_id=old.integration_id,
+        tenant=old.tenant,
+        topic=old.topic,
+        next_attempt_at=now,
+        created_at=now,
+        updated_at=now,
+    )

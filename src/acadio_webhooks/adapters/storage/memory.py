@@ -19,9 +19,9 @@ from acadio_webhooks.adapters.storage._common import (
     due_time,
     encode_cursor,
     fold_health,
+    fresh_delivery,
     require_target,
 )
-from acadio_webhooks.domain.ids import new_id
 from acadio_webhooks.domain.messages import Notification, Settlement, WorkItem
 from acadio_webhooks.domain.models import (
     Attempt,
@@ -304,7 +304,7 @@ class MemoryStore:
         with self._lock:
             old = self.get_delivery(delivery_id)
             self.get_subscription(old.subscription_id)
-            return self._put(_fresh_copy(old, now))
+            return self._put(fresh_delivery(old, now))
 
     def resend_failed(self, integration_id: str, *, since: datetime, now: datetime) -> int:
         """Resend every failed delivery of the integration created at or after ``since``."""
@@ -321,7 +321,7 @@ class MemoryStore:
                 and self._subscription_active(d.subscription_id)
             ]
             for delivery in sorted(failed, key=lambda d: (d.created_at, d.id)):
-                self._put(_fresh_copy(delivery, now))
+                self._put(fresh_delivery(delivery, now))
             return len(failed)
 
     def cancel_pending(
@@ -473,21 +473,6 @@ class MemoryStore:
             endpoint_failures=subscription.consecutive_failures,
             endpoint_failing_since=subscription.failing_since,
         )
-
-
-def _fresh_copy(old: Delivery, now: datetime) -> Delivery:
-    """A new pending delivery of the same event to the same subscription, due now."""
-    return Delivery(
-        id=new_id("dlv"),
-        event_id=old.event_id,
-        subscription_id=old.subscription_id,
-        integration_id=old.integration_id,
-        tenant=old.tenant,
-        topic=old.topic,
-        next_attempt_at=now,
-        created_at=now,
-        updated_at=now,
-    )
 
 
 def _matches(delivery: Delivery, query: DeliveryQuery) -> bool:
