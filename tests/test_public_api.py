@@ -84,6 +84,8 @@ EXPECTED = {
     "MalformedBody",
     "ReplayedMessage",
     "InvalidSecret",
+    "TopicConflict",
+    "FrozenCatalog",
 }
 
 
