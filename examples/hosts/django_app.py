@@ -45,11 +45,11 @@ if not settings.configured:
     )
     django.setup()
 
-from django.db import connection, models, transaction  # noqa: E402 - needs settings first
-from django.db.models.signals import post_save  # noqa: E402
-from django.dispatch import receiver  # noqa: E402
+from django.db import connection, models, transaction
+from django.db.models.signals import post_save
+from django.dispatch import receiver
 
-from acadio_webhooks import Dispatcher, EndpointPolicy  # noqa: E402
+from acadio_webhooks import Dispatcher, EndpointPolicy
 
 # One dispatcher per process, like a database connection pool.
 webhooks = Dispatcher(

@@ -41,12 +41,12 @@ class Emitted(BaseModel):
     event_id: str | None
 
 
-def create_app(
-    database_url: str | None = None, *, allow_insecure: bool | None = None
-) -> FastAPI:
+def create_app(database_url: str | None = None, *, allow_insecure: bool | None = None) -> FastAPI:
     """The application; its arguments default to ``WEBHOOKS_DB`` and ``WEBHOOKS_INSECURE=1``."""
     url = database_url or os.environ.get("WEBHOOKS_DB", "sqlite:///webhooks.db")
-    insecure = os.environ.get("WEBHOOKS_INSECURE") == "1" if allow_insecure is None else allow_insecure
+    insecure = (
+        os.environ.get("WEBHOOKS_INSECURE") == "1" if allow_insecure is None else allow_insecure
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

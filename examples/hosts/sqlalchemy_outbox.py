@@ -88,11 +88,18 @@ def main(database: Path) -> None:
         dispatcher.integrations.subscribe(
             integration.id, "course/completion/*", "http://127.0.0.1:8000/hooks"
         )
-        committed = record_completion(engine, dispatcher, tenant="tenant-42", student_id=3, course_id=7)
+        committed = record_completion(
+            engine, dispatcher, tenant="tenant-42", student_id=3, course_id=7
+        )
         print("committed: event", committed)
         try:
             record_completion(
-                engine, dispatcher, tenant="tenant-42", student_id=4, course_id=7, fail_after_emit=True
+                engine,
+                dispatcher,
+                tenant="tenant-42",
+                student_id=4,
+                course_id=7,
+                fail_after_emit=True,
             )
         except RuntimeError as exc:
             print("rolled back:", exc)

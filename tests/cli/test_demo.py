@@ -50,4 +50,4 @@ def test_demo_keeps_its_database_when_asked(run: Run, tmp_path: Path) -> None:
     assert_demo_output(result.out)
     listed = json.loads(run("deliveries", "--db", str(kept), "list", "--json").out)
     statuses = sorted((entry["status"], entry["attempts"]) for entry in listed)
-    assert statuses == [("delivered", 1)] * 4 + [("failed", 7)] * 2
+    assert statuses == [("delivered", 1)] * 3 + [("failed", 7)]

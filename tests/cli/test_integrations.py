@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from acadio_webhooks import Dispatcher, EndpointPolicy
-
 from tests.cli.conftest import Run
 
 SECRET = "integration-secret-0123456789"
@@ -70,9 +69,7 @@ def test_create_needs_the_variable_to_be_set(run: Run, db: str) -> None:
     assert "UNSET_X is not set" in result.err
 
 
-def test_db_comes_from_the_environment(
-    run: Run, db: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_db_comes_from_the_environment(run: Run, db: str, monkeypatch: pytest.MonkeyPatch) -> None:
     assert run("integrations", "list").code == 2
     monkeypatch.setenv("ACADIO_WEBHOOKS_DB", db)
     integration_id = _create(run, None)
@@ -104,13 +101,17 @@ def test_subscribe_and_list(run: Run, db: str) -> None:
     subscribed = json.loads(result.out)
     assert subscribed["pattern"] == "course/*"
     assert "course/completion/create" in subscribed["topics"]
-    listed = json.loads(run("integrations", "--db", db, "list", "--tenant", "tenant-1", "--json").out)
+    listed = json.loads(
+        run("integrations", "--db", db, "list", "--tenant", "tenant-1", "--json").out
+    )
     assert listed[0]["subscriptions"][0]["id"] == subscribed["id"]
     assert "secret" not in json.dumps(listed).replace('"secrets"', "")
     table = run("integrations", "--db", db, "list")
     assert integration_id in table.out
     assert "course/*" in table.out
-    assert json.loads(run("integrations", "--db", db, "list", "--tenant", "other", "--json").out) == []
+    assert (
+        json.loads(run("integrations", "--db", db, "list", "--tenant", "other", "--json").out) == []
+    )
 
 
 def test_subscribe_refuses_insecure_endpoints_by_default(run: Run, db: str) -> None:

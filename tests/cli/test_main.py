@@ -8,7 +8,6 @@ import sys
 import pytest
 
 from acadio_webhooks import __version__
-
 from tests.cli.conftest import Run
 
 COMMANDS = [

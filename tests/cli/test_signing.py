@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from acadio_webhooks.domain.models import utcnow
 from acadio_webhooks.domain.signing import encode_event_body, sign
 from acadio_webhooks.domain.verification import verify
-from acadio_webhooks.domain.models import utcnow
-
 from tests.cli.conftest import Run
 
 SECRET = "receiver-secret-0123456789"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from acadio_webhooks.domain.topics import TOPICS
-
 from tests.cli.conftest import Run
 
 

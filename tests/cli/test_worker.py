@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from acadio_webhooks import DeliveryStatus, Dispatcher, EndpointPolicy
-
 from tests.cli.conftest import Run
 from tests.loopback import loopback_receiver, wait_until
 
@@ -74,9 +73,10 @@ def test_worker_delivers_and_finishes_the_attempt_in_flight_on_sigterm(tmp_path:
             if process.poll() is None:
                 process.kill()
                 process.wait()
-            assert process.stdout is not None
-            process.stdout.close()
-        stderr = log.text()
+            stderr = log.text()
+            for stream in (process.stdout, process.stderr):
+                if stream is not None:
+                    stream.close()
         assert process.returncode == 0, stderr
         assert "worker stopped: 1 attempts, 1 delivered" in stderr
         assert "Traceback" not in stderr

@@ -18,7 +18,9 @@ outbox = load_example("sqlalchemy_outbox")
 
 def _completions(engine: sa.Engine) -> int:
     with engine.connect() as conn:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(outbox.completions)).scalar_one())
+        return int(
+            conn.execute(sa.select(sa.func.count()).select_from(outbox.completions)).scalar_one()
+        )
 
 
 def test_commit_delivers_and_rollback_sends_nothing(tmp_path: Path) -> None:

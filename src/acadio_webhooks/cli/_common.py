@@ -92,9 +92,20 @@ def exit_code_for(error: AcadioWebhooksError) -> int:
     return EXIT_USAGE if isinstance(error, _USAGE_ERRORS) else EXIT_FAILURE
 
 
-def stdout_console() -> Console:
-    """A console on the current ``sys.stdout`` (looked up per call, so tests can capture it)."""
-    return Console(file=sys.stdout, highlight=False)
+_PIPED_WIDTH = 160
+
+
+def stdout_console(*, wide_when_piped: bool = True) -> Console:
+    """A console on the current ``sys.stdout`` (looked up per call, so tests can capture it).
+
+    Output redirected to a file or a pipe is drawn ``_PIPED_WIDTH`` columns wide (unless
+    ``$COLUMNS`` says otherwise), so ids in tables are never folded for whoever reads it;
+    a terminal gets its own width.
+    """
+    console = Console(file=sys.stdout, highlight=False)
+    if wide_when_piped and not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = max(console.width, _PIPED_WIDTH)
+    return console
 
 
 def print_json(value: Any) -> None:
@@ -163,7 +174,9 @@ def opened_dispatcher(
     from acadio_webhooks.domain.endpoints import EndpointPolicy
 
     url = database_url(db, must_exist=must_exist)
-    dispatcher = Dispatcher(url, endpoint_policy=EndpointPolicy(allow_insecure=allow_insecure_endpoints))
+    dispatcher = Dispatcher(
+        url, endpoint_policy=EndpointPolicy(allow_insecure=allow_insecure_endpoints)
+    )
     try:
         yield dispatcher
     finally:
@@ -241,7 +254,9 @@ def read_bytes(path: str, what: str) -> bytes:
     try:
         return Path(path).read_bytes()
     except OSError as exc:
-        raise CommandError(f"cannot read {what} {path}: {exc.strerror or exc}", EXIT_USAGE) from None
+        raise CommandError(
+            f"cannot read {what} {path}: {exc.strerror or exc}", EXIT_USAGE
+        ) from None
 
 
 def positive_int(text: str) -> int:
@@ -276,4 +291,3 @@ def format_when(moment: datetime | None) -> str:
 def plural(count: int, singular: str, many: str | None = None) -> str:
     """``1 attempt``, ``7 attempts``; ``many`` for irregular plurals."""
     return f"{count} {singular if count == 1 else (many or singular + 's')}"
-

@@ -161,11 +161,11 @@ def run_list(args: argparse.Namespace) -> int:
         console.print("no deliveries match")
         return EXIT_OK
     table = Table(title="Deliveries, newest first", title_justify="left")
-    table.add_column("delivery", no_wrap=True)
-    table.add_column("topic")
+    table.add_column("delivery", overflow="fold", min_width=12)
+    table.add_column("topic", overflow="fold", min_width=12)
     table.add_column("status", no_wrap=True)
     table.add_column("attempts", justify="right", no_wrap=True)
-    table.add_column("last")
+    table.add_column("last", overflow="fold", min_width=4)
     table.add_column("created", no_wrap=True)
     for delivery in page.items:
         table.add_row(
@@ -253,7 +253,9 @@ def run_resend_failed(args: argparse.Namespace) -> int:
     with opened_dispatcher(args.db) as dispatcher:
         count = dispatcher.resend_failed(args.integration, since=since)
     if args.json:
-        print_json({"integration_id": args.integration, "since": since.isoformat(), "queued": count})
+        print_json(
+            {"integration_id": args.integration, "since": since.isoformat(), "queued": count}
+        )
     else:
         stdout_console().print(
             f"queued {plural(count, 'failed delivery', 'failed deliveries')} "

@@ -57,8 +57,9 @@ DEMO_WORKER_SETTINGS = WorkerSettings(
     poll_interval=0.05,
     notify_interval=0.25,
     notice_window=timedelta(seconds=1),
-    # Longer than the whole fast schedule, so the burst (the endpoint starts failing, then
-    # its deliveries fail for good) lands in one e-mail, as the 1-minute default does.
+    # Counted from the first news (the endpoint starts failing, at its 4th failed attempt,
+    # about 1.3 s in) and longer than the rest of the fast schedule, so that news and the
+    # delivery given up after 7 attempts land in one e-mail, as the 1-minute default does.
     notice_grace=timedelta(seconds=8),
 )
 """The demo's worker: polls often and mails failure notices within seconds."""
@@ -67,12 +68,12 @@ TENANT = "demo-school"
 NOTIFY = "lms-admin@demo-school.example"
 _DEADLINE = 90.0  # seconds; the fast schedule needs about 7
 
-# (topic, data, dedup key) — a course completion, activity, a user event nobody subscribed to.
+# (topic, data, dedup key): a student starts and finishes an activity, then completes the
+# course (the one event both subscriptions match); a user event nobody subscribed to.
 _EVENTS: tuple[tuple[str, dict[str, Any], str | None], ...] = (
-    ("course/completion/create", {"course_id": 101, "student_id": 7, "score": 0.92}, None),
     ("course/activity/create", {"course_id": 101, "student_id": 7, "activity_id": 3}, "7:3"),
     ("course/activity/update", {"course_id": 101, "student_id": 7, "activity_id": 3}, None),
-    ("course/completion/update", {"course_id": 102, "student_id": 9, "state": "approved"}, None),
+    ("course/completion/create", {"course_id": 101, "student_id": 7, "score": 0.92}, None),
     ("identity/user/create", {"user_id": 11, "email": "new.student@demo-school.example"}, None),
 )
 
@@ -171,7 +172,11 @@ class _Demo:
         self.progress = _Progress()
 
     def say(self, step: str, text: str) -> None:
-        self.console.print(f"[bold cyan]{step:<10}[/] {text}")
+        line = Table.grid(padding=(0, 1))
+        line.add_column(style="bold cyan", no_wrap=True, width=9)
+        line.add_column(ratio=1)
+        line.add_row(step, text)
+        self.console.print(line)
 
     def run(self) -> int:
         from acadio_webhooks.dispatcher import Dispatcher
@@ -240,7 +245,7 @@ class _Demo:
             subscription = hooks.subscribe(integration.id, pattern, receiver.url(path))
             self.progress.endpoints[subscription.id] = path
             topics = plural(len(TOPICS.matching(pattern)), "topic")
-            self.say("subscribe", f"{pattern:<20} -> {path:<9} ({topics})")
+            self.say("subscribe", f"{pattern:<19} -> {path:<8} ({topics})")
         return integration.id
 
     def _emit(self, dispatcher: Dispatcher) -> None:
@@ -248,7 +253,7 @@ class _Demo:
             event_id = dispatcher.emit(topic, data, tenant=TENANT, dedup_key=dedup_key)
             count = len(dispatcher.deliveries(event_id=event_id).items) if event_id else 0
             outcome = plural(count, "delivery", "deliveries") if count else "no subscription"
-            self.say("emit", f"{topic:<25} {outcome}")
+            self.say("emit", f"{topic:<24}  {outcome}")
         self.console.print()
 
     def _deliver(self, dispatcher: Dispatcher, integration_id: str) -> bool:
@@ -297,21 +302,19 @@ class _Demo:
             self.progress.seen_attempts[delivery.id] = delivery.attempts
             path = self.progress.endpoints.get(delivery.subscription_id, "?")
             for attempt in dispatcher.attempts(delivery.id)[seen:]:
-                where = f"{delivery.topic:<25} -> {path:<9} attempt {attempt.number}/{limit}:"
+                where = f"{delivery.topic:<24} -> {path:<8} attempt {attempt.number}/{limit}:"
+                result = escape(attempt.summary)
                 if attempt.succeeded:
-                    console.print(f"  [green]✓[/] {where} {attempt.summary}  delivered")
+                    console.print(f"  [green]✓[/] {where} {result}  delivered")
                 elif attempt.number < delivery.attempts or delivery.status.value == "pending":
-                    console.print(f"  [red]✗[/] {where} {escape(attempt.summary)}  will retry")
+                    console.print(f"  [red]✗[/] {where} {result}  will retry")
                 else:
-                    console.print(
-                        f"  [red]✗[/] {where} {escape(attempt.summary)}  "
-                        f"[bold red]failed[/]: no retries left"
-                    )
+                    console.print(f"  [red]✗[/] {where} {result}  [bold red]failed[/], gave up")
 
     def _live_table(self, deliveries: list[Delivery]) -> Table:
         now = datetime.now(timezone.utc)
-        table = Table(box=box.SIMPLE, title="deliveries", title_justify="left")
-        for column in ("topic", "endpoint", "status", "attempts", "last", "next attempt"):
+        table = Table(box=box.SIMPLE, title="deliveries", title_justify="left", padding=(0, 1))
+        for column in ("topic", "endpoint", "status", "try", "last", "next try"):
             table.add_column(column, no_wrap=True)
         for delivery in deliveries:
             waiting = "-"
@@ -376,7 +379,7 @@ class _Demo:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; exit 0 when every delivery ended as expected."""
-    console = stdout_console()
+    console = stdout_console(wide_when_piped=False)
     if args.db:
         return _Demo(console, database_url(args.db, must_exist=False), kept_at=args.db).run()
     with tempfile.TemporaryDirectory(prefix="acadio-webhooks-demo-") as folder:

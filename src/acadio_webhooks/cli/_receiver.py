@@ -109,7 +109,7 @@ class DemoReceiver:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+            def log_message(self, format: str, *args: object) -> None:
                 """Keep the demo's screen clean: the live table reports every request."""
 
         return Handler

@@ -133,9 +133,9 @@ def run_sign(args: argparse.Namespace) -> int:
     topic = args.topic or _body_field(body, "topic")
     event_id = args.event_id or _body_field(body, "id")
     if topic is None:
-        raise CommandError("the body has no \"topic\": pass --topic", EXIT_USAGE)
+        raise CommandError('the body has no "topic": pass --topic', EXIT_USAGE)
     if event_id is None:
-        raise CommandError("the body has no \"id\": pass --event-id", EXIT_USAGE)
+        raise CommandError('the body has no "id": pass --event-id', EXIT_USAGE)
     timestamp = int(time.time()) if args.timestamp is None else args.timestamp
     headers = sign(body, secrets, event_id=event_id, topic=topic, timestamp=timestamp)
     if args.json:

@@ -93,8 +93,7 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--allow-insecure-endpoints",
         action="store_true",
-        help="deliver to http:// and loopback/private endpoints: local development and tests "
-        "ONLY",
+        help="deliver to http:// and loopback/private endpoints: local development and tests ONLY",
     )
     parser.add_argument(
         "--log-level",
@@ -103,9 +102,15 @@ def register(commands: Any) -> None:
         help="log level on stderr (default INFO; DEBUG logs every attempt)",
     )
     smtp = parser.add_argument_group("failure e-mails (SMTP)")
-    smtp.add_argument("--smtp-host", metavar="HOST", help="mail server; without it, notices are logged")
-    smtp.add_argument("--smtp-port", type=int, metavar="PORT", help="default 25/587/465 by security")
-    smtp.add_argument("--smtp-from", metavar="ADDR", help="sender address (required with --smtp-host)")
+    smtp.add_argument(
+        "--smtp-host", metavar="HOST", help="mail server; without it, notices are logged"
+    )
+    smtp.add_argument(
+        "--smtp-port", type=int, metavar="PORT", help="default 25/587/465 by security"
+    )
+    smtp.add_argument(
+        "--smtp-from", metavar="ADDR", help="sender address (required with --smtp-host)"
+    )
     smtp.add_argument("--smtp-user", metavar="USER", help="log in as USER (needs TLS)")
     smtp.add_argument(
         "--smtp-password-env", metavar="VAR", help="environment variable holding the password"
@@ -160,7 +165,7 @@ class _Built:
 def build_worker(args: argparse.Namespace, notifier: Notifier) -> _Built:
     """The store, transport and worker the options describe."""
     from acadio_webhooks.adapters.resolver import SystemResolver
-    from acadio_webhooks.adapters.storage.sql import open_store
+    from acadio_webhooks.adapters.storage import open_store
     from acadio_webhooks.adapters.transport.httpx import AsyncHttpxTransport
     from acadio_webhooks.domain.endpoints import EndpointPolicy
     from acadio_webhooks.worker import AsyncWorker, WorkerSettings
@@ -205,12 +210,12 @@ def _install_stop_signals(stop: asyncio.Event) -> None:
         stop.set()
 
     for signum in (signal.SIGTERM, signal.SIGINT):
-        try:
-            loop.add_signal_handler(signum, request_stop, signum)
-        except NotImplementedError:  # Windows event loops: fall back to a plain handler
+        if sys.platform == "win32":  # no add_signal_handler on Windows event loops
             signal.signal(
                 signum, lambda number, _frame: loop.call_soon_threadsafe(request_stop, number)
             )
+        else:
+            loop.add_signal_handler(signum, request_stop, signum)
 
 
 async def _main(args: argparse.Namespace) -> None:
