@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.markup import escape
 from rich.table import Table
 
@@ -38,6 +39,7 @@ examples:
 """
 
 _STATUSES = ("pending", "delivered", "failed", "cancelled")
+_WIDE = 110  # columns needed to show every field of a delivery on one line
 
 
 def register(commands: Any) -> None:
@@ -160,22 +162,24 @@ def run_list(args: argparse.Namespace) -> int:
     if not page.items:
         console.print("no deliveries match")
         return EXIT_OK
-    table = Table(title="Deliveries, newest first", title_justify="left")
+    table = Table(title="Deliveries, newest first", title_justify="left", box=box.SIMPLE)
     table.add_column("delivery", overflow="fold", min_width=12)
-    table.add_column("topic", overflow="fold", min_width=12)
+    table.add_column("topic", no_wrap=True)
     table.add_column("status", no_wrap=True)
-    table.add_column("attempts", justify="right", no_wrap=True)
+    table.add_column("tries", justify="right", no_wrap=True)
     table.add_column("last", overflow="fold", min_width=4)
-    table.add_column("created", no_wrap=True)
+    with_created = console.width >= _WIDE  # narrow terminals: keep the id readable instead
+    if with_created:
+        table.add_column("created", no_wrap=True)
     for delivery in page.items:
-        table.add_row(
+        cells = [
             delivery.id,
             delivery.topic,
             _status(delivery.status.value),
             str(delivery.attempts),
             escape(_last_result(delivery)),
-            format_when(delivery.created_at),
-        )
+        ]
+        table.add_row(*cells, *([format_when(delivery.created_at)] if with_created else []))
     console.print(table)
     more = " (more: raise --limit or narrow the filters)" if page.next_cursor else ""
     console.print(f"{plural(len(page.items), 'delivery', 'deliveries')}{more}")

@@ -6,7 +6,6 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
-from rich.table import Table
 
 from acadio_webhooks.cli._common import (
     EXIT_OK,
@@ -137,26 +136,27 @@ def run_list(args: argparse.Namespace) -> int:
     if not listed:
         console.print("no integrations")
         return EXIT_OK
-    table = Table(title="Integrations", title_justify="left")
-    table.add_column("integration", no_wrap=True)
-    table.add_column("tenant")
-    table.add_column("state", no_wrap=True)
-    table.add_column("notify")
-    table.add_column("subscriptions")
     for integration, subscriptions in listed:
-        lines = [
-            f"{escape(s.pattern)} -> {escape(s.endpoint)}"
-            + ("" if s.active else f" [yellow](paused: {escape(s.disabled_reason or 'off')})[/]")
-            for s in subscriptions
-        ]
-        table.add_row(
-            integration.id,
-            escape(integration.tenant),
-            "[green]active[/]" if integration.active else "[yellow]deactivated[/]",
-            escape(integration.notification_email or "-"),
-            "\n".join(lines) or "-",
+        state = "[green]active[/]" if integration.active else "[yellow]deactivated[/]"
+        notify = escape(integration.notification_email or "nobody (no notification e-mail)")
+        console.print(
+            f"[bold]{integration.id}[/]  tenant {escape(integration.tenant)}, {state}, "
+            f"failures e-mailed to {notify}"
         )
-    console.print(table)
+        if not subscriptions:
+            console.print("  no subscriptions")
+        width = max((len(s.pattern) for s in subscriptions), default=0)
+        for subscription in subscriptions:
+            paused = (
+                ""
+                if subscription.active
+                else f" [yellow](paused: {escape(subscription.disabled_reason or 'off')})[/]"
+            )
+            console.print(
+                f"  {subscription.id}  {escape(subscription.pattern.ljust(width))} -> "
+                f"{escape(subscription.endpoint)}{paused}",
+                overflow="fold",
+            )
     return EXIT_OK
 
 
