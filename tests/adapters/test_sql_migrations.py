@@ -3,6 +3,7 @@ and PostgreSQL, keep data across upgrades, and never touch the host's own tables
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -133,3 +134,14 @@ def test_concurrent_openers_migrate_once(empty_database: str) -> None:
         assert _schema_diff(store) == []
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("url", ["postgresql+psycopg://", "sqlite://"])
+def test_migrations_render_as_sql_for_dbas(url: str) -> None:
+    config = alembic_config(url=url)
+    config.output_buffer = io.StringIO()
+    command.upgrade(config, "head", sql=True)
+    script = config.output_buffer.getvalue()
+    for table in metadata.tables:
+        assert f"CREATE TABLE {table} " in script
+    assert "INSERT INTO acadio_routing_revision" in script
