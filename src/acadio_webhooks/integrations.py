@@ -47,10 +47,17 @@ def _build(model: type[_M], what: str, **fields: Any) -> _M:
         return model(**fields)
     except pydantic.ValidationError as exc:
         problems = {
-            ".".join(str(part) for part in error["loc"]) or what: error["msg"]
+            _field_name(error["loc"]) or what: error["msg"].removeprefix("Value error, ")
             for error in exc.errors(include_input=False, include_url=False)
         }
         raise InvalidInput(what, problems) from None
+
+
+def _field_name(location: tuple[int | str, ...]) -> str:
+    # ("secrets", 0, "value") is what a caller passed as ``secret``.
+    if location[:1] == ("secrets",) and location[-1:] == ("value",):
+        return "secret"
+    return ".".join(str(part) for part in location)
 
 
 class Integrations:
@@ -79,12 +86,11 @@ class Integrations:
     ) -> Integration:
         """Install the webhooks integration for ``tenant`` with its signing secret."""
         now = self._clock.now()
-        signing = _build(SigningSecret, "secret", value=secret, created_at=now)
         integration = _build(
             Integration,
             "integration",
             tenant=tenant,
-            secrets=(signing,),
+            secrets=({"value": secret, "created_at": now},),
             notification_email=notification_email,
             created_at=now,
             updated_at=now,
