@@ -94,11 +94,11 @@ class _Host:
             from acadio_webhooks.adapters.storage.sql import open_store
 
             store = open_store(store)
+        self.store: Store = store
         if resolver is None:
             from acadio_webhooks.adapters.resolver import SystemResolver
 
             resolver = SystemResolver()
-        self.store = store
         self.catalog = catalog or TOPICS
         self.clock = clock or SystemClock()
         self.policy = policy or DeliveryPolicy()
@@ -109,13 +109,13 @@ class _Host:
         self.max_payload_bytes = max_payload_bytes
         self.metrics = DeliveryMetrics()
         self.integrations = Integrations(
-            store,
+            self.store,
             catalog=self.catalog,
             clock=self.clock,
             endpoint_policy=self.endpoint_policy,
             resolver=resolver,
         )
-        self.routing = _Routing(store)
+        self.routing = _Routing(self.store)
         self.wakers: list[AsyncWorker | WorkerThread] = []
 
     def emit(
