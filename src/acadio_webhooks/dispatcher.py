@@ -1,0 +1,521 @@
+"""The host's entry point: ``Dispatcher`` (sync) and ``AsyncDispatcher`` (async), twins with
+the same method names — awaited in the async one, as httpx's ``Client``/``AsyncClient``.
+
+::
+
+    dispatcher = Dispatcher("sqlite:///webhooks.db")
+    integration = dispatcher.integrations.install("tenant-42", secret=key)
+    dispatcher.integrations.subscribe(integration.id, "course/*", "https://example.com/hooks")
+    dispatcher.emit("course/completion/create", {"course_id": 7}, tenant="tenant-42")
+    dispatcher.start_worker()          # or a separate `acadio-webhooks worker` process
+
+``emit`` stores the event and one delivery per matching active subscription before it
+returns (with a SQL store it can join the host's own transaction: ``connection=``); workers
+then deliver at least once, retrying on the policy's schedule.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import anyio.to_thread
+
+from acadio_webhooks.domain.core import DEFAULT_MAX_PAYLOAD_BYTES, DeliveryPolicy, plan_event
+from acadio_webhooks.domain.endpoints import EndpointPolicy
+from acadio_webhooks.domain.ids import new_id
+from acadio_webhooks.domain.models import Attempt, Delivery, DeliveryStatus, Event
+from acadio_webhooks.domain.patterns import PatternIndex
+from acadio_webhooks.domain.topics import TOPICS, TopicCatalog
+from acadio_webhooks.errors import UnknownTopic
+from acadio_webhooks.integrations import Integrations
+from acadio_webhooks.observability import DeliveryMetrics
+from acadio_webhooks.ports.clock import Clock, SystemClock
+from acadio_webhooks.ports.notifier import Notifier
+from acadio_webhooks.ports.resolver import Resolver
+from acadio_webhooks.ports.storage import DeliveryQuery, Page, Store
+from acadio_webhooks.ports.transport import AsyncTransport, Transport
+from acadio_webhooks.worker import (
+    AsyncWorker,
+    DrainReport,
+    SyncWorker,
+    WorkerSettings,
+    WorkerThread,
+)
+
+__all__ = ["Dispatcher", "AsyncDispatcher"]
+
+
+class _Routing:
+    """Per-tenant pattern indexes, rebuilt when the store's routing revision moves."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+        self._tenants: dict[str, tuple[int, PatternIndex[str], dict[str, str]]] = {}
+
+    def matching(self, tenant: str, topic: str) -> list[tuple[str, str]]:
+        """``(subscription_id, integration_id)`` of the tenant's subscriptions matching."""
+        revision = self._store.routing_revision()
+        cached = self._tenants.get(tenant)
+        if cached is None or cached[0] != revision:
+            snapshot = self._store.routes(tenant)
+            index: PatternIndex[str] = PatternIndex()
+            owners: dict[str, str] = {}
+            for route in snapshot.routes:
+                index.add(route.pattern, route.subscription_id)
+                owners[route.subscription_id] = route.integration_id
+            cached = (snapshot.revision, index, owners)
+            with self._lock:
+                self._tenants[tenant] = cached
+        _, index, owners = cached
+        return [(sub, owners[sub]) for sub in sorted(index.match(topic))]
+
+
+class _Host:
+    """Everything both dispatchers share; all of it sync (the async twin runs it in a thread)."""
+
+    def __init__(
+        self,
+        store: Store | str,
+        *,
+        catalog: TopicCatalog | None,
+        clock: Clock | None,
+        policy: DeliveryPolicy | None,
+        endpoint_policy: EndpointPolicy | None,
+        resolver: Resolver | None,
+        notifier: Notifier | None,
+        settings: WorkerSettings | None,
+        max_payload_bytes: int,
+    ) -> None:
+        if isinstance(store, str):
+            from acadio_webhooks.adapters.storage.sql import open_store
+
+            store = open_store(store)
+        self.store: Store = store
+        if resolver is None:
+            from acadio_webhooks.adapters.resolver import SystemResolver
+
+            resolver = SystemResolver()
+        self.catalog = catalog or TOPICS
+        self.clock = clock or SystemClock()
+        self.policy = policy or DeliveryPolicy()
+        self.endpoint_policy = endpoint_policy or EndpointPolicy()
+        self.resolver = resolver
+        self.notifier = notifier
+        self.settings = settings or WorkerSettings()
+        self.max_payload_bytes = max_payload_bytes
+        self.metrics = DeliveryMetrics()
+        self.integrations = Integrations(
+            self.store,
+            catalog=self.catalog,
+            clock=self.clock,
+            endpoint_policy=self.endpoint_policy,
+            resolver=resolver,
+        )
+        self.routing = _Routing(self.store)
+        self.wakers: list[AsyncWorker | WorkerThread] = []
+
+    def emit(
+        self,
+        topic: str,
+        data: Mapping[str, Any],
+        *,
+        tenant: str,
+        dedup_key: str | None,
+        occurred_at: datetime | None,
+        connection: object | None,
+    ) -> str | None:
+        known = self.catalog[topic]
+        planned = plan_event(
+            topic=known,
+            data=data,
+            tenant=tenant,
+            occurred_at=occurred_at or self.clock.now(),
+            routes=self.routing.matching(tenant, known.name),
+            dedup_key=dedup_key,
+            max_payload_bytes=self.max_payload_bytes,
+        )
+        if not self.store.enqueue(planned.event, planned.deliveries, connection=connection):
+            return None
+        if planned.deliveries and connection is None:
+            for worker in self.wakers:
+                worker.wake()
+        return planned.event.id
+
+    def send_test_event(self, subscription_id: str, topic: str | None) -> str:
+        subscription = self.store.get_subscription(subscription_id)
+        integration = self.store.get_integration(subscription.integration_id)
+        matching = self.catalog.matching(subscription.pattern)
+        chosen = self.catalog[topic] if topic else (matching[0] if matching else None)
+        if chosen is None:
+            raise UnknownTopic(subscription.pattern)
+        now = self.clock.now()
+        planned = plan_event(
+            topic=chosen,
+            data={"test": True, "message": "A test event sent from the webhooks settings."},
+            tenant=integration.tenant,
+            occurred_at=now,
+            routes=[(subscription.id, integration.id)],
+            dedup_key=f"test:{new_id('tst')}" if chosen.once_per_day else None,
+            max_payload_bytes=self.max_payload_bytes,
+        )
+        self.store.enqueue(planned.event, planned.deliveries)
+        for worker in self.wakers:
+            worker.wake()
+        return planned.event.id
+
+    def resend(self, delivery_id: str) -> Delivery:
+        delivery = self.store.resend(delivery_id, now=self.clock.now())
+        for worker in self.wakers:
+            worker.wake()
+        return delivery
+
+    def resend_failed(self, integration_id: str, since: datetime) -> int:
+        count = self.store.resend_failed(integration_id, since=since, now=self.clock.now())
+        for worker in self.wakers:
+            worker.wake()
+        return count
+
+    def worker_options(self) -> dict[str, Any]:
+        return {
+            "clock": self.clock,
+            "policy": self.policy,
+            "settings": self.settings,
+            "notifier": self.notifier,
+            "metrics": self.metrics,
+        }
+
+
+def _query(query: DeliveryQuery | None, filters: dict[str, Any]) -> DeliveryQuery:
+    if query is not None and filters:
+        raise TypeError("pass either a DeliveryQuery or keyword filters, not both")
+    if "status" in filters and isinstance(filters["status"], str):
+        filters["status"] = DeliveryStatus(filters["status"])
+    return query or DeliveryQuery(**filters)
+
+
+_HOST_DOC = """
+    Parameters (shared by both twins):
+
+    * ``store`` — a :class:`~acadio_webhooks.ports.storage.Store`, or a URL for
+      ``open_store`` (``sqlite:///path.db``, ``postgresql://...``, ``memory://``).
+    * ``catalog`` — the topics that may be emitted (default: the 16 documented ``TOPICS``).
+    * ``clock`` — time source (default: the system clock); tests pass a fake clock.
+    * ``policy`` — retry schedule and endpoint-health rules (:class:`DeliveryPolicy`).
+    * ``endpoint_policy`` — which endpoints are allowed; ``EndpointPolicy(allow_insecure=True)``
+      permits ``http://`` and loopback for local development and tests only.
+    * ``resolver`` — host-name resolution used for endpoint checks and connection pinning.
+    * ``transport`` — how requests are sent (default: the httpx adapter).
+    * ``notifier`` — where failure notices go (e.g. ``SmtpNotifier``); None queues them only.
+    * ``settings`` — worker concurrency, batch sizes, lease and intervals.
+    * ``max_payload_bytes`` — largest event body ``emit`` accepts (default 256 KiB).
+"""
+
+
+class Dispatcher:
+    """The sync dispatcher: for Django, Flask and other sync hosts."""
+
+    __doc__ = (__doc__ or "") + _HOST_DOC
+
+    def __init__(
+        self,
+        store: Store | str,
+        *,
+        catalog: TopicCatalog | None = None,
+        clock: Clock | None = None,
+        policy: DeliveryPolicy | None = None,
+        endpoint_policy: EndpointPolicy | None = None,
+        resolver: Resolver | None = None,
+        transport: Transport | None = None,
+        notifier: Notifier | None = None,
+        settings: WorkerSettings | None = None,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    ) -> None:
+        self._host = _Host(
+            store,
+            catalog=catalog,
+            clock=clock,
+            policy=policy,
+            endpoint_policy=endpoint_policy,
+            resolver=resolver,
+            notifier=notifier,
+            settings=settings,
+            max_payload_bytes=max_payload_bytes,
+        )
+        self._transport = transport
+        self._threads: list[WorkerThread] = []
+
+    @property
+    def store(self) -> Store:
+        """The store this dispatcher writes to."""
+        return self._host.store
+
+    @property
+    def integrations(self) -> Integrations:
+        """The admin flow: install, subscribe, rotate secrets, deactivate."""
+        return self._host.integrations
+
+    @property
+    def metrics(self) -> DeliveryMetrics:
+        """Counters of every attempt this dispatcher's workers settled."""
+        return self._host.metrics
+
+    def emit(
+        self,
+        topic: str,
+        data: Mapping[str, Any],
+        *,
+        tenant: str,
+        dedup_key: str | None = None,
+        occurred_at: datetime | None = None,
+        connection: object | None = None,
+    ) -> str | None:
+        """Store an event and its deliveries; return the event id.
+
+        Returns None, storing nothing, when ``dedup_key`` was seen before: for
+        ``course/activity/create`` (required there) within the same UTC day, for other
+        topics ever. ``connection``: the host's SQLAlchemy ``Connection`` inside its own
+        transaction, so the event commits or rolls back with the host's data.
+
+        Raises ``UnknownTopic``/``InvalidTopic`` for the topic and ``InvalidPayload`` for
+        data that is not a JSON object, holds non-JSON values (NaN, bytes, objects), nests
+        too deep or is too large — storing nothing.
+        """
+        return self._host.emit(
+            topic,
+            data,
+            tenant=tenant,
+            dedup_key=dedup_key,
+            occurred_at=occurred_at,
+            connection=connection,
+        )
+
+    def send_test_event(self, subscription_id: str, *, topic: str | None = None) -> str:
+        """Send a test event (``{"test": true, ...}``) to one subscription only, of ``topic``
+        or the first catalog topic its pattern matches; return the event id."""
+        return self._host.send_test_event(subscription_id, topic)
+
+    def resend(self, delivery_id: str) -> Delivery:
+        """Queue a fresh delivery of a (failed) delivery's event to the same endpoint."""
+        return self._host.resend(delivery_id)
+
+    def resend_failed(self, integration_id: str, *, since: datetime) -> int:
+        """Resend every failed delivery of an integration created since ``since``."""
+        return self._host.resend_failed(integration_id, since)
+
+    def deliveries(self, query: DeliveryQuery | None = None, **filters: Any) -> Page[Delivery]:
+        """List deliveries, newest first: a ``DeliveryQuery`` or its fields as keywords."""
+        return self._host.store.list_deliveries(_query(query, filters))
+
+    def delivery(self, delivery_id: str) -> Delivery:
+        """One delivery, or ``NotFound``."""
+        return self._host.store.get_delivery(delivery_id)
+
+    def attempts(self, delivery_id: str) -> list[Attempt]:
+        """The attempts of one delivery, in order."""
+        return self._host.store.list_attempts(delivery_id)
+
+    def event(self, event_id: str) -> Event:
+        """One stored event, or ``NotFound``."""
+        return self._host.store.get_event(event_id)
+
+    def drain(self) -> DrainReport:
+        """Send everything due now from this thread, then flush failure notices (tests, cron)."""
+        return SyncWorker(
+            self._host.store, self._sync_transport(), **self._host.worker_options()
+        ).drain()
+
+    def start_worker(self, *, transport: AsyncTransport | None = None) -> WorkerThread:
+        """Deliver continuously from a background thread with its own event loop.
+
+        ``transport`` defaults to an ``AsyncHttpxTransport`` with this dispatcher's endpoint
+        policy and resolver; the worker closes it when it stops. Emits from this dispatcher
+        wake it at once. Call ``stop()`` on the result (or ``close()`` here) to finish
+        in-flight attempts and stop.
+        """
+        host = self._host
+
+        def make_worker() -> AsyncWorker:
+            chosen = transport
+            if chosen is None:
+                from acadio_webhooks.adapters.transport.httpx import AsyncHttpxTransport
+
+                chosen = AsyncHttpxTransport(policy=host.endpoint_policy, resolver=host.resolver)
+            return AsyncWorker(host.store, chosen, **host.worker_options())
+
+        thread = WorkerThread(make_worker).start()
+        self._threads.append(thread)
+        host.wakers.append(thread)
+        return thread
+
+    def close(self) -> None:
+        """Stop worker threads, close the transport and the store."""
+        for thread in self._threads:
+            thread.stop()
+            self._host.wakers.remove(thread)
+        self._threads.clear()
+        if self._transport is not None:
+            self._transport.close()
+        self._host.store.close()
+
+    def __enter__(self) -> Dispatcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _sync_transport(self) -> Transport:
+        if self._transport is None:
+            from acadio_webhooks.adapters.transport.httpx import HttpxTransport
+
+            self._transport = HttpxTransport(
+                policy=self._host.endpoint_policy, resolver=self._host.resolver
+            )
+        return self._transport
+
+
+class AsyncDispatcher:
+    """The async dispatcher: for FastAPI, Starlette and other asyncio hosts.
+
+    Same methods as :class:`Dispatcher`, awaited. Store calls run in a worker thread, so the
+    event loop never blocks on the database.
+    """
+
+    __doc__ = (__doc__ or "") + _HOST_DOC
+
+    def __init__(
+        self,
+        store: Store | str,
+        *,
+        catalog: TopicCatalog | None = None,
+        clock: Clock | None = None,
+        policy: DeliveryPolicy | None = None,
+        endpoint_policy: EndpointPolicy | None = None,
+        resolver: Resolver | None = None,
+        transport: AsyncTransport | None = None,
+        notifier: Notifier | None = None,
+        settings: WorkerSettings | None = None,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    ) -> None:
+        self._host = _Host(
+            store,
+            catalog=catalog,
+            clock=clock,
+            policy=policy,
+            endpoint_policy=endpoint_policy,
+            resolver=resolver,
+            notifier=notifier,
+            settings=settings,
+            max_payload_bytes=max_payload_bytes,
+        )
+        self._transport = transport
+
+    @property
+    def store(self) -> Store:
+        """The store this dispatcher writes to."""
+        return self._host.store
+
+    @property
+    def integrations(self) -> Integrations:
+        """The admin flow (sync methods: call them from a thread or at start-up)."""
+        return self._host.integrations
+
+    @property
+    def metrics(self) -> DeliveryMetrics:
+        """Counters of every attempt this dispatcher's workers settled."""
+        return self._host.metrics
+
+    async def emit(
+        self,
+        topic: str,
+        data: Mapping[str, Any],
+        *,
+        tenant: str,
+        dedup_key: str | None = None,
+        occurred_at: datetime | None = None,
+        connection: object | None = None,
+    ) -> str | None:
+        """Store an event and its deliveries; see :meth:`Dispatcher.emit`."""
+        host = self._host
+        return await anyio.to_thread.run_sync(
+            lambda: host.emit(
+                topic,
+                data,
+                tenant=tenant,
+                dedup_key=dedup_key,
+                occurred_at=occurred_at,
+                connection=connection,
+            )
+        )
+
+    async def send_test_event(self, subscription_id: str, *, topic: str | None = None) -> str:
+        """See :meth:`Dispatcher.send_test_event`."""
+        return await anyio.to_thread.run_sync(self._host.send_test_event, subscription_id, topic)
+
+    async def resend(self, delivery_id: str) -> Delivery:
+        """See :meth:`Dispatcher.resend`."""
+        return await anyio.to_thread.run_sync(self._host.resend, delivery_id)
+
+    async def resend_failed(self, integration_id: str, *, since: datetime) -> int:
+        """See :meth:`Dispatcher.resend_failed`."""
+        return await anyio.to_thread.run_sync(self._host.resend_failed, integration_id, since)
+
+    async def deliveries(
+        self, query: DeliveryQuery | None = None, **filters: Any
+    ) -> Page[Delivery]:
+        """See :meth:`Dispatcher.deliveries`."""
+        resolved = _query(query, filters)
+        return await anyio.to_thread.run_sync(self._host.store.list_deliveries, resolved)
+
+    async def delivery(self, delivery_id: str) -> Delivery:
+        """See :meth:`Dispatcher.delivery`."""
+        return await anyio.to_thread.run_sync(self._host.store.get_delivery, delivery_id)
+
+    async def attempts(self, delivery_id: str) -> list[Attempt]:
+        """See :meth:`Dispatcher.attempts`."""
+        return await anyio.to_thread.run_sync(self._host.store.list_attempts, delivery_id)
+
+    async def event(self, event_id: str) -> Event:
+        """See :meth:`Dispatcher.event`."""
+        return await anyio.to_thread.run_sync(self._host.store.get_event, event_id)
+
+    def worker(self) -> AsyncWorker:
+        """An :class:`AsyncWorker` on this dispatcher's store, transport and policies."""
+        return AsyncWorker(self._host.store, self._async_transport(), **self._host.worker_options())
+
+    async def drain(self) -> DrainReport:
+        """Send everything due now, then flush failure notices (tests, cron)."""
+        return await self.worker().drain()
+
+    async def run_worker(self, stop: Any = None) -> None:
+        """Deliver until the ``asyncio.Event`` ``stop`` is set; emits here wake it at once."""
+        worker = self.worker()
+        self._host.wakers.append(worker)
+        try:
+            await worker.run(stop)
+        finally:
+            self._host.wakers.remove(worker)
+
+    async def aclose(self) -> None:
+        """Close the transport and the store."""
+        if self._transport is not None:
+            await self._transport.close()
+        await anyio.to_thread.run_sync(self._host.store.close)
+
+    async def __aenter__(self) -> AsyncDispatcher:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def _async_transport(self) -> AsyncTransport:
+        if self._transport is None:
+            from acadio_webhooks.adapters.transport.httpx import AsyncHttpxTransport
+
+            self._transport = AsyncHttpxTransport(
+                policy=self._host.endpoint_policy, resolver=self._host.resolver
+            )
+        return self._transport

@@ -1,0 +1,292 @@
+"""The sans-I/O delivery core: every decision of the library's main job, with no I/O.
+
+Drivers (the sync and async workers in :mod:`acadio_webhooks.worker`) only move values
+between the ports and these functions::
+
+    store.claim()  ->  WorkItem
+    prepare(item)  ->  OutboundRequest      -> transport.send() -> TransportResult
+    settle(item, result)  ->  Settlement    -> store.settle()
+
+and the dispatcher calls :func:`plan_event` for ``emit``. Because the decisions live here,
+the sync and async paths cannot drift apart, and the whole policy is testable without a
+network, a database or a clock.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from acadio_webhooks.domain.ids import new_id
+from acadio_webhooks.domain.messages import (
+    Notification,
+    NotificationKind,
+    OutboundRequest,
+    Settlement,
+    TransportResult,
+    WorkItem,
+)
+from acadio_webhooks.domain.models import Attempt, Delivery, DeliveryStatus, Event
+from acadio_webhooks.domain.retry import DEFAULT_RETRY_POLICY, RetryPolicy
+from acadio_webhooks.domain.signing import Signer, encode_event_body
+from acadio_webhooks.domain.topics import Topic
+from acadio_webhooks.errors import InvalidPayload
+
+__all__ = [
+    "DEFAULT_MAX_PAYLOAD_BYTES",
+    "DeliveryPolicy",
+    "PlannedEvent",
+    "plan_event",
+    "prepare",
+    "settle",
+    "dedup_scope",
+]
+
+DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024
+"""The largest wire body ``emit`` accepts (256 KiB): receivers and mail digests stay sane."""
+
+_RETRY_AFTER_STATUSES = frozenset({429, 503})
+_GONE = 410
+_MAX_JSON_DEPTH = 64
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    """Everything the core decides by, besides the clock and randomness.
+
+    * ``retry`` — when attempts are retried (:class:`RetryPolicy`; 7 attempts by default).
+    * ``failing_threshold`` — after this many consecutive failed attempts of one endpoint its
+      integration is told the endpoint is failing (default 4), and told again when it recovers.
+    * ``disable_after`` — an endpoint whose attempts have only failed for this long is disabled
+      and its integration told (default 5 days, as Svix does); one success resets the clock.
+    * ``excerpt_chars`` — how much of a response body is kept with each attempt.
+    """
+
+    retry: RetryPolicy = DEFAULT_RETRY_POLICY
+    failing_threshold: int = 4
+    disable_after: timedelta = timedelta(days=5)
+    excerpt_chars: int = 1024
+    rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class PlannedEvent:
+    """What ``emit`` stores: the event and one delivery per matching subscription."""
+
+    event: Event
+    deliveries: tuple[Delivery, ...]
+
+
+def dedup_scope(topic: Topic, tenant: str, key: str, occurred_at: datetime) -> str:
+    """The stored de-duplication key.
+
+    For a topic marked ``once_per_day`` (``course/activity/create``) the key is scoped to the
+    UTC calendar day of the event, so the same (tenant, key) fires at most once per UTC day.
+    For any other topic the key is an idempotency key: the same (tenant, topic, key) is
+    stored once, ever.
+    """
+    scope = f"{tenant}\x1f{topic.name}\x1f{key}"
+    if topic.once_per_day:
+        scope += "\x1f" + occurred_at.date().isoformat()
+    return scope
+
+
+def plan_event(
+    *,
+    topic: Topic,
+    data: Mapping[str, Any],
+    tenant: str,
+    occurred_at: datetime,
+    routes: Iterable[tuple[str, str]],
+    dedup_key: str | None = None,
+    event_id: str | None = None,
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+) -> PlannedEvent:
+    """Validate and serialise one event, and plan its deliveries.
+
+    ``routes`` are ``(subscription_id, integration_id)`` pairs of the subscriptions whose
+    pattern matches the topic. The body is serialised here, once; every attempt of every
+    delivery signs these same bytes.
+
+    Raises ``InvalidPayload`` naming the offending path (``data["scores"][2]``) when ``data``
+    is not a JSON object of JSON values (NaN and infinities included), nests deeper than 64
+    levels, or serialises to more than ``max_payload_bytes``; ``InvalidPayload`` too when a
+    ``once_per_day`` topic is emitted without a ``dedup_key``.
+    """
+    if not isinstance(data, Mapping):
+        raise InvalidPayload(f"data must be a JSON object (a mapping), not {type(data).__name__}")
+    _check_json(data, "data", 0)
+    if topic.once_per_day and not dedup_key:
+        raise InvalidPayload(
+            f"topic {topic.name!r} fires at most once a day: pass dedup_key= identifying "
+            "what it is about (e.g. f'{student_id}:{activity_id}')"
+        )
+    ident = event_id or new_id("evt", now=occurred_at.timestamp())
+    payload = encode_event_body(
+        event_id=ident, topic=topic.name, created_at=occurred_at, tenant=tenant, data=data
+    )
+    if len(payload) > max_payload_bytes:
+        raise InvalidPayload(
+            f"event body is {len(payload)} bytes, over the limit of {max_payload_bytes} bytes"
+        )
+    event = Event(
+        id=ident,
+        topic=topic.name,
+        tenant=tenant,
+        created_at=occurred_at,
+        payload=payload,
+        dedup_key=dedup_scope(topic, tenant, dedup_key, occurred_at) if dedup_key else None,
+    )
+    deliveries = tuple(
+        Delivery(
+            event_id=ident,
+            subscription_id=subscription_id,
+            integration_id=integration_id,
+            tenant=tenant,
+            topic=topic.name,
+            next_attempt_at=occurred_at,
+            created_at=occurred_at,
+            updated_at=occurred_at,
+        )
+        for subscription_id, integration_id in routes
+    )
+    return PlannedEvent(event=event, deliveries=deliveries)
+
+
+def _check_json(value: Any, path: str, depth: int) -> None:
+    """Raise ``InvalidPayload`` at the first value JSON cannot carry faithfully."""
+    if depth > _MAX_JSON_DEPTH:
+        raise InvalidPayload(f"{path} nests deeper than {_MAX_JSON_DEPTH} levels")
+    if value is None or isinstance(value, (str, bool, int)):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidPayload(f"{path} is {value!r}, which JSON cannot represent")
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidPayload(f"{path} has a non-string key {key!r}")
+            _check_json(item, f"{path}[{key!r}]", depth + 1)
+        return
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_json(item, f"{path}[{index}]", depth + 1)
+        return
+    raise InvalidPayload(f"{path} is a {type(value).__name__}, which is not a JSON value")
+
+
+def prepare(item: WorkItem, *, now: datetime) -> OutboundRequest:
+    """The signed request for the next attempt of ``item``.
+
+    Every attempt is signed afresh with the attempt's own timestamp (so receivers'
+    replay tolerance holds on late retries); ``webhook-id`` is the event id, stable across
+    attempts and resends, for receivers' de-duplication.
+    """
+    headers = Signer(item.signing_keys).headers(
+        item.payload, event_id=item.event_id, topic=item.topic, timestamp=int(now.timestamp())
+    )
+    return OutboundRequest(url=item.endpoint, headers=headers, body=item.payload)
+
+
+def settle(
+    item: WorkItem,
+    result: TransportResult,
+    *,
+    started_at: datetime,
+    now: datetime,
+    policy: DeliveryPolicy,
+) -> Settlement:
+    """Decide what one attempt's outcome means for its delivery and endpoint.
+
+    * 2xx: delivered (and "endpoint recovered" if it had been reported failing).
+    * 410 Gone: failed at once, subscription disabled, integration told.
+    * any other failure: retried per ``policy.retry`` (``Retry-After`` honoured on 429/503)
+      until the last attempt, then failed and the integration told; an endpoint failing for
+      ``policy.disable_after`` is disabled; the ``failing_threshold``-th consecutive failure
+      tells the integration the endpoint started failing.
+    """
+    attempt = Attempt(
+        delivery_id=item.delivery_id,
+        number=item.attempt_number,
+        started_at=started_at,
+        duration_ms=round(result.duration * 1000.0, 3),
+        status_code=result.status_code,
+        error=_error_text(result),
+        response_excerpt=result.body_excerpt[: policy.excerpt_chars * 4].decode("utf-8", "replace")[
+            : policy.excerpt_chars
+        ],
+        succeeded=result.succeeded,
+    )
+
+    def notice(kind: NotificationKind, detail: str | None) -> Notification:
+        return Notification(
+            id=new_id("ntf", now=now.timestamp()),
+            integration_id=item.integration_id,
+            kind=kind,
+            subscription_id=item.subscription_id,
+            endpoint=item.endpoint,
+            created_at=now,
+            topic=item.topic,
+            event_id=item.event_id,
+            delivery_id=item.delivery_id,
+            detail=detail,
+        )
+
+    if result.succeeded:
+        notes: tuple[Notification, ...] = ()
+        if item.endpoint_failures >= policy.failing_threshold:
+            notes = (notice(NotificationKind.ENDPOINT_RECOVERED, attempt.summary),)
+        return Settlement(item, attempt, DeliveryStatus.DELIVERED, None, None, notes)
+
+    last_error = attempt.summary
+    if result.status_code == _GONE:
+        reason = "endpoint answered 410 Gone"
+        return Settlement(
+            item,
+            attempt,
+            DeliveryStatus.FAILED,
+            None,
+            reason,
+            (notice(NotificationKind.ENDPOINT_DISABLED, reason),),
+        )
+
+    failing_since = item.endpoint_failing_since or started_at
+    if now - failing_since >= policy.disable_after:
+        days = policy.disable_after.total_seconds() / 86400
+        reason = f"every attempt failed for {days:g} days (last: {last_error})"
+        return Settlement(
+            item,
+            attempt,
+            DeliveryStatus.FAILED,
+            None,
+            reason,
+            (notice(NotificationKind.ENDPOINT_DISABLED, reason),),
+        )
+
+    notes_list: list[Notification] = []
+    if item.endpoint_failures + 1 == policy.failing_threshold:
+        notes_list.append(notice(NotificationKind.ENDPOINT_FAILING, last_error))
+    if item.attempt_number >= policy.retry.max_attempts:
+        notes_list.append(
+            notice(
+                NotificationKind.DELIVERY_FAILED,
+                f"{item.attempt_number} attempts, last: {last_error}",
+            )
+        )
+        return Settlement(item, attempt, DeliveryStatus.FAILED, None, None, tuple(notes_list))
+
+    retry_after = result.retry_after if result.status_code in _RETRY_AFTER_STATUSES else None
+    wait = policy.retry.delay(item.attempt_number, policy.rng, retry_after=retry_after)
+    return Settlement(item, attempt, DeliveryStatus.PENDING, now + wait, None, tuple(notes_list))
+
+
+def _error_text(result: TransportResult) -> str | None:
+    if result.error_kind is None:
+        return result.error
+    message = f"{result.error_kind.value}: {result.error}" if result.error else None
+    return (message or result.error_kind.value)[:1000]

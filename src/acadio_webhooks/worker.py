@@ -1,0 +1,564 @@
+"""Delivery workers: thin drivers that move values between the ports and the delivery core.
+
+* :class:`AsyncWorker` — the long-running async worker: claims due deliveries in batches,
+  sends them concurrently (bounded globally and per endpoint), settles the outcomes in
+  batches, flushes failure notices, and shuts down gracefully.
+* :class:`SyncWorker` — for sync hosts, cron jobs and tests: ``drain()`` sends everything due
+  now with a sync transport, in this thread. Safe inside a running event loop (it uses none).
+* :class:`WorkerThread` — runs an :class:`AsyncWorker` on its own event loop in a background
+  thread, for sync hosts (Django, Flask) that want continuous delivery in-process.
+
+Every decision (signing, retry, give up, disable, notify) is made by
+:mod:`acadio_webhooks.domain.core`; nothing here decides, so the two drivers cannot drift.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import anyio
+import anyio.to_thread
+
+from acadio_webhooks.domain.core import DeliveryPolicy, prepare, settle
+from acadio_webhooks.domain.messages import (
+    ErrorKind,
+    OutboundRequest,
+    Settlement,
+    TransportResult,
+    WorkItem,
+)
+from acadio_webhooks.domain.models import DeliveryStatus
+from acadio_webhooks.domain.notices import DEFAULT_NOTICE_GRACE, DEFAULT_NOTICE_WINDOW
+from acadio_webhooks.errors import AcadioWebhooksError
+from acadio_webhooks.notify import NotificationFlusher
+from acadio_webhooks.observability import DeliveryMetrics, log_settlement
+from acadio_webhooks.ports.clock import Clock, SystemClock
+from acadio_webhooks.ports.notifier import Notifier
+from acadio_webhooks.ports.storage import Store
+from acadio_webhooks.ports.transport import AsyncTransport, Transport
+
+__all__ = ["WorkerSettings", "DrainReport", "AsyncWorker", "SyncWorker", "WorkerThread"]
+
+logger = logging.getLogger("acadio_webhooks.worker")
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """How a worker paces itself.
+
+    * ``concurrency`` — attempts in flight at once (async worker; threads for the sync one).
+    * ``per_endpoint`` — attempts in flight at once to one endpoint URL, so one slow
+      receiver cannot take every slot.
+    * ``batch_size`` — deliveries claimed, and settlements written, per store round-trip.
+    * ``lease`` — how long a claimed delivery stays reserved; a worker that dies loses
+      nothing: its deliveries are claimable again when the lease runs out. Keep it well above
+      the transport's total timeout.
+    * ``poll_interval`` — seconds an idle worker waits before looking for due work again
+      (emits in the same process and database notifications wake it sooner).
+    * ``settle_interval`` — seconds a finished attempt may wait to be written with others.
+    * ``notify_interval`` — seconds between flushes of queued failure notices.
+    * ``notice_window`` / ``notice_grace`` — an integration gets at most one failure e-mail
+      per window, sent once its oldest unsent notification is ``notice_grace`` old (see
+      :func:`acadio_webhooks.domain.notices.plan_notices`).
+    """
+
+    concurrency: int = 50
+    per_endpoint: int = 10
+    batch_size: int = 100
+    lease: timedelta = timedelta(minutes=5)
+    poll_interval: float = 1.0
+    settle_interval: float = 0.02
+    notify_interval: float = 30.0
+    notice_window: timedelta = DEFAULT_NOTICE_WINDOW
+    notice_grace: timedelta = DEFAULT_NOTICE_GRACE
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1 or self.per_endpoint < 1 or self.batch_size < 1:
+            raise ValueError("concurrency, per_endpoint and batch_size must be >= 1")
+
+
+@dataclass
+class DrainReport:
+    """What one ``drain()`` did."""
+
+    attempts: int = 0
+    delivered: int = 0
+    failed: int = 0
+    retried: int = 0
+    notices: int = 0
+
+    def add(self, settlements: Sequence[Settlement]) -> None:
+        """Count settled attempts."""
+        for settlement in settlements:
+            self.attempts += 1
+            if settlement.status is DeliveryStatus.DELIVERED:
+                self.delivered += 1
+            elif settlement.status is DeliveryStatus.FAILED:
+                self.failed += 1
+            else:
+                self.retried += 1
+
+
+def _default_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident():x}:{time.monotonic_ns():x}"
+
+
+@dataclass
+class _Runner:
+    """What both drivers share: claiming, preparing, settling and recording, minus the I/O."""
+
+    store: Store
+    clock: Clock
+    policy: DeliveryPolicy
+    settings: WorkerSettings
+    metrics: DeliveryMetrics
+    flusher: NotificationFlusher | None
+    owner: str = field(default_factory=_default_owner)
+
+    def claim(self, limit: int) -> list[WorkItem]:
+        return self.store.claim(
+            now=self.clock.now(), limit=limit, owner=self.owner, lease=self.settings.lease
+        )
+
+    def begin(self, item: WorkItem) -> tuple[datetime, float, OutboundRequest]:
+        started = self.clock.now()
+        return started, time.perf_counter(), prepare(item, now=started)
+
+    def finish(
+        self, item: WorkItem, result: TransportResult, started: datetime, began: float
+    ) -> Settlement:
+        if result.duration <= 0:
+            result = _with_duration(result, time.perf_counter() - began)
+        return settle(item, result, started_at=started, now=self.clock.now(), policy=self.policy)
+
+    def commit(self, settlements: Sequence[Settlement]) -> None:
+        if not settlements:
+            return
+        self.store.settle(settlements, owner=self.owner, now=self.clock.now())
+        for settlement in settlements:
+            self.metrics.record(settlement)
+            log_settlement(settlement)
+
+    def flush_notices(self) -> int:
+        if self.flusher is None:
+            return 0
+        try:
+            return self.flusher.flush()
+        except AcadioWebhooksError:
+            logger.exception("failure notices not flushed; they stay queued")
+            return 0
+
+
+def _with_duration(result: TransportResult, duration: float) -> TransportResult:
+    return TransportResult(
+        status_code=result.status_code,
+        duration=duration,
+        body_excerpt=result.body_excerpt,
+        error_kind=result.error_kind,
+        error=result.error,
+        retry_after=result.retry_after,
+    )
+
+
+def _crashed(exc: BaseException) -> TransportResult:
+    # A transport must not raise for endpoint failures; if one does anyway, the attempt is
+    # recorded as failed instead of losing the delivery.
+    logger.error("transport raised %s; recording a failed attempt", type(exc).__name__)
+    return TransportResult(
+        status_code=None, duration=0.0, error_kind=ErrorKind.OTHER, error=type(exc).__name__
+    )
+
+
+def _make_runner(
+    store: Store,
+    *,
+    clock: Clock | None,
+    policy: DeliveryPolicy | None,
+    settings: WorkerSettings | None,
+    notifier: Notifier | None,
+    metrics: DeliveryMetrics | None,
+    owner: str | None,
+) -> _Runner:
+    clock = clock or SystemClock()
+    policy = policy or DeliveryPolicy()
+    settings = settings or WorkerSettings()
+    flusher = None
+    if notifier is not None:
+        flusher = NotificationFlusher(
+            store,
+            notifier,
+            clock=clock,
+            window=settings.notice_window,
+            grace=settings.notice_grace,
+            max_attempts=policy.retry.max_attempts,
+        )
+    runner = _Runner(
+        store=store,
+        clock=clock,
+        policy=policy,
+        settings=settings,
+        metrics=metrics or DeliveryMetrics(),
+        flusher=flusher,
+    )
+    if owner:
+        runner.owner = owner
+    return runner
+
+
+class SyncWorker:
+    """Sends due deliveries from the calling thread with a sync :class:`Transport`."""
+
+    def __init__(
+        self,
+        store: Store,
+        transport: Transport,
+        *,
+        clock: Clock | None = None,
+        policy: DeliveryPolicy | None = None,
+        settings: WorkerSettings | None = None,
+        notifier: Notifier | None = None,
+        metrics: DeliveryMetrics | None = None,
+        owner: str | None = None,
+    ) -> None:
+        self._transport = transport
+        self._runner = _make_runner(
+            store,
+            clock=clock,
+            policy=policy,
+            settings=settings,
+            notifier=notifier,
+            metrics=metrics,
+            owner=owner,
+        )
+
+    @property
+    def metrics(self) -> DeliveryMetrics:
+        """Counters of every attempt this worker settled."""
+        return self._runner.metrics
+
+    def _attempt(self, item: WorkItem) -> Settlement:
+        started, began, request = self._runner.begin(item)
+        try:
+            result = self._transport.send(request)
+        except Exception as exc:  # noqa: BLE001 - see _crashed
+            result = _crashed(exc)
+        return self._runner.finish(item, result, started, began)
+
+    def run_once(self) -> DrainReport:
+        """Claim one batch of due deliveries, attempt each, and settle them."""
+        report = DrainReport()
+        items = self._runner.claim(self._runner.settings.batch_size)
+        if not items:
+            return report
+        threads = min(self._runner.settings.concurrency, len(items))
+        if threads == 1:
+            settlements = [self._attempt(item) for item in items]
+        else:
+            with ThreadPoolExecutor(threads, thread_name_prefix="acadio-webhooks") as pool:
+                settlements = list(pool.map(self._attempt, items))
+        self._runner.commit(settlements)
+        report.add(settlements)
+        return report
+
+    def drain(self) -> DrainReport:
+        """Attempt everything due now until nothing is, then flush failure notices.
+
+        Retries scheduled for later are left for a later call (move a fake clock forward in
+        tests to make them due)."""
+        total = DrainReport()
+        while True:
+            report = self.run_once()
+            if not report.attempts:
+                break
+            total.attempts += report.attempts
+            total.delivered += report.delivered
+            total.failed += report.failed
+            total.retried += report.retried
+        total.notices = self._runner.flush_notices()
+        return total
+
+
+class AsyncWorker:
+    """The long-running async delivery worker (asyncio)."""
+
+    def __init__(
+        self,
+        store: Store,
+        transport: AsyncTransport,
+        *,
+        clock: Clock | None = None,
+        policy: DeliveryPolicy | None = None,
+        settings: WorkerSettings | None = None,
+        notifier: Notifier | None = None,
+        metrics: DeliveryMetrics | None = None,
+        owner: str | None = None,
+    ) -> None:
+        self._transport = transport
+        self._runner = _make_runner(
+            store,
+            clock=clock,
+            policy=policy,
+            settings=settings,
+            notifier=notifier,
+            metrics=metrics,
+            owner=owner,
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wakeup: asyncio.Event | None = None
+
+    @property
+    def metrics(self) -> DeliveryMetrics:
+        """Counters of every attempt this worker settled."""
+        return self._runner.metrics
+
+    @property
+    def owner(self) -> str:
+        """The lease owner name this worker claims under."""
+        return self._runner.owner
+
+    async def aclose(self) -> None:
+        """Close the transport this worker was given."""
+        await self._transport.close()
+
+    def wake(self) -> None:
+        """Look for due work now instead of at the next poll. Safe from any thread."""
+        loop, event = self._loop, self._wakeup
+        if loop is not None and event is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(event.set)
+
+    async def drain(self) -> DrainReport:
+        """Attempt everything due now until nothing is (tests, cron), then flush notices."""
+        report = DrainReport()
+        await self._serve(stop=None, report=report)
+        report.notices = await anyio.to_thread.run_sync(self._runner.flush_notices)
+        return report
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Deliver until ``stop`` is set, then finish in-flight attempts, settle them and
+        give back leases of deliveries not yet started."""
+        await self._serve(stop=stop or asyncio.Event(), report=None)
+
+    async def _serve(self, *, stop: asyncio.Event | None, report: DrainReport | None) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wakeup = asyncio.Event()
+        state = _Flow(self._runner.settings, stop)
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._settler, state, report)
+            if stop is not None:
+                group.start_soon(self._notice_loop, state)
+            await self._feed(group, state)
+            await state.idle.wait()
+            state.finished = True
+            state.flush.set()
+            group.cancel_scope.cancel()
+        await self._commit(state, report)
+        if state.unstarted:
+            await anyio.to_thread.run_sync(
+                lambda: self._runner.store.release(state.unstarted, owner=self._runner.owner)
+            )
+
+    async def _feed(self, group: anyio.abc.TaskGroup, state: _Flow) -> None:
+        settings = self._runner.settings
+        assert self._wakeup is not None
+        while not state.stopping:
+            room = state.max_leased - state.leased
+            items: list[WorkItem] = []
+            wanted = min(room, settings.batch_size)
+            if wanted >= max(1, min(settings.batch_size, settings.concurrency) // 2) or (
+                state.leased == 0 and wanted > 0
+            ):
+                try:
+                    items = await anyio.to_thread.run_sync(self._runner.claim, wanted)
+                except AcadioWebhooksError:
+                    logger.exception("claiming due deliveries failed; retrying after a pause")
+                    await self._pause(settings.poll_interval)
+                    continue
+                for item in items:
+                    state.leased += 1
+                    group.start_soon(self._deliver, item, state)
+                if len(items) == wanted:
+                    continue
+            if state.stop is None and state.leased == 0 and not items:
+                break  # drain: nothing in flight and nothing due
+            await self._pause(settings.poll_interval if state.leased == 0 else None)
+        if state.leased == 0:
+            state.idle.set()
+
+    async def _pause(self, seconds: float | None) -> None:
+        # Wait first, clear after: a wake-up that arrived while claiming is not lost.
+        assert self._wakeup is not None
+        if not self._wakeup.is_set():
+            with anyio.move_on_after(float("inf") if seconds is None else seconds):
+                await self._wakeup.wait()
+        self._wakeup.clear()
+
+    async def _deliver(self, item: WorkItem, state: _Flow) -> None:
+        async with state.endpoint_slot(item.endpoint), state.slots:
+            if state.stopping:
+                state.unstarted.append(item.delivery_id)
+                state.done(self._wakeup, settled=1)
+                return
+            started, began, request = self._runner.begin(item)
+            try:
+                result = await self._transport.send(request)
+            except Exception as exc:  # noqa: BLE001 - see _crashed
+                result = _crashed(exc)
+            state.buffer.append(self._runner.finish(item, result, started, began))
+        if len(state.buffer) >= self._runner.settings.batch_size:
+            state.flush.set()
+
+    async def _settler(self, state: _Flow, report: DrainReport | None) -> None:
+        interval = self._runner.settings.settle_interval
+        while True:
+            with anyio.move_on_after(interval):
+                await state.flush.wait()
+            state.flush.clear()
+            await self._commit(state, report)
+
+    async def _commit(self, state: _Flow, report: DrainReport | None) -> None:
+        if not state.buffer:
+            return
+        batch, state.buffer = state.buffer, []
+        try:
+            await anyio.to_thread.run_sync(self._runner.commit, batch)
+        except AcadioWebhooksError:
+            # Keep the verdicts and try again: the attempts happened and must be recorded.
+            logger.exception("recording %d attempts failed; retrying", len(batch))
+            state.buffer[:0] = batch
+            await anyio.sleep(self._runner.settings.poll_interval)
+            return
+        if report is not None:
+            report.add(batch)
+        state.done(self._wakeup, settled=len(batch))
+
+    async def _notice_loop(self, state: _Flow) -> None:
+        while True:
+            await anyio.sleep(self._runner.settings.notify_interval)
+            await anyio.to_thread.run_sync(self._runner.flush_notices)
+
+
+class _Flow:
+    """Mutable bookkeeping of one ``_serve`` run (only touched from the event loop)."""
+
+    def __init__(self, settings: WorkerSettings, stop: asyncio.Event | None) -> None:
+        self.stop = stop
+        self.max_leased = settings.concurrency * 2
+        self.per_endpoint = settings.per_endpoint
+        self.slots = anyio.Semaphore(settings.concurrency)
+        self.leased = 0
+        self.buffer: list[Settlement] = []
+        self.unstarted: list[str] = []
+        self.flush = asyncio.Event()
+        self.idle = asyncio.Event()
+        self.finished = False
+        self._endpoints: dict[str, tuple[anyio.Semaphore, int]] = {}
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
+
+    def done(self, wakeup: asyncio.Event | None, *, settled: int) -> None:
+        self.leased -= settled
+        if wakeup is not None:
+            wakeup.set()
+        if self.leased == 0 and (self.stop is None or self.stopping):
+            self.idle.set()
+
+    def endpoint_slot(self, endpoint: str) -> _EndpointSlot:
+        return _EndpointSlot(self, endpoint)
+
+
+class _EndpointSlot:
+    """A per-endpoint semaphore, created on first use and dropped when unused."""
+
+    def __init__(self, flow: _Flow, endpoint: str) -> None:
+        self._flow = flow
+        self._endpoint = endpoint
+
+    async def __aenter__(self) -> None:
+        table = self._flow._endpoints
+        semaphore, users = table.get(self._endpoint, (None, 0))
+        if semaphore is None:
+            semaphore = anyio.Semaphore(self._flow.per_endpoint)
+        table[self._endpoint] = (semaphore, users + 1)
+        await semaphore.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        table = self._flow._endpoints
+        semaphore, users = table[self._endpoint]
+        semaphore.release()
+        if users <= 1:
+            del table[self._endpoint]
+        else:
+            table[self._endpoint] = (semaphore, users - 1)
+
+
+class WorkerThread:
+    """An :class:`AsyncWorker` on its own event loop in a daemon thread (for sync hosts).
+
+    ``make_worker`` is called inside the new loop, so it can create async transports there.
+    ``stop()`` asks the worker to finish in-flight attempts and waits for the thread.
+    """
+
+    def __init__(
+        self, make_worker: Callable[[], AsyncWorker], *, name: str = "acadio-webhooks"
+    ) -> None:
+        self._make_worker = make_worker
+        self._started = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._worker: AsyncWorker | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
+
+    def start(self) -> WorkerThread:
+        """Start the thread and return once the worker is running."""
+        self._thread.start()
+        self._started.wait()
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def wake(self) -> None:
+        """Make the worker look for due work now. Safe from any thread."""
+        if self._worker is not None:
+            self._worker.wake()
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        """Stop gracefully and wait up to ``timeout`` seconds for the thread to end."""
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(stop.set)
+        self._thread.join(timeout)
+
+    @property
+    def worker(self) -> AsyncWorker | None:
+        """The running worker (None before start)."""
+        return self._worker
+
+    def _main(self) -> None:
+        asyncio.run(self._serve())
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        try:
+            self._worker = self._make_worker()
+        except BaseException as exc:
+            self._error = exc
+            self._started.set()
+            raise
+        self._started.set()
+        try:
+            await self._worker.run(self._stop)
+        finally:
+            await self._worker.aclose()
