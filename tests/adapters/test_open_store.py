@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import builtins
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,3 +65,17 @@ def test_unsupported_urls_are_refused(url: str, problem: str) -> None:
 def test_memory_store_takes_no_options() -> None:
     with pytest.raises(TypeError, match="no options"):
         open_store("memory://", create=False)
+
+
+def test_postgresql_without_psycopg_says_which_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_import = builtins.__import__
+
+    def without_psycopg(name: str, *args: Any, **kwargs: Any) -> Any:
+        level = args[3] if len(args) > 3 else kwargs.get("level", 0)
+        if level == 0 and name.partition(".")[0] == "psycopg":
+            raise ImportError("No module named 'psycopg'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without_psycopg)
+    with pytest.raises(ImportError, match=r"acadio-webhooks\[postgres\]"):
+        open_store("postgresql://u@127.0.0.1/db", create=False)
