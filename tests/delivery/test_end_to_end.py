@@ -17,6 +17,7 @@ import pytest
 from tests.loopback import LoopbackReceiver, loopback_receiver, wait_until
 from tests.mail import MailCollector, free_port, smtp_server
 
+from acadio_webhooks import TransportTimeouts
 from acadio_webhooks.adapters.notifier.smtp import SmtpNotifier
 from acadio_webhooks.adapters.storage.sql import SqlStore
 from acadio_webhooks.adapters.transport.httpx import AsyncHttpxTransport, HttpxTransport
