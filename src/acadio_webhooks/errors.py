@@ -7,10 +7,13 @@ keeps working for code that does not know this library::
     ├── InvalidTopic (ValueError)            a topic string breaks the grammar
     ├── InvalidPattern (ValueError)          a pattern string breaks the grammar
     ├── UnknownTopic (LookupError)           a well-formed topic that is not in the catalog
+    ├── TopicConflict (ValueError)           a topic registered again with different details
+    ├── FrozenCatalog (TypeError)            register() on the read-only default catalog
     ├── PatternMatchesNothing (ValueError)   typo guard: a pattern no catalog topic matches
     ├── InvalidEndpoint (ValueError)         an endpoint URL that is not https/public
     ├── InvalidPayload (ValueError)          emit data that is not JSON or too large
     ├── InvalidInput (ValueError)            a field of an integration or subscription is invalid
+    ├── SigningError (ValueError)            the sender cannot sign: empty secret, unsafe header
     ├── NotFound (LookupError)               an id unknown to the store
     ├── StorageError (RuntimeError)          the store failed; the driver's error is ``__cause__``
     ├── ResolutionError (OSError)            an endpoint host name did not resolve
@@ -38,10 +41,13 @@ __all__ = [
     "InvalidTopic",
     "InvalidPattern",
     "UnknownTopic",
+    "TopicConflict",
+    "FrozenCatalog",
     "PatternMatchesNothing",
     "InvalidEndpoint",
     "InvalidPayload",
     "InvalidInput",
+    "SigningError",
     "NotFound",
     "StorageError",
     "IntegrationInactive",
@@ -99,6 +105,25 @@ class UnknownTopic(AcadioWebhooksError, LookupError):
         )
 
 
+class TopicConflict(AcadioWebhooksError, ValueError):
+    """A topic name registered again with a different title, description or schedule."""
+
+    def __init__(self, topic: str, difference: str) -> None:
+        self.topic = topic
+        super().__init__(f"topic {topic!r} is already registered with {difference}")
+
+
+class FrozenCatalog(AcadioWebhooksError, TypeError):
+    """``register()`` on a read-only catalog such as the default ``TOPICS``."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        super().__init__(
+            f"cannot register {topic!r}: this catalog is read-only; "
+            "register on a copy (TOPICS.copy()) and pass that catalog on"
+        )
+
+
 class PatternMatchesNothing(AcadioWebhooksError, ValueError):
     """A valid pattern that matches no topic of the catalog (the ``cource/*`` typo guard)."""
 
@@ -135,6 +160,15 @@ class InvalidInput(AcadioWebhooksError, ValueError):
         self.problems = problems
         listed = "; ".join(f"{name}: {problem}" for name, problem in problems.items())
         super().__init__(f"invalid {what}: {listed}")
+
+
+class SigningError(AcadioWebhooksError, ValueError):
+    """The sending side cannot sign a request: an empty secret or one that is neither text nor
+    bytes, or an event id, topic or timestamp that cannot travel in an HTTP header.
+
+    This is the sender's configuration or programming error; a receiver's ``verify()`` never
+    raises it (a bad receiver-side secret is :class:`InvalidSecret`).
+    """
 
 
 class NotFound(AcadioWebhooksError, LookupError):

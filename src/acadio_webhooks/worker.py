@@ -37,6 +37,7 @@ from acadio_webhooks.domain.messages import (
     WorkItem,
 )
 from acadio_webhooks.domain.models import DeliveryStatus
+from acadio_webhooks.domain.notices import DEFAULT_NOTICE_GRACE, DEFAULT_NOTICE_WINDOW
 from acadio_webhooks.errors import AcadioWebhooksError
 from acadio_webhooks.notify import NotificationFlusher
 from acadio_webhooks.observability import DeliveryMetrics, log_settlement
@@ -65,6 +66,9 @@ class WorkerSettings:
       (emits in the same process and database notifications wake it sooner).
     * ``settle_interval`` — seconds a finished attempt may wait to be written with others.
     * ``notify_interval`` — seconds between flushes of queued failure notices.
+    * ``notice_window`` / ``notice_grace`` — an integration gets at most one failure e-mail
+      per window, sent once its oldest unsent notification is ``notice_grace`` old (see
+      :func:`acadio_webhooks.domain.notices.plan_notices`).
     """
 
     concurrency: int = 50
@@ -74,6 +78,8 @@ class WorkerSettings:
     poll_interval: float = 1.0
     settle_interval: float = 0.02
     notify_interval: float = 30.0
+    notice_window: timedelta = DEFAULT_NOTICE_WINDOW
+    notice_grace: timedelta = DEFAULT_NOTICE_GRACE
 
     def __post_init__(self) -> None:
         if self.concurrency < 1 or self.per_endpoint < 1 or self.batch_size < 1:
@@ -183,12 +189,23 @@ def _make_runner(
     owner: str | None,
 ) -> _Runner:
     clock = clock or SystemClock()
-    flusher = NotificationFlusher(store, notifier, clock=clock) if notifier is not None else None
+    policy = policy or DeliveryPolicy()
+    settings = settings or WorkerSettings()
+    flusher = None
+    if notifier is not None:
+        flusher = NotificationFlusher(
+            store,
+            notifier,
+            clock=clock,
+            window=settings.notice_window,
+            grace=settings.notice_grace,
+            max_attempts=policy.retry.max_attempts,
+        )
     runner = _Runner(
         store=store,
         clock=clock,
-        policy=policy or DeliveryPolicy(),
-        settings=settings or WorkerSettings(),
+        policy=policy,
+        settings=settings,
         metrics=metrics or DeliveryMetrics(),
         flusher=flusher,
     )

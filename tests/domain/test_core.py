@@ -8,8 +8,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from acadio_webhooks.domain.topics import TOPICS
-from acadio_webhooks.domain.verification import verify
 
 from acadio_webhooks.domain.core import DeliveryPolicy, dedup_scope, plan_event, prepare, settle
 from acadio_webhooks.domain.messages import (
@@ -19,6 +17,8 @@ from acadio_webhooks.domain.messages import (
     WorkItem,
 )
 from acadio_webhooks.domain.models import DeliveryStatus
+from acadio_webhooks.domain.topics import TOPICS
+from acadio_webhooks.domain.verification import verify
 from acadio_webhooks.errors import InvalidPayload
 
 NOW = datetime(2026, 3, 3, 12, 0, tzinfo=timezone.utc)
@@ -61,7 +61,7 @@ def test_plan_event_serialises_the_wire_body_once_with_one_delivery_per_route() 
     assert body == {
         "id": planned.event.id,
         "topic": "course/completion/create",
-        "created_at": "2026-03-03T12:00:00Z",
+        "created_at": "2026-03-03T12:00:00.000000Z",
         "tenant": "t1",
         "data": {"course_id": 7, "name": "Ünïcode"},
     }

@@ -1,0 +1,217 @@
+"""The async worker: concurrency bounds, batching, wake-ups and graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from acadio_webhooks.adapters.resolver import StaticResolver
+from acadio_webhooks.adapters.storage.memory import MemoryStore
+
+from acadio_webhooks.adapters.clock import FakeClock
+from acadio_webhooks.adapters.transport.recording import AsyncRecordingTransport
+from acadio_webhooks.dispatcher import AsyncDispatcher, Dispatcher
+from acadio_webhooks.domain.messages import OutboundRequest
+from acadio_webhooks.domain.models import DeliveryStatus
+from acadio_webhooks.worker import AsyncWorker, WorkerSettings
+
+pytestmark = pytest.mark.anyio
+
+SECRET = "whsec-0123456789abcdef"
+RESOLVER = StaticResolver({f"h{i}.example.com": [f"93.184.216.{i}"] for i in range(1, 6)})
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def make_dispatcher(store: MemoryStore, **kwargs: object) -> AsyncDispatcher:
+    return AsyncDispatcher(store, resolver=RESOLVER, **kwargs)  # type: ignore[arg-type]
+
+
+def subscribe_hosts(dispatcher: AsyncDispatcher | Dispatcher, hosts: int) -> None:
+    integration = dispatcher.integrations.install("t", secret=SECRET)
+    for i in range(1, hosts + 1):
+        dispatcher.integrations.subscribe(
+            integration.id, "course/*", f"https://h{i}.example.com/hook"
+        )
+
+
+class Gauge:
+    """Counts requests in flight, overall and per endpoint, and their peaks."""
+
+    def __init__(self, delay: float = 0.01) -> None:
+        self.delay = delay
+        self.now = 0
+        self.peak = 0
+        self.per_url: dict[str, int] = {}
+        self.peak_per_url = 0
+
+    async def __call__(self, request: OutboundRequest) -> int:
+        self.now += 1
+        self.per_url[request.url] = self.per_url.get(request.url, 0) + 1
+        self.peak = max(self.peak, self.now)
+        self.peak_per_url = max(self.peak_per_url, self.per_url[request.url])
+        await asyncio.sleep(self.delay)
+        self.now -= 1
+        self.per_url[request.url] -= 1
+        return 200
+
+
+async def test_drain_delivers_everything_due_within_the_concurrency_bounds() -> None:
+    store = MemoryStore()
+    gauge = Gauge()
+    transport = AsyncRecordingTransport(gauge)
+    settings = WorkerSettings(concurrency=8, per_endpoint=3, batch_size=16)
+    dispatcher = make_dispatcher(store, transport=transport, settings=settings)
+    subscribe_hosts(dispatcher, 5)
+    for n in range(40):
+        await dispatcher.emit("course/completion/create", {"n": n}, tenant="t")
+    report = await dispatcher.drain()
+    assert report.delivered == 200
+    assert len(transport.requests) == 200
+    assert gauge.peak <= 8
+    assert gauge.peak_per_url <= 3
+    assert gauge.peak > 3  # concurrency actually happened across endpoints
+
+
+async def test_one_slow_endpoint_does_not_hold_back_the_others() -> None:
+    store = MemoryStore()
+    finished: list[str] = []
+    release_slow = asyncio.Event()
+
+    async def handler(request: OutboundRequest) -> int:
+        if "h1." in request.url:
+            await release_slow.wait()
+        finished.append(request.url)
+        return 200
+
+    settings = WorkerSettings(concurrency=10, per_endpoint=2, batch_size=10)
+    dispatcher = make_dispatcher(
+        store, transport=AsyncRecordingTransport(handler), settings=settings
+    )
+    subscribe_hosts(dispatcher, 2)
+    for n in range(10):
+        await dispatcher.emit("course/completion/create", {"n": n}, tenant="t")
+    drain = asyncio.ensure_future(dispatcher.drain())
+    for _ in range(200):
+        if sum("h2." in url for url in finished) == 10:
+            break
+        await asyncio.sleep(0.01)
+    assert sum("h2." in url for url in finished) == 10
+    release_slow.set()
+    report = await drain
+    assert report.delivered == 20
+
+
+async def test_run_wakes_on_emit_and_stops_gracefully() -> None:
+    store = MemoryStore()
+    transport = AsyncRecordingTransport()
+    settings = WorkerSettings(poll_interval=30.0)  # only a wake-up can make it fast
+    dispatcher = make_dispatcher(store, transport=transport, settings=settings)
+    subscribe_hosts(dispatcher, 1)
+    stop = asyncio.Event()
+    runner = asyncio.ensure_future(dispatcher.run_worker(stop))
+    await asyncio.sleep(0.05)
+    await dispatcher.emit("course/completion/create", {}, tenant="t")
+    for _ in range(200):
+        if transport.requests:
+            break
+        await asyncio.sleep(0.01)
+    assert len(transport.requests) == 1
+    stop.set()
+    await asyncio.wait_for(runner, 5)
+    [delivery] = (await dispatcher.deliveries()).items
+    assert delivery.status is DeliveryStatus.DELIVERED
+
+
+async def test_shutdown_finishes_in_flight_attempts_and_releases_the_rest() -> None:
+    store = MemoryStore()
+    started = asyncio.Event()
+    proceed = asyncio.Event()
+
+    async def handler(_request: OutboundRequest) -> int:
+        started.set()
+        await proceed.wait()
+        return 200
+
+    settings = WorkerSettings(concurrency=1, per_endpoint=1, batch_size=5, poll_interval=30.0)
+    clock = FakeClock()
+    dispatcher = make_dispatcher(
+        store, transport=AsyncRecordingTransport(handler), settings=settings, clock=clock
+    )
+    subscribe_hosts(dispatcher, 1)
+    for n in range(3):
+        await dispatcher.emit("course/completion/create", {"n": n}, tenant="t")
+    worker = dispatcher.worker()
+    stop = asyncio.Event()
+    runner = asyncio.ensure_future(worker.run(stop))
+    await asyncio.wait_for(started.wait(), 5)
+    stop.set()
+    proceed.set()
+    await asyncio.wait_for(runner, 5)
+    statuses = sorted(d.status.value for d in (await dispatcher.deliveries()).items)
+    assert statuses == ["delivered", "pending", "pending"]
+    # released leases: the other two are claimable at once by another worker
+    assert (
+        len(store.claim(now=clock.now(), limit=10, owner="other", lease=timedelta(minutes=1))) == 2
+    )
+
+
+async def test_a_transport_that_raises_records_a_failed_attempt_instead_of_losing_it() -> None:
+    store = MemoryStore()
+
+    async def broken(_request: OutboundRequest) -> int:
+        raise RuntimeError("bug in a custom transport")
+
+    dispatcher = make_dispatcher(store, transport=AsyncRecordingTransport(broken))
+    subscribe_hosts(dispatcher, 1)
+    await dispatcher.emit("course/completion/create", {}, tenant="t")
+    report = await dispatcher.drain()
+    assert report.retried == 1
+    [delivery] = (await dispatcher.deliveries()).items
+    [attempt] = await dispatcher.attempts(delivery.id)
+    assert attempt.error == "other: RuntimeError"
+
+
+async def test_worker_owner_names_are_unique() -> None:
+    store = MemoryStore()
+    first = AsyncWorker(store, AsyncRecordingTransport())
+    second = AsyncWorker(store, AsyncRecordingTransport())
+    assert first.owner != second.owner
+
+
+@pytest.fixture
+def sync_world() -> Iterator[tuple[Dispatcher, threading.Event]]:
+    delivered = threading.Event()
+    store = MemoryStore()
+    dispatcher = Dispatcher(store, resolver=RESOLVER)
+    yield dispatcher, delivered
+    dispatcher.close()
+
+
+def test_worker_thread_serves_a_sync_host(sync_world: tuple[Dispatcher, threading.Event]) -> None:
+    dispatcher, _ = sync_world
+    subscribe_hosts(dispatcher, 1)
+    transport = AsyncRecordingTransport()
+    from acadio_webhooks.worker import WorkerThread
+
+    thread = WorkerThread(
+        lambda: AsyncWorker(
+            dispatcher.store, transport, settings=WorkerSettings(poll_interval=0.05)
+        )
+    ).start()
+    try:
+        dispatcher.emit("course/completion/create", {}, tenant="t")
+        for _ in range(300):
+            if transport.requests:
+                break
+            threading.Event().wait(0.01)
+        assert len(transport.requests) == 1
+    finally:
+        thread.stop()
+    assert transport.closed

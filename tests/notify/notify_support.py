@@ -1,0 +1,188 @@
+"""Helpers for the notification tests: a real SMTP server on loopback, a fake clock, and a
+test-local stand-in for the store's notification methods. Fixtures are in conftest.py."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import socket
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.smtp import AuthResult
+
+from acadio_webhooks.domain.messages import Notification, NotificationKind
+from acadio_webhooks.domain.models import Integration, SigningSecret
+from acadio_webhooks.errors import NotFound
+
+T0 = datetime(2026, 3, 3, 12, 0, tzinfo=timezone.utc)
+SMTP_USER = "acadio-mailer"
+SMTP_PASSWORD = "correct-horse-battery-staple"
+
+
+# -- a real SMTP server --------------------------------------------------------------------------
+
+
+@dataclass
+class ReceivedMail:
+    mail_from: str
+    rcpt_tos: list[str]
+    message: EmailMessage
+
+
+@dataclass
+class MailCollector:
+    """aiosmtpd handler: keeps every message; refuses recipients listed in ``refuse``."""
+
+    received: list[ReceivedMail] = field(default_factory=list)
+    refuse: set[str] = field(default_factory=set)
+    hang_up_after_data: bool = False
+    """Close the connection right after accepting a message, before the client's QUIT."""
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        self.received.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), message))
+        if self.hang_up_after_data:
+            # Runs once the 250 below has been written, before the client's QUIT is read.
+            asyncio.get_running_loop().call_soon(server.transport.close)
+        return "250 Message accepted"
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (the OS just handed it out)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> Any:
+    ok = auth_data.login == SMTP_USER.encode() and auth_data.password == SMTP_PASSWORD.encode()
+    return AuthResult(success=ok, handled=False)
+
+
+@dataclass(frozen=True)
+class SelfSignedCertificate:
+    cert: Path
+    key: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert, self.key)
+        return context
+
+    def client_context(self) -> ssl.SSLContext:
+        """Verifies the server against this certificate, host name included."""
+        return ssl.create_default_context(cafile=str(self.cert))
+
+
+# -- time and the store ------------------------------------------------------------------------
+
+
+class FakeClock:
+    """A clock that moves only when the test says so."""
+
+    def __init__(self, start: datetime = T0) -> None:
+        self.current = start
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, delta: timedelta) -> None:
+        self.current += delta
+
+
+class FakeNotificationStore:
+    """TEST-LOCAL FAKE, to be replaced by the shipped MemoryStore when the store lands.
+
+    Implements only what NotificationFlusher calls: ``get_integration``,
+    ``unsent_notifications``, ``mark_notifications_sent`` and ``last_notice_at``.
+    """
+
+    def __init__(self) -> None:
+        self.integrations: dict[str, Integration] = {}
+        self.notifications: dict[str, Notification] = {}
+        self.sent_at: dict[str, datetime] = {}
+        self.last_notice: dict[str, datetime] = {}
+
+    def add_integration(self, integration: Integration) -> None:
+        self.integrations[integration.id] = integration
+
+    def queue(self, notifications: Sequence[Notification]) -> None:
+        for notification in notifications:
+            self.notifications[notification.id] = notification
+
+    def get_integration(self, integration_id: str) -> Integration:
+        try:
+            return self.integrations[integration_id]
+        except KeyError:
+            raise NotFound("integration", integration_id) from None
+
+    def unsent_notifications(self, limit: int = 1000) -> list[Notification]:
+        unsent = [n for n in self.notifications.values() if n.id not in self.sent_at]
+        return sorted(unsent, key=lambda n: (n.created_at, n.id))[:limit]
+
+    def mark_notifications_sent(self, notification_ids: Sequence[str], *, now: datetime) -> None:
+        for notification_id in notification_ids:
+            self.sent_at[notification_id] = now
+            integration_id = self.notifications[notification_id].integration_id
+            self.last_notice[integration_id] = now
+
+    def last_notice_at(self, integration_id: str) -> datetime | None:
+        return self.last_notice.get(integration_id)
+
+    def unsent_ids(self) -> set[str]:
+        return {n.id for n in self.unsent_notifications(limit=10**9)}
+
+
+def make_integration(
+    integration_id: str, email_address: str | None = "ops@example.com", *, active: bool = True
+) -> Integration:
+    return Integration(
+        id=integration_id,
+        tenant="tenant-1",
+        secrets=(SigningSecret(value="s" * 32),),
+        notification_email=email_address,
+        active=active,
+    )
+
+
+def failures(
+    integration_id: str,
+    count: int,
+    *,
+    start: datetime = T0,
+    every: timedelta = timedelta(milliseconds=10),
+    prefix: str = "",
+) -> list[Notification]:
+    """``count`` DELIVERY_FAILED notifications of one endpoint, ``every`` apart."""
+    return [
+        Notification(
+            id=f"ntf_{prefix}{integration_id}_{i:05d}",
+            integration_id=integration_id,
+            kind=NotificationKind.DELIVERY_FAILED,
+            subscription_id=f"sub_{integration_id}",
+            endpoint=f"https://{integration_id}.example.com/webhooks",
+            created_at=start + i * every,
+            topic="course/completion/create",
+            event_id=f"evt_{prefix}{i:05d}",
+            delivery_id=f"dlv_{prefix}{i:05d}",
+            detail="HTTP 503",
+        )
+        for i in range(count)
+    ]
