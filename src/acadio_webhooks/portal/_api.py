@@ -153,6 +153,31 @@ def _is_json(request: Request) -> bool:
     return media_type == "application/json"
 
 
+def _refusal(operation: Operation, request: Request) -> Response | None:
+    """The answer to a request that must not reach the handler, if it is one."""
+    for name in operation.path_params:
+        if not well_formed_id(request.path_params[name]):
+            return json_error(404, f"{name.removesuffix('_id')} not found")
+    if operation.body is not None and not _is_json(request):
+        return json_error(415, "send the request body as Content-Type: application/json")
+    return None
+
+
+def _failure(operation: Operation, exc: AcadioWebhooksError) -> Response:
+    """The answer to a library exception; re-raises what is no fault of the input."""
+    if isinstance(exc, NotFound):
+        return json_error(404, str(exc))
+    if isinstance(exc, (Conflict, IntegrationInactive)):
+        return json_error(409, str(exc))
+    if isinstance(exc, StorageError):
+        logger.error("webhooks store failed during %s", operation.operation_id, exc_info=exc)
+        return json_error(503, "the webhooks store is unavailable; try again shortly")
+    problems = field_errors(exc)
+    if problems is None:
+        raise exc
+    return JSONResponse({"errors": problems}, status_code=422)
+
+
 def _endpoint(
     operation: Operation, service: PortalService, tenant_of: TenantOf
 ) -> Callable[[Request], Awaitable[Response]]:
@@ -160,25 +185,13 @@ def _endpoint(
         tenant = await resolve_tenant(tenant_of, request)
         if tenant is None:
             return json_error(401, "not signed in")
-        for name in operation.path_params:
-            if not well_formed_id(request.path_params[name]):
-                return json_error(404, f"{name.removesuffix('_id')} not found")
-        if operation.body is not None and not _is_json(request):
-            return json_error(415, "send the request body as Content-Type: application/json")
+        refusal = _refusal(operation, request)
+        if refusal is not None:
+            return refusal
         try:
             return await operation.handler(ApiCall(request, tenant, service, operation))
-        except NotFound as exc:
-            return json_error(404, str(exc))
-        except (Conflict, IntegrationInactive) as exc:
-            return json_error(409, str(exc))
-        except StorageError:
-            logger.exception("webhooks store failed during %s", operation.operation_id)
-            return json_error(503, "the webhooks store is unavailable; try again shortly")
         except AcadioWebhooksError as exc:
-            problems = field_errors(exc)
-            if problems is None:
-                raise
-            return JSONResponse({"errors": problems}, status_code=422)
+            return _failure(operation, exc)
 
     endpoint.__name__ = operation.operation_id
     return endpoint
@@ -274,9 +287,7 @@ async def create_subscription(call: ApiCall) -> Response:
 
 async def resend_failed(call: ApiCall) -> Response:
     body = await call.body(ResendFailedIn)
-    queued = await call.service.resend_failed(
-        call.tenant, call.param("integration_id"), body.since
-    )
+    queued = await call.service.resend_failed(call.tenant, call.param("integration_id"), body.since)
     return call.reply(QueuedCount(queued=queued))
 
 
@@ -338,7 +349,9 @@ _SUBSCRIPTION = "/api/subscriptions/{subscription_id}"
 _DELIVERY = "/api/deliveries/{delivery_id}"
 
 
-def _op(method: str, path: str, operation_id: str, summary: str, tag: str, **rest: Any) -> Operation:
+def _op(
+    method: str, path: str, operation_id: str, summary: str, tag: str, **rest: Any
+) -> Operation:
     return Operation(method, path, operation_id, summary, tag, **rest)
 
 

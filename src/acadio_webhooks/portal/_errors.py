@@ -41,7 +41,9 @@ class Conflict(AcadioWebhooksError, RuntimeError):
     """The request is well formed but the current state forbids it (HTTP 409)."""
 
 
-def pydantic_errors(exc: pydantic.ValidationError, *, default_field: str = "body") -> dict[str, str]:
+def pydantic_errors(
+    exc: pydantic.ValidationError, *, default_field: str = "body"
+) -> dict[str, str]:
     """``{field: message}`` from a pydantic error, without echoing any input."""
     problems: dict[str, str] = {}
     for error in exc.errors(include_input=False, include_url=False, include_context=False):
@@ -53,9 +55,7 @@ def pydantic_errors(exc: pydantic.ValidationError, *, default_field: str = "body
 def field_errors(exc: Exception) -> dict[str, str] | None:
     """The field-level problems a library exception describes, or None if it is no input
     error (then the caller must let it through: it is a bug or an outage, not bad input)."""
-    if isinstance(exc, BadInput):
-        return exc.problems
-    if isinstance(exc, InvalidInput):
+    if isinstance(exc, (BadInput, InvalidInput)):
         return {_FIELD_ALIASES.get(name, name): text for name, text in exc.problems.items()}
     if isinstance(exc, PatternMatchesNothing):
         return {

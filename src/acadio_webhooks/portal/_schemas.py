@@ -212,8 +212,7 @@ class IntegrationOut(BaseModel):
             notification_email=integration.notification_email,
             secret_set_at=current.created_at,
             previous_secrets=[
-                SecretInfo(created_at=old.created_at, expires_at=old.expires_at)
-                for old in previous
+                SecretInfo(created_at=old.created_at, expires_at=old.expires_at) for old in previous
             ],
             created_at=integration.created_at,
             updated_at=integration.updated_at,

@@ -19,7 +19,13 @@ from typing import TypeVar
 import anyio.to_thread
 
 from acadio_webhooks.dispatcher import AsyncDispatcher, Dispatcher
-from acadio_webhooks.domain.models import Attempt, Delivery, DeliveryStatus, Integration, Subscription
+from acadio_webhooks.domain.models import (
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    Integration,
+    Subscription,
+)
 from acadio_webhooks.domain.patterns import Pattern
 from acadio_webhooks.domain.topics import Topic, TopicCatalog
 from acadio_webhooks.errors import NotFound
@@ -232,7 +238,8 @@ class PortalService:
             if topic is not None:
                 known = self.catalog[topic]
                 if not Pattern(subscription.pattern).matches(known.name):
-                    raise BadInput({"topic": f"{topic!r} does not match the subscription's pattern"})
+                    problem = f"{topic!r} does not match the subscription's pattern"
+                    raise BadInput({"topic": problem})
             elif not self.catalog.matching(subscription.pattern):
                 raise BadInput(
                     {"topic": "the subscription's pattern matches no known topic yet; name one"}

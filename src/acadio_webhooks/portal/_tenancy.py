@@ -16,7 +16,7 @@ from starlette.requests import Request
 
 __all__ = ["ID_PATTERN", "TenantOf", "resolve_tenant", "well_formed_id"]
 
-TenantOf = Callable[[Request], str | None | Awaitable[str | None]]
+TenantOf = Callable[[Request], str | Awaitable[str | None] | None]
 
 ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 """Ids in portal URLs (``int_…``, ``sub_…``, ``dlv_…``): anything else is answered 404

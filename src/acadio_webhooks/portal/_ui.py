@@ -60,8 +60,7 @@ _NOTICES = {
     "deleted": "Subscription deleted.",
     "secret": "Secret key changed. Receivers should verify with the new key now.",
     "email": "Notification e-mail saved.",
-    "deactivated": "Webhooks deactivated: nothing is sent, and pending deliveries were "
-    "cancelled.",
+    "deactivated": "Webhooks deactivated: nothing is sent, and pending deliveries were cancelled.",
     "activated": "Webhooks activated.",
     "test": "Test event queued; it appears below once sent.",
     "resent": "Queued again as this new delivery.",
@@ -145,9 +144,7 @@ class Pages:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _page(
-        self, call: UiCall, template: str, status: int = 200, **context: Any
-    ) -> Response:
+    def _page(self, call: UiCall, template: str, status: int = 200, **context: Any) -> Response:
         done = call.request.query_params.get("done", "")
         context.setdefault("notice", _NOTICES.get(done))
         context.setdefault("alert", None)
@@ -168,6 +165,32 @@ class Pages:
             status=status,
         )  # fmt: skip
 
+    def _refusal(self, request: Request, tenant: str, form: dict[str, str]) -> Response | None:
+        """The answer to a request that must not reach its handler, if it is one."""
+        if not all(well_formed_id(value) for value in request.path_params.values()):
+            return self.problem(request, 404, "There is nothing here.", tenant=tenant)
+        if request.method == "POST":
+            nonce = request.cookies.get(COOKIE_NAME)
+            if not self._signer.valid(tenant, nonce, form.get(FIELD_NAME)):
+                message = (
+                    "This form has expired or was not sent from this portal. Go back, reload "
+                    "the page and try again."
+                )
+                return self.problem(request, 403, message, tenant=tenant)
+        return None
+
+    def _failure(self, request: Request, tenant: str, exc: AcadioWebhooksError) -> Response:
+        """The page for a library exception a handler did not turn into field messages."""
+        if isinstance(exc, NotFound):
+            return self.problem(request, 404, f"{exc.kind.capitalize()} not found.", tenant=tenant)
+        if isinstance(exc, (Conflict, IntegrationInactive)):
+            return self.problem(request, 409, f"{str(exc).capitalize()}.", tenant=tenant)
+        if isinstance(exc, StorageError):
+            logger.error("webhooks store failed on %s", request.url.path, exc_info=exc)
+            message = "The webhooks store did not answer. Try again in a moment."
+            return self.problem(request, 503, message, tenant=tenant)
+        raise exc
+
     def _route(
         self, path: str, handler: Callable[[UiCall], Awaitable[Response]], *, name: str,
         method: str = "GET",
@@ -177,30 +200,17 @@ class Pages:
             if tenant is None:
                 message = "Sign in to the admin portal to manage webhooks."
                 return self.problem(request, 401, message, tenant=None)
-            if not all(well_formed_id(value) for value in request.path_params.values()):
-                return self.problem(request, 404, "There is nothing here.", tenant=tenant)
             form: dict[str, str] = {}
             if method == "POST":
                 async with request.form() as submitted:
                     form = {k: v for k, v in submitted.items() if isinstance(v, str)}
-                nonce = request.cookies.get(COOKIE_NAME)
-                if not self._signer.valid(tenant, nonce, form.get(FIELD_NAME)):
-                    message = (
-                        "This form has expired or was not sent from this portal. Go back, "
-                        "reload the page and try again."
-                    )
-                    return self.problem(request, 403, message, tenant=tenant)
+            refusal = self._refusal(request, tenant, form)
+            if refusal is not None:
+                return refusal
             try:
                 return await handler(UiCall(request, tenant, form))
-            except NotFound as exc:
-                return self.problem(request, 404, f"{exc.kind.capitalize()} not found.",
-                                    tenant=tenant)  # fmt: skip
-            except (Conflict, IntegrationInactive) as exc:
-                return self.problem(request, 409, f"{str(exc).capitalize()}.", tenant=tenant)
-            except StorageError:
-                logger.exception("webhooks store failed on %s %s", method, path)
-                message = "The webhooks store did not answer. Try again in a moment."
-                return self.problem(request, 503, message, tenant=tenant)
+            except AcadioWebhooksError as exc:
+                return self._failure(request, tenant, exc)
 
         endpoint.__name__ = name
         return Route(path, endpoint, methods=[method], name=name)
@@ -446,9 +456,7 @@ class Pages:
                 status=422,
                 alert=f"No test event was sent: {problem}.",
             )
-        return call.redirect(
-            "deliveries", done="test", integration_id=subscription.integration_id
-        )
+        return call.redirect("deliveries", done="test", integration_id=subscription.integration_id)
 
     # -- the delivery log -------------------------------------------------------------------
 
