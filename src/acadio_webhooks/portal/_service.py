@@ -28,8 +28,8 @@ from acadio_webhooks.domain.models import (
 )
 from acadio_webhooks.domain.patterns import Pattern
 from acadio_webhooks.domain.topics import Topic, TopicCatalog
-from acadio_webhooks.errors import NotFound
-from acadio_webhooks.portal._errors import BadInput, Conflict
+from acadio_webhooks.errors import InvalidEndpoint, InvalidPattern, NotFound, PatternMatchesNothing
+from acadio_webhooks.portal._errors import BadInput, Conflict, field_errors
 from acadio_webhooks.ports.storage import DeliveryQuery
 
 __all__ = ["DeliveryWithAttempts", "LogPage", "PortalService", "RESENDABLE"]
@@ -186,11 +186,26 @@ class PortalService:
 
         def subscribe() -> Subscription:
             self._integration(tenant, integration_id)
-            return self._integrations.subscribe(
-                integration_id, pattern, endpoint, allow_future_topics=allow_future_topics
-            )
+            try:
+                return self._integrations.subscribe(
+                    integration_id, pattern, endpoint, allow_future_topics=allow_future_topics
+                )
+            except (InvalidPattern, PatternMatchesNothing) as exc:
+                raise self._with_endpoint_problem(exc, endpoint) from None
 
         return await self._run(subscribe)
+
+    def _with_endpoint_problem(
+        self, exc: InvalidPattern | PatternMatchesNothing, endpoint: str | None
+    ) -> BadInput:
+        """The library stops at the pattern; check the endpoint too, so a form shows both."""
+        problems = field_errors(exc) or {}
+        if endpoint is not None:
+            try:
+                self._integrations.check_endpoint(endpoint)
+            except InvalidEndpoint as endpoint_exc:
+                problems.update(field_errors(endpoint_exc) or {})
+        return BadInput(problems)
 
     async def subscription(self, tenant: str, subscription_id: str) -> Subscription:
         """One of the tenant's subscriptions."""
@@ -210,13 +225,16 @@ class PortalService:
 
         def update() -> Subscription:
             self._subscription(tenant, subscription_id)
-            return self._integrations.update_subscription(
-                subscription_id,
-                pattern=pattern,
-                endpoint=endpoint,
-                active=active,
-                allow_future_topics=allow_future_topics,
-            )
+            try:
+                return self._integrations.update_subscription(
+                    subscription_id,
+                    pattern=pattern,
+                    endpoint=endpoint,
+                    active=active,
+                    allow_future_topics=allow_future_topics,
+                )
+            except (InvalidPattern, PatternMatchesNothing) as exc:
+                raise self._with_endpoint_problem(exc, endpoint) from None
 
         return await self._run(update)
 
@@ -264,7 +282,14 @@ class PortalService:
         scoped = replace(query, tenant=tenant)
 
         def listing() -> LogPage:
-            page = self._store.list_deliveries(scoped)
+            try:
+                page = self._store.list_deliveries(scoped)
+            except ValueError:
+                # Stores refuse a cursor they did not write with ValueError.
+                if scoped.cursor is None:
+                    raise
+                problem = "is not a cursor this log returned; start again from the first page"
+                raise BadInput({"cursor": problem}) from None
             return LogPage(
                 items=[
                     DeliveryWithAttempts(item, self._store.list_attempts(item.id))
