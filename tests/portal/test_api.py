@@ -43,7 +43,7 @@ async def test_install_answers_secret_metadata_only(world: PortalWorld) -> None:
     assert listed.json() == {"items": [body]}
     for response in (created, fetched, listed):
         assert SECRET_A not in response.text
-        assert "secret\":" not in response.text.replace("previous_secrets", "")
+        assert 'secret":' not in response.text.replace("previous_secrets", "")
 
 
 async def test_a_tenant_installs_once(world: PortalWorld) -> None:
@@ -200,9 +200,7 @@ async def test_subscriptions_are_validated_like_the_library(
 ) -> None:
     integration_id = await install(memory_world)
     async with memory_world.client("a") as client:
-        response = await client.post(
-            f"/api/integrations/{integration_id}/subscriptions", json=body
-        )
+        response = await client.post(f"/api/integrations/{integration_id}/subscriptions", json=body)
     assert response.status_code == 422, response.text
     assert set(response.json()["errors"]) == fields
     assert memory_world.dispatcher.integrations.subscriptions(integration_id) == []
