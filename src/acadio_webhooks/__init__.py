@@ -13,6 +13,7 @@ from acadio_webhooks._version import __version__
 from acadio_webhooks.errors import (
     AcadioWebhooksError,
     BadSignature,
+    FrozenCatalog,
     FutureTimestamp,
     IntegrationInactive,
     InvalidEndpoint,
@@ -32,6 +33,7 @@ from acadio_webhooks.errors import (
     SigningError,
     StaleTimestamp,
     StorageError,
+    TopicConflict,
     UnknownTopic,
     VerificationError,
 )
@@ -239,6 +241,8 @@ __all__ = [
     "MalformedBody",
     "ReplayedMessage",
     "InvalidSecret",
+    "TopicConflict",
+    "FrozenCatalog",
 ]
 
 

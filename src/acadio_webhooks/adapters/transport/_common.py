@@ -1,0 +1,318 @@
+"""What every transport shares: settings, the pinning check, body capping and result building.
+
+The adapters only run I/O; each decision (is this address allowed, how much of the body to
+keep, what ``Retry-After`` means, which :class:`ErrorKind` an exception is) is made here once,
+so the httpx and aiohttp transports and their sync and async twins cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import ssl
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from functools import lru_cache
+
+import anyio.to_thread
+
+from acadio_webhooks.domain.endpoints import EndpointPolicy, ParsedEndpoint
+from acadio_webhooks.domain.messages import ErrorKind, TransportResult
+from acadio_webhooks.errors import InvalidEndpoint, ResolutionError
+from acadio_webhooks.ports.clock import Clock
+from acadio_webhooks.ports.resolver import IPAddress, Resolver
+
+__all__ = [
+    "TransportTimeouts",
+    "DEFAULT_TIMEOUTS",
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_EXCERPT_BYTES",
+    "parse_retry_after",
+    "BodyCollector",
+    "response_result",
+    "error_result",
+    "pinning_error_kind",
+    "caused_by_tls",
+    "classify_error",
+    "checked_addresses",
+    "checked_addresses_async",
+    "url_checker",
+    "ShardPicker",
+    "validate_limits",
+]
+
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024
+DEFAULT_EXCERPT_BYTES = 1024
+_MAX_ERROR_TEXT = 300
+
+
+@dataclass(frozen=True)
+class TransportTimeouts:
+    """Bounds of one attempt, in seconds.
+
+    ``connect`` covers resolving, TCP connect and the TLS handshake of one address; ``read``
+    and ``write`` bound each wait for the socket; ``total`` bounds the whole attempt, from
+    waiting for a pooled connection to the last byte read, so an endpoint that drips its
+    response one byte at a time is still cut off.
+    """
+
+    connect: float = 5.0
+    read: float = 10.0
+    write: float = 10.0
+    total: float = 20.0
+
+    def __post_init__(self) -> None:
+        for name in ("connect", "read", "write", "total"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"TransportTimeouts.{name} must be a positive number of seconds")
+
+
+DEFAULT_TIMEOUTS = TransportTimeouts()
+
+
+def validate_limits(max_response_bytes: int, excerpt_bytes: int) -> None:
+    """Refuse body limits that make no sense (programming errors, raised at construction)."""
+    if max_response_bytes < 0 or excerpt_bytes < 0:
+        raise ValueError("max_response_bytes and excerpt_bytes must not be negative")
+    if excerpt_bytes > max_response_bytes:
+        raise ValueError("excerpt_bytes cannot exceed max_response_bytes")
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header value, or None if absent or malformed.
+
+    Accepts delta-seconds (``"120"``) and an HTTP date (``"Wed, 21 Oct 2015 07:28:00 GMT"``,
+    counted from ``now``; a date in the past means 0). Bounding the wait is the retry
+    policy's job, not the parser's.
+
+    >>> parse_retry_after("120", datetime(2024, 1, 1, tzinfo=timezone.utc))
+    120.0
+    >>> new_year = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    >>> parse_retry_after("Mon, 01 Jan 2024 00:01:30 GMT", new_year)
+    90.0
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit() and text.isascii():
+        return float(int(text))
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:  # RFC 9110 dates are GMT; obsolete forms may omit the zone
+        moment = moment.replace(tzinfo=timezone.utc)
+    return max(0.0, (moment - now).total_seconds())
+
+
+class BodyCollector:
+    """Counts response bytes up to a cap and keeps the first few as an excerpt."""
+
+    __slots__ = ("_excerpt", "_excerpt_bytes", "_max_bytes", "received", "truncated")
+
+    def __init__(self, max_bytes: int, excerpt_bytes: int) -> None:
+        self._max_bytes = max_bytes
+        self._excerpt_bytes = excerpt_bytes
+        self._excerpt = bytearray()
+        self.received = 0
+        self.truncated = False
+
+    def feed(self, chunk: bytes) -> bool:
+        """Take one chunk; False once the cap is reached and reading must stop."""
+        room = self._excerpt_bytes - len(self._excerpt)
+        if room > 0:
+            self._excerpt += chunk[:room]
+        self.received += len(chunk)
+        if self.received > self._max_bytes:
+            self.truncated = True
+            return False
+        return True
+
+    @property
+    def excerpt(self) -> bytes:
+        """The first ``excerpt_bytes`` of the body."""
+        return bytes(self._excerpt)
+
+
+def response_result(
+    *,
+    status_code: int,
+    location: str | None,
+    retry_after: str | None,
+    body: BodyCollector,
+    duration: float,
+    clock: Clock,
+) -> TransportResult:
+    """The result of an attempt that got an HTTP response."""
+    error = None
+    if 300 <= status_code < 400:
+        error = f"redirect not followed (Location: {_shorten(location or '(none)')})"
+    return TransportResult(
+        status_code=status_code,
+        duration=duration,
+        body_excerpt=body.excerpt,
+        error=error,
+        retry_after=parse_retry_after(retry_after, clock.now()),
+    )
+
+
+def error_result(kind: ErrorKind, exc: BaseException, duration: float) -> TransportResult:
+    """The result of an attempt that got no HTTP response.
+
+    When the client wrapped a refusal or a resolution failure of the endpoint check, the
+    message is the check's own, which names the host and the address.
+    """
+    described = _pinning_error(exc) or exc
+    return TransportResult(
+        status_code=None, duration=duration, error_kind=kind, error=_describe(described)
+    )
+
+
+def _cause_chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, then what caused it, and so on: clients wrap the errors they meet."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        yield current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+
+
+def _pinning_error(exc: BaseException) -> InvalidEndpoint | ResolutionError | None:
+    for error in _cause_chain(exc):
+        if isinstance(error, (InvalidEndpoint, ResolutionError)):
+            return error
+    return None
+
+
+def pinning_error_kind(exc: BaseException) -> ErrorKind | None:
+    """BLOCKED or CONNECT when the endpoint check refused or failed to resolve, else None."""
+    error = _pinning_error(exc)
+    if error is None:
+        return None
+    return ErrorKind.BLOCKED if isinstance(error, InvalidEndpoint) else ErrorKind.CONNECT
+
+
+def caused_by_tls(exc: BaseException) -> bool:
+    """Whether an ``ssl.SSLError`` is anywhere in ``exc``'s cause chain."""
+    return any(isinstance(error, ssl.SSLError) for error in _cause_chain(exc))
+
+
+ExceptionTypes = type[BaseException] | tuple[type[BaseException], ...]
+
+
+def classify_error(
+    exc: BaseException,
+    *,
+    timeouts: ExceptionTypes,
+    by_type: Sequence[tuple[ExceptionTypes, ErrorKind]],
+) -> ErrorKind:
+    """The :class:`ErrorKind` of a failed attempt, in one order for every client.
+
+    A refusal of the endpoint check (BLOCKED) or a failed resolution (CONNECT) wins, wherever
+    the client wrapped it; then the client's timeouts; then TLS, recognised by an
+    ``ssl.SSLError`` in the cause chain since clients report it as a connect or read error;
+    then ``by_type``, first match wins; anything else is OTHER.
+    """
+    kind = pinning_error_kind(exc)
+    if kind is not None:
+        return kind
+    if isinstance(exc, timeouts):
+        return ErrorKind.TIMEOUT
+    if caused_by_tls(exc):
+        return ErrorKind.TLS
+    for types, type_kind in by_type:
+        if isinstance(exc, types):
+            return type_kind
+    return ErrorKind.OTHER
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or repr(exc)
+    name = type(exc).__name__
+    return _shorten(text if text.startswith(name) else f"{name}: {text}")
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= _MAX_ERROR_TEXT else text[: _MAX_ERROR_TEXT - 3] + "..."
+
+
+def checked_addresses(
+    policy: EndpointPolicy, resolver: Resolver, host: str, port: int
+) -> Sequence[IPAddress]:
+    """Resolve ``host`` and return its addresses if the policy allows every one of them.
+
+    Raises :class:`InvalidEndpoint` (a forbidden or missing address) or
+    :class:`ResolutionError`. The caller connects only to the returned addresses.
+    """
+    host = host.strip("[]")
+    addresses = list(resolver.resolve(host, port))
+    policy.check_addresses(host, addresses)
+    return addresses
+
+
+async def checked_addresses_async(
+    policy: EndpointPolicy, resolver: Resolver, host: str, port: int
+) -> Sequence[IPAddress]:
+    """:func:`checked_addresses` without blocking the event loop.
+
+    IP literals are checked inline; names are resolved in a worker thread, which a timeout
+    abandons rather than waits for (a slow DNS server cannot hold the attempt past its total).
+    """
+    try:
+        literal = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return await anyio.to_thread.run_sync(
+            checked_addresses, policy, resolver, host, port, abandon_on_cancel=True
+        )
+    policy.check_addresses(str(literal), [literal])
+    return [literal]
+
+
+def url_checker(policy: EndpointPolicy, cache_size: int = 4096) -> Callable[[str], ParsedEndpoint]:
+    """``policy.check_url`` with a cache: a transport sees the same few endpoints over and over.
+
+    Refusals are not cached (they raise), so they cost a parse each time; they are rare.
+    """
+    return lru_cache(maxsize=cache_size)(policy.check_url)
+
+
+class ShardPicker:
+    """Chooses which of several small connection pools takes the next request.
+
+    httpcore's pool rescans every connection for every queued request, so one big pool
+    slows down sharply with concurrency (encode/httpx#3215); several pools of a few
+    connections each stay fast. Requests fill the first pool that has a free slot, so light
+    traffic keeps reusing a handful of warm connections; when every pool is full the least
+    busy one queues the request.
+    """
+
+    def __init__(self, shards: int, slots_per_shard: int) -> None:
+        if shards < 1 or slots_per_shard < 1:
+            raise ValueError("a transport needs at least one pool of at least one connection")
+        self._in_flight = [0] * shards
+        self._slots = slots_per_shard
+        self._lock = threading.Lock()  # uncontended on an event loop; needed by threaded use
+
+    def acquire(self) -> int:
+        """Reserve a slot and return the index of its pool."""
+        with self._lock:
+            in_flight = self._in_flight
+            chosen = 0
+            for index, busy in enumerate(in_flight):
+                if busy < self._slots:
+                    chosen = index
+                    break
+                if busy < in_flight[chosen]:
+                    chosen = index
+            in_flight[chosen] += 1
+            return chosen
+
+    def release(self, index: int) -> None:
+        """Give back a slot reserved by :meth:`acquire`."""
+        with self._lock:
+            self._in_flight[index] -= 1

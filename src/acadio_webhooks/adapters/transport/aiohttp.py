@@ -1,0 +1,220 @@
+"""The aiohttp transport: :class:`AiohttpTransport` (``pip install acadio-webhooks[aiohttp]``).
+
+For hosts already built on aiohttp. Same contract as the httpx transports (see
+:class:`acadio_webhooks.ports.transport.AsyncTransport`), asyncio only.
+
+**Pinning.** aiohttp resolves every host name through its connector's resolver and then
+connects to the addresses the resolver returned, with TLS SNI and certificate verification
+on the URL's host name. The connector here gets a resolver (:class:`_PinningResolver`) that
+asks the injected :class:`~acadio_webhooks.ports.resolver.Resolver`, refuses the host unless
+the :class:`~acadio_webhooks.domain.endpoints.EndpointPolicy` accepts every address, and
+returns only those checked addresses; aiohttp's own DNS cache is off so the check runs for
+every new connection. IP-literal URLs never reach a resolver in aiohttp, so the policy check of
+the URL itself, made before every request, is what refuses a forbidden literal.
+
+Requests carry exactly their own headers (plus ``Host`` and ``Content-Length``): aiohttp's
+automatic ``User-Agent``, ``Accept``, ``Accept-Encoding`` and ``Content-Type`` are skipped,
+responses are not decompressed (the cap counts bytes on the wire), cookies are discarded,
+proxy variables are ignored and redirects are not followed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import time
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from aiohttp.abc import AbstractResolver
+
+from acadio_webhooks.adapters.resolver import SystemResolver
+from acadio_webhooks.adapters.transport._common import (
+    DEFAULT_EXCERPT_BYTES,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_TIMEOUTS,
+    BodyCollector,
+    TransportTimeouts,
+    checked_addresses_async,
+    classify_error,
+    error_result,
+    response_result,
+    url_checker,
+    validate_limits,
+)
+from acadio_webhooks.domain.endpoints import EndpointPolicy
+from acadio_webhooks.domain.messages import ErrorKind, OutboundRequest, TransportResult
+from acadio_webhooks.errors import InvalidEndpoint
+from acadio_webhooks.ports.clock import Clock, SystemClock
+from acadio_webhooks.ports.resolver import Resolver
+
+if TYPE_CHECKING:
+    from aiohttp.abc import ResolveResult
+
+__all__ = ["AiohttpTransport", "classify_aiohttp_error"]
+
+# What a failing endpoint or network can raise here; anything else is a bug and propagates.
+_ATTEMPT_FAILURES = (aiohttp.ClientError, asyncio.TimeoutError, OSError, InvalidEndpoint)
+_SKIPPED_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
+
+
+def classify_aiohttp_error(exc: BaseException) -> ErrorKind:
+    """The :class:`ErrorKind` of an exception raised while sending with aiohttp."""
+    return classify_error(
+        exc,
+        timeouts=asyncio.TimeoutError,  # aiohttp's own timeouts subclass it
+        by_type=(
+            (aiohttp.ClientSSLError, ErrorKind.TLS),
+            (aiohttp.ClientConnectorError, ErrorKind.CONNECT),
+            (
+                (
+                    aiohttp.ServerConnectionError,
+                    aiohttp.ClientPayloadError,
+                    aiohttp.ClientResponseError,
+                    aiohttp.ClientOSError,
+                ),
+                ErrorKind.PROTOCOL,
+            ),
+        ),
+    )
+
+
+class _PinningResolver(AbstractResolver):
+    """aiohttp's resolver hook: only addresses the policy accepts ever reach the connector."""
+
+    def __init__(self, policy: EndpointPolicy, resolver: Resolver) -> None:
+        self._policy = policy
+        self._resolver = resolver
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        addresses = await checked_addresses_async(self._policy, self._resolver, host, port)
+        results: list[ResolveResult] = []
+        for address in addresses:
+            address_family = socket.AF_INET if address.version == 4 else socket.AF_INET6
+            if family not in (socket.AF_UNSPEC, address_family):
+                continue
+            results.append(
+                {
+                    "hostname": host,
+                    "host": str(address),
+                    "port": port,
+                    "family": address_family,
+                    "proto": 0,
+                    "flags": socket.AI_NUMERICHOST,
+                }
+            )
+        if not results:
+            raise InvalidEndpoint(host, f"no checked address of the family {family!r}")
+        return results
+
+    async def close(self) -> None:
+        """Nothing to release: the injected resolver owns no connection."""
+
+
+class AiohttpTransport:
+    """Sends webhooks with aiohttp (:class:`~acadio_webhooks.ports.transport.AsyncTransport`).
+
+    Options (all keyword-only, all optional) mean what they mean for
+    :class:`~acadio_webhooks.adapters.transport.httpx.AsyncHttpxTransport`; aiohttp has no
+    per-write timeout, so ``timeouts.write`` is covered by ``timeouts.total``. The session
+    is created on the first :meth:`send`, inside the running event loop, and belongs to it.
+    """
+
+    def __init__(
+        self,
+        *,
+        policy: EndpointPolicy | None = None,
+        resolver: Resolver | None = None,
+        timeouts: TransportTimeouts = DEFAULT_TIMEOUTS,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        excerpt_bytes: int = DEFAULT_EXCERPT_BYTES,
+        max_connections: int = 100,
+        keepalive_expiry: float = 5.0,
+        ssl_context: ssl.SSLContext | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        validate_limits(max_response_bytes, excerpt_bytes)
+        self.policy = policy if policy is not None else EndpointPolicy()
+        self.resolver = resolver if resolver is not None else SystemResolver()
+        self.timeouts = timeouts
+        self._max_response_bytes = max_response_bytes
+        self._excerpt_bytes = excerpt_bytes
+        self._max_connections = max_connections
+        self._keepalive_expiry = keepalive_expiry
+        self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._check_url = url_checker(self.policy)
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
+
+    def _open_session(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            resolver=_PinningResolver(self.policy, self.resolver),
+            use_dns_cache=False,  # resolve (and check) for every new connection
+            limit=self._max_connections,
+            limit_per_host=0,
+            keepalive_timeout=self._keepalive_expiry,
+            ssl=self._ssl,
+        )
+        timeouts = self.timeouts
+        return aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(
+                total=timeouts.total, sock_connect=timeouts.connect, sock_read=timeouts.read
+            ),
+            skip_auto_headers=_SKIPPED_AUTO_HEADERS,
+            auto_decompress=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            trust_env=False,
+        )
+
+    async def send(self, request: OutboundRequest) -> TransportResult:
+        """Make one attempt; never raises for what the endpoint or network does."""
+        if self._closed:
+            raise RuntimeError("AiohttpTransport.send() called after close()")
+        started = time.perf_counter()
+        if self._session is None:
+            self._session = self._open_session()
+        try:
+            self._check_url(request.url)
+            async with self._session.post(
+                request.url,
+                data=request.body,
+                headers=dict(request.headers),
+                allow_redirects=False,
+            ) as response:
+                body = BodyCollector(self._max_response_bytes, self._excerpt_bytes)
+                async for chunk in response.content.iter_any():
+                    if not body.feed(chunk):
+                        break
+                headers: Any = response.headers
+                return response_result(
+                    status_code=response.status,
+                    location=headers.get("Location"),
+                    retry_after=headers.get("Retry-After"),
+                    body=body,
+                    duration=time.perf_counter() - started,
+                    clock=self._clock,
+                )
+        except _ATTEMPT_FAILURES as exc:
+            kind = classify_aiohttp_error(exc)
+            return error_result(kind, exc, time.perf_counter() - started)
+
+    async def close(self) -> None:
+        """Close the session and its pooled connections. Idempotent."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    async def __aenter__(self) -> AiohttpTransport:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"AiohttpTransport(policy={self.policy!r}, resolver={self.resolver!r})"

@@ -1,0 +1,420 @@
+"""The httpx transports: :class:`HttpxTransport` (sync) and :class:`AsyncHttpxTransport`.
+
+**Pinning.** Every new connection goes through a custom httpcore *network backend*: its
+``connect_tcp(host, port)`` resolves ``host`` with the injected
+:class:`~acadio_webhooks.ports.resolver.Resolver`, refuses the connection unless the
+:class:`~acadio_webhooks.domain.endpoints.EndpointPolicy` accepts every address
+(:class:`~acadio_webhooks.errors.InvalidEndpoint`, reported as ``ErrorKind.BLOCKED``), and
+then opens the socket to one of *those* addresses. httpcore asks the backend for a TCP
+stream first and upgrades it to TLS afterwards with ``server_hostname`` set to the URL's
+host, so SNI and certificate verification, like the ``Host`` header, stay on the name the
+customer registered, while the socket can only reach an address that was just checked: a
+DNS answer that changes between the check and the connect (DNS rebinding) has nowhere to go.
+Resolution happens per connection, not per request, so keep-alive connections are reused
+without a lookup. We chose the backend over rewriting URLs to IP addresses because the pool
+stays keyed by host name: a connection verified for one name is never reused for another
+name that happens to share its address.
+
+httpx does not expose httpcore's ``network_backend`` option, so each pool is built with
+httpcore's public constructor and installed into an ``httpx.HTTPTransport`` in place of the
+one it built (:func:`_install_pool`). Requests go straight to those transports, not through
+an ``httpx.Client``: no default headers are added (the request carries exactly its own, plus
+``Host`` and ``Content-Length``), no cookies are kept, no proxy variables are honoured (a
+proxy would resolve names itself, out of the policy's reach) and no redirect is followed.
+
+**Throughput.** httpcore's pool rescans every connection for every waiting request, so one
+large pool collapses under concurrency (encode/httpx#3215). The transports spread requests
+over several small pools (``connections_per_pool``, 5 by default) and fill the first pool
+with room, see :class:`~acadio_webhooks.adapters.transport._common.ShardPicker`.
+
+**Timeouts.** ``connect``, ``read`` and ``write`` go to httpcore per operation. The total is
+enforced by cancellation on the async transport; on the sync one every socket operation's
+timeout is clamped to what is left of the total, so neither a slow drip of headers nor of
+body can hold a worker thread past it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import ssl
+import time
+import typing
+from collections.abc import Iterable
+
+import anyio
+import httpcore
+import httpx
+
+from acadio_webhooks.adapters.resolver import SystemResolver
+from acadio_webhooks.adapters.transport._common import (
+    DEFAULT_EXCERPT_BYTES,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_TIMEOUTS,
+    BodyCollector,
+    ShardPicker,
+    TransportTimeouts,
+    checked_addresses,
+    checked_addresses_async,
+    classify_error,
+    error_result,
+    response_result,
+    url_checker,
+    validate_limits,
+)
+from acadio_webhooks.domain.endpoints import EndpointPolicy
+from acadio_webhooks.domain.messages import ErrorKind, OutboundRequest, TransportResult
+from acadio_webhooks.errors import InvalidEndpoint
+from acadio_webhooks.ports.clock import Clock, SystemClock
+from acadio_webhooks.ports.resolver import Resolver
+
+__all__ = ["HttpxTransport", "AsyncHttpxTransport", "classify_httpx_error"]
+
+SocketOption = (
+    tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
+)
+
+# What a failing endpoint or network can raise here; anything else is a bug and propagates.
+_ATTEMPT_FAILURES = (httpx.HTTPError, httpx.InvalidURL, OSError, InvalidEndpoint)
+
+
+def classify_httpx_error(exc: BaseException) -> ErrorKind:
+    """The :class:`ErrorKind` of an exception raised while sending with httpx."""
+    return classify_error(
+        exc,
+        timeouts=(httpx.TimeoutException, TimeoutError),
+        by_type=(
+            (httpx.ConnectError, ErrorKind.CONNECT),
+            ((httpx.ProtocolError, httpx.ReadError, httpx.WriteError), ErrorKind.PROTOCOL),
+            ((httpx.NetworkError, ConnectionError), ErrorKind.CONNECT),
+        ),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Sync: a backend that pins connections and clamps every socket wait to the attempt's deadline.
+
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "acadio_webhooks_httpx_deadline", default=None
+)
+
+
+def _clamped(timeout: float | None, expired: type[Exception]) -> float | None:
+    deadline = _deadline.get()
+    if deadline is None:
+        return timeout
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise expired("the attempt's total timeout expired")
+    return remaining if timeout is None else min(timeout, remaining)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _clamped(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _clamped(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.start_tls(
+            ssl_context, server_hostname, _clamped(timeout, httpcore.ConnectTimeout)
+        )
+        return _DeadlineStream(stream)
+
+    def get_extra_info(self, info: str) -> typing.Any:
+        return self._inner.get_extra_info(info)
+
+
+class _PinningBackend(httpcore.NetworkBackend):
+    def __init__(self, policy: EndpointPolicy, resolver: Resolver) -> None:
+        self._policy = policy
+        self._resolver = resolver
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.NetworkStream:
+        addresses = checked_addresses(self._policy, self._resolver, host, port)
+        failure: Exception | None = None
+        for address in addresses:
+            try:
+                stream = self._inner.connect_tcp(
+                    str(address),
+                    port,
+                    timeout=_clamped(timeout, httpcore.ConnectTimeout),
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+                continue
+            return _DeadlineStream(stream)
+        assert failure is not None  # checked_addresses never returns an empty list
+        raise failure
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+# ---------------------------------------------------------------------------------------------
+# Async: the same pinning; the total timeout is a cancel scope around the whole attempt.
+
+
+class _AsyncPinningBackend(httpcore.AsyncNetworkBackend):
+    def __init__(self, policy: EndpointPolicy, resolver: Resolver) -> None:
+        self._policy = policy
+        self._resolver = resolver
+        self._inner = httpcore.AnyIOBackend()  # anyio: runs on asyncio and on trio
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's backend signature
+        local_address: str | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        addresses = await checked_addresses_async(self._policy, self._resolver, host, port)
+        failure: Exception | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    str(address),
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:  # noqa: PERF203
+                failure = exc  # try the next checked address, as happy eyeballs would
+        assert failure is not None  # checked_addresses never returns an empty list
+        raise failure
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+# ---------------------------------------------------------------------------------------------
+# What both twins share: settings, request building, result building.
+
+
+PoolT = typing.TypeVar("PoolT", httpcore.ConnectionPool, httpcore.AsyncConnectionPool)
+HttpxTransportT = typing.TypeVar("HttpxTransportT", httpx.HTTPTransport, httpx.AsyncHTTPTransport)
+
+
+def _install_pool(transport: HttpxTransportT, pool: PoolT) -> HttpxTransportT:
+    """Replace the pool httpx built with ours (httpx has no ``network_backend`` option)."""
+    if not hasattr(transport, "_pool"):  # pragma: no cover - guards a future httpx
+        raise RuntimeError(
+            f"this httpx version ({httpx.__version__}) does not keep its httpcore pool in "
+            "HTTPTransport._pool; acadio-webhooks cannot pin connections with it"
+        )
+    transport._pool = pool  # type: ignore[assignment]
+    return transport
+
+
+class _HttpxTransportBase(typing.Generic[HttpxTransportT]):
+    """Configuration and the pure steps around one attempt, shared by the two twins."""
+
+    def __init__(
+        self,
+        *,
+        policy: EndpointPolicy | None = None,
+        resolver: Resolver | None = None,
+        timeouts: TransportTimeouts = DEFAULT_TIMEOUTS,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        excerpt_bytes: int = DEFAULT_EXCERPT_BYTES,
+        max_connections: int = 100,
+        connections_per_pool: int = 5,
+        keepalive_expiry: float = 5.0,
+        ssl_context: ssl.SSLContext | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        validate_limits(max_response_bytes, excerpt_bytes)
+        self.policy = policy if policy is not None else EndpointPolicy()
+        self.resolver = resolver if resolver is not None else SystemResolver()
+        self.timeouts = timeouts
+        self._max_response_bytes = max_response_bytes
+        self._excerpt_bytes = excerpt_bytes
+        self._ssl_context = ssl_context if ssl_context is not None else httpx.create_ssl_context()
+        self._pool_options: dict[str, typing.Any] = {
+            "ssl_context": self._ssl_context,
+            "max_connections": connections_per_pool,
+            "max_keepalive_connections": connections_per_pool,
+            "keepalive_expiry": keepalive_expiry,
+        }
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._check_url = url_checker(self.policy)
+        self._timeout_extension = {
+            "connect": timeouts.connect,
+            "read": timeouts.read,
+            "write": timeouts.write,
+            "pool": timeouts.total,
+        }
+        pool_count = max(1, -(-max_connections // connections_per_pool))
+        self._picker = ShardPicker(pool_count, connections_per_pool)
+        self._transports: list[HttpxTransportT] = [self._new_transport() for _ in range(pool_count)]
+        self._closed = False
+
+    def _new_transport(self) -> HttpxTransportT:
+        raise NotImplementedError
+
+    def _start(self) -> float:
+        if self._closed:
+            raise RuntimeError(f"{type(self).__name__}.send() called after close()")
+        return time.perf_counter()
+
+    def _build_request(self, request: OutboundRequest) -> httpx.Request:
+        """Check the URL against the policy, then build exactly the request to send."""
+        self._check_url(request.url)
+        return httpx.Request(
+            "POST",
+            request.url,
+            headers=request.headers,
+            content=request.body,
+            extensions={"timeout": self._timeout_extension},
+        )
+
+    def _new_body(self) -> BodyCollector:
+        return BodyCollector(self._max_response_bytes, self._excerpt_bytes)
+
+    def _result(
+        self, response: httpx.Response, body: BodyCollector, started: float
+    ) -> TransportResult:
+        return response_result(
+            status_code=response.status_code,
+            location=response.headers.get("location"),
+            retry_after=response.headers.get("retry-after"),
+            body=body,
+            duration=time.perf_counter() - started,
+            clock=self._clock,
+        )
+
+    def _failure(self, exc: BaseException, started: float) -> TransportResult:
+        return error_result(classify_httpx_error(exc), exc, time.perf_counter() - started)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(policy={self.policy!r}, resolver={self.resolver!r})"
+
+
+class HttpxTransport(_HttpxTransportBase[httpx.HTTPTransport]):
+    """Sends webhooks with httpx from synchronous code (threaded workers, sync hosts).
+
+    Implements :class:`acadio_webhooks.ports.transport.Transport`; thread-safe. Options
+    (all keyword-only, all optional):
+
+    * ``policy`` (:class:`EndpointPolicy`, public ``https://`` only by default) and
+      ``resolver`` (the system's by default): every new connection is resolved, checked and
+      pinned to a checked address (see the module documentation).
+    * ``timeouts``: :class:`TransportTimeouts` (connect 5 s, read 10 s, write 10 s, total 20 s).
+    * ``max_response_bytes`` (64 KiB) are read at most, the first ``excerpt_bytes`` (1 KiB)
+      kept in the result.
+    * ``max_connections`` (100) open at most, in pools of ``connections_per_pool`` (5);
+      idle connections are closed after ``keepalive_expiry`` seconds.
+    * ``ssl_context`` for custom certificate authorities; ``clock`` dates ``Retry-After``.
+    """
+
+    def _new_transport(self) -> httpx.HTTPTransport:
+        backend = _PinningBackend(self.policy, self.resolver)
+        pool = httpcore.ConnectionPool(network_backend=backend, **self._pool_options)
+        return _install_pool(httpx.HTTPTransport(verify=self._ssl_context, trust_env=False), pool)
+
+    def send(self, request: OutboundRequest) -> TransportResult:
+        """Make one attempt; never raises for what the endpoint or network does."""
+        started = self._start()
+        token = _deadline.set(time.monotonic() + self.timeouts.total)
+        shard = self._picker.acquire()
+        try:
+            response = self._transports[shard].handle_request(self._build_request(request))
+            body = self._new_body()
+            try:
+                for chunk in response.iter_raw():
+                    if not body.feed(chunk):
+                        break
+            finally:
+                response.close()
+            return self._result(response, body, started)
+        except _ATTEMPT_FAILURES as exc:
+            return self._failure(exc, started)
+        finally:
+            self._picker.release(shard)
+            _deadline.reset(token)
+
+    def close(self) -> None:
+        """Close every pooled connection. Idempotent."""
+        if not self._closed:
+            self._closed = True
+            for transport in self._transports:
+                transport.close()
+
+    def __enter__(self) -> HttpxTransport:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class AsyncHttpxTransport(_HttpxTransportBase[httpx.AsyncHTTPTransport]):
+    """The async twin of :class:`HttpxTransport`: same options, same contract, awaited.
+
+    Implements :class:`acadio_webhooks.ports.transport.AsyncTransport` on asyncio or trio.
+    Resolution runs in a worker thread, so a slow DNS server never blocks the event loop,
+    and the whole attempt is cancelled when ``timeouts.total`` runs out.
+    """
+
+    def _new_transport(self) -> httpx.AsyncHTTPTransport:
+        backend = _AsyncPinningBackend(self.policy, self.resolver)
+        pool = httpcore.AsyncConnectionPool(network_backend=backend, **self._pool_options)
+        return _install_pool(
+            httpx.AsyncHTTPTransport(verify=self._ssl_context, trust_env=False), pool
+        )
+
+    async def send(self, request: OutboundRequest) -> TransportResult:
+        """Make one attempt; never raises for what the endpoint or network does."""
+        started = self._start()
+        shard = self._picker.acquire()
+        try:
+            with anyio.fail_after(self.timeouts.total):
+                transport = self._transports[shard]
+                response = await transport.handle_async_request(self._build_request(request))
+                body = self._new_body()
+                try:
+                    async for chunk in response.aiter_raw():
+                        if not body.feed(chunk):
+                            break
+                finally:
+                    await response.aclose()
+            return self._result(response, body, started)
+        except _ATTEMPT_FAILURES as exc:
+            return self._failure(exc, started)
+        finally:
+            self._picker.release(shard)
+
+    async def close(self) -> None:
+        """Close every pooled connection. Idempotent."""
+        if not self._closed:
+            self._closed = True
+            for transport in self._transports:
+                await transport.aclose()
+
+    async def __aenter__(self) -> AsyncHttpxTransport:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
