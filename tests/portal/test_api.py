@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+
 import pytest
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+
 from acadio_webhooks.domain.models import DeliveryStatus
 from acadio_webhooks.domain.topics import TOPICS
 from acadio_webhooks.portal import create_portal
 from acadio_webhooks.portal._api import OPERATIONS
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-
 from tests.portal.world import BAD, CSRF_SECRET, GOOD, SECRET_A, PortalWorld
 
 pytestmark = pytest.mark.anyio
@@ -96,7 +97,7 @@ async def test_bodies_must_be_json_objects_sent_as_json(
 async def test_every_operation_needs_a_tenant(memory_world: PortalWorld) -> None:
     async with memory_world.client(None) as client:
         for operation in OPERATIONS:
-            path = operation.path.format(**{name: "x_1" for name in operation.path_params})
+            path = operation.path.format(**dict.fromkeys(operation.path_params, "x_1"))
             response = await client.request(operation.method, path, json={})
             assert response.status_code == 401, operation.operation_id
             assert response.json() == {"error": "not signed in"}

@@ -4,13 +4,12 @@ or the pages, and no answer of the portal ever contains a secret."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
-from acadio_webhooks.portal._api import OPERATIONS, Operation
 
+from acadio_webhooks.portal._api import OPERATIONS, Operation
 from tests.portal.world import BAD, GOOD, SECRET_A, SECRET_B, PortalWorld, csrf_token
 
 pytestmark = pytest.mark.anyio
@@ -64,7 +63,7 @@ class TwoTenants:
 
 
 @pytest.fixture
-def tenants(world: PortalWorld) -> Iterator[TwoTenants]:
+def tenants(world: PortalWorld) -> TwoTenants:
     integration = world.install("a", SECRET_A)
     subscription = world.subscribe(integration, "course/*", GOOD)
     failing = world.subscribe(integration, "identity/*", BAD)
@@ -75,7 +74,7 @@ def tenants(world: PortalWorld) -> Iterator[TwoTenants]:
     failed = next(d.id for d in deliveries if d.subscription_id == failing)
     delivered = next(d.id for d in deliveries if d.subscription_id == subscription)
     world.install("b", SECRET_B)
-    yield TwoTenants(world, integration, subscription, failed, delivered)
+    return TwoTenants(world, integration, subscription, failed, delivered)
 
 
 def _path(operation: Operation, ids: dict[str, str]) -> str:

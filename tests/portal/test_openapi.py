@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from acadio_webhooks.portal._api import OPERATIONS, Operation
 from starlette.routing import Route
 
+from acadio_webhooks.portal._api import OPERATIONS, Operation
 from tests.portal.server import serving
 from tests.portal.world import BAD, GOOD, SECRET_A, PortalWorld
 

@@ -8,10 +8,10 @@ from html.parser import HTMLParser
 
 import httpx
 import pytest
-from acadio_webhooks.portal._csrf import COOKIE_NAME
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
+from acadio_webhooks.portal._csrf import COOKIE_NAME
 from tests.portal.world import BAD, GOOD, SECRET_A, PortalWorld, csrf_token
 
 pytestmark = pytest.mark.anyio

@@ -7,13 +7,14 @@ import re
 from datetime import timedelta
 
 import httpx
+from starlette.requests import Request
+
 from acadio_webhooks.adapters.clock import FakeClock
 from acadio_webhooks.adapters.resolver import StaticResolver
 from acadio_webhooks.adapters.storage import open_store
 from acadio_webhooks.adapters.transport.recording import RecordingTransport
 from acadio_webhooks.dispatcher import Dispatcher
 from acadio_webhooks.portal import create_portal
-from starlette.requests import Request
 
 SECRET_A = "tenant-a-secret-0123456789"
 SECRET_B = "tenant-b-secret-9876543210"
