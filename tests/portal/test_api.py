@@ -491,3 +491,36 @@ async def test_rotation_overlap_is_at_most_a_week(memory_world: PortalWorld) -> 
         )
     assert response.status_code == 422
     assert set(response.json()["errors"]) == {"overlap_seconds"}
+
+
+async def test_the_portal_also_runs_on_an_async_dispatcher() -> None:
+    import httpx
+
+    from acadio_webhooks.adapters.clock import FakeClock
+    from acadio_webhooks.adapters.resolver import StaticResolver
+    from acadio_webhooks.adapters.transport.recording import AsyncRecordingTransport
+    from acadio_webhooks.dispatcher import AsyncDispatcher
+    from tests.portal.world import HOSTS, tenant_from_header
+
+    transport = AsyncRecordingTransport(lambda request: 200)
+    dispatcher = AsyncDispatcher(
+        "memory://", clock=FakeClock(), transport=transport, resolver=StaticResolver(HOSTS)
+    )
+    portal = create_portal(dispatcher, tenant_of=tenant_from_header, csrf_secret=CSRF_SECRET)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=portal),
+        base_url="http://portal.test",
+        headers={"x-tenant": "a"},
+    ) as client:
+        installed = await client.post("/api/integrations", json={"secret": SECRET_A})
+        subscribed = await client.post(
+            f"/api/integrations/{installed.json()['id']}/subscriptions",
+            json={"pattern": "course/*", "endpoint": GOOD},
+        )
+        tested = await client.post(f"/api/subscriptions/{subscribed.json()['id']}/test", json={})
+        await dispatcher.drain()
+        log = await client.get("/api/deliveries")
+    await dispatcher.aclose()
+    assert tested.status_code == 202
+    assert [d["status"] for d in log.json()["items"]] == ["delivered"]
+    assert [r.url for r in transport.requests] == [GOOD]
