@@ -524,3 +524,22 @@ async def test_the_portal_also_runs_on_an_async_dispatcher() -> None:
     assert tested.status_code == 202
     assert [d["status"] for d in log.json()["items"]] == ["delivered"]
     assert [r.url for r in transport.requests] == [GOOD]
+
+
+async def test_a_failing_store_is_a_503_not_a_stack_trace(memory_world: PortalWorld) -> None:
+    memory_world.dispatcher.store.close()
+    async with memory_world.client("a") as client:
+        api = await client.get("/api/deliveries")
+        page = await client.get("/")
+    assert api.status_code == 503
+    assert api.json() == {"error": "the webhooks store is unavailable; try again shortly"}
+    assert page.status_code == 503
+    assert "Temporarily unavailable" in page.text
+    assert "Traceback" not in page.text
+
+
+def test_a_short_csrf_secret_is_refused(memory_world: PortalWorld) -> None:
+    from acadio_webhooks.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="csrf_secret"):
+        create_portal(memory_world.dispatcher, tenant_of=lambda _: "a", csrf_secret=b"short")
