@@ -52,6 +52,8 @@ EXPECTED = {
     "MemoryStore",
     "SqlStore",
     "open_store",
+    "SecretBox",
+    "FernetSecretBox",
     "EndpointPolicy",
     "SystemResolver",
     "StaticResolver",
