@@ -52,10 +52,12 @@ if TYPE_CHECKING:
     from acadio_webhooks.adapters.storage.memory import (
         MemoryStore,
     )
+    from acadio_webhooks.adapters.storage.secret_box import FernetSecretBox, SecretBox
     from acadio_webhooks.adapters.storage.sql import (
         SqlStore,
         open_store,
     )
+    from acadio_webhooks.adapters.transport._common import TransportTimeouts
     from acadio_webhooks.adapters.transport.httpx import (
         AsyncHttpxTransport,
         HttpxTransport,
@@ -161,12 +163,15 @@ _LAZY: dict[str, str] = {
     "Page": "acadio_webhooks.ports.storage",
     "MemoryStore": "acadio_webhooks.adapters.storage.memory",
     "SqlStore": "acadio_webhooks.adapters.storage.sql",
+    "SecretBox": "acadio_webhooks.adapters.storage.secret_box",
+    "FernetSecretBox": "acadio_webhooks.adapters.storage.secret_box",
     "open_store": "acadio_webhooks.adapters.storage.sql",
     "EndpointPolicy": "acadio_webhooks.domain.endpoints",
     "SystemResolver": "acadio_webhooks.adapters.resolver",
     "StaticResolver": "acadio_webhooks.adapters.resolver",
     "HttpxTransport": "acadio_webhooks.adapters.transport.httpx",
     "AsyncHttpxTransport": "acadio_webhooks.adapters.transport.httpx",
+    "TransportTimeouts": "acadio_webhooks.adapters.transport._common",
     "SmtpNotifier": "acadio_webhooks.adapters.notifier.smtp",
     "LoggingNotifier": "acadio_webhooks.adapters.notifier.logging",
     "NotificationFlusher": "acadio_webhooks.notify",
@@ -210,11 +215,14 @@ __all__ = [
     "MemoryStore",
     "SqlStore",
     "open_store",
+    "SecretBox",
+    "FernetSecretBox",
     "EndpointPolicy",
     "SystemResolver",
     "StaticResolver",
     "HttpxTransport",
     "AsyncHttpxTransport",
+    "TransportTimeouts",
     "SmtpNotifier",
     "LoggingNotifier",
     "NotificationFlusher",

@@ -355,6 +355,7 @@ class AsyncWorker:
             group.start_soon(self._settler, state, report)
             if stop is not None:
                 group.start_soon(self._notice_loop, state)
+                group.start_soon(self._wake_on_stop, stop)
             await self._feed(group, state)
             await state.idle.wait()
             state.finished = True
@@ -439,6 +440,10 @@ class AsyncWorker:
         if report is not None:
             report.add(batch)
         state.done(self._wakeup, settled=len(batch))
+
+    async def _wake_on_stop(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self.wake()
 
     async def _notice_loop(self, state: _Flow) -> None:
         while True:

@@ -12,11 +12,10 @@ from aiosmtpd.controller import Controller
 from notify_support import (
     FakeClock,
     FakeNotificationStore,
-    MailCollector,
     SelfSignedCertificate,
     authenticate,
-    free_port,
 )
+from tests.mail import MailCollector, free_port
 
 
 @pytest.fixture

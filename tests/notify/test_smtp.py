@@ -16,12 +16,11 @@ from notify_support import (
     SMTP_USER,
     FakeClock,
     FakeNotificationStore,
-    MailCollector,
     SelfSignedCertificate,
     failures,
-    free_port,
     make_integration,
 )
+from tests.mail import MailCollector, free_port
 
 from acadio_webhooks.adapters.notifier.smtp import SmtpNotifier
 from acadio_webhooks.domain.notices import compose_notice
