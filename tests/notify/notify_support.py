@@ -47,25 +47,11 @@ class SelfSignedCertificate:
 # -- time and the store ------------------------------------------------------------------------
 
 
-class FakeClock:
-    """A clock that moves only when the test says so."""
-
-    def __init__(self, start: datetime = T0) -> None:
-        self.current = start
-
-    def now(self) -> datetime:
-        return self.current
-
-    def advance(self, delta: timedelta) -> None:
-        self.current += delta
-
-
 class FakeNotificationStore:
-    """TEST-LOCAL FAKE, to be replaced by the shipped MemoryStore when the store lands.
-
-    Implements only what NotificationFlusher calls: ``get_integration``,
-    ``unsent_notifications``, ``mark_notifications_sent`` and ``last_notice_at``.
-    """
+    """Just the four store methods NotificationFlusher calls, with a ``queue`` to put
+    notifications in directly. The real stores only queue them from ``settle()``; these unit
+    tests of the batching need arbitrary timelines, and the end-to-end path through
+    ``MemoryStore``/``SqlStore`` is covered in ``tests/delivery``."""
 
     def __init__(self) -> None:
         self.integrations: dict[str, Integration] = {}

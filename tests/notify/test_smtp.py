@@ -14,7 +14,6 @@ import pytest
 from notify_support import (
     SMTP_PASSWORD,
     SMTP_USER,
-    FakeClock,
     FakeNotificationStore,
     SelfSignedCertificate,
     failures,
@@ -22,6 +21,7 @@ from notify_support import (
 )
 from tests.mail import MailCollector, free_port
 
+from acadio_webhooks.adapters.clock import FakeClock
 from acadio_webhooks.adapters.notifier.smtp import SmtpNotifier
 from acadio_webhooks.domain.notices import compose_notice
 from acadio_webhooks.errors import NotificationError
