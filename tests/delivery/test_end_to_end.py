@@ -14,8 +14,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from tests.loopback import LoopbackReceiver, loopback_receiver, wait_until
-from tests.mail import MailCollector, free_port, smtp_server
 
 from acadio_webhooks import TransportTimeouts
 from acadio_webhooks.adapters.notifier.smtp import SmtpNotifier
@@ -27,6 +25,8 @@ from acadio_webhooks.domain.endpoints import EndpointPolicy
 from acadio_webhooks.domain.models import DeliveryStatus
 from acadio_webhooks.domain.retry import RetryPolicy
 from acadio_webhooks.worker import SyncWorker, WorkerSettings
+from tests.loopback import LoopbackReceiver, loopback_receiver, wait_until
+from tests.mail import MailCollector, free_port, smtp_server
 
 SECRET = "whsec-end-to-end-0123456789"
 LOCAL = EndpointPolicy(allow_insecure=True)  # loopback receivers: tests only

@@ -15,9 +15,9 @@ from notify_support import (
     SelfSignedCertificate,
     authenticate,
 )
-from tests.mail import MailCollector, free_port
 
 from acadio_webhooks.adapters.clock import FakeClock
+from tests.mail import MailCollector, free_port
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ from notify_support import (
     failures,
     make_integration,
 )
-from tests.mail import MailCollector, free_port
 
 from acadio_webhooks.adapters.clock import FakeClock
 from acadio_webhooks.adapters.notifier.smtp import SmtpNotifier
@@ -27,6 +26,7 @@ from acadio_webhooks.domain.notices import compose_notice
 from acadio_webhooks.errors import NotificationError
 from acadio_webhooks.notify import NotificationFlusher
 from acadio_webhooks.ports.notifier import Notice, Notifier
+from tests.mail import MailCollector, free_port
 
 StartSmtp = Callable[..., tuple[MailCollector, int]]
 SENDER = "Acadio <webhooks@acadio.example.com>"
