@@ -13,6 +13,7 @@ from acadio_webhooks._version import __version__
 from acadio_webhooks.errors import (
     AcadioWebhooksError,
     BadSignature,
+    FrozenCatalog,
     FutureTimestamp,
     IntegrationInactive,
     InvalidEndpoint,
@@ -32,6 +33,7 @@ from acadio_webhooks.errors import (
     SigningError,
     StaleTimestamp,
     StorageError,
+    TopicConflict,
     UnknownTopic,
     VerificationError,
 )
@@ -50,10 +52,12 @@ if TYPE_CHECKING:
     from acadio_webhooks.adapters.storage.memory import (
         MemoryStore,
     )
+    from acadio_webhooks.adapters.storage.secret_box import FernetSecretBox, SecretBox
     from acadio_webhooks.adapters.storage.sql import (
         SqlStore,
         open_store,
     )
+    from acadio_webhooks.adapters.transport._common import TransportTimeouts
     from acadio_webhooks.adapters.transport.httpx import (
         AsyncHttpxTransport,
         HttpxTransport,
@@ -159,12 +163,15 @@ _LAZY: dict[str, str] = {
     "Page": "acadio_webhooks.ports.storage",
     "MemoryStore": "acadio_webhooks.adapters.storage.memory",
     "SqlStore": "acadio_webhooks.adapters.storage.sql",
+    "SecretBox": "acadio_webhooks.adapters.storage.secret_box",
+    "FernetSecretBox": "acadio_webhooks.adapters.storage.secret_box",
     "open_store": "acadio_webhooks.adapters.storage.sql",
     "EndpointPolicy": "acadio_webhooks.domain.endpoints",
     "SystemResolver": "acadio_webhooks.adapters.resolver",
     "StaticResolver": "acadio_webhooks.adapters.resolver",
     "HttpxTransport": "acadio_webhooks.adapters.transport.httpx",
     "AsyncHttpxTransport": "acadio_webhooks.adapters.transport.httpx",
+    "TransportTimeouts": "acadio_webhooks.adapters.transport._common",
     "SmtpNotifier": "acadio_webhooks.adapters.notifier.smtp",
     "LoggingNotifier": "acadio_webhooks.adapters.notifier.logging",
     "NotificationFlusher": "acadio_webhooks.notify",
@@ -208,11 +215,14 @@ __all__ = [
     "MemoryStore",
     "SqlStore",
     "open_store",
+    "SecretBox",
+    "FernetSecretBox",
     "EndpointPolicy",
     "SystemResolver",
     "StaticResolver",
     "HttpxTransport",
     "AsyncHttpxTransport",
+    "TransportTimeouts",
     "SmtpNotifier",
     "LoggingNotifier",
     "NotificationFlusher",
@@ -239,6 +249,8 @@ __all__ = [
     "MalformedBody",
     "ReplayedMessage",
     "InvalidSecret",
+    "TopicConflict",
+    "FrozenCatalog",
 ]
 
 

@@ -14,6 +14,7 @@ endpoint policy — https only, and a host that resolves to public addresses onl
 
 from __future__ import annotations
 
+import builtins
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -47,10 +48,17 @@ def _build(model: type[_M], what: str, **fields: Any) -> _M:
         return model(**fields)
     except pydantic.ValidationError as exc:
         problems = {
-            ".".join(str(part) for part in error["loc"]) or what: error["msg"]
+            _field_name(error["loc"]) or what: error["msg"].removeprefix("Value error, ")
             for error in exc.errors(include_input=False, include_url=False)
         }
         raise InvalidInput(what, problems) from None
+
+
+def _field_name(location: tuple[int | str, ...]) -> str:
+    # ("secrets", 0, "value") is what a caller passed as ``secret``.
+    if location[:1] == ("secrets",) and location[-1:] == ("value",):
+        return "secret"
+    return ".".join(str(part) for part in location)
 
 
 class Integrations:
@@ -79,12 +87,11 @@ class Integrations:
     ) -> Integration:
         """Install the webhooks integration for ``tenant`` with its signing secret."""
         now = self._clock.now()
-        signing = _build(SigningSecret, "secret", value=secret, created_at=now)
         integration = _build(
             Integration,
             "integration",
             tenant=tenant,
-            secrets=(signing,),
+            secrets=({"value": secret, "created_at": now},),
             notification_email=notification_email,
             created_at=now,
             updated_at=now,
@@ -202,7 +209,7 @@ class Integrations:
         """Delete a subscription; its pending deliveries are cancelled."""
         self._store.delete_subscription(subscription_id)
 
-    def subscriptions(self, integration_id: str) -> list[Subscription]:
+    def subscriptions(self, integration_id: str) -> builtins.list[Subscription]:
         """Subscriptions of one integration."""
         return self._store.list_subscriptions(integration_id)
 

@@ -25,7 +25,7 @@ _ALLOWED = "segments use only a-z, 0-9, '_' and '-'"
 
 def parse_topic(text: object) -> tuple[str, ...]:
     """Return the segments of a valid topic, or raise :class:`InvalidTopic`."""
-    if not isinstance(text, str):  # untyped callers exist
+    if not isinstance(text, str):  # callers without a type checker
         raise TypeError(f"a topic must be a str, not {type(text).__name__}")
     if len(text) <= MAX_LENGTH and _TOPIC.fullmatch(text):
         return tuple(text.split("/"))
@@ -35,7 +35,7 @@ def parse_topic(text: object) -> tuple[str, ...]:
 
 def parse_pattern(text: object) -> tuple[str, ...]:
     """Return the segments of a valid pattern, or raise :class:`InvalidPattern`."""
-    if not isinstance(text, str):  # untyped callers exist
+    if not isinstance(text, str):  # callers without a type checker
         raise TypeError(f"a pattern must be a str, not {type(text).__name__}")
     if len(text) <= MAX_LENGTH and _PATTERN.fullmatch(text):
         return tuple(text.split("/"))
@@ -43,41 +43,42 @@ def parse_pattern(text: object) -> tuple[str, ...]:
     raise InvalidPattern(text, problem, position)
 
 
-def _first_problem(text: str, *, wildcard: bool) -> tuple[str, int]:  # noqa: PLR0911 - a return per rule
-    """The first thing wrong with ``text``, read left to right, and its 0-based position.
+def _first_problem(text: str, *, wildcard: bool) -> tuple[str, int]:  # noqa: PLR0911 - one per rule
+    """The first thing wrong with ``text``, read segment by segment, and its 0-based position.
 
+    A segment's characters are checked before its ``*`` use, so ``course/*\\n`` (a pasted
+    newline) is reported as the newline, not as a misplaced ``*``.
     Only called once the fast regular expression has refused ``text``, so something is wrong.
     """
     if not text:
-        hint = "; use '*' to match every topic" if wildcard else ""
-        return f"is empty{hint}", 0
+        return ("is empty; use '*' to match every topic" if wildcard else "is empty"), 0
     if len(text) > MAX_LENGTH:
         return f"is {len(text)} characters long; the limit is {MAX_LENGTH}", MAX_LENGTH
     if text[0] == "/":
         return "starts with '/'", 0
-    segment_start = 0
-    for position, character in enumerate(text):
-        if character in _SEGMENT_CHARACTERS:
-            continue
-        if character == "/":
-            if position == segment_start:
-                return "empty segment ('//')", position
-            segment_start = position + 1
-        elif character == WILDCARD:
+    start = 0
+    for segment in text.split("/"):
+        if not segment:
+            if start == len(text):
+                return "ends with '/'", start - 1
+            return "empty segment ('//')", start
+        for offset, character in enumerate(segment):
+            if character not in _SEGMENT_CHARACTERS and character != WILDCARD:
+                return _character_problem(character), start + offset
+        if WILDCARD in segment:
+            star = start + segment.index(WILDCARD)
             if not wildcard:
-                return "'*' is a pattern wildcard; a topic names one concrete event", position
-            next_slash = text.find("/", position)
-            segment_end = len(text) if next_slash == -1 else next_slash
-            if position != segment_start or segment_end != position + 1:
-                return "'*' must be a whole segment", position
-        elif "A" <= character <= "Z":
-            return (
-                f"uppercase {character!r} is not allowed; use {character.lower()!r} "
-                "(matching is case-sensitive)",
-                position,
-            )
-        else:
-            return f"character {character!r} is not allowed; {_ALLOWED}", position
-    # The regex refused the text and every other way to break the grammar returned above:
-    # what is left is an empty last segment.
-    return "ends with '/'", len(text) - 1
+                return "'*' is a pattern wildcard; a topic names one concrete event", star
+            if segment != WILDCARD:
+                return "'*' must be a whole segment", star
+        start += len(segment) + 1
+    raise AssertionError(f"{text!r} follows the grammar")  # pragma: no cover - see docstring
+
+
+def _character_problem(character: str) -> str:
+    if "A" <= character <= "Z":
+        return (
+            f"uppercase {character!r} is not allowed; use {character.lower()!r} "
+            "(matching is case-sensitive)"
+        )
+    return f"character {character!r} is not allowed; {_ALLOWED}"

@@ -106,9 +106,19 @@ class SigningSecret(_Record):
     """One signing secret of an integration; during rotation the previous one keeps signing
     until ``expires_at`` so receivers can switch without dropping deliveries."""
 
-    value: SecretStr = Field(min_length=MIN_SECRET_LENGTH, max_length=MAX_SECRET_LENGTH)
+    value: SecretStr
     created_at: UtcDatetime = Field(default_factory=utcnow)
     expires_at: UtcDatetime | None = None
+
+    @field_validator("value")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        length = len(value.get_secret_value())
+        if not MIN_SECRET_LENGTH <= length <= MAX_SECRET_LENGTH:
+            raise ValueError(
+                f"must be {MIN_SECRET_LENGTH} to {MAX_SECRET_LENGTH} characters, not {length}"
+            )
+        return value
 
     def key(self) -> bytes:
         """The HMAC key: the secret's UTF-8 bytes."""

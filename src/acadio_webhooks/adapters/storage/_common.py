@@ -1,0 +1,110 @@
+"""Rules every store applies the same way: cursors, target checks, health folding, due times.
+
+Kept in one place so the memory and SQL stores cannot drift apart on the contract's details.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from acadio_webhooks.domain.ids import new_id
+from acadio_webhooks.domain.messages import Settlement
+from acadio_webhooks.domain.models import Delivery
+
+__all__ = [
+    "encode_cursor",
+    "decode_cursor",
+    "require_target",
+    "due_time",
+    "HealthChange",
+    "fold_health",
+    "check_batch",
+    "fresh_delivery",
+]
+
+
+def encode_cursor(created_at: datetime, delivery_id: str) -> str:
+    """An opaque, URL-safe position after ``(created_at, delivery_id)`` in a newest-first list."""
+    raw = f"{created_at.astimezone(timezone.utc).isoformat()}|{delivery_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The position :func:`encode_cursor` wrote; ``ValueError`` for anything else."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        stamp, _, delivery_id = raw.partition("|")
+        created_at = datetime.fromisoformat(stamp)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise ValueError("invalid delivery list cursor") from exc
+    if not delivery_id or created_at.tzinfo is None:
+        raise ValueError("invalid delivery list cursor")
+    return created_at.astimezone(timezone.utc), delivery_id
+
+
+def require_target(integration_id: str | None, subscription_id: str | None) -> None:
+    """``cancel_pending`` needs an integration or a subscription: never "everything"."""
+    if integration_id is None and subscription_id is None:
+        raise TypeError("cancel_pending() needs integration_id or subscription_id")
+
+
+def due_time(delivery: Delivery) -> datetime:
+    """When a stored pending delivery is due: its ``next_attempt_at``, else its creation."""
+    return delivery.next_attempt_at or delivery.created_at
+
+
+def check_batch(event_id: str, deliveries: Sequence[Delivery]) -> None:
+    """Deliveries given to ``enqueue`` must belong to its event and have distinct ids."""
+    if any(d.event_id != event_id for d in deliveries):
+        raise ValueError(f"every delivery enqueued with event {event_id!r} must name it")
+    if len({d.id for d in deliveries}) != len(deliveries):
+        raise ValueError("deliveries enqueued together must have distinct ids")
+
+
+@dataclass(frozen=True)
+class HealthChange:
+    """What a batch of attempts does to one subscription's failure counters.
+
+    ``reset`` True: the batch had a success, so the counters become exactly ``failures`` and
+    ``failing_since`` (the failures after the last success). ``reset`` False: add ``failures``
+    and keep an existing ``failing_since``, else take this one.
+    """
+
+    subscription_id: str
+    reset: bool
+    failures: int
+    failing_since: datetime | None
+
+
+def fold_health(settlements: Sequence[Settlement]) -> list[HealthChange]:
+    """Fold attempts, in batch order, into one counter change per subscription."""
+    changes: dict[str, HealthChange] = {}
+    for settlement in settlements:
+        sub_id = settlement.item.subscription_id
+        previous = changes.get(sub_id, HealthChange(sub_id, False, 0, None))
+        if settlement.succeeded:
+            changes[sub_id] = HealthChange(sub_id, True, 0, None)
+        else:
+            since = previous.failing_since or settlement.attempt.started_at
+            changes[sub_id] = HealthChange(sub_id, previous.reset, previous.failures + 1, since)
+    return list(changes.values())
+
+
+def fresh_delivery(old: Delivery, now: datetime) -> Delivery:
+    """``resend``: a new pending delivery of the same event to the same subscription, due now,
+    with a fresh attempt budget."""
+    return Delivery(
+        id=new_id("dlv"),
+        event_id=old.event_id,
+        subscription_id=old.subscription_id,
+        integration_id=old.integration_id,
+        tenant=old.tenant,
+        topic=old.topic,
+        next_attempt_at=now,
+        created_at=now,
+        updated_at=now,
+    )

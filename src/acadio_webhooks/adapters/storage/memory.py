@@ -1,0 +1,491 @@
+"""An in-memory :class:`~acadio_webhooks.ports.storage.Store`: for tests and quick starts.
+
+Everything lives in dicts behind one lock, so it is safe across threads of one process and
+lost when the process ends. It passes the same contract suite as the SQL store, which is why
+it is shipped for users' own tests. It cannot join a host's database transaction:
+``enqueue(..., connection=...)`` raises ``TypeError``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from acadio_webhooks.adapters.storage._common import (
+    check_batch,
+    decode_cursor,
+    due_time,
+    encode_cursor,
+    fold_health,
+    fresh_delivery,
+    require_target,
+)
+from acadio_webhooks.domain.messages import Notification, Settlement, WorkItem
+from acadio_webhooks.domain.models import (
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    Event,
+    Integration,
+    Subscription,
+)
+from acadio_webhooks.errors import NotFound, StorageError
+from acadio_webhooks.ports.storage import DeliveryQuery, Page, Route, RoutingSnapshot
+
+__all__ = ["MemoryStore"]
+
+
+@dataclass(frozen=True)
+class _Lease:
+    owner: str
+    expires_at: datetime
+
+
+class MemoryStore:
+    """A thread-safe store kept in process memory (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._closed = False
+        self._revision = 0
+        self._integrations: dict[str, Integration] = {}
+        self._subscriptions: dict[str, Subscription] = {}
+        self._events: dict[str, Event] = {}
+        self._dedup: dict[tuple[str, str], str] = {}
+        self._deliveries: dict[str, Delivery] = {}
+        self._pending: set[str] = set()
+        self._leases: dict[str, _Lease] = {}
+        self._attempts: dict[str, list[Attempt]] = {}
+        self._notifications: dict[str, Notification] = {}
+        self._sent_at: dict[str, datetime] = {}
+
+    def __repr__(self) -> str:
+        return f"MemoryStore(deliveries={len(self._deliveries)})"
+
+    # -- integrations and subscriptions -----------------------------------------------------
+
+    def add_integration(self, integration: Integration) -> None:
+        """Store a new integration (its id must be new)."""
+        with self._lock:
+            self._check_open()
+            if integration.id in self._integrations:
+                raise StorageError(f"integration {integration.id!r} already exists")
+            self._integrations[integration.id] = integration
+            self._revision += 1
+
+    def update_integration(self, integration: Integration) -> None:
+        """Replace the integration with the same id; ``NotFound`` if there is none."""
+        with self._lock:
+            self.get_integration(integration.id)
+            self._integrations[integration.id] = integration
+            self._revision += 1
+
+    def get_integration(self, integration_id: str) -> Integration:
+        """The integration, or ``NotFound``."""
+        with self._lock:
+            self._check_open()
+            try:
+                return self._integrations[integration_id]
+            except KeyError:
+                raise NotFound("integration", integration_id) from None
+
+    def list_integrations(self, tenant: str | None = None) -> list[Integration]:
+        """Integrations of ``tenant`` (all when None), oldest first."""
+        with self._lock:
+            self._check_open()
+            found = [i for i in self._integrations.values() if tenant in (None, i.tenant)]
+        return sorted(found, key=lambda i: (i.created_at, i.id))
+
+    def add_subscription(self, subscription: Subscription) -> None:
+        """Store a new subscription; ``NotFound`` if its integration does not exist."""
+        with self._lock:
+            self.get_integration(subscription.integration_id)
+            if subscription.id in self._subscriptions:
+                raise StorageError(f"subscription {subscription.id!r} already exists")
+            self._subscriptions[subscription.id] = subscription
+            self._revision += 1
+
+    def update_subscription(self, subscription: Subscription) -> None:
+        """Replace the subscription with the same id; ``NotFound`` if there is none."""
+        with self._lock:
+            self.get_subscription(subscription.id)
+            self.get_integration(subscription.integration_id)
+            self._subscriptions[subscription.id] = subscription
+            self._revision += 1
+
+    def delete_subscription(self, subscription_id: str) -> None:
+        """Remove a subscription and cancel its pending deliveries; ``NotFound`` if unknown."""
+        with self._lock:
+            subscription = self.get_subscription(subscription_id)
+            self._cancel(self._pending_of(subscription_id=subscription.id), now=None)
+            del self._subscriptions[subscription_id]
+            self._revision += 1
+
+    def get_subscription(self, subscription_id: str) -> Subscription:
+        """The subscription, or ``NotFound``."""
+        with self._lock:
+            self._check_open()
+            try:
+                return self._subscriptions[subscription_id]
+            except KeyError:
+                raise NotFound("subscription", subscription_id) from None
+
+    def list_subscriptions(self, integration_id: str) -> list[Subscription]:
+        """Subscriptions of one integration, oldest first."""
+        with self._lock:
+            self._check_open()
+            found = [s for s in self._subscriptions.values() if s.integration_id == integration_id]
+        return sorted(found, key=lambda s: (s.created_at, s.id))
+
+    def routing_revision(self) -> int:
+        """A number that changes whenever any integration or subscription changes."""
+        with self._lock:
+            self._check_open()
+            return self._revision
+
+    def routes(self, tenant: str) -> RoutingSnapshot:
+        """Active subscriptions of the tenant's active integrations, with the revision."""
+        with self._lock:
+            self._check_open()
+            live = {i.id for i in self._integrations.values() if i.tenant == tenant and i.active}
+            subs = sorted(
+                (s for s in self._subscriptions.values() if s.active and s.integration_id in live),
+                key=lambda s: (s.created_at, s.id),
+            )
+            routes = tuple(Route(s.id, s.integration_id, s.pattern) for s in subs)
+            return RoutingSnapshot(self._revision, routes)
+
+    # -- the outbox -------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        event: Event,
+        deliveries: Sequence[Delivery],
+        *,
+        connection: object | None = None,
+    ) -> bool:
+        """Store the event and its deliveries; False (nothing stored) for a known dedup key."""
+        if connection is not None:
+            raise TypeError("MemoryStore cannot join a host transaction; pass connection=None")
+        check_batch(event.id, deliveries)
+        with self._lock:
+            self._check_open()
+            dedup = (event.tenant, event.dedup_key) if event.dedup_key is not None else None
+            if dedup is not None and dedup in self._dedup:
+                return False
+            if event.id in self._events:
+                raise StorageError(f"event {event.id!r} already exists")
+            if any(d.id in self._deliveries for d in deliveries):
+                raise StorageError(f"a delivery of event {event.id!r} already exists")
+            self._events[event.id] = event
+            if dedup is not None:
+                self._dedup[dedup] = event.id
+            for delivery in deliveries:
+                self._put(delivery)
+            return True
+
+    # -- the delivery queue -----------------------------------------------------------------
+
+    def claim(self, *, now: datetime, limit: int, owner: str, lease: timedelta) -> list[WorkItem]:
+        """Lease up to ``limit`` due deliveries, oldest due first; cancel inactive ones."""
+        with self._lock:
+            self._check_open()
+            due = sorted(
+                (
+                    d
+                    for d in (self._deliveries[i] for i in self._pending)
+                    if due_time(d) <= now and self._lease_free(d.id, now)
+                ),
+                key=lambda d: (due_time(d), d.id),
+            )
+            items: list[WorkItem] = []
+            dead: list[str] = []
+            for delivery in due:
+                if len(items) >= limit:
+                    break
+                subscription = self._subscriptions.get(delivery.subscription_id)
+                integration = self._integrations.get(delivery.integration_id)
+                if subscription is None or integration is None:
+                    dead.append(delivery.id)
+                    continue
+                if not (subscription.active and integration.active):
+                    dead.append(delivery.id)
+                    continue
+                self._leases[delivery.id] = _Lease(owner, now + lease)
+                items.append(self._work_item(delivery, subscription, integration, now))
+            self._cancel(dead, now=now)
+            return items
+
+    def settle(self, settlements: Sequence[Settlement], *, owner: str, now: datetime) -> None:
+        """Record every attempt; apply the verdicts of deliveries ``owner`` still holds."""
+        with self._lock:
+            self._check_open()
+            for settlement in settlements:
+                self.get_delivery(settlement.item.delivery_id)
+            owned: list[Settlement] = []
+            for settlement in settlements:
+                delivery_id = settlement.item.delivery_id
+                self._attempts.setdefault(delivery_id, []).append(settlement.attempt)
+                lease = self._leases.get(delivery_id)
+                if delivery_id in self._pending and lease is not None and lease.owner == owner:
+                    owned.append(settlement)
+                    self._apply_verdict(settlement, now)
+            for change in fold_health(owned):
+                subscription = self._subscriptions.get(change.subscription_id)
+                if subscription is None:
+                    continue
+                if change.reset:
+                    failures, since = change.failures, change.failing_since
+                else:
+                    failures = subscription.consecutive_failures + change.failures
+                    since = subscription.failing_since or change.failing_since
+                self._subscriptions[subscription.id] = subscription.model_copy(
+                    update={"consecutive_failures": failures, "failing_since": since}
+                )
+            for settlement in owned:
+                self._disable(settlement, now)
+                for notification in settlement.notifications:
+                    self._notifications.setdefault(notification.id, notification)
+
+    def release(self, delivery_ids: Sequence[str], *, owner: str) -> None:
+        """Give leases back unused: due again at once for others."""
+        with self._lock:
+            self._check_open()
+            for delivery_id in delivery_ids:
+                lease = self._leases.get(delivery_id)
+                if lease is not None and lease.owner == owner:
+                    del self._leases[delivery_id]
+
+    # -- views and operations ---------------------------------------------------------------
+
+    def get_event(self, event_id: str) -> Event:
+        """The event, or ``NotFound``."""
+        with self._lock:
+            self._check_open()
+            try:
+                return self._events[event_id]
+            except KeyError:
+                raise NotFound("event", event_id) from None
+
+    def get_delivery(self, delivery_id: str) -> Delivery:
+        """The delivery, or ``NotFound``."""
+        with self._lock:
+            self._check_open()
+            try:
+                return self._deliveries[delivery_id]
+            except KeyError:
+                raise NotFound("delivery", delivery_id) from None
+
+    def list_deliveries(self, query: DeliveryQuery) -> Page[Delivery]:
+        """Deliveries matching ``query``, newest first, one page at a time."""
+        after = decode_cursor(query.cursor) if query.cursor is not None else None
+        with self._lock:
+            self._check_open()
+            found = [d for d in self._deliveries.values() if _matches(d, query)]
+        found.sort(key=lambda d: (d.created_at, d.id), reverse=True)
+        if after is not None:
+            found = [d for d in found if (d.created_at, d.id) < after]
+        page = found[: max(query.limit, 0)]
+        more = len(found) > len(page) and bool(page)
+        cursor = encode_cursor(page[-1].created_at, page[-1].id) if more else None
+        return Page(tuple(page), cursor)
+
+    def list_attempts(self, delivery_id: str) -> list[Attempt]:
+        """Attempts of one delivery, in order; ``NotFound`` if the delivery is unknown."""
+        with self._lock:
+            self.get_delivery(delivery_id)
+            attempts = list(self._attempts.get(delivery_id, ()))
+        return sorted(attempts, key=lambda a: (a.number, a.started_at))
+
+    def resend(self, delivery_id: str, *, now: datetime) -> Delivery:
+        """Queue a new delivery of the same event to the same subscription, due now."""
+        with self._lock:
+            old = self.get_delivery(delivery_id)
+            self.get_subscription(old.subscription_id)
+            return self._put(fresh_delivery(old, now))
+
+    def resend_failed(self, integration_id: str, *, since: datetime, now: datetime) -> int:
+        """Resend every failed delivery of the integration created at or after ``since``."""
+        with self._lock:
+            integration = self.get_integration(integration_id)
+            if not integration.active:
+                return 0
+            failed = [
+                d
+                for d in self._deliveries.values()
+                if d.integration_id == integration_id
+                and d.status is DeliveryStatus.FAILED
+                and d.created_at >= since
+                and self._subscription_active(d.subscription_id)
+            ]
+            for delivery in sorted(failed, key=lambda d: (d.created_at, d.id)):
+                self._put(fresh_delivery(delivery, now))
+            return len(failed)
+
+    def cancel_pending(
+        self,
+        *,
+        now: datetime,
+        integration_id: str | None = None,
+        subscription_id: str | None = None,
+    ) -> int:
+        """Cancel pending deliveries of an integration or a subscription; return the count."""
+        require_target(integration_id, subscription_id)
+        with self._lock:
+            if integration_id is not None:
+                self.get_integration(integration_id)
+            if subscription_id is not None:
+                self.get_subscription(subscription_id)
+            doomed = self._pending_of(
+                integration_id=integration_id, subscription_id=subscription_id
+            )
+            self._cancel(doomed, now=now)
+            return len(doomed)
+
+    # -- failure notifications --------------------------------------------------------------
+
+    def unsent_notifications(self, limit: int = 1000) -> list[Notification]:
+        """Queued notifications not yet sent, oldest first."""
+        with self._lock:
+            self._check_open()
+            unsent = [n for n in self._notifications.values() if n.id not in self._sent_at]
+        return sorted(unsent, key=lambda n: (n.created_at, n.id))[: max(limit, 0)]
+
+    def mark_notifications_sent(self, notification_ids: Sequence[str], *, now: datetime) -> None:
+        """Record that these notifications went out in a notice at ``now``."""
+        with self._lock:
+            self._check_open()
+            for notification_id in notification_ids:
+                if notification_id in self._notifications:
+                    self._sent_at[notification_id] = now
+
+    def last_notice_at(self, integration_id: str) -> datetime | None:
+        """When the integration was last sent a notice, for rate limiting."""
+        with self._lock:
+            self._check_open()
+            times = [
+                self._sent_at[n.id]
+                for n in self._notifications.values()
+                if n.integration_id == integration_id and n.id in self._sent_at
+            ]
+        return max(times, default=None)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Forget nothing, but refuse further use. Idempotent."""
+        with self._lock:
+            self._closed = True
+
+    # -- internals (callers hold the lock) ----------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError("the store is closed")
+
+    def _put(self, delivery: Delivery) -> Delivery:
+        if delivery.status is DeliveryStatus.PENDING and delivery.next_attempt_at is None:
+            delivery = delivery.model_copy(update={"next_attempt_at": delivery.created_at})
+        self._deliveries[delivery.id] = delivery
+        if delivery.status is DeliveryStatus.PENDING:
+            self._pending.add(delivery.id)
+        return delivery
+
+    def _lease_free(self, delivery_id: str, now: datetime) -> bool:
+        lease = self._leases.get(delivery_id)
+        return lease is None or lease.expires_at <= now
+
+    def _subscription_active(self, subscription_id: str) -> bool:
+        subscription = self._subscriptions.get(subscription_id)
+        return subscription is not None and subscription.active
+
+    def _pending_of(
+        self, *, integration_id: str | None = None, subscription_id: str | None = None
+    ) -> list[str]:
+        return [
+            d.id
+            for d in (self._deliveries[i] for i in self._pending)
+            if integration_id in (None, d.integration_id)
+            and subscription_id in (None, d.subscription_id)
+        ]
+
+    def _cancel(self, delivery_ids: Iterable[str], *, now: datetime | None) -> None:
+        for delivery_id in delivery_ids:
+            delivery = self._deliveries[delivery_id]
+            self._deliveries[delivery_id] = delivery.model_copy(
+                update={
+                    "status": DeliveryStatus.CANCELLED,
+                    "next_attempt_at": None,
+                    "updated_at": now or delivery.updated_at,
+                }
+            )
+            self._pending.discard(delivery_id)
+            self._leases.pop(delivery_id, None)
+
+    def _apply_verdict(self, settlement: Settlement, now: datetime) -> None:
+        delivery_id = settlement.item.delivery_id
+        attempt = settlement.attempt
+        self._deliveries[delivery_id] = self._deliveries[delivery_id].model_copy(
+            update={
+                "status": settlement.status,
+                "attempts": attempt.number,
+                "next_attempt_at": settlement.next_attempt_at,
+                "last_status_code": attempt.status_code,
+                "last_error": attempt.error,
+                "updated_at": now,
+            }
+        )
+        self._leases.pop(delivery_id, None)
+        if settlement.status is not DeliveryStatus.PENDING:
+            self._pending.discard(delivery_id)
+
+    def _disable(self, settlement: Settlement, now: datetime) -> None:
+        reason = settlement.disable_subscription
+        subscription = self._subscriptions.get(settlement.item.subscription_id)
+        if reason is None or subscription is None:
+            return
+        self._subscriptions[subscription.id] = subscription.model_copy(
+            update={"active": False, "disabled_reason": reason[:500]}
+        )
+        self._cancel(self._pending_of(subscription_id=subscription.id), now=now)
+        self._revision += 1
+
+    def _work_item(
+        self,
+        delivery: Delivery,
+        subscription: Subscription,
+        integration: Integration,
+        now: datetime,
+    ) -> WorkItem:
+        return WorkItem(
+            delivery_id=delivery.id,
+            event_id=delivery.event_id,
+            topic=delivery.topic,
+            tenant=delivery.tenant,
+            payload=self._events[delivery.event_id].payload,
+            endpoint=subscription.endpoint,
+            subscription_id=subscription.id,
+            integration_id=integration.id,
+            signing_keys=integration.signing_keys(now),
+            attempt_number=delivery.attempts + 1,
+            endpoint_failures=subscription.consecutive_failures,
+            endpoint_failing_since=subscription.failing_since,
+        )
+
+
+def _matches(delivery: Delivery, query: DeliveryQuery) -> bool:
+    checks = (
+        (query.tenant, delivery.tenant),
+        (query.integration_id, delivery.integration_id),
+        (query.subscription_id, delivery.subscription_id),
+        (query.event_id, delivery.event_id),
+        (query.status, delivery.status),
+        (query.topic, delivery.topic),
+    )
+    if any(wanted is not None and wanted != actual for wanted, actual in checks):
+        return False
+    if query.since is not None and delivery.created_at < query.since:
+        return False
+    return query.until is None or delivery.created_at < query.until

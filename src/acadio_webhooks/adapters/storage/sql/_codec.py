@@ -1,0 +1,176 @@
+"""Rows to records and back, including the (optionally sealed) signing secrets."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from acadio_webhooks.adapters.storage.secret_box import SecretBox
+from acadio_webhooks.domain.messages import Notification, NotificationKind, Settlement
+from acadio_webhooks.domain.models import (
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    Event,
+    Integration,
+    SigningSecret,
+    Subscription,
+)
+from acadio_webhooks.errors import StorageError
+
+__all__ = ["SecretCodec", "integration_row", "subscription_row", "event_row", "delivery_row"]
+__all__ += ["attempt_row", "notification_row", "to_subscription", "to_event", "to_delivery"]
+__all__ += ["to_attempt", "to_notification"]
+
+Row = Mapping[Any, Any]  # SQLAlchemy RowMapping keys may be columns too
+
+_SEALED = "sealed:"
+
+
+class SecretCodec:
+    """Signing secrets as the ``secrets`` column's text: JSON, sealed when a box is given.
+
+    Plain rows stay readable after a box is configured (they are sealed on their next write),
+    but sealed rows cannot be read without the box.
+    """
+
+    def __init__(self, box: SecretBox | None) -> None:
+        self._box = box
+
+    def dump(self, secrets: tuple[SigningSecret, ...]) -> str:
+        plain = json.dumps(
+            [
+                {
+                    "value": s.value.get_secret_value(),
+                    "created_at": s.created_at.isoformat(),
+                    "expires_at": None if s.expires_at is None else s.expires_at.isoformat(),
+                }
+                for s in secrets
+            ]
+        )
+        if self._box is None:
+            return plain
+        sealed = self._box.seal(plain.encode("utf-8"))
+        return _SEALED + base64.urlsafe_b64encode(sealed).decode("ascii")
+
+    def load(self, text: str, integration_id: str) -> tuple[SigningSecret, ...]:
+        if text.startswith(_SEALED):
+            if self._box is None:
+                raise StorageError(
+                    f"the secrets of integration {integration_id!r} are encrypted; "
+                    "open the store with the secret_box that sealed them"
+                )
+            try:
+                text = self._box.open(base64.urlsafe_b64decode(text[len(_SEALED) :])).decode()
+            except ValueError as exc:
+                raise StorageError(
+                    f"the secrets of integration {integration_id!r} do not open with this "
+                    "secret_box (wrong or retired key?)"
+                ) from exc
+        return tuple(
+            SigningSecret(
+                value=item["value"],
+                created_at=datetime.fromisoformat(item["created_at"]),
+                expires_at=None
+                if item["expires_at"] is None
+                else datetime.fromisoformat(item["expires_at"]),
+            )
+            for item in json.loads(text)
+        )
+
+    def to_integration(self, row: Row) -> Integration:
+        return Integration(
+            id=row["id"],
+            tenant=row["tenant"],
+            secrets=self.load(row["secrets"], row["id"]),
+            notification_email=row["notification_email"],
+            active=row["active"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+    def __repr__(self) -> str:
+        return f"SecretCodec(sealed={self._box is not None})"
+
+
+def integration_row(integration: Integration, codec: SecretCodec) -> dict[str, Any]:
+    return {
+        "id": integration.id,
+        "tenant": integration.tenant,
+        "secrets": codec.dump(integration.secrets),
+        "notification_email": integration.notification_email,
+        "active": integration.active,
+        "created_at": integration.created_at,
+        "updated_at": integration.updated_at,
+    }
+
+
+def subscription_row(subscription: Subscription) -> dict[str, Any]:
+    return subscription.model_dump()
+
+
+def to_subscription(row: Row) -> Subscription:
+    return Subscription.model_validate(dict(row))
+
+
+def event_row(event: Event) -> dict[str, Any]:
+    return event.model_dump()
+
+
+def to_event(row: Row) -> Event:
+    return Event.model_validate(dict(row))
+
+
+def delivery_row(delivery: Delivery) -> dict[str, Any]:
+    row = delivery.model_dump(mode="python")
+    row["status"] = delivery.status.value
+    if delivery.status is DeliveryStatus.PENDING and delivery.next_attempt_at is None:
+        row["next_attempt_at"] = delivery.created_at
+    return row
+
+
+def to_delivery(row: Row) -> Delivery:
+    fields = {name: row[name] for name in Delivery.model_fields}
+    return Delivery.model_validate(fields)
+
+
+def attempt_row(settlement: Settlement) -> dict[str, Any]:
+    return settlement.attempt.model_dump()
+
+
+def to_attempt(row: Row) -> Attempt:
+    fields = {name: row[name] for name in Attempt.model_fields}
+    return Attempt.model_validate(fields)
+
+
+def notification_row(notification: Notification) -> dict[str, Any]:
+    return {
+        "id": notification.id,
+        "integration_id": notification.integration_id,
+        "kind": notification.kind.value,
+        "subscription_id": notification.subscription_id,
+        "endpoint": notification.endpoint,
+        "created_at": notification.created_at,
+        "topic": notification.topic,
+        "event_id": notification.event_id,
+        "delivery_id": notification.delivery_id,
+        "detail": notification.detail,
+    }
+
+
+def to_notification(row: Row) -> Notification:
+    return Notification(
+        id=row["id"],
+        integration_id=row["integration_id"],
+        kind=NotificationKind(row["kind"]),
+        subscription_id=row["subscription_id"],
+        endpoint=row["endpoint"],
+        created_at=row["created_at"],
+        topic=row["topic"],
+        event_id=row["event_id"],
+        delivery_id=row["delivery_id"],
+        detail=row["detail"],
+    )

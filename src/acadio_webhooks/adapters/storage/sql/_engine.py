@@ -1,0 +1,128 @@
+"""Engines for the SQL store: URL normalisation, SQLite's concurrency settings, error hiding.
+
+SQLite is made safe for many threads and processes on one file by three settings: WAL (readers
+never block the writer), a busy timeout (a writer waits for the lock instead of failing), and
+``BEGIN IMMEDIATE`` for every writing transaction (it takes the write lock up front, so two
+transactions can never both read and then dead-lock upgrading to write). pysqlite's own
+transaction handling is switched off so that the store emits its own ``BEGIN``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+__all__ = ["WRITE", "OpenedEngine", "normalise_url", "open_engine"]
+
+WRITE = "acadio_write"
+"""Execution option that makes the store's SQLite ``BEGIN`` an ``IMMEDIATE`` one."""
+
+_POSTGRES_NAMES = {"postgres", "postgresql", "postgresql+psycopg"}
+_SQLITE_NAMES = {"sqlite", "sqlite+pysqlite"}
+_SYNCHRONOUS = {"OFF", "NORMAL", "FULL", "EXTRA"}
+
+
+def normalise_url(target: str | os.PathLike[str] | URL) -> URL:
+    """The SQLAlchemy URL for a store target.
+
+    A path (or a string without ``://``) is a SQLite file; ``postgres://`` and
+    ``postgresql://`` mean PostgreSQL through psycopg 3. In-memory SQLite is refused: each
+    connection would see its own empty database (use ``MemoryStore`` instead).
+    """
+    if isinstance(target, URL):
+        url = target
+    elif isinstance(target, os.PathLike) or "://" not in target:
+        url = URL.create("sqlite", database=str(Path(target)))
+    else:
+        try:
+            url = make_url(target)
+        except ArgumentError as exc:
+            raise ValueError(
+                "not a database URL (expected sqlite:///path or postgresql://…)"
+            ) from exc
+    if url.drivername in _POSTGRES_NAMES:
+        return url.set(drivername="postgresql+psycopg")
+    if url.drivername in _SQLITE_NAMES:
+        database = url.database or ""
+        if database in ("", ":memory:") or url.query.get("mode") == "memory":
+            raise ValueError(
+                "in-memory SQLite is not shared between connections; "
+                "use a file path, or MemoryStore for a store that lives in memory"
+            )
+        return url
+    raise ValueError(
+        f"unsupported database {url.drivername!r}: use sqlite:///path or postgresql://…"
+    )
+
+
+@dataclass(frozen=True)
+class OpenedEngine:
+    """An engine for the store, and whether the store must dispose of it on close."""
+
+    engine: Engine
+    owned: bool
+
+
+def open_engine(
+    target: str | os.PathLike[str] | URL | Engine,
+    *,
+    sqlite_busy_timeout: float,
+    sqlite_synchronous: str,
+    engine_options: Mapping[str, Any],
+) -> OpenedEngine:
+    """The engine a :class:`SqlStore` runs on.
+
+    A host's PostgreSQL ``Engine`` is shared (its pool too) through a copy that hides bound
+    parameters in error messages. A host's SQLite ``Engine`` is only used for its URL: the store
+    needs its own transaction settings (module docstring), which it must not impose on the host.
+    """
+    if sqlite_synchronous.upper() not in _SYNCHRONOUS:
+        raise ValueError(f"sqlite_synchronous must be one of {sorted(_SYNCHRONOUS)}")
+    if isinstance(target, Engine):
+        if target.dialect.name == "postgresql":
+            shared = target.execution_options()
+            shared.hide_parameters = True
+            return OpenedEngine(shared, owned=False)
+        target = target.url
+    url = normalise_url(target)
+    options: dict[str, Any] = {"hide_parameters": True, **engine_options}
+    if url.get_backend_name() == "postgresql":
+        options.setdefault("pool_pre_ping", True)
+        try:
+            return OpenedEngine(create_engine(url, **options), owned=True)
+        except ImportError as exc:
+            raise ImportError(
+                "PostgreSQL needs psycopg 3: pip install 'acadio-webhooks[postgres]'"
+            ) from exc
+    connect_args = {"timeout": sqlite_busy_timeout, "check_same_thread": False}
+    options["connect_args"] = {**connect_args, **options.get("connect_args", {})}
+    engine = create_engine(url, **options)
+    _configure_sqlite(engine, busy_timeout=sqlite_busy_timeout, synchronous=sqlite_synchronous)
+    return OpenedEngine(engine, owned=True)
+
+
+def _configure_sqlite(engine: Engine, *, busy_timeout: float, synchronous: str) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: object) -> None:
+        # The store emits BEGIN itself (see _on_begin); pysqlite must not.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        writing = connection.get_execution_options().get(WRITE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")

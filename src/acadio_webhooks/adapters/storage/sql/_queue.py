@@ -1,0 +1,279 @@
+"""The delivery queue in SQL: claim and settle, one transaction per batch, few round trips.
+
+Both functions run inside the caller's writing transaction. SQLite serialises them with
+``BEGIN IMMEDIATE``; PostgreSQL lets claimers run side by side, each locking its own rows with
+``FOR UPDATE SKIP LOCKED``, so two claimers never get the same delivery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Select, and_, bindparam, func, or_, select, update
+
+from acadio_webhooks.adapters.storage._common import fold_health
+from acadio_webhooks.adapters.storage.sql._codec import SecretCodec, notification_row
+from acadio_webhooks.adapters.storage.sql._dialect import insert_ignoring_conflicts
+from acadio_webhooks.adapters.storage.sql.schema import (
+    UtcDateTime,
+    attempts,
+    deliveries,
+    events,
+    integrations,
+    notifications,
+    routing_revision,
+    subscriptions,
+)
+from acadio_webhooks.domain.messages import Settlement, WorkItem
+from acadio_webhooks.domain.models import DeliveryStatus, Integration
+from acadio_webhooks.errors import NotFound
+
+__all__ = ["claim", "settle", "cancel_where", "bump_revision"]
+
+PENDING = DeliveryStatus.PENDING.value
+CANCELLED = DeliveryStatus.CANCELLED.value
+
+
+def bump_revision(conn: Connection) -> None:
+    """Move the routing revision (the dispatcher's cue to rebuild its pattern index)."""
+    conn.execute(
+        update(routing_revision)
+        .where(routing_revision.c.id == 1)
+        .values(revision=routing_revision.c.revision + 1)
+    )
+
+
+def cancel_where(conn: Connection, *conditions: Any, now: datetime | None) -> int:
+    """Cancel the pending deliveries matching ``conditions``; return how many."""
+    values: dict[str, Any] = {
+        "status": CANCELLED,
+        "next_attempt_at": None,
+        "lease_owner": None,
+        "lease_expires_at": None,
+    }
+    if now is not None:
+        values["updated_at"] = now
+    result = conn.execute(
+        update(deliveries).where(deliveries.c.status == PENDING, *conditions).values(**values)
+    )
+    return int(result.rowcount)
+
+
+def _due_window(now: datetime, size: int, *, lock: bool) -> Select[Any]:
+    d, s, i, e = deliveries, subscriptions, integrations, events
+    query = (
+        select(
+            d.c.id,
+            d.c.event_id,
+            d.c.topic,
+            d.c.tenant,
+            d.c.subscription_id,
+            d.c.integration_id,
+            d.c.attempts,
+            s.c.endpoint,
+            s.c.active.label("subscription_active"),
+            s.c.consecutive_failures,
+            s.c.failing_since,
+            i.c.active.label("integration_active"),
+            i.c.secrets,
+            e.c.payload,
+        )
+        .select_from(
+            d.join(e, e.c.id == d.c.event_id)
+            .outerjoin(s, s.c.id == d.c.subscription_id)
+            .outerjoin(i, i.c.id == d.c.integration_id)
+        )
+        .where(
+            d.c.status == PENDING,
+            d.c.next_attempt_at <= now,
+            or_(d.c.lease_expires_at.is_(None), d.c.lease_expires_at <= now),
+        )
+        .order_by(d.c.next_attempt_at, d.c.id)
+        .limit(size)
+    )
+    if lock:
+        query = query.with_for_update(of=d, skip_locked=True)
+    return query
+
+
+def claim(
+    conn: Connection,
+    codec: SecretCodec,
+    *,
+    now: datetime,
+    limit: int,
+    owner: str,
+    lease: timedelta,
+) -> list[WorkItem]:
+    """Lease up to ``limit`` due deliveries to ``owner``; cancel the inactive ones met."""
+    lock = conn.dialect.name == "postgresql"
+    if lock:
+        # A lease lost in a server crash only makes its deliveries claimable again (what
+        # lease expiry does anyway), so the claim need not wait for its WAL flush; the
+        # settle that follows is durable and flushes the claim's WAL with its own.
+        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+    keys: dict[str, tuple[bytes, ...]] = {}
+    items: list[WorkItem] = []
+    while len(items) < limit:
+        wanted = limit - len(items)
+        rows = conn.execute(_due_window(now, wanted, lock=lock)).mappings().all()
+        live = [r for r in rows if r["subscription_active"] and r["integration_active"]]
+        dead = [r["id"] for r in rows if not (r["subscription_active"] and r["integration_active"])]
+        if live:
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id.in_([r["id"] for r in live]))
+                .values(lease_owner=owner, lease_expires_at=now + lease)
+            )
+        for row in live:
+            integration_id = row["integration_id"]
+            if integration_id not in keys:
+                secrets = codec.load(row["secrets"], integration_id)
+                # Only the secrets take part in choosing signing keys.
+                keys[integration_id] = Integration.model_construct(secrets=secrets).signing_keys(
+                    now
+                )
+            items.append(_work_item(row, keys[integration_id]))
+        if dead:
+            cancel_where(conn, deliveries.c.id.in_(dead), now=now)
+        # A short window means the due backlog is exhausted; an all-live one filled the claim.
+        if len(rows) < wanted or not dead:
+            break
+    return items
+
+
+def _work_item(row: Any, signing_keys: tuple[bytes, ...]) -> WorkItem:
+    return WorkItem(
+        delivery_id=row["id"],
+        event_id=row["event_id"],
+        topic=row["topic"],
+        tenant=row["tenant"],
+        payload=bytes(row["payload"]),
+        endpoint=row["endpoint"],
+        subscription_id=row["subscription_id"],
+        integration_id=row["integration_id"],
+        signing_keys=signing_keys,
+        attempt_number=row["attempts"] + 1,
+        endpoint_failures=row["consecutive_failures"],
+        endpoint_failing_since=row["failing_since"],
+    )
+
+
+def settle(
+    conn: Connection, settlements: Sequence[Settlement], *, owner: str, now: datetime
+) -> bool:
+    """Apply a batch of verdicts; return whether any subscription was disabled."""
+    if not settlements:
+        return False
+    d = deliveries
+    ids = {s.item.delivery_id for s in settlements}
+    states = select(d.c.id, d.c.status, d.c.lease_owner).where(d.c.id.in_(ids))
+    if conn.dialect.name == "postgresql":
+        states = states.with_for_update(of=d)
+    held = {
+        row.id: row.status == PENDING and row.lease_owner == owner for row in conn.execute(states)
+    }
+    for delivery_id in ids - held.keys():
+        raise NotFound("delivery", delivery_id)
+
+    conn.execute(attempts.insert(), [s.attempt.model_dump() for s in settlements])
+
+    owned: list[Settlement] = []
+    for settlement in settlements:
+        if held[settlement.item.delivery_id]:
+            held[settlement.item.delivery_id] = False  # one verdict per delivery and batch
+            owned.append(settlement)
+    if not owned:
+        return False
+    _apply_verdicts(conn, owned, now)
+    _apply_health(conn, owned)
+    disabled = _disable(conn, owned, now)
+    rows = [notification_row(n) for s in owned for n in s.notifications]
+    if rows:
+        conn.execute(insert_ignoring_conflicts(conn, notifications, ["id"]), rows)
+    return disabled
+
+
+def _apply_verdicts(conn: Connection, owned: Sequence[Settlement], now: datetime) -> None:
+    statement = (
+        update(deliveries)
+        .where(deliveries.c.id == bindparam("b_id"))
+        .values(
+            status=bindparam("b_status"),
+            attempts=bindparam("b_attempts"),
+            next_attempt_at=bindparam("b_next", type_=UtcDateTime),
+            last_status_code=bindparam("b_code"),
+            last_error=bindparam("b_error"),
+            updated_at=now,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+    )
+    conn.execute(
+        statement,
+        [
+            {
+                "b_id": s.item.delivery_id,
+                "b_status": s.status.value,
+                "b_attempts": s.attempt.number,
+                "b_next": s.next_attempt_at,
+                "b_code": s.attempt.status_code,
+                "b_error": s.attempt.error,
+            }
+            for s in owned
+        ],
+    )
+
+
+def _apply_health(conn: Connection, owned: Sequence[Settlement]) -> None:
+    s = subscriptions
+    changes = fold_health(owned)
+    resets = [c for c in changes if c.reset]
+    increments = [c for c in changes if not c.reset]
+    if resets:
+        conn.execute(
+            update(s)
+            .where(s.c.id == bindparam("b_id"))
+            .values(
+                consecutive_failures=bindparam("b_failures"),
+                failing_since=bindparam("b_since", type_=UtcDateTime),
+            ),
+            [
+                {"b_id": c.subscription_id, "b_failures": c.failures, "b_since": c.failing_since}
+                for c in resets
+            ],
+        )
+    if increments:
+        conn.execute(
+            update(s)
+            .where(s.c.id == bindparam("b_id"))
+            .values(
+                consecutive_failures=s.c.consecutive_failures + bindparam("b_failures"),
+                failing_since=func.coalesce(
+                    s.c.failing_since, bindparam("b_since", type_=UtcDateTime)
+                ),
+            ),
+            [
+                {"b_id": c.subscription_id, "b_failures": c.failures, "b_since": c.failing_since}
+                for c in increments
+            ],
+        )
+
+
+def _disable(conn: Connection, owned: Sequence[Settlement], now: datetime) -> bool:
+    reasons = {
+        s.item.subscription_id: s.disable_subscription
+        for s in owned
+        if s.disable_subscription is not None
+    }
+    for subscription_id, reason in reasons.items():
+        conn.execute(
+            update(subscriptions)
+            .where(subscriptions.c.id == subscription_id)
+            .values(active=False, disabled_reason=reason[:500])
+        )
+    if reasons:
+        cancel_where(conn, and_(deliveries.c.subscription_id.in_(reasons)), now=now)
+    return bool(reasons)

@@ -1,0 +1,208 @@
+"""The SQL store's tables, as SQLAlchemy Core ``Table`` s: the one description of the schema.
+
+Alembic migrations (``migrations/versions``) create and upgrade it; a test holds the migrated
+database equal to this metadata, so a change here without a migration fails the suite.
+
+Every name starts with ``acadio_`` because the outbox shares the host's database: the tables
+must not collide with the host's own (the Alembic version table is ``acadio_alembic_version``
+for the same reason).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "TABLE_PREFIX",
+    "VERSION_TABLE",
+    "UtcDateTime",
+    "metadata",
+    "integrations",
+    "subscriptions",
+    "events",
+    "deliveries",
+    "attempts",
+    "notifications",
+    "routing_revision",
+]
+
+TABLE_PREFIX = "acadio_"
+VERSION_TABLE = "acadio_alembic_version"
+
+ID_LENGTH = 64
+TENANT_LENGTH = 255
+TOPIC_LENGTH = 255
+URL_LENGTH = 2048
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every dialect.
+
+    SQLite has no time zones: values are stored as naive UTC text (which sorts in time
+    order), and read back as UTC. PostgreSQL stores ``timestamptz``.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("the store only accepts timezone-aware datetimes")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
+_SERIAL = BigInteger().with_variant(Integer(), "sqlite")
+
+integrations = Table(
+    "acadio_integrations",
+    metadata,
+    Column("id", String(ID_LENGTH), primary_key=True),
+    Column("tenant", String(TENANT_LENGTH), nullable=False),
+    # JSON of the signing secrets, or that JSON sealed by the store's secret box.
+    Column("secrets", Text, nullable=False),
+    Column("notification_email", String(320)),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index(None, "tenant", "created_at"),
+)
+
+subscriptions = Table(
+    "acadio_subscriptions",
+    metadata,
+    Column("id", String(ID_LENGTH), primary_key=True),
+    Column("integration_id", ForeignKey(integrations.c.id), nullable=False),
+    Column("pattern", String(TOPIC_LENGTH), nullable=False),
+    Column("endpoint", String(URL_LENGTH), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("disabled_reason", String(500)),
+    Column("consecutive_failures", Integer, nullable=False),
+    Column("failing_since", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index(None, "integration_id", "created_at"),
+)
+
+events = Table(
+    "acadio_events",
+    metadata,
+    Column("id", String(ID_LENGTH), primary_key=True),
+    Column("tenant", String(TENANT_LENGTH), nullable=False),
+    Column("topic", String(TOPIC_LENGTH), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("dedup_key", String(512)),
+    # NULLs are distinct in both dialects, so events without a key never conflict.
+    UniqueConstraint("tenant", "dedup_key"),
+)
+
+# Deliveries outlive their subscription (history), so subscription_id has no foreign key.
+deliveries = Table(
+    "acadio_deliveries",
+    metadata,
+    Column("id", String(ID_LENGTH), primary_key=True),
+    Column("event_id", ForeignKey(events.c.id), nullable=False),
+    Column("subscription_id", String(ID_LENGTH), nullable=False),
+    Column("integration_id", String(ID_LENGTH), nullable=False),
+    Column("tenant", String(TENANT_LENGTH), nullable=False),
+    Column("topic", String(TOPIC_LENGTH), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("lease_owner", String(255)),
+    Column("lease_expires_at", UtcDateTime),
+    # The claim walks this index in (due time, id) order and stops after `limit` rows; the
+    # trailing id gives the full ORDER BY, so no backlog-wide sort is ever needed.
+    Index(None, "status", "next_attempt_at", "id"),
+    Index(None, "event_id"),
+    Index(None, "subscription_id", "status"),
+    Index(None, "integration_id", "created_at"),
+    Index(None, "tenant", "created_at"),
+    Index(None, "created_at", "id"),
+)
+
+attempts = Table(
+    "acadio_attempts",
+    metadata,
+    Column("id", _SERIAL, primary_key=True, autoincrement=True),
+    Column("delivery_id", ForeignKey(deliveries.c.id), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("status_code", Integer),
+    Column("error", String(1000)),
+    Column("response_excerpt", Text, nullable=False),
+    Column("succeeded", Boolean, nullable=False),
+    Index(None, "delivery_id", "number"),
+)
+
+notifications = Table(
+    "acadio_notifications",
+    metadata,
+    Column("id", String(ID_LENGTH), primary_key=True),
+    Column("integration_id", String(ID_LENGTH), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("subscription_id", String(ID_LENGTH), nullable=False),
+    Column("endpoint", String(URL_LENGTH), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("topic", String(TOPIC_LENGTH)),
+    Column("event_id", String(ID_LENGTH)),
+    Column("delivery_id", String(ID_LENGTH)),
+    Column("detail", Text),
+    Column("sent_at", UtcDateTime),
+    Index(None, "sent_at", "created_at"),
+    Index(None, "integration_id", "sent_at"),
+)
+
+# One row (id 1): bumped by every integration or subscription write, read by dispatchers.
+routing_revision = Table(
+    "acadio_routing_revision",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("revision", BigInteger, nullable=False),
+)

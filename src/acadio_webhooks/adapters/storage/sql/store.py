@@ -1,0 +1,509 @@
+"""The SQL store: one SQLAlchemy Core implementation of the storage port for SQLite and
+PostgreSQL.
+
+Every method is one transaction; writes on SQLite take the write lock up front
+(``BEGIN IMMEDIATE``), so threads and processes sharing the file are safe. Driver errors leave
+as :class:`~acadio_webhooks.errors.StorageError` with the driver's exception as ``__cause__``
+and never with bound parameters (which may hold signing secrets) in any message.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, func, or_, select, text, update
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError, StatementError
+
+from acadio_webhooks.adapters.storage import _common
+from acadio_webhooks.adapters.storage.secret_box import SecretBox
+from acadio_webhooks.adapters.storage.sql import _codec, _queue, migrate
+from acadio_webhooks.adapters.storage.sql._dialect import insert_ignoring_conflicts
+from acadio_webhooks.adapters.storage.sql._engine import WRITE, open_engine
+from acadio_webhooks.adapters.storage.sql.schema import (
+    attempts,
+    deliveries,
+    events,
+    integrations,
+    notifications,
+    routing_revision,
+    subscriptions,
+)
+from acadio_webhooks.domain.messages import Notification, Settlement, WorkItem
+from acadio_webhooks.domain.models import (
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    Event,
+    Integration,
+    Subscription,
+)
+from acadio_webhooks.errors import NotFound, StorageError
+from acadio_webhooks.ports.storage import DeliveryQuery, Page, Route, RoutingSnapshot
+
+__all__ = ["SqlStore"]
+
+# pg_advisory_xact_lock key serialising concurrent migrations ("acad" in ASCII).
+_MIGRATION_LOCK = 0x61636164
+
+
+class SqlStore:
+    """A :class:`~acadio_webhooks.ports.storage.Store` on SQLite or PostgreSQL.
+
+    ``target`` is a SQLite file path, a ``sqlite:///path`` or ``postgresql://…`` URL
+    (``postgresql://`` means psycopg 3), or an SQLAlchemy ``Engine``: a PostgreSQL engine is
+    shared (pool included), a SQLite engine only lends its URL (the store needs its own
+    transaction settings). ``create=True`` migrates the schema to the newest revision on open.
+
+    ``secret_box`` seals integrations' signing secrets before they reach the database (see
+    :mod:`acadio_webhooks.adapters.storage.secret_box`). ``sqlite_synchronous`` trades
+    durability for speed: ``NORMAL`` (default) survives a crash of the application, ``FULL``
+    also a power cut. ``engine_options`` go to ``sqlalchemy.create_engine``.
+    """
+
+    def __init__(
+        self,
+        target: str | os.PathLike[str] | URL | Engine,
+        *,
+        create: bool = True,
+        secret_box: SecretBox | None = None,
+        sqlite_busy_timeout: float = 30.0,
+        sqlite_synchronous: str = "NORMAL",
+        engine_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        opened = open_engine(
+            target,
+            sqlite_busy_timeout=sqlite_busy_timeout,
+            sqlite_synchronous=sqlite_synchronous,
+            engine_options=engine_options or {},
+        )
+        self._engine = opened.engine
+        self._owns_engine = opened.owned
+        self._codec = _codec.SecretCodec(secret_box)
+        self._closed = False
+        self._close_lock = threading.Lock()
+        if create:
+            try:
+                self.migrate()
+            except BaseException:
+                self.close()
+                raise
+
+    @property
+    def engine(self) -> Engine:
+        """The engine the store runs on (for ``enqueue(connection=...)`` hosts and tooling)."""
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._engine.dialect.name
+
+    def __repr__(self) -> str:
+        url = self._engine.url.render_as_string(hide_password=True)
+        return f"SqlStore({url!r})"
+
+    def migrate(self, revision: str = "head") -> None:
+        """Upgrade the schema to ``revision`` (Alembic, shipped migrations), in one
+        transaction; concurrent openers wait for each other instead of racing."""
+        with self._transaction("migrating the schema", write=True) as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(select(func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
+            migrate.upgrade(conn, revision)
+
+    # -- integrations and subscriptions -----------------------------------------------------
+
+    def add_integration(self, integration: Integration) -> None:
+        """Store a new integration (its id must be new)."""
+        conflict = f"integration {integration.id!r} already exists"
+        with self._transaction("adding an integration", write=True, conflict=conflict) as conn:
+            conn.execute(integrations.insert(), _codec.integration_row(integration, self._codec))
+            _queue.bump_revision(conn)
+
+    def update_integration(self, integration: Integration) -> None:
+        """Replace the integration with the same id; ``NotFound`` if there is none."""
+        row = _codec.integration_row(integration, self._codec)
+        with self._transaction("updating an integration", write=True) as conn:
+            result = conn.execute(
+                update(integrations).where(integrations.c.id == integration.id).values(row)
+            )
+            if result.rowcount == 0:
+                raise NotFound("integration", integration.id)
+            _queue.bump_revision(conn)
+
+    def get_integration(self, integration_id: str) -> Integration:
+        """The integration, or ``NotFound``."""
+        with self._transaction("reading an integration") as conn:
+            row = self._one(conn, integrations, integration_id, "integration")
+        return self._codec.to_integration(row)
+
+    def list_integrations(self, tenant: str | None = None) -> list[Integration]:
+        """Integrations of ``tenant`` (all when None), oldest first."""
+        query = select(integrations).order_by(integrations.c.created_at, integrations.c.id)
+        if tenant is not None:
+            query = query.where(integrations.c.tenant == tenant)
+        with self._transaction("listing integrations") as conn:
+            rows = conn.execute(query).mappings().all()
+        return [self._codec.to_integration(row) for row in rows]
+
+    def add_subscription(self, subscription: Subscription) -> None:
+        """Store a new subscription; ``NotFound`` if its integration does not exist."""
+        conflict = f"subscription {subscription.id!r} already exists"
+        with self._transaction("adding a subscription", write=True, conflict=conflict) as conn:
+            self._require(conn, integrations, subscription.integration_id, "integration")
+            conn.execute(subscriptions.insert(), _codec.subscription_row(subscription))
+            _queue.bump_revision(conn)
+
+    def update_subscription(self, subscription: Subscription) -> None:
+        """Replace the subscription with the same id; ``NotFound`` if there is none."""
+        with self._transaction("updating a subscription", write=True) as conn:
+            self._require(conn, integrations, subscription.integration_id, "integration")
+            result = conn.execute(
+                update(subscriptions)
+                .where(subscriptions.c.id == subscription.id)
+                .values(_codec.subscription_row(subscription))
+            )
+            if result.rowcount == 0:
+                raise NotFound("subscription", subscription.id)
+            _queue.bump_revision(conn)
+
+    def delete_subscription(self, subscription_id: str) -> None:
+        """Remove a subscription and cancel its pending deliveries; ``NotFound`` if unknown."""
+        with self._transaction("deleting a subscription", write=True) as conn:
+            result = conn.execute(
+                subscriptions.delete().where(subscriptions.c.id == subscription_id)
+            )
+            if result.rowcount == 0:
+                raise NotFound("subscription", subscription_id)
+            _queue.cancel_where(conn, deliveries.c.subscription_id == subscription_id, now=None)
+            _queue.bump_revision(conn)
+
+    def get_subscription(self, subscription_id: str) -> Subscription:
+        """The subscription, or ``NotFound``."""
+        with self._transaction("reading a subscription") as conn:
+            row = self._one(conn, subscriptions, subscription_id, "subscription")
+        return _codec.to_subscription(row)
+
+    def list_subscriptions(self, integration_id: str) -> list[Subscription]:
+        """Subscriptions of one integration, oldest first."""
+        query = (
+            select(subscriptions)
+            .where(subscriptions.c.integration_id == integration_id)
+            .order_by(subscriptions.c.created_at, subscriptions.c.id)
+        )
+        with self._transaction("listing subscriptions") as conn:
+            rows = conn.execute(query).mappings().all()
+        return [_codec.to_subscription(row) for row in rows]
+
+    def routing_revision(self) -> int:
+        """A number that changes whenever any integration or subscription changes."""
+        with self._transaction("reading the routing revision") as conn:
+            return self._revision(conn)
+
+    def routes(self, tenant: str) -> RoutingSnapshot:
+        """Active subscriptions of the tenant's active integrations, with the revision."""
+        s, i = subscriptions, integrations
+        query = (
+            select(s.c.id, s.c.integration_id, s.c.pattern)
+            .join(i, i.c.id == s.c.integration_id)
+            .where(i.c.tenant == tenant, i.c.active.is_(True), s.c.active.is_(True))
+            .order_by(s.c.created_at, s.c.id)
+        )
+        with self._transaction("reading routes") as conn:
+            # Revision first: a change landing in between makes the routes newer than the
+            # revision, so the next check rebuilds; never the other way round.
+            revision = self._revision(conn)
+            rows = conn.execute(query).all()
+        return RoutingSnapshot(revision, tuple(Route(*row) for row in rows))
+
+    # -- the outbox -------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        event: Event,
+        deliveries: Sequence[Delivery],
+        *,
+        connection: object | None = None,
+    ) -> bool:
+        """Store the event and its deliveries; False (nothing stored) for a known dedup key.
+
+        With ``connection`` (an SQLAlchemy ``Connection`` to this store's database, inside
+        the host's transaction) the rows are written through it and not committed. If this
+        raises there, the host should roll back (PostgreSQL refuses further statements in
+        that transaction anyway).
+        """
+        _common.check_batch(event.id, deliveries)
+        conflict = f"event {event.id!r} or one of its deliveries already exists"
+        if connection is None:
+            with self._transaction("enqueueing an event", write=True, conflict=conflict) as conn:
+                return self._enqueue(conn, event, deliveries)
+        if not isinstance(connection, Connection):
+            raise TypeError(
+                f"connection must be an SQLAlchemy Connection, not {type(connection).__name__}"
+            )
+        self._check_open()
+        try:
+            return self._enqueue(connection, event, deliveries)
+        except SQLAlchemyError as exc:
+            raise _storage_error("enqueueing an event", exc, conflict) from exc
+
+    def _enqueue(self, conn: Connection, event: Event, batch: Sequence[Delivery]) -> bool:
+        row = _codec.event_row(event)
+        if event.dedup_key is None:
+            conn.execute(events.insert(), row)
+        else:
+            statement = insert_ignoring_conflicts(conn, events, ["tenant", "dedup_key"])
+            if conn.execute(statement.returning(events.c.id), row).first() is None:
+                return False
+        if batch:
+            conn.execute(deliveries.insert(), [_codec.delivery_row(d) for d in batch])
+        return True
+
+    # -- the delivery queue -----------------------------------------------------------------
+
+    def claim(self, *, now: datetime, limit: int, owner: str, lease: timedelta) -> list[WorkItem]:
+        """Lease up to ``limit`` due deliveries, oldest due first; cancel inactive ones."""
+        with self._transaction("claiming deliveries", write=True) as conn:
+            return _queue.claim(conn, self._codec, now=now, limit=limit, owner=owner, lease=lease)
+
+    def settle(self, settlements: Sequence[Settlement], *, owner: str, now: datetime) -> None:
+        """Record every attempt; apply the verdicts of deliveries ``owner`` still holds."""
+        if not settlements:
+            return
+        with self._transaction("settling deliveries", write=True) as conn:
+            if _queue.settle(conn, settlements, owner=owner, now=now):
+                _queue.bump_revision(conn)
+
+    def release(self, delivery_ids: Sequence[str], *, owner: str) -> None:
+        """Give leases back unused: due again at once for others."""
+        if not delivery_ids:
+            return
+        with self._transaction("releasing deliveries", write=True) as conn:
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id.in_(delivery_ids), deliveries.c.lease_owner == owner)
+                .values(lease_owner=None, lease_expires_at=None)
+            )
+
+    # -- views and operations ---------------------------------------------------------------
+
+    def get_event(self, event_id: str) -> Event:
+        """The event, or ``NotFound``."""
+        with self._transaction("reading an event") as conn:
+            row = self._one(conn, events, event_id, "event")
+        return _codec.to_event(row)
+
+    def get_delivery(self, delivery_id: str) -> Delivery:
+        """The delivery, or ``NotFound``."""
+        with self._transaction("reading a delivery") as conn:
+            row = self._one(conn, deliveries, delivery_id, "delivery")
+        return _codec.to_delivery(row)
+
+    def list_deliveries(self, query: DeliveryQuery) -> Page[Delivery]:
+        """Deliveries matching ``query``, newest first, one page at a time."""
+        d = deliveries
+        conditions: list[Any] = [
+            column == wanted
+            for column, wanted in (
+                (d.c.tenant, query.tenant),
+                (d.c.integration_id, query.integration_id),
+                (d.c.subscription_id, query.subscription_id),
+                (d.c.event_id, query.event_id),
+                (d.c.status, None if query.status is None else query.status.value),
+                (d.c.topic, query.topic),
+            )
+            if wanted is not None
+        ]
+        if query.since is not None:
+            conditions.append(d.c.created_at >= query.since)
+        if query.until is not None:
+            conditions.append(d.c.created_at < query.until)
+        if query.cursor is not None:
+            after_at, after_id = _common.decode_cursor(query.cursor)
+            conditions.append(
+                or_(d.c.created_at < after_at, and_(d.c.created_at == after_at, d.c.id < after_id))
+            )
+        size = max(query.limit, 0)
+        statement = (
+            select(d)
+            .where(*conditions)
+            .order_by(d.c.created_at.desc(), d.c.id.desc())
+            .limit(size + 1)
+        )
+        with self._transaction("listing deliveries") as conn:
+            rows = conn.execute(statement).mappings().all()
+        page = [_codec.to_delivery(row) for row in rows[:size]]
+        more = len(rows) > size and bool(page)
+        cursor = _common.encode_cursor(page[-1].created_at, page[-1].id) if more else None
+        return Page(tuple(page), cursor)
+
+    def list_attempts(self, delivery_id: str) -> list[Attempt]:
+        """Attempts of one delivery, in order; ``NotFound`` if the delivery is unknown."""
+        a = attempts
+        query = (
+            select(a)
+            .where(a.c.delivery_id == delivery_id)
+            .order_by(a.c.number, a.c.started_at, a.c.id)
+        )
+        with self._transaction("listing attempts") as conn:
+            self._require(conn, deliveries, delivery_id, "delivery")
+            rows = conn.execute(query).mappings().all()
+        return [_codec.to_attempt(row) for row in rows]
+
+    def resend(self, delivery_id: str, *, now: datetime) -> Delivery:
+        """Queue a new delivery of the same event to the same subscription, due now."""
+        with self._transaction("resending a delivery", write=True) as conn:
+            old = _codec.to_delivery(self._one(conn, deliveries, delivery_id, "delivery"))
+            self._require(conn, subscriptions, old.subscription_id, "subscription")
+            fresh = _common.fresh_delivery(old, now)
+            conn.execute(deliveries.insert(), _codec.delivery_row(fresh))
+        return fresh
+
+    def resend_failed(self, integration_id: str, *, since: datetime, now: datetime) -> int:
+        """Resend every failed delivery of the integration created at or after ``since``."""
+        d, s = deliveries, subscriptions
+        query = (
+            select(d)
+            .join(s, s.c.id == d.c.subscription_id)
+            .where(
+                d.c.integration_id == integration_id,
+                d.c.status == DeliveryStatus.FAILED.value,
+                d.c.created_at >= since,
+                s.c.active.is_(True),
+            )
+            .order_by(d.c.created_at, d.c.id)
+        )
+        with self._transaction("resending failed deliveries", write=True) as conn:
+            owner = self._codec.to_integration(
+                self._one(conn, integrations, integration_id, "integration")
+            )
+            if not owner.active:
+                return 0
+            failed = [_codec.to_delivery(row) for row in conn.execute(query).mappings()]
+            if failed:
+                rows = [_codec.delivery_row(_common.fresh_delivery(old, now)) for old in failed]
+                conn.execute(deliveries.insert(), rows)
+        return len(failed)
+
+    def cancel_pending(
+        self,
+        *,
+        now: datetime,
+        integration_id: str | None = None,
+        subscription_id: str | None = None,
+    ) -> int:
+        """Cancel pending deliveries of an integration or a subscription; return the count."""
+        _common.require_target(integration_id, subscription_id)
+        conditions: list[Any] = []
+        with self._transaction("cancelling deliveries", write=True) as conn:
+            if integration_id is not None:
+                self._require(conn, integrations, integration_id, "integration")
+                conditions.append(deliveries.c.integration_id == integration_id)
+            if subscription_id is not None:
+                self._require(conn, subscriptions, subscription_id, "subscription")
+                conditions.append(deliveries.c.subscription_id == subscription_id)
+            return _queue.cancel_where(conn, *conditions, now=now)
+
+    # -- failure notifications --------------------------------------------------------------
+
+    def unsent_notifications(self, limit: int = 1000) -> list[Notification]:
+        """Queued notifications not yet sent, oldest first."""
+        n = notifications
+        query = (
+            select(n)
+            .where(n.c.sent_at.is_(None))
+            .order_by(n.c.created_at, n.c.id)
+            .limit(max(limit, 0))
+        )
+        with self._transaction("reading notifications") as conn:
+            rows = conn.execute(query).mappings().all()
+        return [_codec.to_notification(row) for row in rows]
+
+    def mark_notifications_sent(self, notification_ids: Sequence[str], *, now: datetime) -> None:
+        """Record that these notifications went out in a notice at ``now``."""
+        if not notification_ids:
+            return
+        with self._transaction("marking notifications sent", write=True) as conn:
+            conn.execute(
+                update(notifications)
+                .where(notifications.c.id.in_(notification_ids))
+                .values(sent_at=now)
+            )
+
+    def last_notice_at(self, integration_id: str) -> datetime | None:
+        """When the integration was last sent a notice, for rate limiting."""
+        n = notifications
+        query = select(func.max(n.c.sent_at)).where(n.c.integration_id == integration_id)
+        with self._transaction("reading the last notice time") as conn:
+            last: datetime | None = conn.execute(query).scalar()
+        return last
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the store's connections (a shared host engine stays open). Idempotent."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        if self._owns_engine:
+            self._engine.dispose()
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError("the store is closed")
+
+    @contextmanager
+    def _transaction(
+        self, what: str, *, write: bool = False, conflict: str | None = None
+    ) -> Iterator[Connection]:
+        """One transaction; driver errors leave as ``StorageError("<what> failed …")``."""
+        self._check_open()
+        try:
+            with self._engine.connect() as conn:
+                if write:
+                    conn.execution_options(**{WRITE: True})
+                with conn.begin():
+                    yield conn
+        except SQLAlchemyError as exc:
+            raise _storage_error(what, exc, conflict) from exc
+
+    def _revision(self, conn: Connection) -> int:
+        value = conn.execute(
+            select(routing_revision.c.revision).where(routing_revision.c.id == 1)
+        ).scalar()
+        if value is None:
+            raise StorageError("the routing revision row is missing: run SqlStore.migrate()")
+        return int(value)
+
+    @staticmethod
+    def _one(conn: Connection, table: Any, ident: str, kind: str) -> Mapping[Any, Any]:
+        row = conn.execute(select(table).where(table.c.id == ident)).mappings().first()
+        if row is None:
+            raise NotFound(kind, ident)
+        return row
+
+    @staticmethod
+    def _require(conn: Connection, table: Any, ident: str, kind: str) -> None:
+        if (
+            conn.execute(select(text("1")).select_from(table).where(table.c.id == ident)).first()
+            is None
+        ):
+            raise NotFound(kind, ident)
+
+
+def _storage_error(what: str, exc: SQLAlchemyError, conflict: str | None) -> StorageError:
+    """A parameter-free message for a driver error (its bound values may be secrets)."""
+    if isinstance(exc, StatementError):
+        exc.hide_parameters = True
+    if conflict is not None and isinstance(exc, IntegrityError):
+        return StorageError(conflict)
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc
+    return StorageError(f"{what} failed ({type(cause).__name__})")
