@@ -174,8 +174,12 @@ SETUPS: dict[str, Callable[[AsyncExitStack, str, int], Awaitable[list[Send]]]] =
 }
 
 
-async def measure(setup: str, url: str, concurrency: int, requests: int) -> float:
-    """Requests per second of one set-up at one concurrency (after a warm-up)."""
+async def measure(setup: str, url: str, concurrency: int, requests: int) -> tuple[float, float]:
+    """(requests per second, client CPU microseconds per request) after a warm-up.
+
+    The CPU figure is this process's own time, so it hardly moves when a neighbour takes
+    the other core; the rate is what the targets are stated in.
+    """
     async with AsyncExitStack() as stack:
         senders = await SETUPS[setup](stack, url, concurrency)
         per_worker = max(1, requests // concurrency)
@@ -185,28 +189,41 @@ async def measure(setup: str, url: str, concurrency: int, requests: int) -> floa
                 await send()
 
         await asyncio.gather(*(worker(send, 3) for send in senders))  # open connections
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker(send, per_worker) for send in senders))
-        return per_worker * concurrency / (time.perf_counter() - started)
+        sent = per_worker * concurrency
+        cpu = (time.process_time() - cpu_started) * 1e6 / sent
+        return sent / (time.perf_counter() - started), cpu
 
 
-async def benchmark(url: str, rounds: int, requests: int) -> dict[tuple[str, int], float]:
-    samples: dict[tuple[str, int], list[float]] = {}
+Medians = dict[tuple[str, int], tuple[float, float]]
+
+
+async def benchmark(url: str, rounds: int, requests: int) -> Medians:
+    samples: dict[tuple[str, int], list[tuple[float, float]]] = {}
     names = list(SETUPS)
     for round_index in range(rounds):
         order = names[round_index % len(names) :] + names[: round_index % len(names)]
         for concurrency in CONCURRENCIES:
             for setup in order:
-                rate = await measure(setup, url, concurrency, requests)
-                samples.setdefault((setup, concurrency), []).append(rate)
+                sample = await measure(setup, url, concurrency, requests)
+                samples.setdefault((setup, concurrency), []).append(sample)
         print(f"  round {round_index + 1}/{rounds} done", file=sys.stderr, flush=True)
-    return {key: statistics.median(values) for key, values in samples.items()}
+    return {
+        key: (statistics.median(v[0] for v in values), statistics.median(v[1] for v in values))
+        for key, values in samples.items()
+    }
 
 
-def report(medians: dict[tuple[str, int], float]) -> bool:
-    print(f"\n{'set-up':<26}" + "".join(f"{'c=' + str(c):>10}" for c in CONCURRENCIES))
+def report(results: Medians) -> bool:
+    medians = {key: rate for key, (rate, _cpu) in results.items()}
+    columns = "".join(f"{'c=' + str(c):>10}" for c in CONCURRENCIES)
+    print(f"\nrequests per second (median)\n{'set-up':<26}{columns}")
     for setup in SETUPS:
         print(f"{setup:<26}" + "".join(f"{medians[setup, c]:>10.0f}" for c in CONCURRENCIES))
+    print(f"\nclient CPU microseconds per request (median)\n{'set-up':<26}{columns}")
+    for setup in SETUPS:
+        print(f"{setup:<26}" + "".join(f"{results[setup, c][1]:>10.0f}" for c in CONCURRENCIES))
     print("\nratios (target in brackets):")
     checks: list[tuple[str, float, float]] = []
     ours = "AsyncHttpxTransport"

@@ -156,7 +156,7 @@ def response_result(
         duration=duration,
         body_excerpt=body.excerpt,
         error=error,
-        retry_after=parse_retry_after(retry_after, clock.now()),
+        retry_after=None if retry_after is None else parse_retry_after(retry_after, clock.now()),
     )
 
 

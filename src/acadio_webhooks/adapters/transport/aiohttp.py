@@ -181,13 +181,11 @@ class AiohttpTransport:
         try:
             self._check_url(request.url)
             async with self._session.post(
-                request.url,
-                data=request.body,
-                headers=dict(request.headers),
-                allow_redirects=False,
+                request.url, data=request.body, headers=request.headers, allow_redirects=False
             ) as response:
                 body = BodyCollector(self._max_response_bytes, self._excerpt_bytes)
-                async for chunk in response.content.iter_any():
+                read = response.content.readany
+                while chunk := await read():
                     if not body.feed(chunk):
                         break
                 headers: Any = response.headers
