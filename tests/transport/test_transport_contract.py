@@ -66,6 +66,20 @@ def test_the_endpoint_receives_exactly_the_request_headers_and_body(
     assert len(received.headers) == len(headers) + len(protocol_headers)
 
 
+def test_no_header_is_added_even_when_the_request_has_few(
+    deliver: Deliver, server: LoopbackServer
+) -> None:
+    bare = OutboundRequest(url=server.url("/status/204"), headers={"X-Only": "1"}, body=b"x")
+
+    deliver(bare, policy=INSECURE)
+
+    assert sorted(k.lower() for k, _ in server.received[0].headers) == [
+        "content-length",
+        "host",
+        "x-only",
+    ]
+
+
 def test_a_pinned_connection_keeps_the_host_name_in_the_host_header(
     deliver: Deliver, server: LoopbackServer
 ) -> None:
