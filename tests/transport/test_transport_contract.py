@@ -156,6 +156,18 @@ def test_keep_alive_connections_are_reused(deliver: Deliver, server: LoopbackSer
     assert server.connections == 1
 
 
+def test_alternating_endpoints_each_keep_their_connection(
+    deliver: Deliver, server: LoopbackServer
+) -> None:
+    resolver = StaticResolver({"a.example.com": ["127.0.0.1"], "b.example.com": ["127.0.0.1"]})
+    urls = [server.url("/status/200", host=host) for host in ("a.example.com", "b.example.com")]
+
+    results = deliver(*[post(url) for url in urls * 3], policy=INSECURE, resolver=resolver)
+
+    assert [r.status_code for r in results] == [200] * 6
+    assert server.connections == 2
+
+
 # -- bounds --------------------------------------------------------------------------------
 
 

@@ -286,9 +286,11 @@ class ShardPicker:
 
     httpcore's pool rescans every connection for every queued request, so one big pool
     slows down sharply with concurrency (encode/httpx#3215); several pools of a few
-    connections each stay fast. Requests fill the first pool that has a free slot, so light
-    traffic keeps reusing a handful of warm connections; when every pool is full the least
-    busy one queues the request.
+    connections each stay fast. Each endpoint has a home pool (from a hash of its host and
+    port): its requests fill the home pool first and spill over into the next pools, so
+    sequential traffic keeps reusing the same warm connections, and different endpoints
+    mostly keep to different pools instead of evicting each other's idle connections. When
+    every pool is full, the least busy one queues the request.
     """
 
     def __init__(self, shards: int, slots_per_shard: int) -> None:
@@ -298,12 +300,16 @@ class ShardPicker:
         self._slots = slots_per_shard
         self._lock = threading.Lock()  # uncontended on an event loop; needed by threaded use
 
-    def acquire(self) -> int:
-        """Reserve a slot and return the index of its pool."""
+    def acquire(self, home: int = 0) -> int:
+        """Reserve a slot, searching from pool ``home`` (modulo the pool count); its index."""
         with self._lock:
             in_flight = self._in_flight
-            chosen = 0
-            for index, busy in enumerate(in_flight):
+            count = len(in_flight)
+            start = home % count
+            chosen = start
+            for offset in range(count):
+                index = (start + offset) % count
+                busy = in_flight[index]
                 if busy < self._slots:
                     chosen = index
                     break
