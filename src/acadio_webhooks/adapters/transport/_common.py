@@ -53,10 +53,12 @@ _MAX_ERROR_TEXT = 300
 class TransportTimeouts:
     """Bounds of one attempt, in seconds.
 
-    ``connect`` covers resolving, TCP connect and the TLS handshake of one address; ``read``
+    ``connect`` bounds opening a TCP connection to one address, and the TLS handshake; ``read``
     and ``write`` bound each wait for the socket; ``total`` bounds the whole attempt, from
     waiting for a pooled connection to the last byte read, so an endpoint that drips its
-    response one byte at a time is still cut off.
+    response one byte at a time is still cut off. On the async transports ``total`` also
+    bounds name resolution; the sync transport relies on the system resolver's own timeouts
+    there, since a blocking lookup cannot be interrupted.
     """
 
     connect: float = 5.0

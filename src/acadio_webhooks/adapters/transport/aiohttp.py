@@ -45,7 +45,7 @@ from acadio_webhooks.adapters.transport._common import (
 )
 from acadio_webhooks.domain.endpoints import EndpointPolicy
 from acadio_webhooks.domain.messages import ErrorKind, OutboundRequest, TransportResult
-from acadio_webhooks.errors import InvalidEndpoint
+from acadio_webhooks.errors import InvalidEndpoint, ResolutionError
 from acadio_webhooks.ports.clock import Clock, SystemClock
 from acadio_webhooks.ports.resolver import Resolver
 
@@ -115,7 +115,7 @@ class _PinningResolver(AbstractResolver):
                 }
             )
         if not results:
-            raise InvalidEndpoint(host, f"no checked address of the family {family!r}")
+            raise ResolutionError(f"host {host!r} has no address of the family {family!r}")
         return results
 
     async def close(self) -> None:
