@@ -24,6 +24,7 @@ import asyncio
 import socket
 import ssl
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -59,6 +60,14 @@ _ATTEMPT_FAILURES = (aiohttp.ClientError, asyncio.TimeoutError, OSError, Invalid
 # aiohttp adds these when a request lacks them. Skipping costs a header copy per request,
 # so it is asked for only when needed: the delivery core always sends both.
 _AUTO_HEADERS = ("user-agent", "content-type")
+
+
+def _missing_auto_headers(headers: Mapping[str, str]) -> list[str] | None:
+    """Which of aiohttp's automatic headers ``headers`` lacks (None: it has both)."""
+    if "User-Agent" in headers and "Content-Type" in headers:  # the core's spelling
+        return None
+    present = {name.lower() for name in headers}
+    return [name for name in _AUTO_HEADERS if name not in present] or None
 
 
 class _ExactHeadersRequest(aiohttp.ClientRequest):
@@ -188,8 +197,7 @@ class AiohttpTransport:
             self._session = self._open_session()
         try:
             self._check_url(request.url)
-            present = {name.lower() for name in request.headers}
-            skipped = [name for name in _AUTO_HEADERS if name not in present] or None
+            skipped = _missing_auto_headers(request.headers)
             async with self._session.post(
                 request.url,
                 data=request.body,
