@@ -355,16 +355,23 @@ class AsyncWorker:
             group.start_soon(self._settler, state, report)
             if stop is not None:
                 group.start_soon(self._notice_loop, state)
+                group.start_soon(self._wake_on_stop, stop)
             await self._feed(group, state)
             await state.idle.wait()
             state.finished = True
             state.flush.set()
             group.cancel_scope.cancel()
         await self._commit(state, report)
-        if state.unstarted:
+        unused = state.unstarted + state.deferred
+        if unused:
             await anyio.to_thread.run_sync(
-                lambda: self._runner.store.release(state.unstarted, owner=self._runner.owner)
+                lambda: self._runner.store.release(unused, owner=self._runner.owner)
             )
+
+    async def _wake_on_stop(self, stop: asyncio.Event) -> None:
+        # An idle worker waits up to poll_interval for work; a stop request must not.
+        await stop.wait()
+        self.wake()
 
     async def _feed(self, group: anyio.abc.TaskGroup, state: _Flow) -> None:
         settings = self._runner.settings
@@ -407,12 +414,20 @@ class AsyncWorker:
                 state.unstarted.append(item.delivery_id)
                 state.done(self._wakeup, settled=1)
                 return
+            if state.is_paused(item.subscription_id, self._runner.clock.now()):
+                # The circuit breaker opened while this waited for a slot: hand it back
+                # (the store keeps it pending until the pause ends) instead of hammering.
+                state.deferred.append(item.delivery_id)
+                state.done(self._wakeup, settled=1)
+                return
             started, began, request = self._runner.begin(item)
             try:
                 result = await self._transport.send(request)
             except Exception as exc:  # noqa: BLE001 - see _crashed
                 result = _crashed(exc)
-            state.buffer.append(self._runner.finish(item, result, started, began))
+            settlement = self._runner.finish(item, result, started, began)
+            state.note_health(settlement)
+            state.buffer.append(settlement)
         if len(state.buffer) >= self._runner.settings.batch_size:
             state.flush.set()
 
@@ -425,6 +440,15 @@ class AsyncWorker:
             await self._commit(state, report)
 
     async def _commit(self, state: _Flow, report: DrainReport | None) -> None:
+        if state.deferred and not state.finished:
+            deferred, state.deferred = state.deferred, []
+            try:
+                await anyio.to_thread.run_sync(
+                    lambda: self._runner.store.release(deferred, owner=self._runner.owner)
+                )
+            except AcadioWebhooksError:
+                # Their leases run out by themselves; nothing is lost.
+                logger.exception("giving back %d paused deliveries failed", len(deferred))
         if not state.buffer:
             return
         batch, state.buffer = state.buffer, []
@@ -457,6 +481,8 @@ class _Flow:
         self.leased = 0
         self.buffer: list[Settlement] = []
         self.unstarted: list[str] = []
+        self.deferred: list[str] = []
+        self._paused: dict[str, datetime] = {}
         self.flush = asyncio.Event()
         self.idle = asyncio.Event()
         self.finished = False
@@ -472,6 +498,22 @@ class _Flow:
             wakeup.set()
         if self.leased == 0 and (self.stop is None or self.stopping):
             self.idle.set()
+
+    def note_health(self, settlement: Settlement) -> None:
+        """Remember circuit-breaker pauses (and their end on success) of this run's attempts."""
+        subscription_id = settlement.item.subscription_id
+        if settlement.succeeded:
+            self._paused.pop(subscription_id, None)
+        elif settlement.pause_until is not None:
+            known = self._paused.get(subscription_id)
+            self._paused[subscription_id] = max(
+                known or settlement.pause_until, settlement.pause_until
+            )
+
+    def is_paused(self, subscription_id: str, now: datetime) -> bool:
+        """Whether an attempt of this run paused the subscription until after ``now``."""
+        until = self._paused.get(subscription_id)
+        return until is not None and until > now
 
     def endpoint_slot(self, endpoint: str) -> _EndpointSlot:
         return _EndpointSlot(self, endpoint)

@@ -440,6 +440,63 @@ def test_health_folds_a_batch_in_order(store: Store, sub: Subscription) -> None:
     assert health.failing_since == at(4)
 
 
+def test_a_paused_subscription_keeps_its_deliveries_pending_until_the_pause_ends(
+    store: Store, sub: Subscription
+) -> None:
+    owner = store.get_integration(sub.integration_id)
+    other = subscription(owner)
+    store.add_subscription(other)
+    failing = enqueue_one(store, sub)
+    waiting = enqueue_one(store, sub, created=1)
+    [item] = claim(store, 1, limit=1)
+    assert item.delivery_id == failing.id
+    store.settle(
+        [settlement(item, ok=False, started=2, retry_at=10, pause_until=100)],
+        owner="w1",
+        now=at(3),
+    )
+    assert store.get_subscription(sub.id).paused_until == at(100)
+    unaffected = enqueue_one(store, other, created=4)
+
+    # Both of the paused subscription's deliveries are due, yet only the other one is claimed.
+    [other_item] = claim(store, 50)
+    assert other_item.delivery_id == unaffected.id
+    store.settle([settlement(other_item, ok=True, started=51)], owner="w1", now=at(52))
+    assert store.get_delivery(waiting.id).status is DeliveryStatus.PENDING
+    assert store.get_delivery(failing.id).next_attempt_at == at(10)  # its schedule is kept
+    assert sorted(i.delivery_id for i in claim(store, 100)) == sorted([failing.id, waiting.id])
+
+
+def test_a_longer_pause_wins_and_a_success_ends_it(store: Store, sub: Subscription) -> None:
+    for created in range(3):
+        enqueue_one(store, sub, created=created)
+    first, second, third = claim(store, 5)
+    store.settle([settlement(first, ok=False, started=6, pause_until=300)], owner="w1", now=at(7))
+    store.settle([settlement(second, ok=False, started=6, pause_until=200)], owner="w1", now=at(8))
+    assert store.get_subscription(sub.id).paused_until == at(300)
+    store.settle([settlement(third, ok=True, started=6)], owner="w1", now=at(9))
+    health = store.get_subscription(sub.id)
+    assert health.paused_until is None
+    assert health.consecutive_failures == 0
+
+
+def test_a_success_then_a_failure_in_one_batch_keeps_the_later_pause(
+    store: Store, sub: Subscription
+) -> None:
+    enqueue_one(store, sub)
+    enqueue_one(store, sub, created=1)
+    ok, bad = claim(store, 2)
+    store.settle(
+        [
+            settlement(ok, ok=True, started=3),
+            settlement(bad, ok=False, started=4, pause_until=90),
+        ],
+        owner="w1",
+        now=at(5),
+    )
+    assert store.get_subscription(sub.id).paused_until == at(90)
+
+
 def test_giving_up_marks_the_delivery_failed(store: Store, sub: Subscription) -> None:
     dlv = enqueue_one(store, sub)
     [item] = claim(store, 1)

@@ -38,6 +38,7 @@ from acadio_webhooks.errors import InvalidPayload
 
 __all__ = [
     "DEFAULT_MAX_PAYLOAD_BYTES",
+    "CircuitBreaker",
     "DeliveryPolicy",
     "PlannedEvent",
     "plan_event",
@@ -55,6 +56,53 @@ _MAX_JSON_DEPTH = 64
 
 
 @dataclass(frozen=True)
+class CircuitBreaker:
+    """When an endpoint that keeps failing is paused, so it cannot hog the workers.
+
+    Once a subscription's endpoint has failed ``threshold`` attempts in a row, every further
+    failure pauses the subscription until::
+
+        now + clamp(growth * (now - failing_since), min_pause, max_pause)
+
+    While paused, no worker claims its deliveries: they stay pending (nothing is lost or
+    given up) and are attempted when the pause ends — a delivery's own retry schedule is only
+    ever delayed, never shortened. The attempts made when a pause ends are the probes: one
+    success closes the breaker (counters reset, pause cleared); a failure opens it again for
+    longer. Because each pause is a fixed share of how long the endpoint has been failing,
+    pauses grow geometrically (x1.5 per opening with ``growth=0.5``) up to ``max_pause``, and
+    many attempts failing at once compute the same pause instead of compounding it.
+
+    With the defaults an endpoint that went down is paused after its 5th consecutive failure
+    for 30 s, then about 30 s, 45 s, 68 s, ... up to 15 minutes between probes — while
+    ``DeliveryPolicy.disable_after`` still disables it after 5 days of failures.
+    """
+
+    threshold: int = 5
+    min_pause: timedelta = timedelta(seconds=30)
+    max_pause: timedelta = timedelta(minutes=15)
+    growth: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.threshold < 1:
+            raise ValueError("threshold must be >= 1 (use DeliveryPolicy(breaker=None) to disable)")
+        if not timedelta(0) < self.min_pause <= self.max_pause:
+            raise ValueError("need 0 < min_pause <= max_pause")
+        if self.growth < 0:
+            raise ValueError("growth must be >= 0")
+
+    def pause_until(
+        self, *, failures: int, failing_since: datetime, now: datetime
+    ) -> datetime | None:
+        """When the paused endpoint may be tried again after its ``failures``-th consecutive
+        failed attempt, or None while it is under the threshold."""
+        if failures < self.threshold:
+            return None
+        failing_for = max(now - failing_since, timedelta(0))
+        pause = min(max(failing_for * self.growth, self.min_pause), self.max_pause)
+        return now + pause
+
+
+@dataclass(frozen=True)
 class DeliveryPolicy:
     """Everything the core decides by, besides the clock and randomness.
 
@@ -63,12 +111,15 @@ class DeliveryPolicy:
       integration is told the endpoint is failing (default 4), and told again when it recovers.
     * ``disable_after`` — an endpoint whose attempts have only failed for this long is disabled
       and its integration told (default 5 days, as Svix does); one success resets the clock.
+    * ``breaker`` — when an endpoint that keeps failing is paused (:class:`CircuitBreaker`),
+      so one dead endpoint cannot occupy the workers; None never pauses.
     * ``excerpt_chars`` — how much of a response body is kept with each attempt.
     """
 
     retry: RetryPolicy = DEFAULT_RETRY_POLICY
     failing_threshold: int = 4
     disable_after: timedelta = timedelta(days=5)
+    breaker: CircuitBreaker | None = field(default_factory=CircuitBreaker)
     excerpt_chars: int = 1024
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
@@ -208,7 +259,8 @@ def settle(
     * any other failure: retried per ``policy.retry`` (``Retry-After`` honoured on 429/503)
       until the last attempt, then failed and the integration told; an endpoint failing for
       ``policy.disable_after`` is disabled; the ``failing_threshold``-th consecutive failure
-      tells the integration the endpoint started failing.
+      tells the integration the endpoint started failing; from ``policy.breaker.threshold``
+      consecutive failures on, the endpoint is paused (``Settlement.pause_until``).
     """
     attempt = Attempt(
         delivery_id=item.delivery_id,
@@ -268,6 +320,11 @@ def settle(
             (notice(NotificationKind.ENDPOINT_DISABLED, reason),),
         )
 
+    pause_until = None
+    if policy.breaker is not None:
+        pause_until = policy.breaker.pause_until(
+            failures=item.endpoint_failures + 1, failing_since=failing_since, now=now
+        )
     notes_list: list[Notification] = []
     if item.endpoint_failures + 1 == policy.failing_threshold:
         notes_list.append(notice(NotificationKind.ENDPOINT_FAILING, last_error))
@@ -278,11 +335,15 @@ def settle(
                 f"{item.attempt_number} attempts, last: {last_error}",
             )
         )
-        return Settlement(item, attempt, DeliveryStatus.FAILED, None, None, tuple(notes_list))
+        return Settlement(
+            item, attempt, DeliveryStatus.FAILED, None, None, tuple(notes_list), pause_until
+        )
 
     retry_after = result.retry_after if result.status_code in _RETRY_AFTER_STATUSES else None
     wait = policy.retry.delay(item.attempt_number, policy.rng, retry_after=retry_after)
-    return Settlement(item, attempt, DeliveryStatus.PENDING, now + wait, None, tuple(notes_list))
+    return Settlement(
+        item, attempt, DeliveryStatus.PENDING, now + wait, None, tuple(notes_list), pause_until
+    )
 
 
 def _error_text(result: TransportResult) -> str | None:

@@ -153,6 +153,8 @@ class Subscription(_Record):
     disabled_reason: str | None = Field(default=None, max_length=500)
     consecutive_failures: int = Field(default=0, ge=0)
     failing_since: UtcDatetime | None = None
+    paused_until: UtcDatetime | None = None
+    """Set by the circuit breaker: workers leave this endpoint's deliveries alone until then."""
     created_at: UtcDatetime = Field(default_factory=utcnow)
 
 

@@ -20,6 +20,7 @@ from acadio_webhooks.adapters.storage._common import (
     encode_cursor,
     fold_health,
     fresh_delivery,
+    later,
     require_target,
 )
 from acadio_webhooks.domain.messages import Notification, Settlement, WorkItem
@@ -213,6 +214,8 @@ class MemoryStore:
                 if not (subscription.active and integration.active):
                     dead.append(delivery.id)
                     continue
+                if subscription.paused_until is not None and subscription.paused_until > now:
+                    continue  # paused by the circuit breaker: stays pending
                 self._leases[delivery.id] = _Lease(owner, now + lease)
                 items.append(self._work_item(delivery, subscription, integration, now))
             self._cancel(dead, now=now)
@@ -238,11 +241,17 @@ class MemoryStore:
                     continue
                 if change.reset:
                     failures, since = change.failures, change.failing_since
+                    paused = change.paused_until
                 else:
                     failures = subscription.consecutive_failures + change.failures
                     since = subscription.failing_since or change.failing_since
+                    paused = later(subscription.paused_until, change.paused_until)
                 self._subscriptions[subscription.id] = subscription.model_copy(
-                    update={"consecutive_failures": failures, "failing_since": since}
+                    update={
+                        "consecutive_failures": failures,
+                        "failing_since": since,
+                        "paused_until": paused,
+                    }
                 )
             for settlement in owned:
                 self._disable(settlement, now)

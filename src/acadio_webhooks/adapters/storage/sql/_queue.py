@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Select, and_, bindparam, case, func, or_, select, update
 
-from acadio_webhooks.adapters.storage._common import fold_health
+from acadio_webhooks.adapters.storage._common import HealthChange, fold_health
 from acadio_webhooks.adapters.storage.sql._codec import SecretCodec, notification_row
 from acadio_webhooks.adapters.storage.sql._dialect import insert_ignoring_conflicts
 from acadio_webhooks.adapters.storage.sql.schema import (
@@ -89,6 +89,8 @@ def _due_window(now: datetime, size: int, *, lock: bool) -> Select[Any]:
             d.c.status == PENDING,
             d.c.next_attempt_at <= now,
             or_(d.c.lease_expires_at.is_(None), d.c.lease_expires_at <= now),
+            # A subscription paused by the circuit breaker keeps its deliveries pending.
+            or_(s.c.paused_until.is_(None), s.c.paused_until <= now),
         )
         .order_by(d.c.next_attempt_at, d.c.id)
         .limit(size)
@@ -227,6 +229,15 @@ def _apply_health(conn: Connection, owned: Sequence[Settlement]) -> None:
     changes = fold_health(owned)
     resets = [c for c in changes if c.reset]
     increments = [c for c in changes if not c.reset]
+
+    def params(c: HealthChange) -> dict[str, Any]:
+        return {
+            "b_id": c.subscription_id,
+            "b_failures": c.failures,
+            "b_since": c.failing_since,
+            "b_paused": c.paused_until,
+        }
+
     if resets:
         conn.execute(
             update(s)
@@ -234,13 +245,12 @@ def _apply_health(conn: Connection, owned: Sequence[Settlement]) -> None:
             .values(
                 consecutive_failures=bindparam("b_failures"),
                 failing_since=bindparam("b_since", type_=UtcDateTime),
+                paused_until=bindparam("b_paused", type_=UtcDateTime),
             ),
-            [
-                {"b_id": c.subscription_id, "b_failures": c.failures, "b_since": c.failing_since}
-                for c in resets
-            ],
+            [params(c) for c in resets],
         )
     if increments:
+        paused = bindparam("b_paused", type_=UtcDateTime)
         conn.execute(
             update(s)
             .where(s.c.id == bindparam("b_id"))
@@ -249,11 +259,14 @@ def _apply_health(conn: Connection, owned: Sequence[Settlement]) -> None:
                 failing_since=func.coalesce(
                     s.c.failing_since, bindparam("b_since", type_=UtcDateTime)
                 ),
+                # The later pause wins; spelled as CASE because SQLite has no GREATEST.
+                paused_until=case(
+                    (paused.is_(None), s.c.paused_until),
+                    (or_(s.c.paused_until.is_(None), s.c.paused_until < paused), paused),
+                    else_=s.c.paused_until,
+                ),
             ),
-            [
-                {"b_id": c.subscription_id, "b_failures": c.failures, "b_since": c.failing_since}
-                for c in increments
-            ],
+            [params(c) for c in increments],
         )
 
 
