@@ -20,9 +20,9 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import anyio
@@ -124,9 +124,13 @@ class _Runner:
     flusher: NotificationFlusher | None
     owner: str = field(default_factory=_default_owner)
 
-    def claim(self, limit: int) -> list[WorkItem]:
+    def claim(self, limit: int, skip: Collection[str] = ()) -> list[WorkItem]:
         return self.store.claim(
-            now=self.clock.now(), limit=limit, owner=self.owner, lease=self.settings.lease
+            now=self.clock.now(),
+            limit=limit,
+            owner=self.owner,
+            lease=self.settings.lease,
+            skip_subscriptions=skip,
         )
 
     def begin(self, item: WorkItem) -> tuple[datetime, float, OutboundRequest]:
@@ -384,14 +388,22 @@ class AsyncWorker:
                 state.leased == 0 and wanted > 0
             ):
                 try:
-                    items = await anyio.to_thread.run_sync(self._runner.claim, wanted)
+                    items = await anyio.to_thread.run_sync(
+                        self._runner.claim, wanted, state.saturated()
+                    )
                 except AcadioWebhooksError:
                     logger.exception("claiming due deliveries failed; retrying after a pause")
                     await self._pause(settings.poll_interval)
                     continue
                 for item in items:
                     state.leased += 1
-                    group.start_soon(self._deliver, item, state)
+                    if state.hold(item.subscription_id):
+                        group.start_soon(self._deliver, item, state)
+                    else:
+                        # One endpoint's backlog must not fill this worker's room: give the
+                        # excess back; claims skip the endpoint until its slots free up.
+                        state.deferred.append(item.delivery_id)
+                        state.flush.set()
                 if len(items) == wanted:
                     continue
             if state.stop is None and state.leased == 0 and not items:
@@ -409,16 +421,23 @@ class AsyncWorker:
         self._wakeup.clear()
 
     async def _deliver(self, item: WorkItem, state: _Flow) -> None:
+        try:
+            await self._attempt(item, state)
+        finally:
+            state.let_go(item.subscription_id)
+
+    async def _attempt(self, item: WorkItem, state: _Flow) -> None:
         async with state.endpoint_slot(item.endpoint), state.slots:
             if state.stopping:
                 state.unstarted.append(item.delivery_id)
                 state.done(self._wakeup, settled=1)
                 return
+            item = state.freshen(item)
             if state.is_paused(item.subscription_id, self._runner.clock.now()):
                 # The circuit breaker opened while this waited for a slot: hand it back
                 # (the store keeps it pending until the pause ends) instead of hammering.
                 state.deferred.append(item.delivery_id)
-                state.done(self._wakeup, settled=1)
+                state.flush.set()
                 return
             started, began, request = self._runner.begin(item)
             try:
@@ -440,29 +459,32 @@ class AsyncWorker:
             await self._commit(state, report)
 
     async def _commit(self, state: _Flow, report: DrainReport | None) -> None:
-        if state.deferred and not state.finished:
-            deferred, state.deferred = state.deferred, []
+        batch, state.buffer = state.buffer, []
+        deferred, state.deferred = state.deferred, []
+        if batch:
+            try:
+                await anyio.to_thread.run_sync(self._runner.commit, batch)
+            except AcadioWebhooksError:
+                # Keep everything and try again: the attempts happened and must be recorded.
+                logger.exception("recording %d attempts failed; retrying", len(batch))
+                state.buffer[:0] = batch
+                state.deferred[:0] = deferred
+                await anyio.sleep(self._runner.settings.poll_interval)
+                return
+        if deferred:
+            # After the settlements above, so the store already knows any pause and no claim
+            # takes these back before it ends.
             try:
                 await anyio.to_thread.run_sync(
                     lambda: self._runner.store.release(deferred, owner=self._runner.owner)
                 )
             except AcadioWebhooksError:
                 # Their leases run out by themselves; nothing is lost.
-                logger.exception("giving back %d paused deliveries failed", len(deferred))
-        if not state.buffer:
-            return
-        batch, state.buffer = state.buffer, []
-        try:
-            await anyio.to_thread.run_sync(self._runner.commit, batch)
-        except AcadioWebhooksError:
-            # Keep the verdicts and try again: the attempts happened and must be recorded.
-            logger.exception("recording %d attempts failed; retrying", len(batch))
-            state.buffer[:0] = batch
-            await anyio.sleep(self._runner.settings.poll_interval)
-            return
+                logger.exception("giving back %d deliveries failed", len(deferred))
         if report is not None:
             report.add(batch)
-        state.done(self._wakeup, settled=len(batch))
+        if batch or deferred:
+            state.done(self._wakeup, settled=len(batch) + len(deferred))
 
     async def _notice_loop(self, state: _Flow) -> None:
         while True:
@@ -483,6 +505,10 @@ class _Flow:
         self.unstarted: list[str] = []
         self.deferred: list[str] = []
         self._paused: dict[str, datetime] = {}
+        self._health: dict[str, tuple[int, datetime | None]] = {}
+        # In flight plus queued for a slot, per subscription: two waves of per_endpoint.
+        self.per_subscription_hold = settings.per_endpoint * 2
+        self._held: dict[str, int] = {}
         self.flush = asyncio.Event()
         self.idle = asyncio.Event()
         self.finished = False
@@ -499,16 +525,63 @@ class _Flow:
         if self.leased == 0 and (self.stop is None or self.stopping):
             self.idle.set()
 
+    def hold(self, subscription_id: str) -> bool:
+        """Count one more claimed delivery of the subscription; False when over its share."""
+        held = self._held.get(subscription_id, 0)
+        if held >= self.per_subscription_hold:
+            return False
+        self._held[subscription_id] = held + 1
+        return True
+
+    def let_go(self, subscription_id: str) -> None:
+        """One held delivery of the subscription was attempted or handed back."""
+        held = self._held.pop(subscription_id, 0) - 1
+        if held > 0:
+            self._held[subscription_id] = held
+
+    def saturated(self) -> frozenset[str]:
+        """Subscriptions holding their full share: the next claim leaves them out."""
+        cap = self.per_subscription_hold
+        return frozenset(sub for sub, held in self._held.items() if held >= cap)
+
     def note_health(self, settlement: Settlement) -> None:
-        """Remember circuit-breaker pauses (and their end on success) of this run's attempts."""
-        subscription_id = settlement.item.subscription_id
+        """Remember what this run's attempts taught about their subscription's health."""
+        item = settlement.item
+        subscription_id = item.subscription_id
         if settlement.succeeded:
             self._paused.pop(subscription_id, None)
-        elif settlement.pause_until is not None:
-            known = self._paused.get(subscription_id)
-            self._paused[subscription_id] = max(
-                known or settlement.pause_until, settlement.pause_until
-            )
+            self._health[subscription_id] = (0, None)
+            return
+        failures, since = self._health.get(subscription_id, (0, None))
+        failures = max(failures, item.endpoint_failures) + 1
+        since = since or item.endpoint_failing_since or settlement.attempt.started_at
+        self._health[subscription_id] = (failures, since)
+        if settlement.pause_until is not None:
+            known = self._paused.get(subscription_id, settlement.pause_until)
+            self._paused[subscription_id] = max(known, settlement.pause_until)
+
+    def freshen(self, item: WorkItem) -> WorkItem:
+        """``item`` with the endpoint health this run observed since it was claimed.
+
+        A claim batch carries the store's counters as they were at claim time; attempts of
+        the same batch settle later. Feeding the core the newer count lets the circuit
+        breaker open after ``threshold`` failures even inside one large batch.
+        """
+        known = self._health.get(item.subscription_id)
+        if known is None:
+            return item
+        failures, since = known
+        if failures == 0:
+            if item.endpoint_failures == 0:
+                return item
+            return replace(item, endpoint_failures=0, endpoint_failing_since=None)
+        if failures <= item.endpoint_failures:
+            return item
+        return replace(
+            item,
+            endpoint_failures=failures,
+            endpoint_failing_since=item.endpoint_failing_since or since,
+        )
 
     def is_paused(self, subscription_id: str, now: datetime) -> bool:
         """Whether an attempt of this run paused the subscription until after ``now``."""

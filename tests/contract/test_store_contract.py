@@ -335,6 +335,16 @@ def test_claim_respects_limit_and_takes_oldest_due_first(store: Store, sub: Subs
     assert claim(store, 50, limit=10) == []
 
 
+def test_claim_can_skip_subscriptions(store: Store, sub: Subscription) -> None:
+    other = subscription(store.get_integration(sub.integration_id))
+    store.add_subscription(other)
+    busy = enqueue_one(store, sub)
+    waiting = enqueue_one(store, other, created=1)
+    items = store.claim(now=at(2), limit=10, owner="w1", lease=LEASE, skip_subscriptions={sub.id})
+    assert [i.delivery_id for i in items] == [waiting.id]
+    assert [i.delivery_id for i in claim(store, 2)] == [busy.id]
+
+
 def test_claim_cancels_deliveries_of_an_inactive_integration(
     store: Store, sub: Subscription
 ) -> None:

@@ -13,7 +13,7 @@ backend failed at. Nothing else escapes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Generic, Protocol, TypeVar, runtime_checkable
@@ -152,13 +152,25 @@ class Store(Protocol):
 
     # -- the delivery queue -----------------------------------------------------------------
 
-    def claim(self, *, now: datetime, limit: int, owner: str, lease: timedelta) -> list[WorkItem]:
+    def claim(
+        self,
+        *,
+        now: datetime,
+        limit: int,
+        owner: str,
+        lease: timedelta,
+        skip_subscriptions: Collection[str] = (),
+    ) -> list[WorkItem]:
         """Lease up to ``limit`` due deliveries to ``owner`` until ``now + lease``.
 
-        Due: pending, ``next_attempt_at <= now``, and no unexpired lease. Deliveries whose
+        Due: pending, ``next_attempt_at <= now``, no unexpired lease, and the subscription
+        not paused by the circuit breaker (``paused_until`` unset or past). Deliveries whose
         integration or subscription is inactive are cancelled instead of returned. Two
         concurrent claimers never receive the same delivery while its lease holds (PostgreSQL:
         ``FOR UPDATE SKIP LOCKED``; SQLite: one writer at a time). Oldest due first.
+
+        ``skip_subscriptions``: leave these subscriptions' deliveries for later (a worker
+        whose slots for an endpoint are full asks for other endpoints' work instead).
         """
         ...
 

@@ -9,7 +9,7 @@ it is shipped for users' own tests. It cannot join a host's database transaction
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -189,15 +189,26 @@ class MemoryStore:
 
     # -- the delivery queue -----------------------------------------------------------------
 
-    def claim(self, *, now: datetime, limit: int, owner: str, lease: timedelta) -> list[WorkItem]:
+    def claim(
+        self,
+        *,
+        now: datetime,
+        limit: int,
+        owner: str,
+        lease: timedelta,
+        skip_subscriptions: Collection[str] = (),
+    ) -> list[WorkItem]:
         """Lease up to ``limit`` due deliveries, oldest due first; cancel inactive ones."""
+        skipped = frozenset(skip_subscriptions)
         with self._lock:
             self._check_open()
             due = sorted(
                 (
                     d
                     for d in (self._deliveries[i] for i in self._pending)
-                    if due_time(d) <= now and self._lease_free(d.id, now)
+                    if due_time(d) <= now
+                    and self._lease_free(d.id, now)
+                    and d.subscription_id not in skipped
                 ),
                 key=lambda d: (due_time(d), d.id),
             )

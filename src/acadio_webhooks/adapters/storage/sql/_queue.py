@@ -7,7 +7,7 @@ Both functions run inside the caller's writing transaction. SQLite serialises th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -61,7 +61,9 @@ def cancel_where(conn: Connection, *conditions: Any, now: datetime | None) -> in
     return int(result.rowcount)
 
 
-def _due_window(now: datetime, size: int, *, lock: bool) -> Select[Any]:
+def _due_window(
+    now: datetime, size: int, *, lock: bool, skip_subscriptions: Collection[str]
+) -> Select[Any]:
     d, s, i, e = deliveries, subscriptions, integrations, events
     query = (
         select(
@@ -95,6 +97,8 @@ def _due_window(now: datetime, size: int, *, lock: bool) -> Select[Any]:
         .order_by(d.c.next_attempt_at, d.c.id)
         .limit(size)
     )
+    if skip_subscriptions:
+        query = query.where(d.c.subscription_id.not_in(list(skip_subscriptions)))
     if lock:
         query = query.with_for_update(of=d, skip_locked=True)
     return query
@@ -108,6 +112,7 @@ def claim(
     limit: int,
     owner: str,
     lease: timedelta,
+    skip_subscriptions: Collection[str] = (),
 ) -> list[WorkItem]:
     """Lease up to ``limit`` due deliveries to ``owner``; cancel the inactive ones met."""
     lock = conn.dialect.name == "postgresql"
@@ -115,7 +120,8 @@ def claim(
     items: list[WorkItem] = []
     while len(items) < limit:
         wanted = limit - len(items)
-        rows = conn.execute(_due_window(now, wanted, lock=lock)).mappings().all()
+        window = _due_window(now, wanted, lock=lock, skip_subscriptions=skip_subscriptions)
+        rows = conn.execute(window).mappings().all()
         live = [r for r in rows if r["subscription_active"] and r["integration_active"]]
         dead = [r["id"] for r in rows if not (r["subscription_active"] and r["integration_active"])]
         if live:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -266,10 +266,26 @@ class SqlStore:
 
     # -- the delivery queue -----------------------------------------------------------------
 
-    def claim(self, *, now: datetime, limit: int, owner: str, lease: timedelta) -> list[WorkItem]:
+    def claim(
+        self,
+        *,
+        now: datetime,
+        limit: int,
+        owner: str,
+        lease: timedelta,
+        skip_subscriptions: Collection[str] = (),
+    ) -> list[WorkItem]:
         """Lease up to ``limit`` due deliveries, oldest due first; cancel inactive ones."""
         with self._transaction("claiming deliveries", write=True) as conn:
-            return _queue.claim(conn, self._codec, now=now, limit=limit, owner=owner, lease=lease)
+            return _queue.claim(
+                conn,
+                self._codec,
+                now=now,
+                limit=limit,
+                owner=owner,
+                lease=lease,
+                skip_subscriptions=skip_subscriptions,
+            )
 
     def settle(self, settlements: Sequence[Settlement], *, owner: str, now: datetime) -> None:
         """Record every attempt; apply the verdicts of deliveries ``owner`` still holds."""
