@@ -64,7 +64,10 @@ def run(argv: list[str]) -> int:
     if command == "test":
         return subprocess.call([str(PYTHON), "-m", "pytest", *rest], env=env, cwd=ROOT)
     if command == "docs":
-        return subprocess.call([str(PYTHON), "-m", "mkdocs", "build", "--strict", *rest], cwd=ROOT)
+        docs_env = {**env, "NO_MKDOCS_2_WARNING": "1"}
+        return subprocess.call(
+            [str(PYTHON), "-m", "mkdocs", "build", "--strict", *rest], env=docs_env, cwd=ROOT
+        )
     for step in (
         ["-m", "ruff", "check", "."],
         ["-m", "ruff", "format", "--check", "."],

@@ -52,6 +52,8 @@ EXPECTED = {
     "MemoryStore",
     "SqlStore",
     "open_store",
+    "SecretBox",
+    "FernetSecretBox",
     "EndpointPolicy",
     "SystemResolver",
     "StaticResolver",
@@ -114,3 +116,14 @@ def test_importing_verify_loads_no_http_client_database_or_dispatcher() -> None:
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_testing_module_ships_the_fakes_our_own_tests_use() -> None:
+    import acadio_webhooks.testing as testing
+    from acadio_webhooks.adapters.clock import FakeClock
+    from acadio_webhooks.adapters.storage.memory import MemoryStore
+
+    assert testing.MemoryStore is MemoryStore
+    assert testing.FakeClock is FakeClock
+    for name in testing.__all__:
+        assert getattr(testing, name) is not None, name

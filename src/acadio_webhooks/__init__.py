@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from acadio_webhooks.adapters.storage.memory import (
         MemoryStore,
     )
+    from acadio_webhooks.adapters.storage.secret_box import FernetSecretBox, SecretBox
     from acadio_webhooks.adapters.storage.sql import (
         SqlStore,
         open_store,
@@ -161,6 +162,8 @@ _LAZY: dict[str, str] = {
     "Page": "acadio_webhooks.ports.storage",
     "MemoryStore": "acadio_webhooks.adapters.storage.memory",
     "SqlStore": "acadio_webhooks.adapters.storage.sql",
+    "SecretBox": "acadio_webhooks.adapters.storage.secret_box",
+    "FernetSecretBox": "acadio_webhooks.adapters.storage.secret_box",
     "open_store": "acadio_webhooks.adapters.storage.sql",
     "EndpointPolicy": "acadio_webhooks.domain.endpoints",
     "SystemResolver": "acadio_webhooks.adapters.resolver",
@@ -210,6 +213,8 @@ __all__ = [
     "MemoryStore",
     "SqlStore",
     "open_store",
+    "SecretBox",
+    "FernetSecretBox",
     "EndpointPolicy",
     "SystemResolver",
     "StaticResolver",

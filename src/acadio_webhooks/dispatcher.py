@@ -94,11 +94,11 @@ class _Host:
             from acadio_webhooks.adapters.storage.sql import open_store
 
             store = open_store(store)
+        self.store: Store = store
         if resolver is None:
             from acadio_webhooks.adapters.resolver import SystemResolver
 
             resolver = SystemResolver()
-        self.store = store
         self.catalog = catalog or TOPICS
         self.clock = clock or SystemClock()
         self.policy = policy or DeliveryPolicy()
@@ -109,13 +109,13 @@ class _Host:
         self.max_payload_bytes = max_payload_bytes
         self.metrics = DeliveryMetrics()
         self.integrations = Integrations(
-            store,
+            self.store,
             catalog=self.catalog,
             clock=self.clock,
             endpoint_policy=self.endpoint_policy,
             resolver=resolver,
         )
-        self.routing = _Routing(store)
+        self.routing = _Routing(self.store)
         self.wakers: list[AsyncWorker | WorkerThread] = []
 
     def emit(
@@ -328,19 +328,23 @@ class Dispatcher:
             self._host.store, self._sync_transport(), **self._host.worker_options()
         ).drain()
 
-    def start_worker(self) -> WorkerThread:
+    def start_worker(self, *, transport: AsyncTransport | None = None) -> WorkerThread:
         """Deliver continuously from a background thread with its own event loop.
 
-        Emits from this dispatcher wake it at once. Call ``stop()`` on the result (or
-        ``close()`` here) to finish in-flight attempts and stop.
+        ``transport`` defaults to an ``AsyncHttpxTransport`` with this dispatcher's endpoint
+        policy and resolver; the worker closes it when it stops. Emits from this dispatcher
+        wake it at once. Call ``stop()`` on the result (or ``close()`` here) to finish
+        in-flight attempts and stop.
         """
         host = self._host
 
         def make_worker() -> AsyncWorker:
-            from acadio_webhooks.adapters.transport.httpx import AsyncHttpxTransport
+            chosen = transport
+            if chosen is None:
+                from acadio_webhooks.adapters.transport.httpx import AsyncHttpxTransport
 
-            transport = AsyncHttpxTransport(policy=host.endpoint_policy, resolver=host.resolver)
-            return AsyncWorker(host.store, transport, **host.worker_options())
+                chosen = AsyncHttpxTransport(policy=host.endpoint_policy, resolver=host.resolver)
+            return AsyncWorker(host.store, chosen, **host.worker_options())
 
         thread = WorkerThread(make_worker).start()
         self._threads.append(thread)

@@ -14,6 +14,7 @@ endpoint policy — https only, and a host that resolves to public addresses onl
 
 from __future__ import annotations
 
+import builtins
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -208,7 +209,7 @@ class Integrations:
         """Delete a subscription; its pending deliveries are cancelled."""
         self._store.delete_subscription(subscription_id)
 
-    def subscriptions(self, integration_id: str) -> list[Subscription]:
+    def subscriptions(self, integration_id: str) -> builtins.list[Subscription]:
         """Subscriptions of one integration."""
         return self._store.list_subscriptions(integration_id)
 

@@ -6,20 +6,75 @@ request built here is signed exactly as a delivery worker signs it.
 Receiving (your webhook view)
     :func:`signed_request` builds the body and headers of a delivery, :func:`sign_headers`
     signs a body you built yourself; post them to your view with your framework's test client.
+
+Sending (your LMS code that emits)
+    :class:`MemoryStore` (a complete store in memory), :class:`RecordingTransport` and
+    :class:`AsyncRecordingTransport` (a handler function decides each response; every request
+    is kept), :class:`FakeClock` (time moves when you say, so a day of retries runs in a
+    millisecond), :class:`CapturingNotifier` (keeps failure notices) and
+    :class:`StaticResolver` (host names resolve to what you say, never through DNS)::
+
+        clock = FakeClock()
+        transport = RecordingTransport(lambda request: 500)
+        dispatcher = Dispatcher(MemoryStore(), clock=clock, transport=transport,
+                                resolver=StaticResolver({"hooks.example.com": ["93.184.216.34"]}))
+        ...
+        dispatcher.drain(); clock.advance(hours=30); dispatcher.drain()
+
+    These are imported on first use, so receivers importing this module load no store.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from acadio_webhooks.domain.ids import new_id
 from acadio_webhooks.domain.signing import Secret, encode_event_body, sign
 
-__all__ = ["DEFAULT_TEST_TOPIC", "sign_headers", "signed_request"]
+__all__ = [
+    "DEFAULT_TEST_TOPIC",
+    "sign_headers",
+    "signed_request",
+    "MemoryStore",
+    "RecordingTransport",
+    "AsyncRecordingTransport",
+    "FakeClock",
+    "CapturingNotifier",
+    "StaticResolver",
+]
+
+_FAKES = {
+    "MemoryStore": "acadio_webhooks.adapters.storage.memory",
+    "RecordingTransport": "acadio_webhooks.adapters.transport.recording",
+    "AsyncRecordingTransport": "acadio_webhooks.adapters.transport.recording",
+    "FakeClock": "acadio_webhooks.adapters.clock",
+    "CapturingNotifier": "acadio_webhooks.adapters.notifier.capturing",
+    "StaticResolver": "acadio_webhooks.adapters.resolver",
+}
+
+if TYPE_CHECKING:
+    from acadio_webhooks.adapters.clock import FakeClock
+    from acadio_webhooks.adapters.notifier.capturing import CapturingNotifier
+    from acadio_webhooks.adapters.resolver import StaticResolver
+    from acadio_webhooks.adapters.storage.memory import MemoryStore
+    from acadio_webhooks.adapters.transport.recording import (
+        AsyncRecordingTransport,
+        RecordingTransport,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _FAKES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'acadio_webhooks.testing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 # --- Receiving: correctly signed requests for the views that call verify() ------------------

@@ -486,6 +486,10 @@ class AsyncWorker:
         if batch or deferred:
             state.done(self._wakeup, settled=len(batch) + len(deferred))
 
+    async def _wake_on_stop(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self.wake()
+
     async def _notice_loop(self, state: _Flow) -> None:
         while True:
             await anyio.sleep(self._runner.settings.notify_interval)

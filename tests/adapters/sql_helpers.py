@@ -15,3 +15,22 @@ def wipe(store: SqlStore) -> None:
             if table is not routing_revision:
                 conn.execute(delete(table))
         conn.execute(update(routing_revision).values(revision=0))
+
+
+def claim_until_empty(target: str, owner: str, batch: int) -> list[str]:
+    """Claim (never settle) until nothing is due; return the claimed delivery ids.
+
+    Module-level so that ``multiprocessing`` can run it in a child process.
+    """
+    from datetime import timedelta
+
+    from tests.contract.builders import at
+
+    store = SqlStore(target, create=False)
+    claimed: list[str] = []
+    try:
+        while items := store.claim(now=at(10), limit=batch, owner=owner, lease=timedelta(hours=1)):
+            claimed.extend(item.delivery_id for item in items)
+    finally:
+        store.close()
+    return claimed

@@ -8,14 +8,14 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+
+from acadio_webhooks.adapters.clock import FakeClock
 from acadio_webhooks.adapters.notifier.capturing import CapturingNotifier
 from acadio_webhooks.adapters.resolver import StaticResolver
 from acadio_webhooks.adapters.storage.memory import MemoryStore
-from acadio_webhooks.domain.endpoints import EndpointPolicy
-
-from acadio_webhooks.adapters.clock import FakeClock
 from acadio_webhooks.adapters.transport.recording import RecordingTransport
 from acadio_webhooks.dispatcher import Dispatcher
+from acadio_webhooks.domain.endpoints import EndpointPolicy
 from acadio_webhooks.domain.messages import ErrorKind, OutboundRequest, TransportResult
 from acadio_webhooks.domain.models import DeliveryStatus
 from acadio_webhooks.domain.verification import verify

@@ -95,7 +95,12 @@ def open_engine(
     options: dict[str, Any] = {"hide_parameters": True, **engine_options}
     if url.get_backend_name() == "postgresql":
         options.setdefault("pool_pre_ping", True)
-        return OpenedEngine(create_engine(url, **options), owned=True)
+        try:
+            return OpenedEngine(create_engine(url, **options), owned=True)
+        except ImportError as exc:
+            raise ImportError(
+                "PostgreSQL needs psycopg 3: pip install 'acadio-webhooks[postgres]'"
+            ) from exc
     connect_args = {"timeout": sqlite_busy_timeout, "check_same_thread": False}
     options["connect_args"] = {**connect_args, **options.get("connect_args", {})}
     engine = create_engine(url, **options)

@@ -158,8 +158,9 @@ deliveries = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     Column("lease_owner", String(255)),
     Column("lease_expires_at", UtcDateTime),
-    # The claim walks this index in due order and stops after `limit` rows.
-    Index(None, "status", "next_attempt_at"),
+    # The claim walks this index in (due time, id) order and stops after `limit` rows; the
+    # trailing id gives the full ORDER BY, so no backlog-wide sort is ever needed.
+    Index(None, "status", "next_attempt_at", "id"),
     Index(None, "event_id"),
     Index(None, "subscription_id", "status"),
     Index(None, "integration_id", "created_at"),

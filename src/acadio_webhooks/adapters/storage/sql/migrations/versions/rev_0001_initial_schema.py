@@ -119,9 +119,9 @@ def upgrade() -> None:
         unique=False,
     )
     op.create_index(
-        op.f("ix_acadio_deliveries_status_next_attempt_at"),
+        op.f("ix_acadio_deliveries_status_next_attempt_at_id"),
         "acadio_deliveries",
-        ["status", "next_attempt_at"],
+        ["status", "next_attempt_at", "id"],
         unique=False,
     )
     op.create_index(
@@ -205,7 +205,7 @@ def downgrade() -> None:
         op.f("ix_acadio_deliveries_subscription_id_status"), table_name="acadio_deliveries"
     )
     op.drop_index(
-        op.f("ix_acadio_deliveries_status_next_attempt_at"), table_name="acadio_deliveries"
+        op.f("ix_acadio_deliveries_status_next_attempt_at_id"), table_name="acadio_deliveries"
     )
     op.drop_index(
         op.f("ix_acadio_deliveries_integration_id_created_at"), table_name="acadio_deliveries"
