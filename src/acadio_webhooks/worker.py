@@ -372,11 +372,6 @@ class AsyncWorker:
                 lambda: self._runner.store.release(unused, owner=self._runner.owner)
             )
 
-    async def _wake_on_stop(self, stop: asyncio.Event) -> None:
-        # An idle worker waits up to poll_interval for work; a stop request must not.
-        await stop.wait()
-        self.wake()
-
     async def _feed(self, group: anyio.abc.TaskGroup, state: _Flow) -> None:
         settings = self._runner.settings
         assert self._wakeup is not None

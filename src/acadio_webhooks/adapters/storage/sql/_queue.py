@@ -62,7 +62,7 @@ def cancel_where(conn: Connection, *conditions: Any, now: datetime | None) -> in
 
 
 def _due_window(
-    now: datetime, size: int, *, lock: bool, skip_subscriptions: Collection[str]
+    now: datetime, size: int, *, lock: bool, skip_subscriptions: Collection[str] = ()
 ) -> Select[Any]:
     d, s, i, e = deliveries, subscriptions, integrations, events
     query = (
