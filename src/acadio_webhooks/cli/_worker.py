@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import signal
 import sys
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from acadio_webhooks.ports.storage import Store
     from acadio_webhooks.worker import AsyncWorker
 
-__all__ = ["register", "build_worker", "serve", "WakeSource"]
+__all__ = ["register", "build_worker", "serve", "WakeSource", "listen_for_due_work"]
 
 logger = logging.getLogger("acadio_webhooks.cli.worker")
 
@@ -198,6 +199,23 @@ async def serve(
         await worker.aclose()
 
 
+async def listen_for_due_work(store: Store, worker: AsyncWorker, stop: asyncio.Event) -> None:
+    """A wake source: on PostgreSQL, wake ``worker`` on every ``NOTIFY`` of due work, so a
+    new event is picked up at once instead of at the next poll. Nothing on other stores."""
+    from acadio_webhooks.adapters.storage.sql.wakeup import wakeup_for
+
+    wakeup = wakeup_for(store, [worker.wake])
+    if wakeup is None:
+        return
+    await asyncio.to_thread(wakeup.start)
+    if wakeup.listening:
+        logger.info("listening for PostgreSQL notifications of due deliveries")
+    try:
+        await stop.wait()
+    finally:
+        wakeup.stop()
+
+
 def _install_stop_signals(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
 
@@ -236,7 +254,7 @@ async def _main(args: argparse.Namespace) -> None:
     if args.allow_insecure_endpoints:
         logger.warning("insecure endpoints allowed (http://, loopback): development use only")
     try:
-        await serve(built.worker, stop)
+        await serve(built.worker, stop, [functools.partial(listen_for_due_work, built.store)])
     finally:
         built.store.close()
     counts = built.worker.metrics.snapshot()

@@ -30,10 +30,26 @@ from acadio_webhooks.domain.messages import Settlement, WorkItem
 from acadio_webhooks.domain.models import DeliveryStatus, Integration
 from acadio_webhooks.errors import NotFound
 
-__all__ = ["claim", "settle", "cancel_where", "bump_revision"]
+__all__ = ["DUE_CHANNEL", "notify_due", "claim", "settle", "cancel_where", "bump_revision"]
 
 PENDING = DeliveryStatus.PENDING.value
 CANCELLED = DeliveryStatus.CANCELLED.value
+
+
+DUE_CHANNEL = "acadio_webhooks_due"
+"""The PostgreSQL notification channel on which stores announce newly due deliveries."""
+
+
+def notify_due(conn: Connection) -> None:
+    """On PostgreSQL, ``NOTIFY`` listening workers that deliveries became due.
+
+    Sent inside the caller's transaction, so it is delivered on commit only (a rolled-back
+    host transaction with ``enqueue(connection=...)`` wakes nobody), and PostgreSQL folds
+    identical notifications of one transaction into one. SQLite has no notifications:
+    its workers poll.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_notify(DUE_CHANNEL, "")))
 
 
 def bump_revision(conn: Connection) -> None:

@@ -262,6 +262,7 @@ class SqlStore:
                 return False
         if batch:
             conn.execute(deliveries.insert(), [_codec.delivery_row(d) for d in batch])
+            _queue.notify_due(conn)
         return True
 
     # -- the delivery queue -----------------------------------------------------------------
@@ -300,11 +301,13 @@ class SqlStore:
         if not delivery_ids:
             return
         with self._transaction("releasing deliveries", write=True) as conn:
-            conn.execute(
+            released = conn.execute(
                 update(deliveries)
                 .where(deliveries.c.id.in_(delivery_ids), deliveries.c.lease_owner == owner)
                 .values(lease_owner=None, lease_expires_at=None)
             )
+            if released.rowcount:
+                _queue.notify_due(conn)
 
     # -- views and operations ---------------------------------------------------------------
 
@@ -378,6 +381,7 @@ class SqlStore:
             self._require(conn, subscriptions, old.subscription_id, "subscription")
             fresh = _common.fresh_delivery(old, now)
             conn.execute(deliveries.insert(), _codec.delivery_row(fresh))
+            _queue.notify_due(conn)
         return fresh
 
     def resend_failed(self, integration_id: str, *, since: datetime, now: datetime) -> int:
@@ -404,6 +408,7 @@ class SqlStore:
             if failed:
                 rows = [_codec.delivery_row(_common.fresh_delivery(old, now)) for old in failed]
                 conn.execute(deliveries.insert(), rows)
+                _queue.notify_due(conn)
         return len(failed)
 
     def cancel_pending(
