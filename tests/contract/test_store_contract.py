@@ -345,6 +345,55 @@ def test_claim_can_skip_subscriptions(store: Store, sub: Subscription) -> None:
     assert [i.delivery_id for i in claim(store, 2)] == [busy.id]
 
 
+def test_take_moves_a_held_lease_to_exactly_one_new_owner(store: Store, sub: Subscription) -> None:
+    first = enqueue_one(store, sub)
+    second = enqueue_one(store, sub, created=1)
+    claimed = claim(store, 2, owner="pump")
+    ids = [i.delivery_id for i in claimed]
+    taken = store.take(ids, owner="pump", new_owner="task-1", now=at(3), lease=LEASE)
+    assert taken == claimed  # the same work items, due order
+    # A duplicate of the same task message finds the leases moved: nothing to do.
+    assert store.take(ids, owner="pump", new_owner="task-2", now=at(3), lease=LEASE) == []
+    # Only the new owner's verdict counts.
+    store.settle([settlement(taken[0], ok=True, started=4)], owner="pump", now=at(5))
+    assert store.get_delivery(first.id).status is DeliveryStatus.PENDING
+    store.settle([settlement(taken[0], ok=True, started=4)], owner="task-1", now=at(5))
+    assert store.get_delivery(first.id).status is DeliveryStatus.DELIVERED
+    # The taken lease hides the delivery from claims until it runs out.
+    assert claim(store, 3 + LEASE.total_seconds() - 1) == []
+    [back] = claim(store, 3 + LEASE.total_seconds())
+    assert back.delivery_id == second.id
+
+
+def test_take_skips_what_the_owner_no_longer_holds(store: Store, sub: Subscription) -> None:
+    settled = enqueue_one(store, sub)
+    released = enqueue_one(store, sub, created=1)
+    items = claim(store, 2, owner="pump")
+    store.settle([settlement(items[0], ok=True, started=3)], owner="pump", now=at(3))
+    store.release([released.id], owner="pump")
+    assert (
+        store.take(
+            [settled.id, released.id, "dlv_unknown"],
+            owner="pump",
+            new_owner="task",
+            now=at(4),
+            lease=LEASE,
+        )
+        == []
+    )
+
+
+def test_take_cancels_deliveries_of_a_deactivated_integration(
+    store: Store, sub: Subscription
+) -> None:
+    dlv = enqueue_one(store, sub)
+    [item] = claim(store, 1, owner="pump")
+    owner = store.get_integration(sub.integration_id)
+    store.update_integration(owner.model_copy(update={"active": False}))
+    assert store.take([item.delivery_id], owner="pump", new_owner="t", now=at(2), lease=LEASE) == []
+    assert store.get_delivery(dlv.id).status is DeliveryStatus.CANCELLED
+
+
 def test_claim_cancels_deliveries_of_an_inactive_integration(
     store: Store, sub: Subscription
 ) -> None:

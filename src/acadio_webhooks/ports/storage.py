@@ -174,6 +174,25 @@ class Store(Protocol):
         """
         ...
 
+    def take(
+        self,
+        delivery_ids: Sequence[str],
+        *,
+        owner: str,
+        new_owner: str,
+        now: datetime,
+        lease: timedelta,
+    ) -> list[WorkItem]:
+        """Move the leases ``owner`` still holds on ``delivery_ids`` to ``new_owner`` until
+        ``now + lease``, atomically, and return their work items (due order).
+
+        Deliveries ``owner`` no longer holds (settled, released, or already taken — by a
+        duplicate of the same broker message, say) are left alone and not returned; those of
+        an inactive integration or subscription are cancelled. This is how a task queue
+        hands one claimed delivery to exactly one task: the pump claims, each task takes.
+        """
+        ...
+
     def settle(self, settlements: Sequence[Settlement], *, owner: str, now: datetime) -> None:
         """Apply attempt verdicts atomically: record each attempt, update each delivery
         (status, attempts, next attempt, last status/error; lease cleared) and its

@@ -232,6 +232,43 @@ class MemoryStore:
             self._cancel(dead, now=now)
             return items
 
+    def take(
+        self,
+        delivery_ids: Sequence[str],
+        *,
+        owner: str,
+        new_owner: str,
+        now: datetime,
+        lease: timedelta,
+    ) -> list[WorkItem]:
+        """Move ``owner``'s leases on ``delivery_ids`` to ``new_owner``; their work items."""
+        with self._lock:
+            self._check_open()
+            held = sorted(
+                (
+                    self._deliveries[i]
+                    for i in set(delivery_ids)
+                    if i in self._pending
+                    and (lease_ := self._leases.get(i)) is not None
+                    and lease_.owner == owner
+                ),
+                key=lambda d: (due_time(d), d.id),
+            )
+            items: list[WorkItem] = []
+            dead: list[str] = []
+            for delivery in held:
+                subscription = self._subscriptions.get(delivery.subscription_id)
+                integration = self._integrations.get(delivery.integration_id)
+                if not (
+                    subscription and subscription.active and integration and integration.active
+                ):
+                    dead.append(delivery.id)
+                    continue
+                self._leases[delivery.id] = _Lease(new_owner, now + lease)
+                items.append(self._work_item(delivery, subscription, integration, now))
+            self._cancel(dead, now=now)
+            return items
+
     def settle(self, settlements: Sequence[Settlement], *, owner: str, now: datetime) -> None:
         """Record every attempt; apply the verdicts of deliveries ``owner`` still holds."""
         with self._lock:

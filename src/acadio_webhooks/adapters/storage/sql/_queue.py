@@ -30,7 +30,7 @@ from acadio_webhooks.domain.messages import Settlement, WorkItem
 from acadio_webhooks.domain.models import DeliveryStatus, Integration
 from acadio_webhooks.errors import NotFound
 
-__all__ = ["DUE_CHANNEL", "notify_due", "claim", "settle", "cancel_where", "bump_revision"]
+__all__ = ["DUE_CHANNEL", "notify_due", "claim", "take", "settle", "cancel_where", "bump_revision"]
 
 PENDING = DeliveryStatus.PENDING.value
 CANCELLED = DeliveryStatus.CANCELLED.value
@@ -77,32 +77,37 @@ def cancel_where(conn: Connection, *conditions: Any, now: datetime | None) -> in
     return int(result.rowcount)
 
 
+def _work_rows() -> Select[Any]:
+    """Everything a work item needs: the delivery, its subscription, integration and event."""
+    d, s, i, e = deliveries, subscriptions, integrations, events
+    return select(
+        d.c.id,
+        d.c.event_id,
+        d.c.topic,
+        d.c.tenant,
+        d.c.subscription_id,
+        d.c.integration_id,
+        d.c.attempts,
+        s.c.endpoint,
+        s.c.active.label("subscription_active"),
+        s.c.consecutive_failures,
+        s.c.failing_since,
+        i.c.active.label("integration_active"),
+        i.c.secrets,
+        e.c.payload,
+    ).select_from(
+        d.join(e, e.c.id == d.c.event_id)
+        .outerjoin(s, s.c.id == d.c.subscription_id)
+        .outerjoin(i, i.c.id == d.c.integration_id)
+    )
+
+
 def _due_window(
     now: datetime, size: int, *, lock: bool, skip_subscriptions: Collection[str] = ()
 ) -> Select[Any]:
-    d, s, i, e = deliveries, subscriptions, integrations, events
+    d, s = deliveries, subscriptions
     query = (
-        select(
-            d.c.id,
-            d.c.event_id,
-            d.c.topic,
-            d.c.tenant,
-            d.c.subscription_id,
-            d.c.integration_id,
-            d.c.attempts,
-            s.c.endpoint,
-            s.c.active.label("subscription_active"),
-            s.c.consecutive_failures,
-            s.c.failing_since,
-            i.c.active.label("integration_active"),
-            i.c.secrets,
-            e.c.payload,
-        )
-        .select_from(
-            d.join(e, e.c.id == d.c.event_id)
-            .outerjoin(s, s.c.id == d.c.subscription_id)
-            .outerjoin(i, i.c.id == d.c.integration_id)
-        )
+        _work_rows()
         .where(
             d.c.status == PENDING,
             d.c.next_attempt_at <= now,
@@ -143,28 +148,67 @@ def claim(
         wanted = limit - len(items)
         window = _due_window(now, wanted, lock=lock, skip_subscriptions=skip_subscriptions)
         rows = conn.execute(window).mappings().all()
-        live = [r for r in rows if r["subscription_active"] and r["integration_active"]]
-        dead = [r["id"] for r in rows if not (r["subscription_active"] and r["integration_active"])]
-        if live:
-            conn.execute(
-                update(deliveries)
-                .where(deliveries.c.id.in_([r["id"] for r in live]))
-                .values(lease_owner=owner, lease_expires_at=now + lease)
-            )
-        for row in live:
-            integration_id = row["integration_id"]
-            if integration_id not in keys:
-                secrets = codec.load(row["secrets"], integration_id)
-                # Only the secrets take part in choosing signing keys.
-                keys[integration_id] = Integration.model_construct(secrets=secrets).signing_keys(
-                    now
-                )
-            items.append(_work_item(row, keys[integration_id]))
-        if dead:
-            cancel_where(conn, deliveries.c.id.in_(dead), now=now)
+        dead = _lease_rows(conn, codec, rows, items, keys, owner=owner, now=now, lease=lease)
         # A short window means the due backlog is exhausted; an all-live one filled the claim.
         if len(rows) < wanted or not dead:
             break
+    return items
+
+
+def _lease_rows(
+    conn: Connection,
+    codec: SecretCodec,
+    rows: Sequence[Any],
+    items: list[WorkItem],
+    keys: dict[str, tuple[bytes, ...]],
+    *,
+    owner: str,
+    now: datetime,
+    lease: timedelta,
+) -> list[str]:
+    """Lease the live ``rows`` to ``owner`` and append their work items to ``items``; cancel
+    the rows of inactive subscriptions or integrations and return their ids."""
+    live = [r for r in rows if r["subscription_active"] and r["integration_active"]]
+    dead = [r["id"] for r in rows if not (r["subscription_active"] and r["integration_active"])]
+    if live:
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_([r["id"] for r in live]))
+            .values(lease_owner=owner, lease_expires_at=now + lease)
+        )
+    for row in live:
+        integration_id = row["integration_id"]
+        if integration_id not in keys:
+            secrets = codec.load(row["secrets"], integration_id)
+            # Only the secrets take part in choosing signing keys.
+            keys[integration_id] = Integration.model_construct(secrets=secrets).signing_keys(now)
+        items.append(_work_item(row, keys[integration_id]))
+    if dead:
+        cancel_where(conn, deliveries.c.id.in_(dead), now=now)
+    return dead
+
+
+def take(
+    conn: Connection,
+    codec: SecretCodec,
+    delivery_ids: Sequence[str],
+    *,
+    owner: str,
+    new_owner: str,
+    now: datetime,
+    lease: timedelta,
+) -> list[WorkItem]:
+    """Move the leases ``owner`` holds on ``delivery_ids`` to ``new_owner``; their items."""
+    d = deliveries
+    query = _work_rows().where(
+        d.c.id.in_(list(delivery_ids)), d.c.status == PENDING, d.c.lease_owner == owner
+    )
+    if conn.dialect.name == "postgresql":
+        # Two takers of the same lease serialise here; the second finds it moved.
+        query = query.with_for_update(of=d)
+    rows = conn.execute(query.order_by(d.c.next_attempt_at, d.c.id)).mappings().all()
+    items: list[WorkItem] = []
+    _lease_rows(conn, codec, rows, items, {}, owner=new_owner, now=now, lease=lease)
     return items
 
 

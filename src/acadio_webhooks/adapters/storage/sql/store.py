@@ -288,6 +288,29 @@ class SqlStore:
                 skip_subscriptions=skip_subscriptions,
             )
 
+    def take(
+        self,
+        delivery_ids: Sequence[str],
+        *,
+        owner: str,
+        new_owner: str,
+        now: datetime,
+        lease: timedelta,
+    ) -> list[WorkItem]:
+        """Move ``owner``'s leases on ``delivery_ids`` to ``new_owner``; their work items."""
+        if not delivery_ids:
+            return []
+        with self._transaction("taking over leases", write=True) as conn:
+            return _queue.take(
+                conn,
+                self._codec,
+                delivery_ids,
+                owner=owner,
+                new_owner=new_owner,
+                now=now,
+                lease=lease,
+            )
+
     def settle(self, settlements: Sequence[Settlement], *, owner: str, now: datetime) -> None:
         """Record every attempt; apply the verdicts of deliveries ``owner`` still holds."""
         if not settlements:
