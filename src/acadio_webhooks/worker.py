@@ -144,10 +144,10 @@ class _Runner:
             result = _with_duration(result, time.perf_counter() - began)
         return settle(item, result, started_at=started, now=self.clock.now(), policy=self.policy)
 
-    def commit(self, settlements: Sequence[Settlement]) -> None:
+    def commit(self, settlements: Sequence[Settlement], *, owner: str | None = None) -> None:
         if not settlements:
             return
-        self.store.settle(settlements, owner=self.owner, now=self.clock.now())
+        self.store.settle(settlements, owner=owner or self.owner, now=self.clock.now())
         for settlement in settlements:
             self.metrics.record(settlement)
             log_settlement(settlement)

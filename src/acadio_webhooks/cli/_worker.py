@@ -20,6 +20,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from acadio_webhooks.cli._common import (
@@ -90,6 +91,15 @@ def register(commands: Any) -> None:
         default=1.0,
         metavar="S",
         help="seconds between looks for due work when idle (default 1)",
+    )
+    pacing.add_argument(
+        "--lease",
+        type=positive_float,
+        default=300.0,
+        metavar="S",
+        help="seconds a claimed delivery stays reserved; a worker that dies loses nothing, "
+        "its deliveries are claimable again after this (default 300; keep it well above the "
+        "20 s attempt timeout)",
     )
     parser.add_argument(
         "--allow-insecure-endpoints",
@@ -180,6 +190,7 @@ def build_worker(args: argparse.Namespace, notifier: Notifier) -> _Built:
         concurrency=args.concurrency,
         per_endpoint=args.per_endpoint,
         poll_interval=args.poll_interval,
+        lease=timedelta(seconds=args.lease),
     )
     worker = AsyncWorker(store, transport, settings=settings, notifier=notifier)
     return _Built(worker=worker, store=store)

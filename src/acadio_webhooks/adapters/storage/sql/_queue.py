@@ -239,7 +239,7 @@ def settle(
     ids = {s.item.delivery_id for s in settlements}
     states = select(d.c.id, d.c.status, d.c.lease_owner).where(d.c.id.in_(ids))
     if conn.dialect.name == "postgresql":
-        states = states.with_for_update(of=d)
+        states = states.order_by(d.c.id).with_for_update(of=d)
     held = {
         row.id: row.status == PENDING and row.lease_owner == owner for row in conn.execute(states)
     }
@@ -298,6 +298,34 @@ def _apply_verdicts(conn: Connection, owned: Sequence[Settlement], now: datetime
 def _apply_health(conn: Connection, owned: Sequence[Settlement]) -> None:
     s = subscriptions
     changes = fold_health(owned)
+    # A success on a healthy subscription changes nothing: skip the write, so that workers
+    # settling successes of the same subscriptions never queue on its row.
+    clean = [c.subscription_id for c in changes if c.reset and _is_clean(c)]
+    if clean:
+        dirty = set(
+            conn.execute(
+                select(s.c.id).where(
+                    s.c.id.in_(clean),
+                    or_(
+                        s.c.consecutive_failures != 0,
+                        s.c.failing_since.is_not(None),
+                        s.c.paused_until.is_not(None),
+                    ),
+                )
+            ).scalars()
+        )
+        changes = [c for c in changes if c.subscription_id in dirty or not _is_clean(c)]
+    if not changes:
+        return
+    if conn.dialect.name == "postgresql":
+        # Lock the rows in one global order first: concurrent settlers touching the same
+        # subscriptions then queue instead of dead-locking.
+        conn.execute(
+            select(s.c.id)
+            .where(s.c.id.in_([c.subscription_id for c in changes]))
+            .order_by(s.c.id)
+            .with_for_update()
+        )
     resets = [c for c in changes if c.reset]
     increments = [c for c in changes if not c.reset]
 
@@ -339,6 +367,10 @@ def _apply_health(conn: Connection, owned: Sequence[Settlement]) -> None:
             ),
             [params(c) for c in increments],
         )
+
+
+def _is_clean(change: HealthChange) -> bool:
+    return change.reset and change.failures == 0 and change.paused_until is None
 
 
 def _disable(conn: Connection, owned: Sequence[Settlement], now: datetime) -> bool:
