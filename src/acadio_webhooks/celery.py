@@ -168,15 +168,26 @@ class CeleryDelivery:
         options: dict[str, Any] = {"ignore_result": True}
         if self.settings.queue is not None:
             options["queue"] = self.settings.queue
-        self.pump_task = app.task(name=f"{name}.pump", **options)(self._pump_entry)
+
+        # Plain functions, not bound methods: Celery builds task classes from signatures.
+        def pump() -> int:
+            return self.pump()
+
+        def attempt(task: Any, delivery_ids: list[str], pump_owner: str) -> int:
+            return self.attempt(delivery_ids, pump_owner, str(task.request.id))
+
+        def notify() -> int:
+            return self.flush_notices()
+
+        self.pump_task = app.task(name=f"{name}.pump", **options)(pump)
         self.attempt_task = app.task(
             name=f"{name}.attempt",
             bind=True,
             acks_late=True,
             reject_on_worker_lost=True,
             **options,
-        )(self._attempt_entry)
-        self.notify_task = app.task(name=f"{name}.notify", **options)(self._notify_entry)
+        )(attempt)
+        self.notify_task = app.task(name=f"{name}.notify", **options)(notify)
         if schedule:
             app.conf.beat_schedule = {**(app.conf.beat_schedule or {}), **self.beat_schedule()}
 
@@ -274,15 +285,6 @@ class CeleryDelivery:
             # The broker refused: hand the rest back rather than leave it leased.
             store.release(delivery_ids[start:], owner=owner)
             raise
-
-    def _pump_entry(self) -> int:
-        return self.pump()
-
-    def _attempt_entry(self, task: Any, delivery_ids: list[str], pump_owner: str) -> int:
-        return self.attempt(delivery_ids, pump_owner, str(task.request.id))
-
-    def _notify_entry(self) -> int:
-        return self.flush_notices()
 
     def _build(self) -> tuple[Store, Transport, _Runner]:
         source = self._store_source

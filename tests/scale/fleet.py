@@ -31,6 +31,7 @@ __all__ = [
     "emit_events",
     "start_worker",
     "stop_processes",
+    "start_celery_worker",
     "Audit",
     "audit",
     "wait_for",
@@ -144,6 +145,54 @@ def start_worker(
         "WARNING",
     ]
     return subprocess.Popen(command, cwd=ROOT, env=_env(), text=True)
+
+
+def start_celery_worker(
+    db_url: str,
+    broker: str,
+    queue: str,
+    schedule_file: Path,
+    *,
+    processes: int = 2,
+    lease: float = 300.0,
+    chunk: int = 1,
+    batch: int = 500,
+) -> subprocess.Popen[str]:
+    """A real ``celery worker`` (prefork, with embedded beat for the pump) running
+    ``tests/scale/celery_app.py``, in its own process group so it can be killed whole."""
+    env = _env()
+    env.update(
+        ACADIO_CELERY_BROKER=broker,
+        ACADIO_CELERY_DB=db_url,
+        ACADIO_CELERY_QUEUE=queue,
+        ACADIO_CELERY_LEASE=str(lease),
+        ACADIO_CELERY_CHUNK=str(chunk),
+        ACADIO_CELERY_BATCH=str(batch),
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "--quiet",
+        "-A",
+        "tests.scale.celery_app",
+        "worker",
+        "--beat",
+        "--schedule",
+        str(schedule_file),
+        "--pool",
+        "prefork",
+        "--concurrency",
+        str(processes),
+        "--queues",
+        queue,
+        "--without-mingle",
+        "--without-gossip",
+        "--without-heartbeat",
+        "--loglevel",
+        "WARNING",
+    ]
+    return subprocess.Popen(command, cwd=ROOT, env=env, text=True, start_new_session=True)
 
 
 def stop_processes(
