@@ -42,6 +42,8 @@ class LoopbackReceiver:
     def __init__(self, secret: str, *, status: int = 200) -> None:
         self.secret = secret
         self.status = status
+        # Per-path answers that override ``status``: path -> (status, extra headers).
+        self.answers: dict[str, tuple[int, dict[str, str]]] = {}
         self.hold: threading.Event | None = None
         self.arrived = threading.Event()
         self._lock = threading.Lock()
@@ -76,9 +78,12 @@ class LoopbackReceiver:
                 else:
                     entry = Received(self.path, True, event.topic, event.id, event.data, None)
                     status = receiver.status
+                status, extra = receiver.answers.get(self.path, (status, {}))
                 with receiver._lock:
                     receiver._received.append(entry)
                 self.send_response(status)
+                for name, value in extra.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -43,11 +44,18 @@ def test_demo_in_a_subprocess() -> None:
 
 
 @pytest.mark.timeout(240)
-def test_demo_keeps_its_database_when_asked(run: Run, tmp_path: Path) -> None:
+def test_demo_keeps_its_database_when_asked_and_can_run_on_it_again(
+    run: Run, tmp_path: Path
+) -> None:
     kept = tmp_path / "demo.db"
-    result = run("demo", "--db", str(kept))
-    assert result.code == 0, result.out + result.err
-    assert_demo_output(result.out)
-    listed = json.loads(run("deliveries", "--db", str(kept), "list", "--json").out)
+    for _ in range(2):
+        result = run("demo", "--db", str(kept))
+        assert result.code == 0, result.out + result.err
+        assert_demo_output(result.out)
+    assert "deactivated int_" in result.out  # the first run's integration
+    integration = re.search(r"integration (int_\w+) for tenant", result.out).group(1)  # type: ignore[union-attr]
+    listed = json.loads(
+        run("deliveries", "--db", str(kept), "list", "--integration", integration, "--json").out
+    )
     statuses = sorted((entry["status"], entry["attempts"]) for entry in listed)
     assert statuses == [("delivered", 1)] * 3 + [("failed", 7)]

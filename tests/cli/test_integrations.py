@@ -159,3 +159,17 @@ def test_deactivate_cancels_pending_deliveries(run: Run, db: str) -> None:
         assert [d.status.value for d in dispatcher.deliveries().items] == ["cancelled"]
     plain = run("integrations", "--db", db, "deactivate", integration_id)
     assert "deactivated" in plain.out
+
+
+def test_unsupported_database_url_is_a_usage_error(run: Run) -> None:
+    result = run("integrations", "--db", "mysql://lms@127.0.0.1/lms", "list")
+    assert result.code == 2
+    assert "cannot use database mysql://lms@127.0.0.1/lms: unsupported database" in result.err
+
+
+def test_unreachable_database_fails_without_showing_its_password(run: Run) -> None:
+    result = run("integrations", "--db", "postgresql://lms:hunter2-pw@127.0.0.1:1/lms", "list")
+    assert result.code == 1
+    assert "cannot open database postgresql://lms:***@127.0.0.1:1/lms" in result.err
+    assert "hunter2-pw" not in result.err
+    assert "Traceback" not in result.err

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -26,6 +26,10 @@ from acadio_webhooks.errors import (
     SigningError,
     UnknownTopic,
 )
+
+if TYPE_CHECKING:
+    from acadio_webhooks.dispatcher import Dispatcher
+    from acadio_webhooks.ports.storage import Store
 
 __all__ = [
     "EXIT_OK",
@@ -45,6 +49,7 @@ __all__ = [
     "add_secret_options",
     "parse_since",
     "read_bytes",
+    "open_cli_store",
     "opened_dispatcher",
     "positive_int",
     "positive_float",
@@ -165,17 +170,33 @@ def display_url(url: str) -> str:
         return re.sub(r"//[^@/]*@", "//***@", url)
 
 
+def open_cli_store(db: str | None, *, must_exist: bool = True) -> Store:
+    """The store ``--db`` names, with errors that say which database and what is wrong."""
+    from acadio_webhooks.adapters.storage import open_store
+    from acadio_webhooks.errors import StorageError
+
+    url = database_url(db, must_exist=must_exist)
+    try:
+        return open_store(url)
+    except ValueError as exc:  # a URL of an unsupported kind
+        raise CommandError(f"cannot use database {display_url(url)}: {exc}", EXIT_USAGE) from None
+    except ImportError as exc:  # a driver extra that is not installed
+        raise CommandError(f"cannot open database {display_url(url)}: {exc}") from None
+    except StorageError as exc:
+        raise CommandError(f"cannot open database {display_url(url)}: {exc}") from None
+
+
 @contextmanager
 def opened_dispatcher(
     db: str | None, *, must_exist: bool = True, allow_insecure_endpoints: bool = False
-) -> Iterator[Any]:
+) -> Iterator[Dispatcher]:
     """A sync ``Dispatcher`` on the ``--db`` store, closed afterwards."""
     from acadio_webhooks.dispatcher import Dispatcher
     from acadio_webhooks.domain.endpoints import EndpointPolicy
 
-    url = database_url(db, must_exist=must_exist)
+    store = open_cli_store(db, must_exist=must_exist)
     dispatcher = Dispatcher(
-        url, endpoint_policy=EndpointPolicy(allow_insecure=allow_insecure_endpoints)
+        store, endpoint_policy=EndpointPolicy(allow_insecure=allow_insecure_endpoints)
     )
     try:
         yield dispatcher

@@ -30,6 +30,7 @@ from acadio_webhooks.cli._common import (
     add_db_option,
     database_url,
     display_url,
+    open_cli_store,
     positive_float,
     positive_int,
     read_env_secret,
@@ -176,12 +177,11 @@ class _Built:
 def build_worker(args: argparse.Namespace, notifier: Notifier) -> _Built:
     """The store, transport and worker the options describe."""
     from acadio_webhooks.adapters.resolver import SystemResolver
-    from acadio_webhooks.adapters.storage import open_store
     from acadio_webhooks.adapters.transport.httpx import AsyncHttpxTransport
     from acadio_webhooks.domain.endpoints import EndpointPolicy
     from acadio_webhooks.worker import AsyncWorker, WorkerSettings
 
-    store = open_store(database_url(args.db, must_exist=False))
+    store = open_cli_store(args.db, must_exist=False)
     transport = AsyncHttpxTransport(
         policy=EndpointPolicy(allow_insecure=args.allow_insecure_endpoints),
         resolver=SystemResolver(),
