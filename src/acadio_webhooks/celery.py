@@ -76,7 +76,8 @@ class CelerySettings:
     * ``chunk`` — deliveries per attempt task (attempted one after another): 1 isolates
       every attempt; more amortises Celery's per-task cost.
     * ``per_endpoint`` — deliveries of one subscription one pump hands out at most, so one
-      endpoint's backlog cannot fill the queue ahead of everyone else's.
+      endpoint's backlog cannot fill the queue ahead of everyone else's; with one pump a
+      second this caps each endpoint at that many attempts started per second.
     * ``lease`` — how long a claimed delivery stays reserved; keep it above the broker's
       queueing delay plus ``chunk`` x the transport's total timeout.
     * ``notify_interval``, ``notice_window``, ``notice_grace`` — failure e-mails, as for
@@ -87,7 +88,7 @@ class CelerySettings:
     pump_interval: float = 1.0
     batch_size: int = 500
     chunk: int = 1
-    per_endpoint: int = 10
+    per_endpoint: int = 100
     lease: timedelta = timedelta(minutes=5)
     notify_interval: float = 30.0
     notice_window: timedelta = DEFAULT_NOTICE_WINDOW

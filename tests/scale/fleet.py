@@ -34,6 +34,7 @@ __all__ = [
     "start_celery_worker",
     "Audit",
     "audit",
+    "delivered",
     "wait_for",
 ]
 
@@ -124,7 +125,12 @@ def emit_events(db_url: str, fleet: Fleet, count: int, *, per_transaction: int =
 
 
 def start_worker(
-    db_url: str, *, concurrency: int = 50, lease: float = 300.0, poll_interval: float = 1.0
+    db_url: str,
+    *,
+    concurrency: int = 50,
+    lease: float = 300.0,
+    poll_interval: float = 1.0,
+    transport: str = "aiohttp",
 ) -> subprocess.Popen[str]:
     """An ``acadio-webhooks worker`` process on ``db_url``."""
     command = [
@@ -140,6 +146,8 @@ def start_worker(
         str(lease),
         "--poll-interval",
         str(poll_interval),
+        "--transport",
+        transport,
         "--allow-insecure-endpoints",
         "--log-level",
         "WARNING",
@@ -228,26 +236,42 @@ class Audit:
         return self.by_status.get(status, 0)
 
 
+_engines: dict[str, sa.Engine] = {}
+
+
+def _engine(db_url: str) -> sa.Engine:
+    if db_url not in _engines:
+        url = db_url.replace("postgresql://", "postgresql+psycopg://", 1)
+        _engines[db_url] = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    return _engines[db_url]
+
+
+def delivered(db_url: str) -> int:
+    """How many deliveries the store records as delivered (cheap: for polling)."""
+    with _engine(db_url).connect() as conn:
+        return int(
+            conn.execute(
+                sa.text("SELECT count(*) FROM acadio_deliveries WHERE status = 'delivered'")
+            ).scalar_one()
+        )
+
+
 def audit(db_url: str) -> Audit:
     """Count deliveries per status and check each delivered one has one successful attempt."""
-    engine = sa.create_engine(db_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    try:
-        with engine.connect() as conn:
-            by_status = dict(
-                conn.execute(
-                    sa.text("SELECT status, count(*) FROM acadio_deliveries GROUP BY status")
-                ).all()
+    with _engine(db_url).connect() as conn:
+        by_status = dict(
+            conn.execute(
+                sa.text("SELECT status, count(*) FROM acadio_deliveries GROUP BY status")
+            ).all()
+        )
+        not_once = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM acadio_deliveries d WHERE d.status = 'delivered' AND "
+                "(SELECT count(*) FROM acadio_attempts a WHERE a.delivery_id = d.id "
+                "AND a.succeeded) <> 1"
             )
-            not_once = conn.execute(
-                sa.text(
-                    "SELECT count(*) FROM acadio_deliveries d WHERE d.status = 'delivered' AND "
-                    "(SELECT count(*) FROM acadio_attempts a WHERE a.delivery_id = d.id "
-                    "AND a.succeeded) <> 1"
-                )
-            ).scalar_one()
-            attempts = conn.execute(sa.text("SELECT count(*) FROM acadio_attempts")).scalar_one()
-    finally:
-        engine.dispose()
+        ).scalar_one()
+        attempts = conn.execute(sa.text("SELECT count(*) FROM acadio_attempts")).scalar_one()
     return Audit({str(k): int(v) for k, v in by_status.items()}, int(not_once), int(attempts))
 
 

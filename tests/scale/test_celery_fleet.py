@@ -20,6 +20,7 @@ from tests.scale.fleet import (
     Fleet,
     Receiver,
     audit,
+    delivered,
     emit_events,
     prepare_fleet,
     receiver_process,
@@ -84,7 +85,7 @@ def test_celery_delivers_every_event_exactly_once(
     try:
         emit_events(db_url, fleet, EVENTS)
         wait_for(
-            lambda: audit(db_url).count("delivered") == EVENTS * 3,
+            lambda: delivered(db_url) == EVENTS * 3,
             timeout=300,
             what="every delivery",
             every=0.5,
@@ -115,7 +116,7 @@ def test_a_celery_worker_killed_mid_way_loses_nothing(
     try:
         emit_events(db_url, fleet, EVENTS)
         wait_for(
-            lambda: audit(db_url).count("delivered") >= EVENTS,
+            lambda: delivered(db_url) >= EVENTS,
             timeout=300,
             what="a third of the deliveries",
             every=0.1,
@@ -128,7 +129,7 @@ def test_a_celery_worker_killed_mid_way_loses_nothing(
         # pump reclaims the deliveries once the leases run out.
         workers.append(start_celery_worker(db_url, url, queue, tmp_path / "beat2", lease=LEASE))
         wait_for(
-            lambda: audit(db_url).count("delivered") == EVENTS * 3,
+            lambda: delivered(db_url) == EVENTS * 3,
             timeout=300,
             what="every delivery after the kill",
             every=0.5,

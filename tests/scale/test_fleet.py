@@ -19,6 +19,7 @@ from tests.scale.fleet import (
     Fleet,
     Receiver,
     audit,
+    delivered,
     emit_events,
     prepare_fleet,
     receiver_process,
@@ -79,7 +80,7 @@ def test_three_workers_deliver_every_event_exactly_once(db_url: str, receiver: R
     try:
         emit_events(db_url, fleet, EVENTS)
         wait_for(
-            lambda: audit(db_url).count("delivered") == EVENTS * 3,
+            lambda: delivered(db_url) == EVENTS * 3,
             timeout=600,
             what="every delivery",
             every=1.0,
@@ -104,7 +105,7 @@ def test_a_worker_killed_mid_way_loses_nothing(db_url: str, receiver: Receiver) 
     try:
         emit_events(db_url, fleet, EVENTS)
         wait_for(
-            lambda: audit(db_url).count("delivered") >= EVENTS * 3 // 3,
+            lambda: delivered(db_url) >= EVENTS * 3 // 3,
             timeout=600,
             what="a third of the deliveries",
             every=0.2,
@@ -112,7 +113,7 @@ def test_a_worker_killed_mid_way_loses_nothing(db_url: str, receiver: Receiver) 
         victim.send_signal(signal.SIGKILL)
         victim.wait(30)
         wait_for(
-            lambda: audit(db_url).count("delivered") == EVENTS * 3,
+            lambda: delivered(db_url) == EVENTS * 3,
             timeout=600,
             what="every delivery after the kill",
             every=1.0,
