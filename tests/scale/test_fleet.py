@@ -2,8 +2,13 @@
 subscriptions to a real receiver process: every delivery is recorded delivered exactly once,
 the receiver sees every ``webhook-id``, and duplicates are counted and reported.
 
-N is ``ACADIO_WEBHOOKS_SCALE_EVENTS`` (default 10,000). The second run SIGKILLs one worker
-half-way: nothing is lost, and duplicates come only from the attempts it had in flight.
+N is ``ACADIO_WEBHOOKS_SCALE_EVENTS``: 2,000 by default (6,000 deliveries, what CI runs on
+its shared 2-core machine); the issue's full size is::
+
+    ACADIO_WEBHOOKS_SCALE_EVENTS=10000 .venv/bin/python -m pytest -s tests/scale/test_fleet.py
+
+The second run SIGKILLs one worker a third of the way in: nothing is lost, and duplicates
+come only from the attempts it had in flight.
 """
 
 from __future__ import annotations
@@ -31,8 +36,9 @@ from tests.services import postgres_database
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(900)]
 
-EVENTS = int(os.environ.get("ACADIO_WEBHOOKS_SCALE_EVENTS", "10000"))
+EVENTS = int(os.environ.get("ACADIO_WEBHOOKS_SCALE_EVENTS", "2000"))
 WORKERS = 3
+SUBSCRIPTIONS = 3
 CONCURRENCY = 40
 # Long enough that no attempt outlives its lease in a healthy run, short enough that the
 # killed worker's deliveries come back within the test.
@@ -65,22 +71,23 @@ def duplicates_seen(receiver: Receiver, fleet: Fleet, expected_per_path: int) ->
 
 def report(what: str, started: float, duplicates: int, attempts: int) -> None:
     elapsed = time.monotonic() - started
-    deliveries = EVENTS * WORKERS
+    deliveries = EVENTS * SUBSCRIPTIONS
     print(  # the figures the scale docs quote come from these lines
-        f"\n{what}: {EVENTS} events x 3 subscriptions by {WORKERS} workers in {elapsed:.1f} s "
+        f"\n{what}: {EVENTS} events x {SUBSCRIPTIONS} subscriptions by {WORKERS} workers "
+        f"in {elapsed:.1f} s "
         f"({deliveries / elapsed:.0f} deliveries/s); {attempts} attempts recorded; "
         f"{duplicates} duplicate receipts"
     )
 
 
 def test_three_workers_deliver_every_event_exactly_once(db_url: str, receiver: Receiver) -> None:
-    fleet = prepare_fleet(db_url, receiver)
+    fleet = prepare_fleet(db_url, receiver, subscriptions=SUBSCRIPTIONS)
     workers = [start_worker(db_url, concurrency=CONCURRENCY, lease=LEASE) for _ in range(WORKERS)]
     started = time.monotonic()
     try:
         emit_events(db_url, fleet, EVENTS)
         wait_for(
-            lambda: delivered(db_url) == EVENTS * 3,
+            lambda: delivered(db_url) == EVENTS * SUBSCRIPTIONS,
             timeout=600,
             what="every delivery",
             every=1.0,
@@ -89,23 +96,23 @@ def test_three_workers_deliver_every_event_exactly_once(db_url: str, receiver: R
         codes = stop_processes(workers)
     assert codes == [0] * WORKERS  # graceful shutdown on SIGTERM
     result = audit(db_url)
-    assert result.by_status == {"delivered": EVENTS * 3}
+    assert result.by_status == {"delivered": EVENTS * SUBSCRIPTIONS}
     assert result.delivered_not_once == 0
     duplicates = duplicates_seen(receiver, fleet, EVENTS)
     report("fleet", started, duplicates, result.attempts)
     assert duplicates == 0  # no faults: no attempt is ever made twice
-    assert result.attempts == EVENTS * 3
+    assert result.attempts == EVENTS * SUBSCRIPTIONS
 
 
 def test_a_worker_killed_mid_way_loses_nothing(db_url: str, receiver: Receiver) -> None:
-    fleet = prepare_fleet(db_url, receiver)
+    fleet = prepare_fleet(db_url, receiver, subscriptions=SUBSCRIPTIONS)
     workers = [start_worker(db_url, concurrency=CONCURRENCY, lease=LEASE) for _ in range(WORKERS)]
     victim = workers[0]
     started = time.monotonic()
     try:
         emit_events(db_url, fleet, EVENTS)
         wait_for(
-            lambda: delivered(db_url) >= EVENTS * 3 // 3,
+            lambda: delivered(db_url) >= EVENTS * SUBSCRIPTIONS // 3,
             timeout=600,
             what="a third of the deliveries",
             every=0.2,
@@ -113,7 +120,7 @@ def test_a_worker_killed_mid_way_loses_nothing(db_url: str, receiver: Receiver) 
         victim.send_signal(signal.SIGKILL)
         victim.wait(30)
         wait_for(
-            lambda: delivered(db_url) == EVENTS * 3,
+            lambda: delivered(db_url) == EVENTS * SUBSCRIPTIONS,
             timeout=600,
             what="every delivery after the kill",
             every=1.0,
@@ -123,7 +130,7 @@ def test_a_worker_killed_mid_way_loses_nothing(db_url: str, receiver: Receiver) 
     assert codes[0] == -signal.SIGKILL
     assert codes[1:] == [0] * (WORKERS - 1)
     result = audit(db_url)
-    assert result.by_status == {"delivered": EVENTS * 3}
+    assert result.by_status == {"delivered": EVENTS * SUBSCRIPTIONS}
     assert result.delivered_not_once == 0
     duplicates = duplicates_seen(receiver, fleet, EVENTS)
     report("fleet with one worker SIGKILLed", started, duplicates, result.attempts)
