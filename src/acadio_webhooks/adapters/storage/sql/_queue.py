@@ -204,6 +204,9 @@ def take(
         d.c.id.in_(list(delivery_ids)), d.c.status == PENDING, d.c.lease_owner == owner
     )
     if conn.dialect.name == "postgresql":
+        # As for claims: a take lost in a server crash leaves the lease with the pump, whose
+        # expiry frees the delivery again; the settle that follows is durable.
+        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
         # Two takers of the same lease serialise here; the second finds it moved.
         query = query.with_for_update(of=d)
     rows = conn.execute(query.order_by(d.c.next_attempt_at, d.c.id)).mappings().all()
