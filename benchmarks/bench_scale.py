@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import secrets
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,6 +52,79 @@ from tests.scale.fleet import (  # noqa: E402
     wait_for,
 )
 from tests.services import postgres_database  # noqa: E402
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class CpuUse:
+    """CPU seconds spent during one timed case, by whom."""
+
+    machine_busy: float = 0.0
+    machine_total: float = 0.0
+    postgres: float = 0.0
+    workers: float = 0.0
+
+    @property
+    def busy_share(self) -> float:
+        return self.machine_busy / self.machine_total if self.machine_total else 0.0
+
+
+def _machine_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of all cores since boot."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+def _process_table() -> dict[int, tuple[str, int, int]]:
+    """pid -> (name, parent pid, CPU jiffies) for every process."""
+    table: dict[int, tuple[str, int, int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        rest = text[text.rindex(")") + 2 :].split()
+        table[int(stat.parent.name)] = (name, int(rest[1]), int(rest[11]) + int(rest[12]))
+    return table
+
+
+def _split_ticks(roots: set[int]) -> tuple[int, int]:
+    """(PostgreSQL's jiffies, jiffies of ``roots`` and all their descendants)."""
+    table = _process_table()
+    postgres = sum(t for name, _parent, t in table.values() if name.startswith("postgres"))
+    tree = 0
+    for pid, (_name, _parent, ticks) in table.items():
+        seen = pid
+        while seen > 1:
+            if seen in roots:
+                tree += ticks
+                break
+            seen = table.get(seen, ("", 0, 0))[1]
+    return postgres, tree
+
+
+class CpuMeter:
+    """CPU spent between ``start`` and ``stop``: the machine's, PostgreSQL's, and that of the
+    worker processes (``roots`` and their descendants: Celery's pool children too)."""
+
+    def __init__(self) -> None:
+        self.use = CpuUse()
+        self.roots: set[int] = set()
+
+    def start(self) -> None:
+        self._machine = _machine_ticks()
+        self._split = _split_ticks(self.roots)
+
+    def stop(self) -> None:
+        busy, total = _machine_ticks()
+        postgres, tree = _split_ticks(self.roots)
+        self.use.machine_busy = (busy - self._machine[0]) / CLOCK_TICKS
+        self.use.machine_total = (total - self._machine[1]) / CLOCK_TICKS
+        self.use.postgres = (postgres - self._split[0]) / CLOCK_TICKS
+        self.use.workers = (tree - self._split[1]) / CLOCK_TICKS
 
 
 async def _bare_loop(urls: list[str], total: int, concurrency: int) -> float:
@@ -78,12 +153,15 @@ def bare_aiohttp(receiver: Receiver, paths: tuple[str, ...], total: int) -> floa
     return total / seconds
 
 
-def _timed_backlog(db_url: str, receiver: Receiver, events: int, subscriptions: int) -> float:
+def _timed_backlog(
+    db_url: str, receiver: Receiver, events: int, subscriptions: int, meter: CpuMeter
+) -> float:
     """Commit the backlog at once, then seconds until the store records the last delivery."""
     fleet = prepare_fleet(db_url, receiver, subscriptions=subscriptions)
     total = events * subscriptions
     time.sleep(2.0)  # let the workers finish starting and go idle
     emit_events(db_url, fleet, events, per_transaction=events)
+    meter.start()
     started = time.perf_counter()  # the backlog's commit: from here the workers race
     wait_for(
         lambda: delivered(db_url) == total,
@@ -91,21 +169,32 @@ def _timed_backlog(db_url: str, receiver: Receiver, events: int, subscriptions: 
         what="the backlog",
         every=0.1,
     )
-    return total / (time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    meter.stop()
+    return total / elapsed
 
 
-def postgres_fleet(receiver: Receiver, workers: int, events: int, subscriptions: int) -> float:
+def postgres_fleet(
+    receiver: Receiver, workers: int, events: int, subscriptions: int, meter: CpuMeter
+) -> float:
     """Deliveries/s of ``workers`` worker processes sharing PostgreSQL."""
     with postgres_database("acadio_bench") as db_url:
         fleet = [start_worker(db_url, concurrency=50) for _ in range(workers)]
+        meter.roots = {process.pid for process in fleet}
         try:
-            return _timed_backlog(db_url, receiver, events, subscriptions)
+            return _timed_backlog(db_url, receiver, events, subscriptions, meter)
         finally:
             stop_processes(fleet)
 
 
 def celery_path(
-    receiver: Receiver, broker: str, processes: int, chunk: int, events: int, subscriptions: int
+    receiver: Receiver,
+    broker: str,
+    processes: int,
+    chunk: int,
+    events: int,
+    subscriptions: int,
+    meter: CpuMeter,
 ) -> float:
     """Deliveries/s of a Celery worker with ``processes`` pool processes."""
     with postgres_database("acadio_bench") as db_url, tempfile.TemporaryDirectory() as tmp:
@@ -119,9 +208,10 @@ def celery_path(
             chunk=chunk,
             batch=2000,
         )
+        meter.roots = {worker.pid}
         try:
             time.sleep(3.0)  # the pool and beat take longer to start than the fleet
-            return _timed_backlog(db_url, receiver, events, subscriptions)
+            return _timed_backlog(db_url, receiver, events, subscriptions, meter)
         finally:
             stop_processes([worker])
 
@@ -143,31 +233,41 @@ def main() -> None:
     results: dict[str, float] = {}
     with receiver_process(secret=None) as receiver:
 
-        def case(name: str, run: Callable[[], float]) -> None:
+        def case(name: str, run: Callable[[CpuMeter], float]) -> None:
             receiver.reset()
-            results[name] = run()
+            meter = CpuMeter()
+            results[name] = run(meter)
             base = results.get("bare aiohttp loop", results[name])
-            print(f"{name:32} {results[name]:8.0f} deliveries/s  {results[name] / base:5.2f}x bare")
+            line = f"{name:32} {results[name]:8.0f} deliveries/s  {results[name] / base:5.2f}x bare"
+            use = meter.use
+            if use.machine_total:
+                line += (
+                    f"  | machine {use.busy_share:4.0%} busy; per delivery: workers "
+                    f"{use.workers / total * 1e3:.2f} ms CPU, PostgreSQL "
+                    f"{use.postgres / total * 1e3:.2f} ms"
+                )
+            print(line, flush=True)
 
-        case("bare aiohttp loop", lambda: bare_aiohttp(receiver, paths, total))
+        case("bare aiohttp loop", lambda _meter: bare_aiohttp(receiver, paths, total))
         for count in counts:
             case(
                 f"postgres fleet, {count} worker(s)",
-                lambda count=count: postgres_fleet(
-                    receiver, count, args.events, args.subscriptions
+                lambda meter, count=count: postgres_fleet(
+                    receiver, count, args.events, args.subscriptions, meter
                 ),
             )
         if not args.no_celery:
             for chunk in (int(n) for n in args.celery_chunk.split(",")):
                 case(
                     f"celery, 2 processes, chunk {chunk}",
-                    lambda chunk=chunk: celery_path(
+                    lambda meter, chunk=chunk: celery_path(
                         receiver,
                         args.celery_broker,
                         2,
                         chunk,
                         args.events,
                         args.subscriptions,
+                        meter,
                     ),
                 )
 
