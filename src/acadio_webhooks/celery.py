@@ -49,7 +49,7 @@ from typing import Any
 from acadio_webhooks.adapters.storage import open_store
 from acadio_webhooks.domain.core import DeliveryPolicy
 from acadio_webhooks.domain.endpoints import EndpointPolicy
-from acadio_webhooks.domain.messages import Settlement
+from acadio_webhooks.domain.messages import Settlement, WorkItem
 from acadio_webhooks.domain.notices import DEFAULT_NOTICE_GRACE, DEFAULT_NOTICE_WINDOW
 from acadio_webhooks.observability import DeliveryMetrics
 from acadio_webhooks.ports.clock import Clock
@@ -73,8 +73,12 @@ class CelerySettings:
     * ``batch_size`` — deliveries one pump claims at most. Keep it near what the Celery
       workers attempt in one ``pump_interval``: claims that wait in the broker longer than
       ``lease`` are claimed again by a later pump (the first task then finds nothing to take).
-    * ``chunk`` — deliveries per attempt task (attempted one after another): 1 isolates
-      every attempt; more amortises Celery's per-task cost.
+    * ``chunk`` — deliveries of one subscription per attempt task, attempted one after
+      another and recorded together. Celery's per-task cost (a broker round trip, two
+      database transactions, its own bookkeeping) dwarfs an attempt's: 10 per task delivered
+      about 5x as much per process as 1 on the benchmark machine. The price: a process
+      killed mid-chunk re-sends the chunk's attempts not yet recorded, and a slow endpoint
+      holds its own chunk (never another endpoint's: chunks are per subscription).
     * ``per_endpoint`` — deliveries of one subscription one pump hands out at most, so one
       endpoint's backlog cannot fill the queue ahead of everyone else's; with one pump a
       second this caps each endpoint at that many attempts started per second.
@@ -87,7 +91,7 @@ class CelerySettings:
 
     pump_interval: float = 1.0
     batch_size: int = 500
-    chunk: int = 1
+    chunk: int = 10
     per_endpoint: int = 100
     lease: timedelta = timedelta(minutes=5)
     notify_interval: float = 30.0
@@ -234,11 +238,14 @@ class CeleryDelivery:
                 lease=self.settings.lease,
                 skip_subscriptions=saturated,
             )
-            keep: list[str] = []
+            keep: list[WorkItem] = []
             excess: list[str] = []
             for item in items:
                 count = held.get(item.subscription_id, 0)
-                (keep if count < cap else excess).append(item.delivery_id)
+                if count < cap:
+                    keep.append(item)
+                else:
+                    excess.append(item.delivery_id)
                 held[item.subscription_id] = count + 1
             if excess:
                 store.release(excess, owner=owner)
@@ -276,15 +283,23 @@ class CeleryDelivery:
 
     # -- internals --------------------------------------------------------------------------
 
-    def _send(self, delivery_ids: list[str], owner: str, store: Store) -> None:
-        step = self.settings.chunk
-        start = 0
+    def _send(self, items: list[WorkItem], owner: str, store: Store) -> None:
+        # Chunks never mix subscriptions: a slow endpoint only ever holds up its own work.
+        by_subscription: dict[str, list[str]] = {}
+        for item in items:
+            by_subscription.setdefault(item.subscription_id, []).append(item.delivery_id)
+        chunks = [
+            ids[start : start + self.settings.chunk]
+            for ids in by_subscription.values()
+            for start in range(0, len(ids), self.settings.chunk)
+        ]
+        sent = 0
         try:
-            for start in range(0, len(delivery_ids), step):
-                self.attempt_task.apply_async(args=(delivery_ids[start : start + step], owner))
+            for sent, chunk in enumerate(chunks):  # noqa: B007 - read in the handler below
+                self.attempt_task.apply_async(args=(chunk, owner))
         except Exception:
             # The broker refused: hand the rest back rather than leave it leased.
-            store.release(delivery_ids[start:], owner=owner)
+            store.release([i for chunk in chunks[sent:] for i in chunk], owner=owner)
             raise
 
     def _build(self) -> tuple[Store, Transport, _Runner]:

@@ -35,7 +35,7 @@ webhooks = CeleryDelivery(
     settings=CelerySettings(
         pump_interval=0.5,
         lease=timedelta(seconds=float(os.environ.get("ACADIO_CELERY_LEASE", "300"))),
-        chunk=int(os.environ.get("ACADIO_CELERY_CHUNK", "1")),
+        chunk=int(os.environ.get("ACADIO_CELERY_CHUNK", "10")),
         batch_size=int(os.environ.get("ACADIO_CELERY_BATCH", "500")),
         queue=QUEUE,
     ),

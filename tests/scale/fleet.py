@@ -163,7 +163,7 @@ def start_celery_worker(
     *,
     processes: int = 2,
     lease: float = 300.0,
-    chunk: int = 1,
+    chunk: int = 10,
     batch: int = 500,
 ) -> subprocess.Popen[str]:
     """A real ``celery worker`` (prefork, with embedded beat for the pump) running

@@ -141,5 +141,6 @@ def test_a_celery_worker_killed_mid_way_loses_nothing(
     assert result.delivered_not_once == 0
     duplicates = receipts(receiver, fleet)
     print(f"\ncelery with its worker SIGKILLed: {duplicates} duplicate receipts")
-    # Only attempts in flight at the kill can arrive twice: one per pool process.
-    assert duplicates <= PROCESSES
+    # Only attempts made but not yet recorded at the kill can arrive twice: at most one
+    # chunk (10, the default) per pool process.
+    assert duplicates <= PROCESSES * 10
