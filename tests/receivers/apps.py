@@ -70,12 +70,12 @@ def configure_django() -> None:
 def django_overrides(**settings: Any) -> Any:
     from django.test import override_settings
 
-    return override_settings(
-        ROOT_URLCONF=DJANGO_URLCONF,
-        ALLOWED_HOSTS=["testserver"],
-        MIDDLEWARE=["django.middleware.csrf.CsrfViewMiddleware"],
-        **settings,
-    )
+    defaults: dict[str, Any] = {
+        "ROOT_URLCONF": DJANGO_URLCONF,
+        "ALLOWED_HOSTS": ["testserver"],
+        "MIDDLEWARE": ["django.middleware.csrf.CsrfViewMiddleware"],
+    }
+    return override_settings(**{**defaults, **settings})
 
 
 def django_harness(
