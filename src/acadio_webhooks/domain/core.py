@@ -19,6 +19,7 @@ import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from acadio_webhooks.domain.ids import new_id
@@ -187,10 +188,17 @@ def prepare(item: WorkItem, *, now: datetime) -> OutboundRequest:
     replay tolerance holds on late retries); ``webhook-id`` is the event id, stable across
     attempts and resends, for receivers' de-duplication.
     """
-    headers = Signer(item.signing_keys).headers(
+    headers = _signer(item.signing_keys).headers(
         item.payload, event_id=item.event_id, topic=item.topic, timestamp=int(now.timestamp())
     )
     return OutboundRequest(url=item.endpoint, headers=headers, body=item.payload)
+
+
+@lru_cache(maxsize=1024)
+def _signer(keys: tuple[bytes, ...]) -> Signer:
+    # A worker signs for the same few integrations over and over: building a Signer checks
+    # the keys and runs the HMAC key schedule, which a cached one has done already.
+    return Signer(keys)
 
 
 def settle(
