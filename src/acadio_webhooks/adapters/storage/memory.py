@@ -47,6 +47,9 @@ class _Lease:
 class MemoryStore:
     """A thread-safe store kept in process memory (see the module docstring)."""
 
+    nonblocking = True
+    """Calls never wait on I/O, so the async worker makes them on its event loop."""
+
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._closed = False
@@ -203,6 +206,7 @@ class MemoryStore:
             self._requeue_expired(now)
             items: list[WorkItem] = []
             dead: list[str] = []
+            keys: dict[str, tuple[bytes, ...]] = {}
             expires_at = now + lease
             due = self._due
             while due and len(items) < limit and due[0][0] <= now:
@@ -221,7 +225,9 @@ class MemoryStore:
                     continue
                 self._leases[delivery.id] = _Lease(owner, expires_at)
                 heapq.heappush(self._expiries, (expires_at, delivery.id))
-                items.append(self._work_item(delivery, subscription, integration, now))
+                if integration.id not in keys:
+                    keys[integration.id] = integration.signing_keys(now)
+                items.append(self._work_item(delivery, subscription, keys[integration.id]))
             self._cancel(dead, now=now)
             return items
 
@@ -482,11 +488,7 @@ class MemoryStore:
         self._revision += 1
 
     def _work_item(
-        self,
-        delivery: Delivery,
-        subscription: Subscription,
-        integration: Integration,
-        now: datetime,
+        self, delivery: Delivery, subscription: Subscription, signing_keys: tuple[bytes, ...]
     ) -> WorkItem:
         return WorkItem(
             delivery_id=delivery.id,
@@ -496,8 +498,8 @@ class MemoryStore:
             payload=self._events[delivery.event_id].payload,
             endpoint=subscription.endpoint,
             subscription_id=subscription.id,
-            integration_id=integration.id,
-            signing_keys=integration.signing_keys(now),
+            integration_id=delivery.integration_id,
+            signing_keys=signing_keys,
             attempt_number=delivery.attempts + 1,
             endpoint_failures=subscription.consecutive_failures,
             endpoint_failing_since=subscription.failing_since,
