@@ -508,6 +508,7 @@ class _Flow:
         self.max_leased = settings.concurrency * 2
         self.max_unsettled = settings.batch_size * 4 + self.max_leased
         self.per_endpoint = settings.per_endpoint
+        self.concurrency = settings.concurrency
         self.slots = asyncio.Semaphore(settings.concurrency)
         self.leased = 0  # claimed, attempt not over yet (waiting for a slot or in flight)
         self.unsettled = 0  # attempts over, verdict not recorded yet
@@ -539,8 +540,23 @@ class _Flow:
 
         task.add_done_callback(ended)
 
-    def endpoint_slot(self, endpoint: str) -> _EndpointSlot:
+    def endpoint_slot(self, endpoint: str) -> _EndpointSlot | _NoSlot:
+        if self.per_endpoint >= self.concurrency:
+            return _NO_SLOT  # the global bound is the tighter one: skip the bookkeeping
         return _EndpointSlot(self, endpoint)
+
+
+class _NoSlot:
+    __slots__ = ()
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+_NO_SLOT = _NoSlot()
 
 
 class _EndpointSlot:
