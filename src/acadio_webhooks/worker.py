@@ -379,6 +379,9 @@ class AsyncWorker:
                     group.start_soon(self._wake_on_stop, stop)
                 await self._feed(state, report)
                 await state.idle.wait()
+                if state.crash is not None:
+                    # Out through the task group, as an error in any of its tasks would leave.
+                    raise state.crash
                 group.cancel_scope.cancel()
         finally:
             # Only left after a crash or a cancellation from outside: stop the attempts too.
@@ -386,8 +389,6 @@ class AsyncWorker:
                 task.cancel()
             if state.tasks:
                 await asyncio.gather(*state.tasks, return_exceptions=True)
-        if state.crash is not None:
-            raise state.crash
         await self._commit(state, report)
         if state.unstarted:
             unstarted = state.unstarted

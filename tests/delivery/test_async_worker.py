@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
+import anyio
 import pytest
 
 from acadio_webhooks.adapters.clock import FakeClock
@@ -176,6 +177,36 @@ async def test_a_transport_that_raises_records_a_failed_attempt_instead_of_losin
     [delivery] = (await dispatcher.deliveries()).items
     [attempt] = await dispatcher.attempts(delivery.id)
     assert attempt.error == "other: RuntimeError"
+
+
+async def test_a_bug_outside_the_transport_stops_the_worker_with_its_exception() -> None:
+    store = MemoryStore()
+
+    class BrokenClock(FakeClock):
+        """Reads the time once for the claim, then breaks inside the attempts."""
+
+        reads = 0
+
+        def now(self) -> datetime:
+            self.reads += 1
+            if self.reads > 1:
+                raise RuntimeError("bug in the delivery path")
+            return super().now()
+
+    dispatcher = make_dispatcher(store, transport=AsyncRecordingTransport())
+    subscribe_hosts(dispatcher, 2)
+    for n in range(5):
+        await dispatcher.emit("course/completion/create", {"n": n}, tenant="t")
+    clock = BrokenClock(datetime.now(timezone.utc) + timedelta(minutes=1))
+    worker = AsyncWorker(store, AsyncRecordingTransport(), clock=clock)
+    with pytest.raises(BaseException) as raised:  # noqa: PT011 - unwrapped below
+        with anyio.fail_after(10):  # it must stop, not hang with attempts unaccounted for
+            await worker.drain()
+    # Out of the worker's task group, wrapped in an exception group as anyio does.
+    error = raised.value
+    while not isinstance(error, RuntimeError) and getattr(error, "exceptions", None):
+        error = error.exceptions[0]  # type: ignore[attr-defined]
+    assert str(error) == "bug in the delivery path"
 
 
 async def test_worker_owner_names_are_unique() -> None:
