@@ -482,7 +482,10 @@ class AsyncWorker:
             return
         batch, state.buffer = state.buffer, []
         try:
-            await self._store_call(lambda: self._runner.commit(batch))
+            # Shielded: the settler is cancelled once the attempts are over, and a batch taken
+            # out of the buffer must be written, not dropped halfway.
+            with anyio.CancelScope(shield=True):
+                await self._store_call(lambda: self._runner.commit(batch))
         except AcadioWebhooksError:
             # Keep the verdicts and try again: the attempts happened and must be recorded.
             logger.exception("recording %d attempts failed; retrying", len(batch))
