@@ -2,7 +2,7 @@
 
 Run by hand (not part of the test suite)::
 
-    .venv/bin/python benchmarks/bench_delivery.py                 # everything, ~15 minutes
+    .venv/bin/python benchmarks/bench_delivery.py                 # everything, 20-30 minutes
     .venv/bin/python benchmarks/bench_delivery.py --quick         # a smoke run, ~3 minutes
     .venv/bin/python benchmarks/bench_delivery.py --only overhead,backlog --backlog 1000000
 
