@@ -59,6 +59,7 @@ EXPECTED = {
     "StaticResolver",
     "HttpxTransport",
     "AsyncHttpxTransport",
+    "TransportTimeouts",
     "SmtpNotifier",
     "LoggingNotifier",
     "NotificationFlusher",

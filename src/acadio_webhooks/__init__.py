@@ -57,6 +57,7 @@ if TYPE_CHECKING:
         SqlStore,
         open_store,
     )
+    from acadio_webhooks.adapters.transport._common import TransportTimeouts
     from acadio_webhooks.adapters.transport.httpx import (
         AsyncHttpxTransport,
         HttpxTransport,
@@ -170,6 +171,7 @@ _LAZY: dict[str, str] = {
     "StaticResolver": "acadio_webhooks.adapters.resolver",
     "HttpxTransport": "acadio_webhooks.adapters.transport.httpx",
     "AsyncHttpxTransport": "acadio_webhooks.adapters.transport.httpx",
+    "TransportTimeouts": "acadio_webhooks.adapters.transport._common",
     "SmtpNotifier": "acadio_webhooks.adapters.notifier.smtp",
     "LoggingNotifier": "acadio_webhooks.adapters.notifier.logging",
     "NotificationFlusher": "acadio_webhooks.notify",
@@ -220,6 +222,7 @@ __all__ = [
     "StaticResolver",
     "HttpxTransport",
     "AsyncHttpxTransport",
+    "TransportTimeouts",
     "SmtpNotifier",
     "LoggingNotifier",
     "NotificationFlusher",

@@ -263,6 +263,11 @@ class Dispatcher:
         """Counters of every attempt this dispatcher's workers settled."""
         return self._host.metrics
 
+    @property
+    def catalog(self) -> TopicCatalog:
+        """The topics this dispatcher emits and checks subscription patterns against."""
+        return self._host.catalog
+
     def emit(
         self,
         topic: str,
@@ -427,6 +432,11 @@ class AsyncDispatcher:
     def metrics(self) -> DeliveryMetrics:
         """Counters of every attempt this dispatcher's workers settled."""
         return self._host.metrics
+
+    @property
+    def catalog(self) -> TopicCatalog:
+        """The topics this dispatcher emits and checks subscription patterns against."""
+        return self._host.catalog
 
     async def emit(
         self,

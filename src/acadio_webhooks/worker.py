@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import anyio
@@ -123,6 +123,11 @@ class _Runner:
     metrics: DeliveryMetrics
     flusher: NotificationFlusher | None
     owner: str = field(default_factory=_default_owner)
+    # Consecutive failures per subscription seen by this worker since its items were claimed.
+    # Items claimed in one batch all carry the count the store had at claim time; without
+    # this, several failing at once would step over the "endpoint started failing" threshold
+    # and the notice would never go out.
+    failures: dict[str, int] = field(default_factory=dict)
 
     def claim(self, limit: int) -> list[WorkItem]:
         return self.store.claim(
@@ -138,7 +143,15 @@ class _Runner:
     ) -> Settlement:
         if result.duration <= 0:
             result = _with_duration(result, time.perf_counter() - began)
-        return settle(item, result, started_at=started, now=self.clock.now(), policy=self.policy)
+        seen = self.failures.get(item.subscription_id, 0)
+        if seen > item.endpoint_failures:
+            item = replace(item, endpoint_failures=seen)
+        verdict = settle(item, result, started_at=started, now=self.clock.now(), policy=self.policy)
+        if verdict.succeeded:
+            self.failures.pop(item.subscription_id, None)
+        else:
+            self.failures[item.subscription_id] = item.endpoint_failures + 1
+        return verdict
 
     def commit(self, settlements: Sequence[Settlement]) -> None:
         if not settlements:

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from acadio_webhooks.adapters.resolver import StaticResolver
-from acadio_webhooks.adapters.storage.memory import MemoryStore
 
 from acadio_webhooks.adapters.clock import FakeClock
+from acadio_webhooks.adapters.resolver import StaticResolver
+from acadio_webhooks.adapters.storage.memory import MemoryStore
 from acadio_webhooks.adapters.transport.recording import AsyncRecordingTransport
 from acadio_webhooks.dispatcher import AsyncDispatcher, Dispatcher
 from acadio_webhooks.domain.messages import OutboundRequest

@@ -301,3 +301,16 @@ def test_request_bodies_are_the_stored_event_bytes(world: World) -> None:
     assert event_id is not None
     assert request.body == world.dispatcher.event(event_id).payload
     assert json.loads(request.body)["topic"] == "surveys/survey/complete"
+
+
+def test_several_deliveries_failing_in_one_batch_still_report_the_endpoint_failing(
+    world: World,
+) -> None:
+    world.subscribe("course/completion/create", BAD)
+    for _ in range(6):
+        world.dispatcher.emit("course/completion/create", {}, tenant="tenant-1")
+    world.dispatcher.drain()  # six failures in one claimed batch, all claimed at count 0
+    world.clock.advance(minutes=20)
+    world.dispatcher.drain()
+    kinds = [n.kind.value for notice in world.notifier.notices for n in notice.notifications]
+    assert kinds.count("endpoint_failing") == 1

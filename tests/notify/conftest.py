@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from notify_support import (
-    FakeClock,
+    T0,
     FakeNotificationStore,
-    MailCollector,
     SelfSignedCertificate,
     authenticate,
-    free_port,
 )
+
+from acadio_webhooks.adapters.clock import FakeClock
+from tests.mail import MailCollector, free_port
 
 
 @pytest.fixture
@@ -62,7 +63,7 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> SelfSignedCertifica
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(T0)
 
 
 @pytest.fixture

@@ -3,15 +3,10 @@ test-local stand-in for the store's notification methods. Fixtures are in confte
 
 from __future__ import annotations
 
-import asyncio
-import email
-import email.policy
-import socket
 import ssl
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -27,48 +22,6 @@ SMTP_PASSWORD = "correct-horse-battery-staple"
 
 
 # -- a real SMTP server --------------------------------------------------------------------------
-
-
-@dataclass
-class ReceivedMail:
-    mail_from: str
-    rcpt_tos: list[str]
-    message: EmailMessage
-
-
-@dataclass
-class MailCollector:
-    """aiosmtpd handler: keeps every message; refuses recipients listed in ``refuse``."""
-
-    received: list[ReceivedMail] = field(default_factory=list)
-    refuse: set[str] = field(default_factory=set)
-    hang_up_after_data: bool = False
-    """Close the connection right after accepting a message, before the client's QUIT."""
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
-    ) -> str:
-        if address in self.refuse:
-            return "550 5.1.1 mailbox unavailable"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
-        self.received.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), message))
-        if self.hang_up_after_data:
-            # Runs once the 250 below has been written, before the client's QUIT is read.
-            asyncio.get_running_loop().call_soon(server.transport.close)
-        return "250 Message accepted"
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (the OS just handed it out)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> Any:
@@ -94,25 +47,11 @@ class SelfSignedCertificate:
 # -- time and the store ------------------------------------------------------------------------
 
 
-class FakeClock:
-    """A clock that moves only when the test says so."""
-
-    def __init__(self, start: datetime = T0) -> None:
-        self.current = start
-
-    def now(self) -> datetime:
-        return self.current
-
-    def advance(self, delta: timedelta) -> None:
-        self.current += delta
-
-
 class FakeNotificationStore:
-    """TEST-LOCAL FAKE, to be replaced by the shipped MemoryStore when the store lands.
-
-    Implements only what NotificationFlusher calls: ``get_integration``,
-    ``unsent_notifications``, ``mark_notifications_sent`` and ``last_notice_at``.
-    """
+    """Just the four store methods NotificationFlusher calls, with a ``queue`` to put
+    notifications in directly. The real stores only queue them from ``settle()``; these unit
+    tests of the batching need arbitrary timelines, and the end-to-end path through
+    ``MemoryStore``/``SqlStore`` is covered in ``tests/delivery``."""
 
     def __init__(self) -> None:
         self.integrations: dict[str, Integration] = {}

@@ -6,8 +6,9 @@ import logging
 from datetime import timedelta
 
 import pytest
-from notify_support import FakeClock, FakeNotificationStore, failures, make_integration
+from notify_support import FakeNotificationStore, failures, make_integration
 
+from acadio_webhooks.adapters.clock import FakeClock
 from acadio_webhooks.adapters.notifier.capturing import CapturingNotifier
 from acadio_webhooks.domain.models import Integration
 from acadio_webhooks.notify import NotificationFlusher

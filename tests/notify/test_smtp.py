@@ -14,20 +14,19 @@ import pytest
 from notify_support import (
     SMTP_PASSWORD,
     SMTP_USER,
-    FakeClock,
     FakeNotificationStore,
-    MailCollector,
     SelfSignedCertificate,
     failures,
-    free_port,
     make_integration,
 )
 
+from acadio_webhooks.adapters.clock import FakeClock
 from acadio_webhooks.adapters.notifier.smtp import SmtpNotifier
 from acadio_webhooks.domain.notices import compose_notice
 from acadio_webhooks.errors import NotificationError
 from acadio_webhooks.notify import NotificationFlusher
 from acadio_webhooks.ports.notifier import Notice, Notifier
+from tests.mail import MailCollector, free_port
 
 StartSmtp = Callable[..., tuple[MailCollector, int]]
 SENDER = "Acadio <webhooks@acadio.example.com>"

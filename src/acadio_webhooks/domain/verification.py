@@ -164,7 +164,7 @@ def verify(
         expected = [_hmac(key, prefix, raw) for key in keys]
         if not _any_match(expected, candidates):
             raise BadSignature(
-                f"{SIGNATURE_HEADER} matches none of the {_count(keys)}: "
+                f"{SIGNATURE_HEADER} does not match {_count(keys)}: "
                 "wrong secret, or the body or headers were altered"
             )
         _check_window(timestamp, _current_time(now), window)
@@ -174,7 +174,7 @@ def verify(
         expected = [hmac.digest(key, raw, "sha256") for key in keys]
         if not _any_match(expected, candidates):
             raise BadSignature(
-                f"{HMAC_HEADER} matches none of the {_count(keys)}: "
+                f"{HMAC_HEADER} does not match {_count(keys)}: "
                 "wrong secret, or the body was altered"
             )
 
@@ -195,7 +195,7 @@ def verify(
 
 
 def _count(keys: tuple[bytes, ...]) -> str:
-    return "secret" if len(keys) == 1 else f"{len(keys)} secrets"
+    return "the secret" if len(keys) == 1 else f"any of the {len(keys)} secrets"
 
 
 def _tolerance_seconds(tolerance: float | timedelta) -> float:

@@ -1,0 +1,263 @@
+"""``acadio-webhooks worker``: a long-running delivery process.
+
+It runs one :class:`~acadio_webhooks.worker.AsyncWorker` until SIGTERM or SIGINT, then shuts
+down gracefully: attempts in flight finish and are recorded, deliveries claimed but not yet
+started are given back at once for other workers. Run as many as you like against PostgreSQL;
+SQLite suits one.
+
+The command is three steps — build the worker (:func:`build_worker`), wire the stop signals,
+run (:func:`serve`) — so that further wake-up sources (a database notification listener)
+can run beside ``worker.run`` in :func:`serve`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from acadio_webhooks.cli._common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    CommandError,
+    add_db_option,
+    database_url,
+    display_url,
+    open_cli_store,
+    positive_float,
+    positive_int,
+    read_env_secret,
+)
+
+if TYPE_CHECKING:
+    from acadio_webhooks.ports.notifier import Notifier
+    from acadio_webhooks.ports.storage import Store
+    from acadio_webhooks.worker import AsyncWorker
+
+__all__ = ["register", "build_worker", "serve", "WakeSource"]
+
+logger = logging.getLogger("acadio_webhooks.cli.worker")
+
+WakeSource = Callable[["AsyncWorker", asyncio.Event], Awaitable[None]]
+"""A coroutine run beside the worker until stop is set, calling ``worker.wake()`` when new
+work may be due (e.g. on a PostgreSQL notification)."""
+
+_DESCRIPTION = """\
+Deliver webhooks until stopped. SIGTERM or SIGINT (Ctrl-C) stops gracefully: attempts in
+flight finish and are recorded; claimed deliveries not yet started are released at once.
+Failure notices go to an SMTP server when --smtp-host is given, otherwise to the log.
+
+examples:
+  acadio-webhooks worker --db postgresql://webhooks@db/lms --concurrency 100
+  SMTP_PASSWORD=... acadio-webhooks worker --db sqlite:///webhooks.db \\
+      --smtp-host smtp.example.com --smtp-port 587 --smtp-security starttls \\
+      --smtp-from webhooks@lms.example.com --smtp-user webhooks --smtp-password-env SMTP_PASSWORD
+"""
+
+
+def register(commands: Any) -> None:
+    """Add the ``worker`` subcommand."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "worker",
+        help="deliver webhooks until SIGTERM/SIGINT",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_db_option(parser)
+    pacing = parser.add_argument_group("pacing")
+    pacing.add_argument(
+        "--concurrency",
+        type=positive_int,
+        default=50,
+        metavar="N",
+        help="attempts in flight at once (default 50)",
+    )
+    pacing.add_argument(
+        "--per-endpoint",
+        type=positive_int,
+        default=10,
+        metavar="N",
+        help="attempts in flight at once to one endpoint (default 10)",
+    )
+    pacing.add_argument(
+        "--poll-interval",
+        type=positive_float,
+        default=1.0,
+        metavar="S",
+        help="seconds between looks for due work when idle (default 1)",
+    )
+    parser.add_argument(
+        "--allow-insecure-endpoints",
+        action="store_true",
+        help="deliver to http:// and loopback/private endpoints: local development and tests ONLY",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="log level on stderr (default INFO; DEBUG logs every attempt)",
+    )
+    smtp = parser.add_argument_group("failure e-mails (SMTP)")
+    smtp.add_argument(
+        "--smtp-host", metavar="HOST", help="mail server; without it, notices are logged"
+    )
+    smtp.add_argument(
+        "--smtp-port", type=int, metavar="PORT", help="default 25/587/465 by security"
+    )
+    smtp.add_argument(
+        "--smtp-from", metavar="ADDR", help="sender address (required with --smtp-host)"
+    )
+    smtp.add_argument("--smtp-user", metavar="USER", help="log in as USER (needs TLS)")
+    smtp.add_argument(
+        "--smtp-password-env", metavar="VAR", help="environment variable holding the password"
+    )
+    smtp.add_argument(
+        "--smtp-security",
+        choices=("starttls", "ssl", "none"),
+        default="starttls",
+        help="connection security (default starttls)",
+    )
+    parser.set_defaults(handler=run)
+
+
+_DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
+
+
+def build_notifier(args: argparse.Namespace) -> Notifier:
+    """An SMTP notifier from the ``--smtp-*`` options, or a logging one without a host."""
+    from acadio_webhooks.adapters.notifier.logging import LoggingNotifier
+    from acadio_webhooks.adapters.notifier.smtp import SmtpNotifier
+
+    if not args.smtp_host:
+        if args.smtp_from or args.smtp_user or args.smtp_password_env:
+            raise CommandError(
+                "--smtp-from/--smtp-user/--smtp-password-env need --smtp-host", EXIT_USAGE
+            )
+        return LoggingNotifier()
+    if not args.smtp_from:
+        raise CommandError("--smtp-host needs --smtp-from (the sender address)", EXIT_USAGE)
+    if bool(args.smtp_user) != bool(args.smtp_password_env):
+        raise CommandError("give --smtp-user and --smtp-password-env together", EXIT_USAGE)
+    password = read_env_secret(args.smtp_password_env) if args.smtp_password_env else None
+    try:
+        return SmtpNotifier(
+            args.smtp_host,
+            args.smtp_port or _DEFAULT_PORTS[args.smtp_security],
+            sender=args.smtp_from,
+            username=args.smtp_user,
+            password=password,
+            security=args.smtp_security,
+        )
+    except ValueError as exc:
+        raise CommandError(f"SMTP settings refused: {exc}", EXIT_USAGE) from None
+
+
+@dataclass
+class _Built:
+    worker: AsyncWorker
+    store: Store
+
+
+def build_worker(args: argparse.Namespace, notifier: Notifier) -> _Built:
+    """The store, transport and worker the options describe."""
+    from acadio_webhooks.adapters.resolver import SystemResolver
+    from acadio_webhooks.adapters.transport.httpx import AsyncHttpxTransport
+    from acadio_webhooks.domain.endpoints import EndpointPolicy
+    from acadio_webhooks.worker import AsyncWorker, WorkerSettings
+
+    store = open_cli_store(args.db, must_exist=False)
+    transport = AsyncHttpxTransport(
+        policy=EndpointPolicy(allow_insecure=args.allow_insecure_endpoints),
+        resolver=SystemResolver(),
+    )
+    settings = WorkerSettings(
+        concurrency=args.concurrency,
+        per_endpoint=args.per_endpoint,
+        poll_interval=args.poll_interval,
+    )
+    worker = AsyncWorker(store, transport, settings=settings, notifier=notifier)
+    return _Built(worker=worker, store=store)
+
+
+async def serve(
+    worker: AsyncWorker, stop: asyncio.Event, wake_sources: Sequence[WakeSource] = ()
+) -> None:
+    """Run ``worker`` until ``stop`` is set, with each wake source beside it."""
+    helpers = [asyncio.ensure_future(source(worker, stop)) for source in wake_sources]
+    try:
+        await worker.run(stop)
+    finally:
+        for helper in helpers:
+            helper.cancel()
+        await asyncio.gather(*helpers, return_exceptions=True)
+        await worker.aclose()
+
+
+def _install_stop_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+
+    def request_stop(signum: int) -> None:
+        name = signal.Signals(signum).name
+        if stop.is_set():
+            logger.warning("%s again: still finishing in-flight attempts", name)
+            return
+        logger.info("%s received: finishing in-flight attempts, then stopping", name)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        if sys.platform == "win32":  # no add_signal_handler on Windows event loops
+            signal.signal(
+                signum, lambda number, _frame: loop.call_soon_threadsafe(request_stop, number)
+            )
+        else:
+            loop.add_signal_handler(signum, request_stop, signum)
+
+
+async def _main(args: argparse.Namespace) -> None:
+    notifier = build_notifier(args)
+    built = build_worker(args, notifier)
+    stop = asyncio.Event()
+    _install_stop_signals(stop)
+    where = display_url(database_url(args.db, must_exist=False))
+    mail = f"SMTP {args.smtp_host}" if args.smtp_host else "the log"
+    logger.info(
+        "worker %s started on %s: concurrency %d, %d per endpoint; failure notices to %s",
+        built.worker.owner,
+        where,
+        args.concurrency,
+        args.per_endpoint,
+        mail,
+    )
+    if args.allow_insecure_endpoints:
+        logger.warning("insecure endpoints allowed (http://, loopback): development use only")
+    try:
+        await serve(built.worker, stop)
+    finally:
+        built.store.close()
+    counts = built.worker.metrics.snapshot()
+    logger.info(
+        "worker stopped: %d attempts, %d delivered, %d to retry, %d failed",
+        counts.attempts,
+        counts.delivered,
+        counts.retried,
+        counts.failed,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the worker until a stop signal."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("acadio_webhooks")
+    root.addHandler(handler)
+    root.setLevel(args.log_level)
+    try:
+        asyncio.run(_main(args))
+    finally:
+        root.removeHandler(handler)
+    return EXIT_OK
