@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from worlds import Figures
+
+from tests.reliability.worlds import Figures
 
 REPORT_ENV = "ACADIO_WEBHOOKS_RELIABILITY_REPORT"
 

@@ -16,8 +16,17 @@ from pathlib import Path
 
 import anyio
 import pytest
-from hostile import BEHAVIOURS, HostileServer, Listener, answer
-from worlds import (
+
+from acadio_webhooks.adapters.clock import FakeClock
+from acadio_webhooks.adapters.storage.sql import SqlStore
+from acadio_webhooks.dispatcher import Dispatcher
+from acadio_webhooks.domain.core import DeliveryPolicy
+from acadio_webhooks.domain.messages import ErrorKind
+from acadio_webhooks.domain.models import Delivery, DeliveryStatus
+from acadio_webhooks.domain.retry import RetryPolicy
+from acadio_webhooks.worker import AsyncWorker, SyncWorker, WorkerSettings
+from tests.reliability.hostile import BEHAVIOURS, HostileServer, Listener, answer
+from tests.reliability.worlds import (
     ASYNC_TRANSPORTS,
     INSECURE,
     SECRET,
@@ -32,15 +41,6 @@ from worlds import (
     sync_transport,
     timeouts,
 )
-
-from acadio_webhooks.adapters.clock import FakeClock
-from acadio_webhooks.adapters.storage.sql import SqlStore
-from acadio_webhooks.dispatcher import Dispatcher
-from acadio_webhooks.domain.core import DeliveryPolicy
-from acadio_webhooks.domain.messages import ErrorKind
-from acadio_webhooks.domain.models import Delivery, DeliveryStatus
-from acadio_webhooks.domain.retry import RetryPolicy
-from acadio_webhooks.worker import AsyncWorker, SyncWorker, WorkerSettings
 
 TOTAL = 2.0  # the attempt's total timeout; connect/read/write get half of it
 SLACK = 1.5  # scheduling slack on a busy two-core machine, far below any hang
