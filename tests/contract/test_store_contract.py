@@ -769,3 +769,21 @@ def test_leases_are_per_claim(store: Store, sub: Subscription) -> None:
     assert item.delivery_id == dlv.id
     assert claim(store, 5.5, owner="w2") == []
     assert [i.delivery_id for i in claim(store, 6, owner="w2")] == [dlv.id]
+
+
+@pytest.mark.parametrize("text", ["\ud800", "a\udfffb", "nul\x00byte"])
+def test_text_no_database_can_hold_is_a_store_error_not_a_codec_error(
+    store: Store, text: str
+) -> None:
+    # Ids and filters come from hosts and admin pages; an unencodable one must not escape
+    # the port's two error types.
+    for read in (
+        lambda: store.get_integration(text),
+        lambda: store.get_delivery(text),
+        lambda: store.routes(text),
+        lambda: store.list_deliveries(DeliveryQuery(tenant=text)),
+    ):
+        try:
+            read()
+        except (NotFound, StorageError):
+            pass

@@ -249,7 +249,7 @@ class SqlStore:
         self._check_open()
         try:
             return self._enqueue(connection, event, deliveries)
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, UnicodeEncodeError) as exc:
             raise _storage_error("enqueueing an event", exc, conflict) from exc
 
     def _enqueue(self, conn: Connection, event: Event, batch: Sequence[Delivery]) -> bool:
@@ -472,7 +472,9 @@ class SqlStore:
                     conn.execution_options(**{WRITE: True})
                 with conn.begin():
                     yield conn
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, UnicodeEncodeError) as exc:
+            # The drivers encode text themselves and let a lone surrogate escape as a codec
+            # error rather than a database one.
             raise _storage_error(what, exc, conflict) from exc
 
     def _revision(self, conn: Connection) -> int:
@@ -499,8 +501,12 @@ class SqlStore:
             raise NotFound(kind, ident)
 
 
-def _storage_error(what: str, exc: SQLAlchemyError, conflict: str | None) -> StorageError:
+def _storage_error(
+    what: str, exc: SQLAlchemyError | UnicodeEncodeError, conflict: str | None
+) -> StorageError:
     """A parameter-free message for a driver error (its bound values may be secrets)."""
+    if isinstance(exc, UnicodeEncodeError):
+        return StorageError(f"{what} failed (text with a character UTF-8 cannot encode)")
     if isinstance(exc, StatementError):
         exc.hide_parameters = True
     if conflict is not None and isinstance(exc, IntegrityError):
