@@ -23,7 +23,12 @@ from typing import Any
 
 import anyio.to_thread
 
-from acadio_webhooks.domain.core import DEFAULT_MAX_PAYLOAD_BYTES, DeliveryPolicy, plan_event
+from acadio_webhooks.domain.core import (
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    DeliveryPolicy,
+    check_event_fields,
+    plan_event,
+)
 from acadio_webhooks.domain.endpoints import EndpointPolicy
 from acadio_webhooks.domain.ids import new_id
 from acadio_webhooks.domain.models import Attempt, Delivery, DeliveryStatus, Event
@@ -129,11 +134,13 @@ class _Host:
         connection: object | None,
     ) -> str | None:
         known = self.catalog[topic]
+        occurred_at = occurred_at or self.clock.now()
+        check_event_fields(tenant, dedup_key, occurred_at)  # before the store sees the tenant
         planned = plan_event(
             topic=known,
             data=data,
             tenant=tenant,
-            occurred_at=occurred_at or self.clock.now(),
+            occurred_at=occurred_at,
             routes=self.routing.matching(tenant, known.name),
             dedup_key=dedup_key,
             max_payload_bytes=self.max_payload_bytes,

@@ -14,11 +14,12 @@ network, a database or a clock.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from acadio_webhooks.domain.ids import new_id
@@ -30,7 +31,14 @@ from acadio_webhooks.domain.messages import (
     TransportResult,
     WorkItem,
 )
-from acadio_webhooks.domain.models import Attempt, Delivery, DeliveryStatus, Event
+from acadio_webhooks.domain.models import (
+    MAX_DEDUP_KEY_LENGTH,
+    MAX_TENANT_LENGTH,
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    Event,
+)
 from acadio_webhooks.domain.retry import DEFAULT_RETRY_POLICY, RetryPolicy
 from acadio_webhooks.domain.signing import Signer, encode_event_body
 from acadio_webhooks.domain.topics import Topic
@@ -44,6 +52,7 @@ __all__ = [
     "prepare",
     "settle",
     "dedup_scope",
+    "check_event_fields",
 ]
 
 DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024
@@ -87,11 +96,14 @@ def dedup_scope(topic: Topic, tenant: str, key: str, occurred_at: datetime) -> s
     For a topic marked ``once_per_day`` (``course/activity/create``) the key is scoped to the
     UTC calendar day of the event, so the same (tenant, key) fires at most once per UTC day.
     For any other topic the key is an idempotency key: the same (tenant, topic, key) is
-    stored once, ever.
+    stored once, ever. A scope longer than the stored column (512 characters) is stored as
+    its SHA-256 digest, so a long host key de-duplicates like a short one.
     """
     scope = f"{tenant}\x1f{topic.name}\x1f{key}"
     if topic.once_per_day:
-        scope += "\x1f" + occurred_at.date().isoformat()
+        scope += "\x1f" + occurred_at.astimezone(timezone.utc).date().isoformat()
+    if len(scope) > MAX_DEDUP_KEY_LENGTH:
+        scope = "sha256:" + hashlib.sha256(scope.encode("utf-8")).hexdigest()
     return scope
 
 
@@ -115,8 +127,11 @@ def plan_event(
     Raises ``InvalidPayload`` naming the offending path (``data["scores"][2]``) when ``data``
     is not a JSON object of JSON values (NaN and infinities included), nests deeper than 64
     levels, or serialises to more than ``max_payload_bytes``; ``InvalidPayload`` too when a
-    ``once_per_day`` topic is emitted without a ``dedup_key``.
+    ``once_per_day`` topic is emitted without a ``dedup_key``, and for a ``tenant``,
+    ``dedup_key`` or ``occurred_at`` that cannot be stored (empty or over 255 characters, not
+    UTF-8 text, not a timezone-aware datetime).
     """
+    check_event_fields(tenant, dedup_key, occurred_at)
     if not isinstance(data, Mapping):
         raise InvalidPayload(f"data must be a JSON object (a mapping), not {type(data).__name__}")
     _check_json(data, "data", 0)
@@ -155,6 +170,35 @@ def plan_event(
         for subscription_id, integration_id in routes
     )
     return PlannedEvent(event=event, deliveries=deliveries)
+
+
+def check_event_fields(tenant: object, dedup_key: object, occurred_at: object) -> None:
+    """Raise ``InvalidPayload`` for event fields no store could keep as given.
+
+    Takes ``object`` because hosts are not always typed: :func:`plan_event` calls it, and the
+    dispatcher calls it first too, since it looks the tenant's routes up before planning.
+    """
+    if not isinstance(tenant, str) or not 0 < len(tenant) <= MAX_TENANT_LENGTH:
+        shown = f"{len(tenant)} characters" if isinstance(tenant, str) else type(tenant).__name__
+        raise InvalidPayload(f"tenant must be 1 to {MAX_TENANT_LENGTH} characters, not {shown}")
+    if dedup_key is not None and not isinstance(dedup_key, str):
+        raise InvalidPayload(f"dedup_key must be a string, not {type(dedup_key).__name__}")
+    for name, text in (("tenant", tenant), ("dedup_key", dedup_key or "")):
+        position = _unencodable_at(text)
+        if position is not None:
+            raise InvalidPayload(f"{name} has a character UTF-8 cannot encode at {position}")
+    if not isinstance(occurred_at, datetime) or occurred_at.utcoffset() is None:
+        shown = repr(occurred_at)[:80]
+        raise InvalidPayload(f"occurred_at must be a timezone-aware datetime, not {shown}")
+
+
+def _unencodable_at(text: str) -> int | None:
+    """Where ``text`` stops being UTF-8 encodable (a lone surrogate), or None."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None
 
 
 def _check_json(value: Any, path: str, depth: int) -> None:

@@ -29,6 +29,8 @@ __all__ = [
     "MIN_SECRET_LENGTH",
     "MAX_SECRET_LENGTH",
     "MAX_URL_LENGTH",
+    "MAX_TENANT_LENGTH",
+    "MAX_DEDUP_KEY_LENGTH",
     "DeliveryStatus",
     "SigningSecret",
     "Integration",
@@ -44,6 +46,8 @@ MIN_SECRET_LENGTH = 16
 MAX_SECRET_LENGTH = 256
 MAX_URL_LENGTH = 2048
 MAX_TENANT_LENGTH = 255
+MAX_DEDUP_KEY_LENGTH = 512
+"""The longest stored de-duplication key (see :func:`acadio_webhooks.domain.core.dedup_scope`)."""
 
 
 def utcnow() -> datetime:
@@ -164,7 +168,7 @@ class Event(_Record):
     tenant: Tenant
     created_at: UtcDatetime
     payload: bytes = Field(repr=False)
-    dedup_key: str | None = Field(default=None, max_length=512)
+    dedup_key: str | None = Field(default=None, max_length=MAX_DEDUP_KEY_LENGTH)
 
     @field_validator("topic")
     @classmethod
