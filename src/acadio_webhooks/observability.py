@@ -82,10 +82,28 @@ class DeliveryMetrics:
 
 
 def redact_url(url: str) -> str:
-    """``scheme://host[:port]/path`` — query strings and userinfo may carry tokens."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
+    """``scheme://host[:port]/path`` — query strings and userinfo may carry tokens.
+
+    Never raises: it runs while a settled attempt is being logged, where a malformed stored
+    URL must not stop the worker.
+
+    >>> redact_url("https://user:pw@hooks.example.com:8443/in?token=abc")
+    'https://hooks.example.com:8443/in'
+    >>> redact_url("https://hooks.example.com:443:443/x")
+    'https://hooks.example.com/x'
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(unparsable URL)"
+    netloc = parts.netloc.rpartition("@")[2]  # drop any userinfo
+    try:
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a malformed port: keep the host, drop what follows it
+        host, port = netloc.split(":", 1)[0].lower(), ""
+    if ":" in host:
+        host = f"[{host}]"
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
