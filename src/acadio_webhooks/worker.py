@@ -166,7 +166,10 @@ class _Runner:
             return 0
         try:
             return self.flusher.flush()
-        except AcadioWebhooksError:
+        except Exception:
+            # The store or mail server failing (AcadioWebhooksError) and a bug in a host's own
+            # notifier alike: the notices stay queued for the next flush, the traceback is
+            # logged, and the worker goes on delivering.
             logger.exception("failure notices not flushed; they stay queued")
             return 0
 
