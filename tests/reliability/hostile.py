@@ -19,7 +19,16 @@ import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-__all__ = ["Behaviour", "Listener", "HostileServer", "BEHAVIOURS", "DRIP_INTERVAL"]
+__all__ = [
+    "Behaviour",
+    "Listener",
+    "HostileServer",
+    "BEHAVIOURS",
+    "DRIP_INTERVAL",
+    "answer",
+    "gated",
+    "fails_first",
+]
 
 DRIP_INTERVAL = 0.05
 """Seconds between the bytes of a slow drip: far below any read timeout, so only the
@@ -44,6 +53,10 @@ class Listener:
 
     def url(self, path: str = "/hook", *, scheme: str = "http", host: str = "127.0.0.1") -> str:
         return f"{scheme}://{host}:{self.port}{path}"
+
+    def event_ids(self) -> list[str]:
+        """The ``webhook-id`` of every request received, in order (repeats included)."""
+        return [headers.get("webhook-id", "") for headers in self.headers]
 
 
 class HostileServer:
@@ -323,6 +336,37 @@ async def random_to_tls(
     writer.write(b"\x16\x03\x03\x00\x40" + os.urandom(64))
     await writer.drain()
     await reader.read()
+
+
+def gated(gate: threading.Event, status: int = 200) -> Behaviour:
+    """Hold every request until ``gate`` is set (to keep attempts in flight), then answer."""
+
+    async def behaviour(
+        listener: Listener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        while await read_request(listener, reader):
+            while not gate.is_set():  # noqa: ASYNC110 - a threading.Event set by the test
+                await asyncio.sleep(0.01)
+            respond(writer, status, b"released")
+            await writer.drain()
+
+    return behaviour
+
+
+def fails_first(status: int = 503) -> Behaviour:
+    """Answer ``status`` to the first request of each event (by ``webhook-id``), 200 after."""
+    seen: set[str] = set()
+
+    async def behaviour(
+        listener: Listener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        while await read_request(listener, reader):
+            event_id = listener.headers[-1].get("webhook-id", "")
+            respond(writer, 200 if event_id in seen else status, b"")
+            seen.add(event_id)
+            await writer.drain()
+
+    return behaviour
 
 
 # 256 bytes of every value, NULs and invalid UTF-8 included, under a misleading content type.
