@@ -128,6 +128,7 @@ class _Runner:
     # this, several failing at once would step over the "endpoint started failing" threshold
     # and the notice would never go out.
     failures: dict[str, int] = field(default_factory=dict)
+    failures_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def claim(self, limit: int) -> list[WorkItem]:
         return self.store.claim(
@@ -143,14 +144,16 @@ class _Runner:
     ) -> Settlement:
         if result.duration <= 0:
             result = _with_duration(result, time.perf_counter() - began)
-        seen = self.failures.get(item.subscription_id, 0)
-        if seen > item.endpoint_failures:
-            item = replace(item, endpoint_failures=seen)
+        # Count atomically: the sync worker finishes attempts in several threads.
+        with self.failures_lock:
+            seen = max(self.failures.get(item.subscription_id, 0), item.endpoint_failures)
+            if not result.succeeded:
+                self.failures[item.subscription_id] = seen + 1
+        item = replace(item, endpoint_failures=seen)
         verdict = settle(item, result, started_at=started, now=self.clock.now(), policy=self.policy)
         if verdict.succeeded:
-            self.failures.pop(item.subscription_id, None)
-        else:
-            self.failures[item.subscription_id] = item.endpoint_failures + 1
+            with self.failures_lock:
+                self.failures.pop(item.subscription_id, None)
         return verdict
 
     def commit(self, settlements: Sequence[Settlement]) -> None:
