@@ -47,6 +47,7 @@ from tests.reliability.worlds import (
     eventually,
     ledger,
     timeouts,
+    unfinished,
 )
 from tests.services import postgres_database
 
@@ -145,7 +146,7 @@ def test_killed_database_connections_lose_nothing(
                 time.sleep(0.01)
         wait_until(
             lambda: (
-                ledger(store).by_status.get(DeliveryStatus.DELIVERED, 0)
+                len(all_deliveries(store, status=DeliveryStatus.DELIVERED))
                 >= len(accepted) * len(paths)
             ),
             timeout=90,
@@ -217,7 +218,7 @@ def test_a_locked_sqlite_database_delays_but_loses_nothing(
                 refused += 1
             blocker.execute("COMMIT")
             await eventually(lambda: listener.requests >= len(accepted), within=30)
-            await eventually(lambda: ledger(store).unfinished == 0, within=30)
+            await eventually(lambda: unfinished(store) == 0, within=30)
             stop.set()
         await worker.aclose()
 
@@ -342,7 +343,7 @@ def test_mail_server_down_delays_notices_but_not_deliveries(
         stop = asyncio.Event()
         async with anyio.create_task_group() as group:
             group.start_soon(worker.run, stop)
-            await eventually(lambda: ledger(store).unfinished == 0, within=30)
+            await eventually(lambda: unfinished(store) == 0, within=30)
             await eventually(lambda: refused_flushes() >= 3, within=30)
             assert len(store.unsent_notifications()) >= len(failed_ids)  # all still queued
             controller.start()  # the mail server comes back
@@ -422,7 +423,7 @@ def test_a_notifier_bug_is_logged_and_deliveries_go_on(
                 dispatcher.emit(TOPIC, {"n": n}, tenant="failing")
             worker.wake()
             await eventually(lambda: healthy.requests == 20, within=30)
-            await eventually(lambda: ledger(store).unfinished == 0, within=30)
+            await eventually(lambda: unfinished(store) == 0, within=30)
             stop.set()
         await worker.aclose()
 
@@ -491,7 +492,7 @@ def test_clock_jumps_lose_nothing(tmp_path: Path, figures: Figures) -> None:
             worker.wake()
             await eventually(lambda: held.requests == 10, within=30)
             gate.set()
-            await eventually(lambda: ledger(store).unfinished == 0, within=30)
+            await eventually(lambda: unfinished(store) == 0, within=30)
             stop.set()
         await worker.aclose()
 

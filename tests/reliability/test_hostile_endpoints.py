@@ -40,6 +40,7 @@ from tests.reliability.worlds import (
     sqlite_store,
     sync_transport,
     timeouts,
+    unfinished,
 )
 
 TOTAL = 2.0  # the attempt's total timeout; connect/read/write get half of it
@@ -205,7 +206,7 @@ def check_first_attempts(world: World, hostiles: Hostiles) -> list[Delivery]:
 async def settle_everything(worker: AsyncWorker | SyncWorker, world: World) -> int:
     """Drain, move the fake clock past every retry wait, repeat until nothing is pending."""
     rounds = 0
-    while ledger(world.store).unfinished:
+    while unfinished(world.store):
         world.clock.advance(hours=7)
         if isinstance(worker, AsyncWorker):
             await worker.drain()

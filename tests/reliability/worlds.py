@@ -95,6 +95,11 @@ def ledger(store: Store, deliveries: list[Delivery] | None = None) -> Ledger:
     )
 
 
+def unfinished(store: Store) -> int:
+    """Deliveries not yet in a final state (cheap enough to poll: no attempts are read)."""
+    return sum(d.status not in FINAL for d in all_deliveries(store))
+
+
 def attempts_of(store: Store, delivery: Delivery) -> list[Attempt]:
     return store.list_attempts(delivery.id)
 
