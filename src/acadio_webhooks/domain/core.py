@@ -20,6 +20,7 @@ import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any
 
 from acadio_webhooks.domain.ids import new_id
@@ -201,27 +202,60 @@ def _unencodable_at(text: str) -> int | None:
     return None
 
 
+class _NotJson(Exception):
+    """Unwinds :func:`_json_problem`, collecting the path on the way out (only on error)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.steps: list[str] = []
+
+
+_JSON_SCALARS = frozenset({str, int, bool, type(None)})
+
+
 def _check_json(value: Any, path: str, depth: int) -> None:
     """Raise ``InvalidPayload`` at the first value JSON cannot carry faithfully."""
+    try:
+        _json_problem(value, depth)
+    except _NotJson as bad:
+        raise InvalidPayload(path + "".join(reversed(bad.steps)) + bad.problem) from None
+
+
+def _json_problem(value: Any, depth: int) -> None:
+    # The path is built only when something is wrong: building "data['a'][3]" strings for
+    # every value of every emitted event cost more than the walk itself.
     if depth > _MAX_JSON_DEPTH:
-        raise InvalidPayload(f"{path} nests deeper than {_MAX_JSON_DEPTH} levels")
-    if value is None or isinstance(value, (str, bool, int)):
+        raise _NotJson(f" nests deeper than {_MAX_JSON_DEPTH} levels")
+    kind = type(value)
+    if kind in _JSON_SCALARS:
         return
-    if isinstance(value, float):
+    if kind is float or isinstance(value, float):
         if not math.isfinite(value):
-            raise InvalidPayload(f"{path} is {value!r}, which JSON cannot represent")
+            raise _NotJson(f" is {value!r}, which JSON cannot represent")
+        return
+    if isinstance(value, (str, bool, int)):  # subclasses, after the exact types above
         return
     if isinstance(value, Mapping):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise InvalidPayload(f"{path} has a non-string key {key!r}")
-            _check_json(item, f"{path}[{key!r}]", depth + 1)
+        _walk(value.items(), depth, keyed=True)
         return
     if isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            _check_json(item, f"{path}[{index}]", depth + 1)
+        _walk(enumerate(value), depth, keyed=False)
         return
-    raise InvalidPayload(f"{path} is a {type(value).__name__}, which is not a JSON value")
+    raise _NotJson(f" is a {type(value).__name__}, which is not a JSON value")
+
+
+def _walk(entries: Iterable[tuple[Any, Any]], depth: int, *, keyed: bool) -> None:
+    for step, item in entries:
+        if keyed and not isinstance(step, str):
+            raise _NotJson(f" has a non-string key {step!r}")
+        if depth < _MAX_JSON_DEPTH and type(item) in _JSON_SCALARS:
+            continue
+        try:
+            _json_problem(item, depth + 1)
+        except _NotJson as bad:
+            bad.steps.append(f"[{step!r}]")
+            raise
 
 
 def prepare(item: WorkItem, *, now: datetime) -> OutboundRequest:
@@ -231,10 +265,17 @@ def prepare(item: WorkItem, *, now: datetime) -> OutboundRequest:
     replay tolerance holds on late retries); ``webhook-id`` is the event id, stable across
     attempts and resends, for receivers' de-duplication.
     """
-    headers = Signer(item.signing_keys).headers(
+    headers = _signer(item.signing_keys).headers(
         item.payload, event_id=item.event_id, topic=item.topic, timestamp=int(now.timestamp())
     )
     return OutboundRequest(url=item.endpoint, headers=headers, body=item.payload)
+
+
+@lru_cache(maxsize=1024)
+def _signer(keys: tuple[bytes, ...]) -> Signer:
+    # A worker signs for the same few integrations over and over: building a Signer checks
+    # the keys and runs the HMAC key schedule, which a cached one has done already.
+    return Signer(keys)
 
 
 def settle(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from enum import Enum
+from functools import lru_cache
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -173,9 +174,16 @@ class Event(_Record):
     @field_validator("topic")
     @classmethod
     def _valid_topic(cls, value: str) -> str:
-        from acadio_webhooks.domain.topics import validate_topic
+        return _checked_topic(value)
 
-        return validate_topic(value)
+
+@lru_cache(maxsize=1024)
+def _checked_topic(value: str) -> str:
+    # Every emitted event is validated, always with one of a catalog's few topics: parse each
+    # once. Only valid topics are cached (an invalid one raises, and lru_cache keeps nothing).
+    from acadio_webhooks.domain.topics import validate_topic
+
+    return validate_topic(value)
 
 
 class Delivery(_Record):

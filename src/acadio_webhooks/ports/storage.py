@@ -5,7 +5,9 @@ and :class:`acadio_webhooks.adapters.storage.sql.SqlStore` (SQLite, the embedded
 PostgreSQL). All pass the same contract suite, ``tests/contract/test_store_contract.py``.
 
 Everything here is synchronous: SQL drivers are, and the async worker calls the store from a
-worker thread in batches, so one interface serves sync and async hosts.
+worker thread in batches, so one interface serves sync and async hosts. A store whose calls
+never wait on I/O may say so with a class attribute ``nonblocking = True`` (``MemoryStore``
+does): the async worker then calls it on the event loop, skipping the thread hop.
 
 Errors: ``NotFound`` for unknown ids; ``StorageError`` (driver error chained) for anything the
 backend failed at. Nothing else escapes.

@@ -8,6 +8,7 @@ it is shipped for users' own tests. It cannot join a host's database transaction
 
 from __future__ import annotations
 
+import heapq
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,9 @@ class _Lease:
 class MemoryStore:
     """A thread-safe store kept in process memory (see the module docstring)."""
 
+    nonblocking = True
+    """Calls never wait on I/O, so the async worker makes them on its event loop."""
+
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._closed = False
@@ -57,6 +61,13 @@ class MemoryStore:
         self._deliveries: dict[str, Delivery] = {}
         self._pending: set[str] = set()
         self._leases: dict[str, _Lease] = {}
+        # The claim queue: a heap of (due time, id) of pending deliveries without a live lease,
+        # so a claim pops the oldest due instead of sorting the backlog. ``_queued`` holds the
+        # due time of each delivery's current entry; an entry that disagrees is stale.
+        self._due: list[tuple[datetime, str]] = []
+        self._queued: dict[str, datetime] = {}
+        # (expiry, id) of leases, so expired ones go back into the queue without a scan.
+        self._expiries: list[tuple[datetime, str]] = []
         self._attempts: dict[str, list[Attempt]] = {}
         self._notifications: dict[str, Notification] = {}
         self._sent_at: dict[str, datetime] = {}
@@ -192,19 +203,18 @@ class MemoryStore:
         """Lease up to ``limit`` due deliveries, oldest due first; cancel inactive ones."""
         with self._lock:
             self._check_open()
-            due = sorted(
-                (
-                    d
-                    for d in (self._deliveries[i] for i in self._pending)
-                    if due_time(d) <= now and self._lease_free(d.id, now)
-                ),
-                key=lambda d: (due_time(d), d.id),
-            )
+            self._requeue_expired(now)
             items: list[WorkItem] = []
             dead: list[str] = []
-            for delivery in due:
-                if len(items) >= limit:
-                    break
+            keys: dict[str, tuple[bytes, ...]] = {}
+            expires_at = now + lease
+            due = self._due
+            while due and len(items) < limit and due[0][0] <= now:
+                when, delivery_id = heapq.heappop(due)
+                if self._queued.get(delivery_id) != when:
+                    continue  # superseded by a newer entry, or no longer pending
+                del self._queued[delivery_id]
+                delivery = self._deliveries[delivery_id]
                 subscription = self._subscriptions.get(delivery.subscription_id)
                 integration = self._integrations.get(delivery.integration_id)
                 if subscription is None or integration is None:
@@ -213,8 +223,11 @@ class MemoryStore:
                 if not (subscription.active and integration.active):
                     dead.append(delivery.id)
                     continue
-                self._leases[delivery.id] = _Lease(owner, now + lease)
-                items.append(self._work_item(delivery, subscription, integration, now))
+                self._leases[delivery.id] = _Lease(owner, expires_at)
+                heapq.heappush(self._expiries, (expires_at, delivery.id))
+                if integration.id not in keys:
+                    keys[integration.id] = integration.signing_keys(now)
+                items.append(self._work_item(delivery, subscription, keys[integration.id]))
             self._cancel(dead, now=now)
             return items
 
@@ -257,6 +270,8 @@ class MemoryStore:
                 lease = self._leases.get(delivery_id)
                 if lease is not None and lease.owner == owner:
                     del self._leases[delivery_id]
+                    if delivery_id in self._pending:
+                        self._enqueue_due(self._deliveries[delivery_id])
 
     # -- views and operations ---------------------------------------------------------------
 
@@ -391,11 +406,27 @@ class MemoryStore:
         self._deliveries[delivery.id] = delivery
         if delivery.status is DeliveryStatus.PENDING:
             self._pending.add(delivery.id)
+            self._enqueue_due(delivery)
         return delivery
 
-    def _lease_free(self, delivery_id: str, now: datetime) -> bool:
-        lease = self._leases.get(delivery_id)
-        return lease is None or lease.expires_at <= now
+    def _enqueue_due(self, delivery: Delivery) -> None:
+        when = due_time(delivery)
+        self._queued[delivery.id] = when
+        heapq.heappush(self._due, (when, delivery.id))
+
+    def _requeue_expired(self, now: datetime) -> None:
+        """Queue again the pending deliveries whose lease ran out (their holder may have died).
+
+        The lease itself stays until someone claims the delivery, so a slow holder that
+        settles before that still owns the verdict."""
+        expiries = self._expiries
+        while expiries and expiries[0][0] <= now:
+            expires_at, delivery_id = heapq.heappop(expiries)
+            lease = self._leases.get(delivery_id)
+            if lease is None or lease.expires_at != expires_at or delivery_id in self._queued:
+                continue
+            if delivery_id in self._pending:
+                self._enqueue_due(self._deliveries[delivery_id])
 
     def _subscription_active(self, subscription_id: str) -> bool:
         subscription = self._subscriptions.get(subscription_id)
@@ -423,6 +454,7 @@ class MemoryStore:
             )
             self._pending.discard(delivery_id)
             self._leases.pop(delivery_id, None)
+            self._queued.pop(delivery_id, None)
 
     def _apply_verdict(self, settlement: Settlement, now: datetime) -> None:
         delivery_id = settlement.item.delivery_id
@@ -438,8 +470,11 @@ class MemoryStore:
             }
         )
         self._leases.pop(delivery_id, None)
-        if settlement.status is not DeliveryStatus.PENDING:
+        if settlement.status is DeliveryStatus.PENDING:
+            self._enqueue_due(self._deliveries[delivery_id])
+        else:
             self._pending.discard(delivery_id)
+            self._queued.pop(delivery_id, None)
 
     def _disable(self, settlement: Settlement, now: datetime) -> None:
         reason = settlement.disable_subscription
@@ -453,11 +488,7 @@ class MemoryStore:
         self._revision += 1
 
     def _work_item(
-        self,
-        delivery: Delivery,
-        subscription: Subscription,
-        integration: Integration,
-        now: datetime,
+        self, delivery: Delivery, subscription: Subscription, signing_keys: tuple[bytes, ...]
     ) -> WorkItem:
         return WorkItem(
             delivery_id=delivery.id,
@@ -467,8 +498,8 @@ class MemoryStore:
             payload=self._events[delivery.event_id].payload,
             endpoint=subscription.endpoint,
             subscription_id=subscription.id,
-            integration_id=integration.id,
-            signing_keys=integration.signing_keys(now),
+            integration_id=delivery.integration_id,
+            signing_keys=signing_keys,
             attempt_number=delivery.attempts + 1,
             endpoint_failures=subscription.consecutive_failures,
             endpoint_failing_since=subscription.failing_since,
