@@ -25,7 +25,9 @@ from acadio_webhooks.adapters.resolver import StaticResolver
 from acadio_webhooks.adapters.storage.sql import SqlStore
 from acadio_webhooks.adapters.storage.sql.schema import deliveries, events, subscriptions
 from acadio_webhooks.dispatcher import Dispatcher
+from acadio_webhooks.domain.signing import Signer
 from acadio_webhooks.domain.topics import TOPICS
+from acadio_webhooks.domain.verification import verify
 from acadio_webhooks.errors import (
     InvalidEndpoint,
     InvalidInput,
@@ -34,6 +36,7 @@ from acadio_webhooks.errors import (
     InvalidTopic,
     PatternMatchesNothing,
     UnknownTopic,
+    VerificationError,
 )
 from tests.reliability.worlds import SECRET, Figures
 from tests.strategies import grammar_like_text, patterns
@@ -315,3 +318,52 @@ def test_subscribe_accepts_a_valid_pattern_and_endpoint_or_stores_nothing(
     assert door.counts()[2] == before[2] + 1
     door.dispatcher.integrations.unsubscribe(made.id)
     figures.add("fuzz", subscribe_cases=1)
+
+
+# -- verify() on bodies that are correctly signed but anything else -----------------------------
+# tests/domain/test_verify_fuzz.py throws arbitrary requests at verify(); nearly all of them
+# stop at the signature. Here the signature is right, so every body reaches the JSON decoder.
+
+VERIFY_NOW = 1_767_225_600
+signed_bodies = st.one_of(
+    st.binary(max_size=200),
+    st.text(max_size=200).map(str.encode),
+    st.integers(1, 200_000).map(lambda n: b"[" * n + b"]" * n),  # past the recursion limit
+    st.integers(1, 100_000).map(lambda n: b'{"data":' * n + b"{}" + b"}" * n),
+    st.integers(4_000, 6_000).map(lambda n: b'{"id":"e","data":{"n":' + b"7" * n + b"}}"),
+    st.sampled_from(
+        [
+            b'{"id":"e","topic":"a/b/c","data":{"x":NaN}}',
+            b'{"id":"e","data":{"x":1e400}}',
+            b'{"id":"e","id":"f","data":{}}',
+            b"\xef\xbb\xbf{}",
+            '{"data":{}}'.encode("utf-16"),
+            b'{"id":"e","data":{"s":"\\ud800"}}',
+            b'{"id":1,"topic":[],"created_at":{},"tenant":null,"data":[]}',
+        ]
+    ),
+    st.builds(
+        lambda data: json.dumps({"id": "evt_1", "topic": TOPIC, "data": data}).encode(),
+        st.recursive(
+            json_scalars,
+            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner),
+            max_leaves=10,
+        ),
+    ),
+)
+
+
+@fuzz
+@given(body=signed_bodies, secret=st.binary(min_size=1, max_size=40))
+def test_verify_refuses_any_correctly_signed_body_it_cannot_read_with_its_own_error(
+    body: bytes, secret: bytes, figures: Figures
+) -> None:
+    headers = Signer(secret).headers(body, event_id="evt_1", topic=TOPIC, timestamp=VERIFY_NOW)
+    event, refused = outcome(lambda: verify(body, headers, secret, now=VERIFY_NOW))
+    if refused is not None:
+        assert isinstance(refused, VerificationError), repr(refused)[:300]
+        figures.add("fuzz", verify_signed_cases=1, verify_refused=1)
+        return
+    assert event is not None
+    assert event.raw == body
+    figures.add("fuzz", verify_signed_cases=1)
