@@ -177,7 +177,9 @@ def test_killed_database_connections_lose_nothing(
     figures.add(
         "faults",
         faults_injected=killer.rounds,
+        postgres_kill_rounds=killer.rounds,
         connections_killed=killer.terminated,
+        postgres_deliveries=book.deliveries,
         emits_refused_during_faults=refused,
         deliveries_checked=book.deliveries,
         lost=len(lost),
