@@ -66,6 +66,20 @@ def test_the_endpoint_receives_exactly_the_request_headers_and_body(
     assert len(received.headers) == len(headers) + len(protocol_headers)
 
 
+def test_no_header_is_added_even_when_the_request_has_few(
+    deliver: Deliver, server: LoopbackServer
+) -> None:
+    bare = OutboundRequest(url=server.url("/status/204"), headers={"X-Only": "1"}, body=b"x")
+
+    deliver(bare, policy=INSECURE)
+
+    assert sorted(k.lower() for k, _ in server.received[0].headers) == [
+        "content-length",
+        "host",
+        "x-only",
+    ]
+
+
 def test_a_pinned_connection_keeps_the_host_name_in_the_host_header(
     deliver: Deliver, server: LoopbackServer
 ) -> None:
@@ -140,6 +154,18 @@ def test_keep_alive_connections_are_reused(deliver: Deliver, server: LoopbackSer
 
     assert [r.status_code for r in results] == [200, 200, 200]
     assert server.connections == 1
+
+
+def test_alternating_endpoints_each_keep_their_connection(
+    deliver: Deliver, server: LoopbackServer
+) -> None:
+    resolver = StaticResolver({"a.example.com": ["127.0.0.1"], "b.example.com": ["127.0.0.1"]})
+    urls = [server.url("/status/200", host=host) for host in ("a.example.com", "b.example.com")]
+
+    results = deliver(*[post(url) for url in urls * 3], policy=INSECURE, resolver=resolver)
+
+    assert [r.status_code for r in results] == [200] * 6
+    assert server.connections == 2
 
 
 # -- bounds --------------------------------------------------------------------------------

@@ -69,12 +69,12 @@ def test_timeouts_must_be_positive_and_finite(field: str, value: float) -> None:
         TransportTimeouts(**{field: value})
 
 
-def test_the_shard_picker_fills_one_pool_before_the_next() -> None:
+def test_the_shard_picker_fills_the_home_pool_then_spills_into_the_next() -> None:
     picker = ShardPicker(shards=3, slots_per_shard=2)
 
-    assert [picker.acquire() for _ in range(6)] == [0, 0, 1, 1, 2, 2]
-    picker.release(1)
-    assert picker.acquire() == 1
+    assert [picker.acquire(home=1) for _ in range(6)] == [1, 1, 2, 2, 0, 0]
+    picker.release(2)
+    assert picker.acquire(home=1) == 2
 
 
 def test_when_every_pool_is_full_the_least_busy_one_queues() -> None:
@@ -84,9 +84,15 @@ def test_when_every_pool_is_full_the_least_busy_one_queues() -> None:
     assert [picker.acquire() for _ in range(4)] == [0, 1, 0, 1]
 
 
-def test_sequential_traffic_stays_on_the_first_pool() -> None:
+def test_sequential_traffic_to_one_endpoint_stays_in_its_home_pool() -> None:
     picker = ShardPicker(shards=4, slots_per_shard=5)
     for _ in range(3):
-        shard = picker.acquire()
+        shard = picker.acquire(home=4 * 1000 + 3)
         picker.release(shard)
-        assert shard == 0
+        assert shard == 3
+
+
+def test_endpoints_with_different_homes_do_not_share_a_pool_while_there_is_room() -> None:
+    picker = ShardPicker(shards=4, slots_per_shard=1)
+
+    assert [picker.acquire(home) for home in (0, 1, 2)] == [0, 1, 2]

@@ -55,10 +55,12 @@ _MAX_ERROR_TEXT = 300
 class TransportTimeouts:
     """Bounds of one attempt, in seconds.
 
-    ``connect`` covers resolving, TCP connect and the TLS handshake of one address; ``read``
+    ``connect`` bounds opening a TCP connection to one address, and the TLS handshake; ``read``
     and ``write`` bound each wait for the socket; ``total`` bounds the whole attempt, from
     waiting for a pooled connection to the last byte read, so an endpoint that drips its
-    response one byte at a time is still cut off.
+    response one byte at a time is still cut off. On the async transports ``total`` also
+    bounds name resolution; the sync transport relies on the system resolver's own timeouts
+    there, since a blocking lookup cannot be interrupted.
     """
 
     connect: float = 5.0
@@ -158,7 +160,7 @@ def response_result(
         duration=duration,
         body_excerpt=body.excerpt,
         error=error,
-        retry_after=parse_retry_after(retry_after, clock.now()),
+        retry_after=None if retry_after is None else parse_retry_after(retry_after, clock.now()),
     )
 
 
@@ -307,9 +309,11 @@ class ShardPicker:
 
     httpcore's pool rescans every connection for every queued request, so one big pool
     slows down sharply with concurrency (encode/httpx#3215); several pools of a few
-    connections each stay fast. Requests fill the first pool that has a free slot, so light
-    traffic keeps reusing a handful of warm connections; when every pool is full the least
-    busy one queues the request.
+    connections each stay fast. Each endpoint has a home pool (from a hash of its host and
+    port): its requests fill the home pool first and spill over into the next pools, so
+    sequential traffic keeps reusing the same warm connections, and different endpoints
+    mostly keep to different pools instead of evicting each other's idle connections. When
+    every pool is full, the least busy one queues the request.
     """
 
     def __init__(self, shards: int, slots_per_shard: int) -> None:
@@ -319,12 +323,16 @@ class ShardPicker:
         self._slots = slots_per_shard
         self._lock = threading.Lock()  # uncontended on an event loop; needed by threaded use
 
-    def acquire(self) -> int:
-        """Reserve a slot and return the index of its pool."""
+    def acquire(self, home: int = 0) -> int:
+        """Reserve a slot, searching from pool ``home`` (modulo the pool count); its index."""
         with self._lock:
             in_flight = self._in_flight
-            chosen = 0
-            for index, busy in enumerate(in_flight):
+            count = len(in_flight)
+            start = home % count
+            chosen = start
+            for offset in range(count):
+                index = (start + offset) % count
+                busy = in_flight[index]
                 if busy < self._slots:
                     chosen = index
                     break

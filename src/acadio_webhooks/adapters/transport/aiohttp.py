@@ -13,7 +13,7 @@ every new connection. IP-literal URLs never reach a resolver in aiohttp, so the 
 the URL itself, made before every request, is what refuses a forbidden literal.
 
 Requests carry exactly their own headers (plus ``Host`` and ``Content-Length``): aiohttp's
-automatic ``User-Agent``, ``Accept``, ``Accept-Encoding`` and ``Content-Type`` are skipped,
+automatic ``User-Agent``, ``Accept``, ``Accept-Encoding`` and ``Content-Type`` are left out,
 responses are not decompressed (the cap counts bytes on the wire), cookies are discarded,
 proxy variables are ignored and redirects are not followed.
 """
@@ -45,7 +45,7 @@ from acadio_webhooks.adapters.transport._common import (
 )
 from acadio_webhooks.domain.endpoints import EndpointPolicy
 from acadio_webhooks.domain.messages import ErrorKind, OutboundRequest, TransportResult
-from acadio_webhooks.errors import InvalidEndpoint
+from acadio_webhooks.errors import InvalidEndpoint, ResolutionError
 from acadio_webhooks.ports.clock import Clock, SystemClock
 from acadio_webhooks.ports.resolver import Resolver
 
@@ -56,7 +56,15 @@ __all__ = ["AiohttpTransport", "classify_aiohttp_error"]
 
 # What a failing endpoint or network can raise here; anything else is a bug and propagates.
 _ATTEMPT_FAILURES = (aiohttp.ClientError, asyncio.TimeoutError, OSError, InvalidEndpoint)
-_SKIPPED_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
+# aiohttp adds these when a request lacks them. Skipping costs a header copy per request,
+# so it is asked for only when needed: the delivery core always sends both.
+_AUTO_HEADERS = ("user-agent", "content-type")
+
+
+class _ExactHeadersRequest(aiohttp.ClientRequest):
+    """A request without aiohttp's ``Accept`` and ``Accept-Encoding`` defaults."""
+
+    DEFAULT_HEADERS = {}  # noqa: RUF012 - overrides aiohttp's class attribute of that name
 
 
 def classify_aiohttp_error(exc: BaseException) -> ErrorKind:
@@ -107,7 +115,7 @@ class _PinningResolver(AbstractResolver):
                 }
             )
         if not results:
-            raise InvalidEndpoint(host, f"no checked address of the family {family!r}")
+            raise ResolutionError(f"host {host!r} has no address of the family {family!r}")
         return results
 
     async def close(self) -> None:
@@ -165,7 +173,7 @@ class AiohttpTransport:
             timeout=aiohttp.ClientTimeout(
                 total=timeouts.total, sock_connect=timeouts.connect, sock_read=timeouts.read
             ),
-            skip_auto_headers=_SKIPPED_AUTO_HEADERS,
+            request_class=_ExactHeadersRequest,
             auto_decompress=False,
             cookie_jar=aiohttp.DummyCookieJar(),
             trust_env=False,
@@ -180,14 +188,18 @@ class AiohttpTransport:
             self._session = self._open_session()
         try:
             self._check_url(request.url)
+            present = {name.lower() for name in request.headers}
+            skipped = [name for name in _AUTO_HEADERS if name not in present] or None
             async with self._session.post(
                 request.url,
                 data=request.body,
-                headers=dict(request.headers),
+                headers=request.headers,
+                skip_auto_headers=skipped,
                 allow_redirects=False,
             ) as response:
                 body = BodyCollector(self._max_response_bytes, self._excerpt_bytes)
-                async for chunk in response.content.iter_any():
+                read = response.content.readany
+                while chunk := await read():
                     if not body.feed(chunk):
                         break
                 headers: Any = response.headers

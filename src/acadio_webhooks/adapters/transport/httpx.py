@@ -24,8 +24,9 @@ proxy would resolve names itself, out of the policy's reach) and no redirect is 
 
 **Throughput.** httpcore's pool rescans every connection for every waiting request, so one
 large pool collapses under concurrency (encode/httpx#3215). The transports spread requests
-over several small pools (``connections_per_pool``, 5 by default) and fill the first pool
-with room, see :class:`~acadio_webhooks.adapters.transport._common.ShardPicker`.
+over several small pools (``connections_per_pool``, 5 by default); each endpoint fills its
+home pool first and spills into the next ones, see
+:class:`~acadio_webhooks.adapters.transport._common.ShardPicker`.
 
 **Timeouts.** ``connect``, ``read`` and ``write`` go to httpcore per operation. The total is
 enforced by cancellation on the async transport; on the sync one every socket operation's
@@ -36,6 +37,7 @@ body can hold a worker thread past it.
 from __future__ import annotations
 
 import contextvars
+import functools
 import ssl
 import time
 import typing
@@ -44,6 +46,7 @@ from collections.abc import Iterable
 import anyio
 import httpcore
 import httpx
+import sniffio
 
 from acadio_webhooks.adapters.resolver import SystemResolver
 from acadio_webhooks.adapters.transport._common import (
@@ -229,6 +232,10 @@ def _install_pool(transport: HttpxTransportT, pool: PoolT) -> HttpxTransportT:
     return transport
 
 
+# A transport sees the same few endpoint URLs over and over; httpx URLs are immutable values.
+_parsed_url = functools.lru_cache(maxsize=4096)(httpx.URL)
+
+
 class _HttpxTransportBase(typing.Generic[HttpxTransportT]):
     """Configuration and the pure steps around one attempt, shared by the two twins."""
 
@@ -280,12 +287,16 @@ class _HttpxTransportBase(typing.Generic[HttpxTransportT]):
             raise RuntimeError(f"{type(self).__name__}.send() called after close()")
         return time.perf_counter()
 
+    def _home_pool(self, request: OutboundRequest) -> int:
+        """Check the URL against the policy; the endpoint's home pool for the picker."""
+        endpoint = self._check_url(request.url)
+        return hash((endpoint.host, endpoint.port))
+
     def _build_request(self, request: OutboundRequest) -> httpx.Request:
-        """Check the URL against the policy, then build exactly the request to send."""
-        self._check_url(request.url)
+        """Exactly the request to send (after :meth:`_home_pool` checked its URL)."""
         return httpx.Request(
             "POST",
-            request.url,
+            _parsed_url(request.url),
             headers=request.headers,
             content=request.body,
             extensions={"timeout": self._timeout_extension},
@@ -338,8 +349,12 @@ class HttpxTransport(_HttpxTransportBase[httpx.HTTPTransport]):
     def send(self, request: OutboundRequest) -> TransportResult:
         """Make one attempt; never raises for what the endpoint or network does."""
         started = self._start()
+        try:
+            home = self._home_pool(request)
+        except InvalidEndpoint as exc:
+            return self._failure(exc, started)
         token = _deadline.set(time.monotonic() + self.timeouts.total)
-        shard = self._picker.acquire()
+        shard = self._picker.acquire(home)
         try:
             response = self._transports[shard].handle_request(self._build_request(request))
             body = self._new_body()
@@ -388,7 +403,14 @@ class AsyncHttpxTransport(_HttpxTransportBase[httpx.AsyncHTTPTransport]):
     async def send(self, request: OutboundRequest) -> TransportResult:
         """Make one attempt; never raises for what the endpoint or network does."""
         started = self._start()
-        shard = self._picker.acquire()
+        try:
+            home = self._home_pool(request)
+        except InvalidEndpoint as exc:
+            return self._failure(exc, started)
+        shard = self._picker.acquire(home)
+        # anyio and httpcore ask sniffio which event loop runs about a dozen times per request;
+        # answering once through sniffio's own context variable makes every later ask cheap.
+        library = sniffio.current_async_library_cvar.set(sniffio.current_async_library())
         try:
             with anyio.fail_after(self.timeouts.total):
                 transport = self._transports[shard]
@@ -404,6 +426,7 @@ class AsyncHttpxTransport(_HttpxTransportBase[httpx.AsyncHTTPTransport]):
         except _ATTEMPT_FAILURES as exc:
             return self._failure(exc, started)
         finally:
+            sniffio.current_async_library_cvar.reset(library)
             self._picker.release(shard)
 
     async def close(self) -> None:

@@ -1,0 +1,270 @@
+"""Transport throughput on loopback: our adapters against bare httpx and aiohttp set-ups.
+
+Run by hand (not part of the test suite)::
+
+    .venv/bin/python benchmarks/bench_transport.py           # about 2 minutes
+    .venv/bin/python benchmarks/bench_transport.py --quick   # about 20 seconds
+
+A sink server runs in a subprocess (so client and sink do not share one event loop or one
+core) and answers every POST with ``200`` and an empty body. Each client sends 1 KiB POSTs at
+concurrency 1, 10 and 50 (that many tasks sending back to back). Rounds are interleaved (every
+set-up at every concurrency once per round, order rotated) and the median rate is reported,
+so a noisy neighbour slows every set-up alike. Targets printed at the end:
+
+* ``AsyncHttpxTransport`` at c=50 >= 0.9 x itself at c=1 (one big httpx pool collapses:
+  encode/httpx#3215);
+* ``AsyncHttpxTransport`` >= 0.8 x the best bare httpx set-up at the same concurrency;
+* ``AiohttpTransport`` >= 0.8 x a bare aiohttp loop at the same concurrency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+
+import httpx
+
+from acadio_webhooks.adapters.resolver import StaticResolver
+from acadio_webhooks.adapters.transport.httpx import AsyncHttpxTransport
+from acadio_webhooks.domain.endpoints import EndpointPolicy
+from acadio_webhooks.domain.messages import OutboundRequest
+
+CONCURRENCIES = (1, 10, 50)
+BODY = b'{"data": "' + b"x" * 1010 + b'"}'  # 1 KiB
+HEADERS = {
+    "Content-Type": "application/json",
+    "User-Agent": "acadio-webhooks/bench",
+    "webhook-id": "evt_bench",
+    "webhook-timestamp": "1700000000",
+    "webhook-signature": "v1,c2lnbmF0dXJlc2lnbmF0dXJlc2lnbmF0dXJlc2lnbmE=",
+}
+SHARD_SIZE = 5
+
+Send = Callable[[], Awaitable[None]]
+
+
+# -- the sink ------------------------------------------------------------------------------
+
+
+class _Sink(asyncio.Protocol):
+    """Answers each complete HTTP/1.1 request (Content-Length bodies) with an empty 200."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.buffer = bytearray()
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while True:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(self.buffer[:end]).lower()
+            length = 0
+            marker = head.find(b"content-length:")
+            if marker >= 0:
+                line_end = head.find(b"\r\n", marker)
+                length = int(head[marker + 15 : line_end if line_end >= 0 else None])
+            total = end + 4 + length
+            if len(self.buffer) < total:
+                return
+            del self.buffer[:total]
+            self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+
+
+def run_sink() -> None:
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(_Sink, "127.0.0.1", 0, backlog=1024)
+        print(server.sockets[0].getsockname()[1], flush=True)
+        await server.serve_forever()
+
+    asyncio.run(serve())
+
+
+# -- the set-ups -----------------------------------------------------------------------------
+
+
+async def bare_httpx_single(stack: AsyncExitStack, url: str, concurrency: int) -> list[Send]:
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+    client = await stack.enter_async_context(httpx.AsyncClient(limits=limits))
+
+    async def send() -> None:
+        response = await client.post(url, content=BODY, headers=HEADERS)
+        assert response.status_code == 200
+
+    return [send] * concurrency
+
+
+async def bare_httpx_sharded(stack: AsyncExitStack, url: str, concurrency: int) -> list[Send]:
+    """The best bare set-up we know: one small client per 5 workers (AutoBackend via sniffio)."""
+    limits = httpx.Limits(max_connections=SHARD_SIZE, max_keepalive_connections=SHARD_SIZE)
+    clients = [
+        await stack.enter_async_context(httpx.AsyncClient(limits=limits))
+        for _ in range(-(-concurrency // SHARD_SIZE))
+    ]
+
+    def sender(client: httpx.AsyncClient) -> Send:
+        async def send() -> None:
+            response = await client.post(url, content=BODY, headers=HEADERS)
+            assert response.status_code == 200
+
+        return send
+
+    return [sender(clients[i // SHARD_SIZE]) for i in range(concurrency)]
+
+
+async def our_httpx(stack: AsyncExitStack, url: str, concurrency: int) -> list[Send]:
+    transport = AsyncHttpxTransport(
+        policy=EndpointPolicy(allow_insecure=True), resolver=StaticResolver()
+    )
+    stack.push_async_callback(transport.close)
+    request = OutboundRequest(url=url, headers=HEADERS, body=BODY)
+
+    async def send() -> None:
+        result = await transport.send(request)
+        assert result.status_code == 200, result
+
+    return [send] * concurrency
+
+
+async def bare_aiohttp(stack: AsyncExitStack, url: str, concurrency: int) -> list[Send]:
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(limit=100)
+    session = await stack.enter_async_context(aiohttp.ClientSession(connector=connector))
+
+    async def send() -> None:
+        async with session.post(url, data=BODY, headers=HEADERS) as response:
+            await response.read()
+            assert response.status == 200
+
+    return [send] * concurrency
+
+
+async def our_aiohttp(stack: AsyncExitStack, url: str, concurrency: int) -> list[Send]:
+    from acadio_webhooks.adapters.transport.aiohttp import AiohttpTransport
+
+    transport = AiohttpTransport(
+        policy=EndpointPolicy(allow_insecure=True), resolver=StaticResolver()
+    )
+    stack.push_async_callback(transport.close)
+    request = OutboundRequest(url=url, headers=HEADERS, body=BODY)
+
+    async def send() -> None:
+        result = await transport.send(request)
+        assert result.status_code == 200, result
+
+    return [send] * concurrency
+
+
+SETUPS: dict[str, Callable[[AsyncExitStack, str, int], Awaitable[list[Send]]]] = {
+    "bare httpx, one client": bare_httpx_single,
+    "bare httpx, sharded": bare_httpx_sharded,
+    "AsyncHttpxTransport": our_httpx,
+    "bare aiohttp": bare_aiohttp,
+    "AiohttpTransport": our_aiohttp,
+}
+
+
+async def measure(setup: str, url: str, concurrency: int, requests: int) -> tuple[float, float]:
+    """(requests per second, client CPU microseconds per request) after a warm-up.
+
+    The CPU figure is this process's own time, so it hardly moves when a neighbour takes
+    the other core; the rate is what the targets are stated in.
+    """
+    async with AsyncExitStack() as stack:
+        senders = await SETUPS[setup](stack, url, concurrency)
+        per_worker = max(1, requests // concurrency)
+
+        async def worker(send: Send, count: int) -> None:
+            for _ in range(count):
+                await send()
+
+        await asyncio.gather(*(worker(send, 3) for send in senders))  # open connections
+        started, cpu_started = time.perf_counter(), time.process_time()
+        await asyncio.gather(*(worker(send, per_worker) for send in senders))
+        sent = per_worker * concurrency
+        cpu = (time.process_time() - cpu_started) * 1e6 / sent
+        return sent / (time.perf_counter() - started), cpu
+
+
+Medians = dict[tuple[str, int], tuple[float, float]]
+
+
+async def benchmark(url: str, rounds: int, requests: int) -> Medians:
+    samples: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    names = list(SETUPS)
+    for round_index in range(rounds):
+        order = names[round_index % len(names) :] + names[: round_index % len(names)]
+        for concurrency in CONCURRENCIES:
+            for setup in order:
+                sample = await measure(setup, url, concurrency, requests)
+                samples.setdefault((setup, concurrency), []).append(sample)
+        print(f"  round {round_index + 1}/{rounds} done", file=sys.stderr, flush=True)
+    return {
+        key: (statistics.median(v[0] for v in values), statistics.median(v[1] for v in values))
+        for key, values in samples.items()
+    }
+
+
+def report(results: Medians) -> bool:
+    medians = {key: rate for key, (rate, _cpu) in results.items()}
+    columns = "".join(f"{'c=' + str(c):>10}" for c in CONCURRENCIES)
+    print(f"\nrequests per second (median)\n{'set-up':<26}{columns}")
+    for setup in SETUPS:
+        print(f"{setup:<26}" + "".join(f"{medians[setup, c]:>10.0f}" for c in CONCURRENCIES))
+    print(f"\nclient CPU microseconds per request (median)\n{'set-up':<26}{columns}")
+    for setup in SETUPS:
+        print(f"{setup:<26}" + "".join(f"{results[setup, c][1]:>10.0f}" for c in CONCURRENCIES))
+    print("\nratios (target in brackets):")
+    checks: list[tuple[str, float, float]] = []
+    ours = "AsyncHttpxTransport"
+    checks.append((f"{ours} c=50 / c=1", medians[ours, 50] / medians[ours, 1], 0.9))
+    for c in CONCURRENCIES:
+        best = max(medians["bare httpx, one client", c], medians["bare httpx, sharded", c])
+        checks.append((f"{ours} / best bare httpx, c={c}", medians[ours, c] / best, 0.8))
+    for c in CONCURRENCIES:
+        ratio = medians["AiohttpTransport", c] / medians["bare aiohttp", c]
+        checks.append((f"AiohttpTransport / bare aiohttp, c={c}", ratio, 0.8))
+    single = "bare httpx, one client"
+    collapse = medians[single, 50] / medians[single, 1]
+    print(f"  {'bare httpx one client c=50 / c=1':<44}{collapse:>6.2f}  (for reference)")
+    met = True
+    for label, ratio, target in checks:
+        ok = ratio >= target
+        met &= ok
+        print(f"  {label:<44}{ratio:>6.2f}  (>= {target})  {'ok' if ok else 'MISSED'}")
+    return met
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds and requests")
+    parser.add_argument("--sink", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.sink:
+        run_sink()
+        return 0
+    rounds, requests = (3, 400) if args.quick else (7, 2000)
+    sink = subprocess.Popen([sys.executable, __file__, "--sink"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert sink.stdout is not None
+        url = f"http://127.0.0.1:{int(sink.stdout.readline())}/hook"
+        print(f"sink at {url}; {rounds} rounds of {requests} requests per set-up and concurrency")
+        medians = asyncio.run(benchmark(url, rounds, requests))
+    finally:
+        sink.terminate()
+        sink.wait()
+    return 0 if report(medians) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
