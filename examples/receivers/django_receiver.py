@@ -5,8 +5,9 @@ Run it with the integration's secret key in the environment::
     ACADIO_WEBHOOK_SECRET='the secret from the portal' python django_receiver.py runserver
 
 In a real project, put ``ACADIO_WEBHOOK_SECRET`` in your settings and the view in an app's
-``views.py``. ``verify`` needs the raw body exactly as it arrived: ``request.body``. Acadio
-cannot send a CSRF token, so the view is ``csrf_exempt``: the signature is its protection.
+``views.py``. ``webhook_view`` checks each request before the view runs, on the raw
+``request.body``; it answers 405 to anything but POST and makes the view ``csrf_exempt``
+(Acadio cannot send a CSRF token: the signature is the view's protection).
 """
 
 from __future__ import annotations
@@ -21,16 +22,9 @@ from django.conf import settings
 from django.core.wsgi import get_wsgi_application
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 
-from acadio_webhooks import (
-    InvalidSecret,
-    MemoryReplayGuard,
-    ReceivedEvent,
-    VerificationError,
-    verify,
-)
+from acadio_webhooks import MemoryReplayGuard, ReceivedEvent
+from acadio_webhooks.receivers.django import webhook_view
 
 if not settings.configured:
     settings.configure(
@@ -59,22 +53,10 @@ def handle(event: ReceivedEvent) -> None:
     logger.info("acadio event %s %s for %s", event.id, event.topic, event.tenant)
 
 
-@csrf_exempt
-@require_POST
-def receive_acadio_webhook(request: HttpRequest) -> JsonResponse:
-    try:
-        event = verify(
-            request.body,
-            request.headers,
-            settings.ACADIO_WEBHOOK_SECRET,
-            replay_guard=replay_guard,
-        )
-    except InvalidSecret:
-        # Our configuration is wrong, not the request: answer 5xx so Acadio retries later.
-        logger.exception("settings.ACADIO_WEBHOOK_SECRET is missing or empty")
-        return JsonResponse({"error": "receiver_misconfigured"}, status=500)
-    except VerificationError as error:
-        return JsonResponse({"error": error.reason, "detail": str(error)}, status=400)
+# The secret is read from settings on every request: a rotated secret needs no restart. If it
+# is empty, the helper logs an error and answers 500, so Acadio retries once it is set.
+@webhook_view(secret=lambda: settings.ACADIO_WEBHOOK_SECRET, replay_guard=replay_guard)
+def receive_acadio_webhook(request: HttpRequest, event: ReceivedEvent) -> JsonResponse:
     handle(event)
     return JsonResponse({"received": event.id, "topic": event.topic, "data": event.data})
 

@@ -4,26 +4,22 @@ Run it with the integration's secret key in the environment::
 
     ACADIO_WEBHOOK_SECRET='the secret from the portal' uvicorn fastapi_receiver:app
 
-Acadio then POSTs events to ``/webhooks/acadio``. ``verify`` needs the raw body exactly as it
-arrived, so the view takes the ``Request`` and awaits ``request.body()`` instead of declaring a
-pydantic body parameter (which would hand over re-parsed JSON, not the signed bytes).
+Acadio then POSTs events to ``/webhooks/acadio``. The ``WebhookVerifier`` dependency checks
+each request before the endpoint runs, on the raw body (``await request.body()``); so the
+endpoint declares no pydantic body parameter, which would be re-parsed JSON, not the signed
+bytes. A request that fails gets ``400 {"detail": {"error": <reason>, "detail": <message>}}``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI
 
-from acadio_webhooks import (
-    InvalidSecret,
-    MemoryReplayGuard,
-    ReceivedEvent,
-    VerificationError,
-    verify,
-)
+from acadio_webhooks import MemoryReplayGuard, ReceivedEvent
+from acadio_webhooks.receivers.fastapi import WebhookVerifier
 
 logger = logging.getLogger(__name__)
 app = FastAPI()
@@ -33,27 +29,23 @@ app = FastAPI()
 replay_guard = MemoryReplayGuard()
 
 
+def webhook_secret() -> str:
+    """Read on every request, so a rotated secret needs no restart. If it is empty, the
+    dependency logs an error and answers 500, so Acadio retries once it is set."""
+    return os.environ.get("ACADIO_WEBHOOK_SECRET", "")
+
+
+AcadioEvent = Annotated[
+    ReceivedEvent, Depends(WebhookVerifier(webhook_secret, replay_guard=replay_guard))
+]
+
+
 def handle(event: ReceivedEvent) -> None:
     """Your business logic. Acadio may deliver an event twice: skip ids already processed."""
     logger.info("acadio event %s %s for %s", event.id, event.topic, event.tenant)
 
 
 @app.post("/webhooks/acadio")
-async def receive_acadio_webhook(request: Request) -> JSONResponse:
-    body = await request.body()
-    try:
-        # verify() is pure CPU work on an in-memory body: fine to call in an async view.
-        event = verify(
-            body,
-            request.headers,
-            os.environ.get("ACADIO_WEBHOOK_SECRET", ""),
-            replay_guard=replay_guard,
-        )
-    except InvalidSecret:
-        # Our configuration is wrong, not the request: answer 5xx so Acadio retries later.
-        logger.exception("ACADIO_WEBHOOK_SECRET is missing or empty")
-        return JSONResponse({"error": "receiver_misconfigured"}, status_code=500)
-    except VerificationError as error:
-        return JSONResponse({"error": error.reason, "detail": str(error)}, status_code=400)
+async def receive_acadio_webhook(event: AcadioEvent) -> dict[str, Any]:
     handle(event)
-    return JSONResponse({"received": event.id, "topic": event.topic, "data": event.data})
+    return {"received": event.id, "topic": event.topic, "data": event.data}

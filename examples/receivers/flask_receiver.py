@@ -4,23 +4,19 @@ Run it with the integration's secret key in the environment::
 
     ACADIO_WEBHOOK_SECRET='the secret from the portal' flask --app flask_receiver run
 
-Acadio then POSTs events to ``/webhooks/acadio``. ``verify`` needs the raw body exactly as it
-arrived: ``request.get_data()``, never ``request.json`` re-serialised.
+Acadio then POSTs events to ``/webhooks/acadio``. ``verify_webhook`` checks each request
+before the view runs, on the raw body exactly as it arrived (never ``request.json``
+re-serialised): a request that fails gets ``400 {"error": <reason>, "detail": <message>}``.
 """
 
 from __future__ import annotations
 
 import os
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify
 
-from acadio_webhooks import (
-    InvalidSecret,
-    MemoryReplayGuard,
-    ReceivedEvent,
-    VerificationError,
-    verify,
-)
+from acadio_webhooks import MemoryReplayGuard, ReceivedEvent
+from acadio_webhooks.receivers.flask import verify_webhook
 
 app = Flask(__name__)
 
@@ -29,25 +25,19 @@ app = Flask(__name__)
 replay_guard = MemoryReplayGuard()
 
 
+def webhook_secret() -> str:
+    """Read on every request, so a rotated secret needs no restart. If it is empty, the
+    helper logs an error and answers 500, so Acadio retries once it is set."""
+    return os.environ.get("ACADIO_WEBHOOK_SECRET", "")
+
+
 def handle(event: ReceivedEvent) -> None:
     """Your business logic. Acadio may deliver an event twice: skip ids already processed."""
     app.logger.info("acadio event %s %s for %s", event.id, event.topic, event.tenant)
 
 
 @app.post("/webhooks/acadio")
-def receive_acadio_webhook() -> tuple[Response, int]:
-    try:
-        event = verify(
-            request.get_data(),
-            request.headers,
-            os.environ.get("ACADIO_WEBHOOK_SECRET", ""),
-            replay_guard=replay_guard,
-        )
-    except InvalidSecret:
-        # Our configuration is wrong, not the request: answer 5xx so Acadio retries later.
-        app.logger.exception("ACADIO_WEBHOOK_SECRET is missing or empty")
-        return jsonify(error="receiver_misconfigured"), 500
-    except VerificationError as error:
-        return jsonify(error=error.reason, detail=str(error)), 400
+@verify_webhook(webhook_secret, replay_guard=replay_guard)
+def receive_acadio_webhook(event: ReceivedEvent) -> tuple[Response, int]:
     handle(event)
     return jsonify(received=event.id, topic=event.topic, data=event.data), 200

@@ -17,13 +17,18 @@ then deliver at least once, retrying on the policy's schedule.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
-from acadio_webhooks.domain.core import DEFAULT_MAX_PAYLOAD_BYTES, DeliveryPolicy, plan_event
+from acadio_webhooks.domain.core import (
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    DeliveryPolicy,
+    check_event_fields,
+    plan_event,
+)
 from acadio_webhooks.domain.endpoints import EndpointPolicy
 from acadio_webhooks.domain.ids import new_id
 from acadio_webhooks.domain.models import Attempt, Delivery, DeliveryStatus, Event
@@ -44,6 +49,9 @@ from acadio_webhooks.worker import (
     WorkerSettings,
     WorkerThread,
 )
+
+if TYPE_CHECKING:
+    from acadio_webhooks.adapters.storage.sql.wakeup import PostgresWakeup
 
 __all__ = ["Dispatcher", "AsyncDispatcher"]
 
@@ -117,6 +125,37 @@ class _Host:
         )
         self.routing = _Routing(self.store)
         self.wakers: list[AsyncWorker | WorkerThread] = []
+        self._listener_lock = threading.Lock()
+        self._listener: PostgresWakeup | None = None
+        self._listener_checked = False
+
+    def listen(self, wake: Callable[[], None]) -> None:
+        """Call ``wake`` when the store announces due deliveries (PostgreSQL ``NOTIFY``):
+        emits of other processes and machines then wake this process's workers at once.
+        Other stores announce nothing; their workers poll."""
+        with self._listener_lock:
+            if not self._listener_checked:
+                self._listener_checked = True
+                from acadio_webhooks.adapters.storage.sql.wakeup import wakeup_for
+
+                self._listener = wakeup_for(self.store)
+                if self._listener is not None:
+                    self._listener.start()
+            if self._listener is not None:
+                self._listener.add(wake)
+
+    def unlisten(self, wake: Callable[[], None]) -> None:
+        """Stop calling ``wake`` on the store's announcements."""
+        if self._listener is not None:
+            self._listener.remove(wake)
+
+    def stop_listening(self) -> None:
+        """Stop the notification listener, if one was started."""
+        with self._listener_lock:
+            if self._listener is not None:
+                self._listener.stop()
+                self._listener = None
+            self._listener_checked = False
 
     def emit(
         self,
@@ -129,11 +168,13 @@ class _Host:
         connection: object | None,
     ) -> str | None:
         known = self.catalog[topic]
+        occurred_at = occurred_at or self.clock.now()
+        check_event_fields(tenant, dedup_key, occurred_at)  # before the store sees the tenant
         planned = plan_event(
             topic=known,
             data=data,
             tenant=tenant,
-            occurred_at=occurred_at or self.clock.now(),
+            occurred_at=occurred_at,
             routes=self.routing.matching(tenant, known.name),
             dedup_key=dedup_key,
             max_payload_bytes=self.max_payload_bytes,
@@ -338,8 +379,9 @@ class Dispatcher:
 
         ``transport`` defaults to an ``AsyncHttpxTransport`` with this dispatcher's endpoint
         policy and resolver; the worker closes it when it stops. Emits from this dispatcher
-        wake it at once. Call ``stop()`` on the result (or ``close()`` here) to finish
-        in-flight attempts and stop.
+        wake it at once; on PostgreSQL so do other processes' emits (``LISTEN``/``NOTIFY``,
+        see :class:`~acadio_webhooks.adapters.storage.sql.wakeup.PostgresWakeup`). Call
+        ``stop()`` on the result (or ``close()`` here) to finish in-flight attempts and stop.
         """
         host = self._host
 
@@ -354,10 +396,12 @@ class Dispatcher:
         thread = WorkerThread(make_worker).start()
         self._threads.append(thread)
         host.wakers.append(thread)
+        host.listen(thread.wake)
         return thread
 
     def close(self) -> None:
         """Stop worker threads, close the transport and the store."""
+        self._host.stop_listening()
         for thread in self._threads:
             thread.stop()
             self._host.wakers.remove(thread)
@@ -501,16 +545,20 @@ class AsyncDispatcher:
         return await self.worker().drain()
 
     async def run_worker(self, stop: Any = None) -> None:
-        """Deliver until the ``asyncio.Event`` ``stop`` is set; emits here wake it at once."""
+        """Deliver until the ``asyncio.Event`` ``stop`` is set; emits here (and on PostgreSQL,
+        emits of other processes) wake it at once."""
         worker = self.worker()
         self._host.wakers.append(worker)
+        await anyio.to_thread.run_sync(self._host.listen, worker.wake)
         try:
             await worker.run(stop)
         finally:
+            self._host.unlisten(worker.wake)
             self._host.wakers.remove(worker)
 
     async def aclose(self) -> None:
         """Close the transport and the store."""
+        await anyio.to_thread.run_sync(self._host.stop_listening)
         if self._transport is not None:
             await self._transport.close()
         await anyio.to_thread.run_sync(self._host.store.close)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -56,17 +57,22 @@ class DeliveryMetrics:
 
     def record(self, settlement: Settlement) -> None:
         """Count one settled attempt."""
-        duration = settlement.attempt.duration_ms
+        self.record_many((settlement,))
+
+    def record_many(self, settlements: Iterable[Settlement]) -> None:
+        """Count a batch of settled attempts (one lock round for all of them)."""
         with self._lock:
-            self._attempts += 1
-            self._latency_sum += duration
-            self._latency_max = max(self._latency_max, duration)
-            if settlement.status is DeliveryStatus.DELIVERED:
-                self._delivered += 1
-            elif settlement.status is DeliveryStatus.FAILED:
-                self._failed += 1
-            else:
-                self._retried += 1
+            for settlement in settlements:
+                duration = settlement.attempt.duration_ms
+                self._attempts += 1
+                self._latency_sum += duration
+                self._latency_max = max(self._latency_max, duration)
+                if settlement.status is DeliveryStatus.DELIVERED:
+                    self._delivered += 1
+                elif settlement.status is DeliveryStatus.FAILED:
+                    self._failed += 1
+                else:
+                    self._retried += 1
 
     def snapshot(self) -> MetricsSnapshot:
         """The current values."""
@@ -82,15 +88,37 @@ class DeliveryMetrics:
 
 
 def redact_url(url: str) -> str:
-    """``scheme://host[:port]/path`` — query strings and userinfo may carry tokens."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
+    """``scheme://host[:port]/path`` — query strings and userinfo may carry tokens.
+
+    Never raises: it runs while a settled attempt is being logged, where a malformed stored
+    URL must not stop the worker.
+
+    >>> redact_url("https://user:pw@hooks.example.com:8443/in?token=abc")
+    'https://hooks.example.com:8443/in'
+    >>> redact_url("https://hooks.example.com:443:443/x")
+    'https://hooks.example.com/x'
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(unparsable URL)"
+    netloc = parts.netloc.rpartition("@")[2]  # drop any userinfo
+    try:
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a malformed port: keep the host, drop what follows it
+        host, port = netloc.split(":", 1)[0].lower(), ""
+    if ":" in host:
+        host = f"[{host}]"
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 def log_settlement(settlement: Settlement) -> None:
     """Log one settled attempt with structured extras."""
+    failed = settlement.status is DeliveryStatus.FAILED
+    # Checked first: building the extras costs more than the rest of recording an attempt.
+    if not logger.isEnabledFor(logging.WARNING if failed else logging.DEBUG):
+        return
     item, attempt = settlement.item, settlement.attempt
     extra = {
         "delivery_id": item.delivery_id,
@@ -103,7 +131,7 @@ def log_settlement(settlement: Settlement) -> None:
         "duration_ms": attempt.duration_ms,
         "delivery_status": settlement.status.value,
     }
-    if settlement.status is DeliveryStatus.FAILED:
+    if failed:
         logger.warning(
             "delivery %s to %s failed after %d attempts: %s",
             item.delivery_id,
@@ -112,7 +140,7 @@ def log_settlement(settlement: Settlement) -> None:
             attempt.summary,
             extra=extra,
         )
-    elif logger.isEnabledFor(logging.DEBUG):
+    else:
         logger.debug(
             "attempt %d of %s: %s", attempt.number, item.delivery_id, attempt.summary, extra=extra
         )

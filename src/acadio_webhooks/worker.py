@@ -20,10 +20,12 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -49,6 +51,8 @@ from acadio_webhooks.ports.transport import AsyncTransport, Transport
 __all__ = ["WorkerSettings", "DrainReport", "AsyncWorker", "SyncWorker", "WorkerThread"]
 
 logger = logging.getLogger("acadio_webhooks.worker")
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -128,10 +132,15 @@ class _Runner:
     # this, several failing at once would step over the "endpoint started failing" threshold
     # and the notice would never go out.
     failures: dict[str, int] = field(default_factory=dict)
+    failures_lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def claim(self, limit: int) -> list[WorkItem]:
+    def claim(self, limit: int, skip: Collection[str] = ()) -> list[WorkItem]:
         return self.store.claim(
-            now=self.clock.now(), limit=limit, owner=self.owner, lease=self.settings.lease
+            now=self.clock.now(),
+            limit=limit,
+            owner=self.owner,
+            lease=self.settings.lease,
+            skip_subscriptions=skip,
         )
 
     def begin(self, item: WorkItem) -> tuple[datetime, float, OutboundRequest]:
@@ -143,22 +152,24 @@ class _Runner:
     ) -> Settlement:
         if result.duration <= 0:
             result = _with_duration(result, time.perf_counter() - began)
-        seen = self.failures.get(item.subscription_id, 0)
-        if seen > item.endpoint_failures:
-            item = replace(item, endpoint_failures=seen)
+        # Count atomically: the sync worker finishes attempts in several threads.
+        with self.failures_lock:
+            seen = max(self.failures.get(item.subscription_id, 0), item.endpoint_failures)
+            if not result.succeeded:
+                self.failures[item.subscription_id] = seen + 1
+        item = replace(item, endpoint_failures=seen)
         verdict = settle(item, result, started_at=started, now=self.clock.now(), policy=self.policy)
         if verdict.succeeded:
-            self.failures.pop(item.subscription_id, None)
-        else:
-            self.failures[item.subscription_id] = item.endpoint_failures + 1
+            with self.failures_lock:
+                self.failures.pop(item.subscription_id, None)
         return verdict
 
-    def commit(self, settlements: Sequence[Settlement]) -> None:
+    def commit(self, settlements: Sequence[Settlement], *, owner: str | None = None) -> None:
         if not settlements:
             return
-        self.store.settle(settlements, owner=self.owner, now=self.clock.now())
+        self.store.settle(settlements, owner=owner or self.owner, now=self.clock.now())
+        self.metrics.record_many(settlements)
         for settlement in settlements:
-            self.metrics.record(settlement)
             log_settlement(settlement)
 
     def flush_notices(self) -> int:
@@ -166,7 +177,10 @@ class _Runner:
             return 0
         try:
             return self.flusher.flush()
-        except AcadioWebhooksError:
+        except Exception:
+            # The store or mail server failing (AcadioWebhooksError) and a bug in a host's own
+            # notifier alike: the notices stay queued for the next flush, the traceback is
+            # logged, and the worker goes on delivering.
             logger.exception("failure notices not flushed; they stay queued")
             return 0
 
@@ -327,6 +341,9 @@ class AsyncWorker:
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Event | None = None
+        # Stores that never wait on I/O (MemoryStore) are called on the event loop: a thread
+        # hop would cost more than the call.
+        self._inline_store = getattr(store, "nonblocking", False) is True
 
     @property
     def metrics(self) -> DeliveryMetrics:
@@ -364,48 +381,80 @@ class AsyncWorker:
         self._loop = asyncio.get_running_loop()
         self._wakeup = asyncio.Event()
         state = _Flow(self._runner.settings, stop)
-        async with anyio.create_task_group() as group:
-            group.start_soon(self._settler, state, report)
-            if stop is not None:
-                group.start_soon(self._notice_loop, state)
-                group.start_soon(self._wake_on_stop, stop)
-            await self._feed(group, state)
-            await state.idle.wait()
-            state.finished = True
-            state.flush.set()
-            group.cancel_scope.cancel()
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._settler, state, report)
+                if stop is not None:
+                    group.start_soon(self._notice_loop, state)
+                    group.start_soon(self._wake_on_stop, stop)
+                await self._feed(state, report)
+                await state.idle.wait()
+                if state.crash is not None:
+                    # Out through the task group, as an error in any of its tasks would leave.
+                    raise state.crash
+                group.cancel_scope.cancel()
+        finally:
+            # Only left after a crash or a cancellation from outside: stop the attempts too.
+            for task in state.tasks:
+                task.cancel()
+            if state.tasks:
+                await asyncio.gather(*state.tasks, return_exceptions=True)
         await self._commit(state, report)
-        if state.unstarted:
-            await anyio.to_thread.run_sync(
-                lambda: self._runner.store.release(state.unstarted, owner=self._runner.owner)
+        unused = state.unstarted + state.deferred
+        if unused:
+            await self._store_call(
+                lambda: self._runner.store.release(unused, owner=self._runner.owner)
             )
 
-    async def _feed(self, group: anyio.abc.TaskGroup, state: _Flow) -> None:
+    async def _store_call(self, function: Callable[[], _T]) -> _T:
+        """Run a store call: in a worker thread, unless the store never blocks (memory)."""
+        if self._inline_store:
+            return function()
+        return await anyio.to_thread.run_sync(function)
+
+    async def _feed(self, state: _Flow, report: DrainReport | None) -> None:
         settings = self._runner.settings
+        threshold = max(1, min(settings.batch_size, settings.concurrency) // 2)
         assert self._wakeup is not None
-        while not state.stopping:
+        while not state.stopping and state.crash is None:
             room = state.max_leased - state.leased
             items: list[WorkItem] = []
             wanted = min(room, settings.batch_size)
-            if wanted >= max(1, min(settings.batch_size, settings.concurrency) // 2) or (
-                state.leased == 0 and wanted > 0
-            ):
+            if state.unsettled > state.max_unsettled:
+                wanted = 0  # the store is not keeping up with recording: wait for the settler
+            if wanted >= threshold or (state.leased == 0 and wanted > 0):
                 try:
-                    items = await anyio.to_thread.run_sync(self._runner.claim, wanted)
+                    items = await self._store_call(
+                        partial(self._runner.claim, wanted, state.saturated())
+                    )
                 except AcadioWebhooksError:
                     logger.exception("claiming due deliveries failed; retrying after a pause")
                     await self._pause(settings.poll_interval)
                     continue
                 for item in items:
-                    state.leased += 1
-                    group.start_soon(self._deliver, item, state)
+                    if state.hold(item.subscription_id):
+                        state.leased += 1
+                        state.start(self._deliver(item, state), self._crashed_task)
+                    else:
+                        # One endpoint's backlog must not fill this worker's room: give the
+                        # excess back; claims skip the subscription until its slots free up.
+                        state.deferred.append(item.delivery_id)
+                        state.flush.set()
                 if len(items) == wanted:
                     continue
-            if state.stop is None and state.leased == 0 and not items:
-                break  # drain: nothing in flight and nothing due
+            if state.stop is None and state.leased == 0 and not items and not state.deferred:
+                break  # drain: nothing in flight, nothing due, nothing waiting to go back
             await self._pause(settings.poll_interval if state.leased == 0 else None)
-        if state.leased == 0:
+        if state.leased == 0 or state.crash is not None:
             state.idle.set()
+
+    def _crashed_task(self, state: _Flow, exc: BaseException) -> None:
+        # Not a failing endpoint (the transport reports those), a bug: stop the worker and
+        # let the exception out of run()/drain(), as an exception in any other task would.
+        if state.crash is None:
+            state.crash = exc
+        state.idle.set()
+        self.wake()
 
     async def _pause(self, seconds: float | None) -> None:
         # Wait first, clear after: a wake-up that arrived while claiming is not lost.
@@ -416,19 +465,36 @@ class AsyncWorker:
         self._wakeup.clear()
 
     async def _deliver(self, item: WorkItem, state: _Flow) -> None:
-        async with state.endpoint_slot(item.endpoint), state.slots:
-            if state.stopping:
-                state.unstarted.append(item.delivery_id)
-                state.done(self._wakeup, settled=1)
-                return
-            started, began, request = self._runner.begin(item)
-            try:
-                result = await self._transport.send(request)
-            except Exception as exc:  # noqa: BLE001 - see _crashed
-                result = _crashed(exc)
-            state.buffer.append(self._runner.finish(item, result, started, began))
-        if len(state.buffer) >= self._runner.settings.batch_size:
-            state.flush.set()
+        runner = self._runner
+        try:
+            async with state.endpoint_slot(item.endpoint), state.slots:
+                if state.stopping:
+                    state.unstarted.append(item.delivery_id)
+                    return
+                if state.is_paused(item.subscription_id, runner.clock.now()):
+                    # The circuit breaker opened while this waited for a slot: hand it back
+                    # (the store keeps it pending until the pause ends) instead of hammering.
+                    state.deferred.append(item.delivery_id)
+                    state.flush.set()
+                    return
+                started, began, request = runner.begin(item)
+                try:
+                    result = await self._transport.send(request)
+                except Exception as exc:  # noqa: BLE001 - see _crashed
+                    result = _crashed(exc)
+                settlement = runner.finish(item, result, started, began)
+                state.note_pause(settlement)
+                state.buffer.append(settlement)
+                state.unsettled += 1
+            if len(state.buffer) >= runner.settings.batch_size:
+                state.flush.set()
+        finally:
+            # The attempt is over (its verdict waits in the buffer): room for the next claim.
+            state.let_go(item.subscription_id)
+            state.leased -= 1
+            self._wake_feeder()
+            if state.leased == 0 and (state.stop is None or state.stopping):
+                state.idle.set()
 
     async def _settler(self, state: _Flow, report: DrainReport | None) -> None:
         interval = self._runner.settings.settle_interval
@@ -439,20 +505,38 @@ class AsyncWorker:
             await self._commit(state, report)
 
     async def _commit(self, state: _Flow, report: DrainReport | None) -> None:
-        if not state.buffer:
+        if not state.buffer and not state.deferred:
             return
         batch, state.buffer = state.buffer, []
+        deferred, state.deferred = state.deferred, []
         try:
-            await anyio.to_thread.run_sync(self._runner.commit, batch)
+            # Shielded: the settler is cancelled once the attempts are over, and a batch taken
+            # out of the buffer must be written, not dropped halfway.
+            with anyio.CancelScope(shield=True):
+                if batch:
+                    await self._store_call(lambda: self._runner.commit(batch))
+                if deferred:
+                    # After the verdicts: the store knows any pause before these go back,
+                    # so no claim takes them again before it ends.
+                    await self._store_call(
+                        lambda: self._runner.store.release(deferred, owner=self._runner.owner)
+                    )
         except AcadioWebhooksError:
-            # Keep the verdicts and try again: the attempts happened and must be recorded.
+            # Keep everything and try again: the attempts happened and must be recorded.
             logger.exception("recording %d attempts failed; retrying", len(batch))
             state.buffer[:0] = batch
+            state.deferred[:0] = deferred
             await anyio.sleep(self._runner.settings.poll_interval)
             return
+        state.unsettled -= len(batch)
         if report is not None:
             report.add(batch)
-        state.done(self._wakeup, settled=len(batch))
+        self._wake_feeder()
+
+    def _wake_feeder(self) -> None:
+        # From the event loop itself: no need for wake()'s thread-safe hand-over.
+        if self._wakeup is not None:
+            self._wakeup.set()
 
     async def _wake_on_stop(self, stop: asyncio.Event) -> None:
         await stop.wait()
@@ -465,38 +549,113 @@ class AsyncWorker:
 
 
 class _Flow:
-    """Mutable bookkeeping of one ``_serve`` run (only touched from the event loop)."""
+    """Mutable bookkeeping of one ``_serve`` run (only touched from the event loop).
+
+    Plain asyncio tasks and semaphores: anyio's cost several times more per delivery, and the
+    worker is asyncio-only anyway.
+    """
 
     def __init__(self, settings: WorkerSettings, stop: asyncio.Event | None) -> None:
         self.stop = stop
+        # Claimed deliveries wait at most about two attempts for a slot, far within the lease.
         self.max_leased = settings.concurrency * 2
+        self.max_unsettled = settings.batch_size * 4 + self.max_leased
         self.per_endpoint = settings.per_endpoint
-        self.slots = anyio.Semaphore(settings.concurrency)
-        self.leased = 0
+        self.concurrency = settings.concurrency
+        self.slots = asyncio.Semaphore(settings.concurrency)
+        self.leased = 0  # claimed, attempt not over yet (waiting for a slot or in flight)
+        self.unsettled = 0  # attempts over, verdict not recorded yet
         self.buffer: list[Settlement] = []
         self.unstarted: list[str] = []
+        # Claimed but handed back unattempted (over a subscription's share, or paused by
+        # the circuit breaker): released by the settler.
+        self.deferred: list[str] = []
+        self._paused: dict[str, datetime] = {}
+        # In flight plus queued for a slot, per subscription: two waves of per_endpoint.
+        self.per_subscription_hold = settings.per_endpoint * 2
+        self._held: dict[str, int] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.crash: BaseException | None = None
         self.flush = asyncio.Event()
         self.idle = asyncio.Event()
-        self.finished = False
-        self._endpoints: dict[str, tuple[anyio.Semaphore, int]] = {}
+        self._endpoints: dict[str, tuple[asyncio.Semaphore, int]] = {}
 
     @property
     def stopping(self) -> bool:
         return self.stop is not None and self.stop.is_set()
 
-    def done(self, wakeup: asyncio.Event | None, *, settled: int) -> None:
-        self.leased -= settled
-        if wakeup is not None:
-            wakeup.set()
-        if self.leased == 0 and (self.stop is None or self.stopping):
-            self.idle.set()
+    def start(
+        self,
+        attempt: Coroutine[Any, Any, None],
+        on_crash: Callable[[_Flow, BaseException], None],
+    ) -> None:
+        """Run one delivery as its own task, kept referenced until it ends."""
+        task = asyncio.get_running_loop().create_task(attempt)
+        self.tasks.add(task)
 
-    def endpoint_slot(self, endpoint: str) -> _EndpointSlot:
+        def ended(task: asyncio.Task[None]) -> None:
+            self.tasks.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                on_crash(self, task.exception())  # type: ignore[arg-type]
+
+        task.add_done_callback(ended)
+
+    def hold(self, subscription_id: str) -> bool:
+        """Count one more claimed delivery of the subscription; False when over its share."""
+        held = self._held.get(subscription_id, 0)
+        if held >= self.per_subscription_hold:
+            return False
+        self._held[subscription_id] = held + 1
+        return True
+
+    def let_go(self, subscription_id: str) -> None:
+        """One held delivery of the subscription was attempted or handed back."""
+        held = self._held.pop(subscription_id, 0) - 1
+        if held > 0:
+            self._held[subscription_id] = held
+
+    def saturated(self) -> frozenset[str]:
+        """Subscriptions holding their full share: the next claim leaves them out."""
+        cap = self.per_subscription_hold
+        return frozenset(sub for sub, held in self._held.items() if held >= cap)
+
+    def note_pause(self, settlement: Settlement) -> None:
+        """Remember circuit-breaker pauses of this run's attempts, and their end on success."""
+        subscription_id = settlement.item.subscription_id
+        if settlement.succeeded:
+            self._paused.pop(subscription_id, None)
+        elif settlement.pause_until is not None:
+            known = self._paused.get(subscription_id, settlement.pause_until)
+            self._paused[subscription_id] = max(known, settlement.pause_until)
+
+    def is_paused(self, subscription_id: str, now: datetime) -> bool:
+        """Whether an attempt of this run paused the subscription until after ``now``."""
+        until = self._paused.get(subscription_id)
+        return until is not None and until > now
+
+    def endpoint_slot(self, endpoint: str) -> _EndpointSlot | _NoSlot:
+        if self.per_endpoint >= self.concurrency:
+            return _NO_SLOT  # the global bound is the tighter one: skip the bookkeeping
         return _EndpointSlot(self, endpoint)
+
+
+class _NoSlot:
+    __slots__ = ()
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+_NO_SLOT = _NoSlot()
 
 
 class _EndpointSlot:
     """A per-endpoint semaphore, created on first use and dropped when unused."""
+
+    __slots__ = ("_endpoint", "_flow")
 
     def __init__(self, flow: _Flow, endpoint: str) -> None:
         self._flow = flow
@@ -506,14 +665,22 @@ class _EndpointSlot:
         table = self._flow._endpoints
         semaphore, users = table.get(self._endpoint, (None, 0))
         if semaphore is None:
-            semaphore = anyio.Semaphore(self._flow.per_endpoint)
+            semaphore = asyncio.Semaphore(self._flow.per_endpoint)
         table[self._endpoint] = (semaphore, users + 1)
-        await semaphore.acquire()
+        try:
+            await semaphore.acquire()
+        except BaseException:
+            self._leave(release=False)
+            raise
 
     async def __aexit__(self, *exc: object) -> None:
+        self._leave(release=True)
+
+    def _leave(self, *, release: bool) -> None:
         table = self._flow._endpoints
         semaphore, users = table[self._endpoint]
-        semaphore.release()
+        if release:
+            semaphore.release()
         if users <= 1:
             del table[self._endpoint]
         else:

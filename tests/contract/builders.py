@@ -110,6 +110,7 @@ def settlement(
     retry_at: float | None = None,
     disable: str | None = None,
     notifications: tuple[Notification, ...] = (),
+    pause_until: float | None = None,
 ) -> Settlement:
     if status is None:
         status = DeliveryStatus.DELIVERED if ok else DeliveryStatus.PENDING
@@ -122,6 +123,7 @@ def settlement(
         next_attempt_at=at(retry_at) if status is DeliveryStatus.PENDING else None,
         disable_subscription=disable,
         notifications=notifications,
+        pause_until=None if pause_until is None else at(pause_until),
     )
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
+import anyio
 import pytest
 
 from acadio_webhooks.adapters.clock import FakeClock
@@ -16,6 +18,7 @@ from acadio_webhooks.adapters.transport.recording import AsyncRecordingTransport
 from acadio_webhooks.dispatcher import AsyncDispatcher, Dispatcher
 from acadio_webhooks.domain.messages import OutboundRequest
 from acadio_webhooks.domain.models import DeliveryStatus
+from acadio_webhooks.ports.storage import DeliveryQuery
 from acadio_webhooks.worker import AsyncWorker, WorkerSettings
 
 pytestmark = pytest.mark.anyio
@@ -178,6 +181,36 @@ async def test_a_transport_that_raises_records_a_failed_attempt_instead_of_losin
     assert attempt.error == "other: RuntimeError"
 
 
+async def test_a_bug_outside_the_transport_stops_the_worker_with_its_exception() -> None:
+    store = MemoryStore()
+
+    class BrokenClock(FakeClock):
+        """Reads the time once for the claim, then breaks inside the attempts."""
+
+        reads = 0
+
+        def now(self) -> datetime:
+            self.reads += 1
+            if self.reads > 1:
+                raise RuntimeError("bug in the delivery path")
+            return super().now()
+
+    dispatcher = make_dispatcher(store, transport=AsyncRecordingTransport())
+    subscribe_hosts(dispatcher, 2)
+    for n in range(5):
+        await dispatcher.emit("course/completion/create", {"n": n}, tenant="t")
+    clock = BrokenClock(datetime.now(timezone.utc) + timedelta(minutes=1))
+    worker = AsyncWorker(store, AsyncRecordingTransport(), clock=clock)
+    with pytest.raises(BaseException) as raised:  # noqa: PT011 - unwrapped below
+        with anyio.fail_after(10):  # it must stop, not hang with attempts unaccounted for
+            await worker.drain()
+    # Out of the worker's task group, wrapped in an exception group as anyio does.
+    error = raised.value
+    while not isinstance(error, RuntimeError) and getattr(error, "exceptions", None):
+        error = error.exceptions[0]  # type: ignore[attr-defined]
+    assert str(error) == "bug in the delivery path"
+
+
 async def test_worker_owner_names_are_unique() -> None:
     store = MemoryStore()
     first = AsyncWorker(store, AsyncRecordingTransport())
@@ -215,3 +248,34 @@ def test_worker_thread_serves_a_sync_host(sync_world: tuple[Dispatcher, threadin
     finally:
         thread.stop()
     assert transport.closed
+
+
+async def test_every_attempt_made_before_a_stop_is_recorded(tmp_path: Path) -> None:
+    # A store behind a worker thread: writes are in flight when the stop comes.
+    from acadio_webhooks.adapters.storage.sql import SqlStore
+
+    store = SqlStore(tmp_path / "webhooks.db")
+    dispatcher = Dispatcher(store, resolver=RESOLVER)
+    subscribe_hosts(dispatcher, 1)
+    for n in range(120):
+        dispatcher.emit("course/completion/create", {"n": n}, tenant="t")
+    stop = asyncio.Event()
+    sent = 0
+
+    async def stop_after_some(_request: OutboundRequest) -> int:
+        nonlocal sent
+        sent += 1
+        if sent == 60:
+            stop.set()
+        await asyncio.sleep(0)
+        return 200
+
+    settings = WorkerSettings(concurrency=10, per_endpoint=10, batch_size=5, settle_interval=0)
+    worker = AsyncWorker(store, AsyncRecordingTransport(stop_after_some), settings=settings)
+    with anyio.fail_after(30):
+        await worker.run(stop)
+    delivered = store.list_deliveries(DeliveryQuery(status=DeliveryStatus.DELIVERED, limit=500))
+    pending = store.list_deliveries(DeliveryQuery(status=DeliveryStatus.PENDING, limit=500))
+    assert len(delivered.items) == sent
+    assert len(pending.items) == 120 - sent
+    store.close()

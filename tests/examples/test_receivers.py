@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import importlib.util
 import json
+import logging
 import os
 import re
 import shutil
@@ -32,6 +33,8 @@ DATA = {"course_id": 42, "learner": "Zoë", "score": 0.93}
 class Reply(NamedTuple):
     status: int
     json: dict[str, Any]
+    refusal: dict[str, Any]
+    """The {"error", "detail"} of a refusal; FastAPI nests it under "detail", its usual shape."""
 
 
 Post = Callable[[bytes, dict[str, str]], Reply]
@@ -55,7 +58,7 @@ def flask_post(monkeypatch: pytest.MonkeyPatch, secret: str) -> Post:
 
     def post(body: bytes, headers: dict[str, str]) -> Reply:
         response = client.post("/webhooks/acadio", data=body, headers=headers)
-        return Reply(response.status_code, response.get_json())
+        return Reply(response.status_code, response.get_json(), response.get_json())
 
     return post
 
@@ -65,7 +68,10 @@ def django_post(monkeypatch: pytest.MonkeyPatch, secret: str) -> Post:
     from django.conf import settings
     from django.test import Client
 
-    monkeypatch.setattr(settings, "ACADIO_WEBHOOK_SECRET", secret)
+    monkeypatch.setattr(settings, "ACADIO_WEBHOOK_SECRET", secret, raising=False)
+    # Settings are process-wide: if another test module configured Django first, route to
+    # this example all the same.
+    monkeypatch.setattr(settings, "ROOT_URLCONF", "django_receiver")
     # Acadio never sends a CSRF token: the example must work with CSRF checks enforced.
     client = Client(enforce_csrf_checks=True)
 
@@ -74,7 +80,8 @@ def django_post(monkeypatch: pytest.MonkeyPatch, secret: str) -> Post:
         response = client.post(
             "/webhooks/acadio", data=body, content_type="application/json", headers=extra
         )
-        return Reply(response.status_code, json.loads(response.content))
+        document = json.loads(response.content)
+        return Reply(response.status_code, document, document)
 
     return post
 
@@ -89,7 +96,8 @@ def fastapi_post(monkeypatch: pytest.MonkeyPatch, secret: str) -> Post:
 
     def post(body: bytes, headers: dict[str, str]) -> Reply:
         response = anyio.run(send, body, headers)
-        return Reply(response.status_code, response.json())
+        document = response.json()
+        return Reply(response.status_code, document, document.get("detail", document))
 
     return post
 
@@ -117,8 +125,8 @@ def test_a_tampered_body_is_refused_with_the_reason(receiver: Post) -> None:
     reply = receiver(body.replace(b"0.93", b"1.00"), headers)
 
     assert reply.status == 400
-    assert reply.json["error"] == "bad_signature"
-    assert SECRET not in reply.json["detail"]
+    assert reply.refusal["error"] == "bad_signature"
+    assert SECRET not in reply.refusal["detail"]
 
 
 def test_a_replayed_delivery_is_refused(receiver: Post) -> None:
@@ -127,7 +135,7 @@ def test_a_replayed_delivery_is_refused(receiver: Post) -> None:
 
     reply = receiver(body, headers)
 
-    assert (reply.status, reply.json["error"]) == (400, "replayed")
+    assert (reply.status, reply.refusal["error"]) == (400, "replayed")
 
 
 def test_a_stale_delivery_is_refused(receiver: Post) -> None:
@@ -135,7 +143,7 @@ def test_a_stale_delivery_is_refused(receiver: Post) -> None:
 
     reply = receiver(body, sign_headers(body, SECRET, timestamp=1_000_000_000))
 
-    assert (reply.status, reply.json["error"]) == (400, "stale")
+    assert (reply.status, reply.refusal["error"]) == (400, "stale")
 
 
 @pytest.mark.parametrize("framework", sorted(RECEIVER_CLIENTS))
@@ -147,8 +155,13 @@ def test_a_missing_secret_is_a_server_error_so_acadio_retries(
 
     reply = post(body, headers)
 
-    assert (reply.status, reply.json) == (500, {"error": "receiver_misconfigured"})
-    assert "ACADIO_WEBHOOK_SECRET" in caplog.text
+    assert (reply.status, reply.refusal) == (500, {"error": "receiver_misconfigured"})
+    assert any(
+        record.name == "acadio_webhooks.receivers"
+        and record.levelno == logging.ERROR
+        and "secret" in record.getMessage()
+        for record in caplog.records
+    )
 
 
 # --- verifying in another language: the Node.js snippet of docs/receiving.md -----------------

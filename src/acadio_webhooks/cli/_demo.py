@@ -209,7 +209,9 @@ class _Demo:
             self._announce(receiver)
             dispatcher = Dispatcher(
                 self.url,
-                policy=DeliveryPolicy(retry=DEMO_RETRY_POLICY),
+                # No circuit breaker: its 30 s pauses would stretch the seconds-long schedule
+                # the demo announces.
+                policy=DeliveryPolicy(retry=DEMO_RETRY_POLICY, breaker=None),
                 endpoint_policy=EndpointPolicy(allow_insecure=True),  # the local demo only
                 settings=DEMO_WORKER_SETTINGS,
                 notifier=self.notifier,

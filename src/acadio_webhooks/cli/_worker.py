@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from acadio_webhooks.cli._common import (
@@ -37,9 +39,10 @@ from acadio_webhooks.cli._common import (
 if TYPE_CHECKING:
     from acadio_webhooks.ports.notifier import Notifier
     from acadio_webhooks.ports.storage import Store
+    from acadio_webhooks.ports.transport import AsyncTransport
     from acadio_webhooks.worker import AsyncWorker
 
-__all__ = ["register", "build_worker", "serve", "WakeSource"]
+__all__ = ["register", "build_worker", "serve", "WakeSource", "listen_for_due_work"]
 
 logger = logging.getLogger("acadio_webhooks.cli.worker")
 
@@ -90,6 +93,22 @@ def register(commands: Any) -> None:
         default=1.0,
         metavar="S",
         help="seconds between looks for due work when idle (default 1)",
+    )
+    pacing.add_argument(
+        "--lease",
+        type=positive_float,
+        default=300.0,
+        metavar="S",
+        help="seconds a claimed delivery stays reserved; a worker that dies loses nothing, "
+        "its deliveries are claimable again after this (default 300; keep it well above the "
+        "20 s attempt timeout)",
+    )
+    parser.add_argument(
+        "--transport",
+        choices=("httpx", "aiohttp"),
+        default="httpx",
+        help="HTTP client for attempts (default httpx; aiohttp, from the aiohttp extra, "
+        "spends less CPU per attempt)",
     )
     parser.add_argument(
         "--allow-insecure-endpoints",
@@ -170,15 +189,25 @@ def build_worker(args: argparse.Namespace, notifier: Notifier) -> _Built:
     from acadio_webhooks.domain.endpoints import EndpointPolicy
     from acadio_webhooks.worker import AsyncWorker, WorkerSettings
 
+    policy = EndpointPolicy(allow_insecure=args.allow_insecure_endpoints)
+    transport: AsyncTransport
+    if getattr(args, "transport", "httpx") == "aiohttp":
+        try:
+            from acadio_webhooks.adapters.transport.aiohttp import AiohttpTransport
+        except ImportError:
+            raise CommandError(
+                "--transport aiohttp needs aiohttp: pip install 'acadio-webhooks[aiohttp]'",
+                EXIT_USAGE,
+            ) from None
+        transport = AiohttpTransport(policy=policy, resolver=SystemResolver())
+    else:
+        transport = AsyncHttpxTransport(policy=policy, resolver=SystemResolver())
     store = open_cli_store(args.db, must_exist=False)
-    transport = AsyncHttpxTransport(
-        policy=EndpointPolicy(allow_insecure=args.allow_insecure_endpoints),
-        resolver=SystemResolver(),
-    )
     settings = WorkerSettings(
         concurrency=args.concurrency,
         per_endpoint=args.per_endpoint,
         poll_interval=args.poll_interval,
+        lease=timedelta(seconds=args.lease),
     )
     worker = AsyncWorker(store, transport, settings=settings, notifier=notifier)
     return _Built(worker=worker, store=store)
@@ -196,6 +225,23 @@ async def serve(
             helper.cancel()
         await asyncio.gather(*helpers, return_exceptions=True)
         await worker.aclose()
+
+
+async def listen_for_due_work(store: Store, worker: AsyncWorker, stop: asyncio.Event) -> None:
+    """A wake source: on PostgreSQL, wake ``worker`` on every ``NOTIFY`` of due work, so a
+    new event is picked up at once instead of at the next poll. Nothing on other stores."""
+    from acadio_webhooks.adapters.storage.sql.wakeup import wakeup_for
+
+    wakeup = wakeup_for(store, [worker.wake])
+    if wakeup is None:
+        return
+    await asyncio.to_thread(wakeup.start)
+    if wakeup.listening:
+        logger.info("listening for PostgreSQL notifications of due deliveries")
+    try:
+        await stop.wait()
+    finally:
+        wakeup.stop()
 
 
 def _install_stop_signals(stop: asyncio.Event) -> None:
@@ -236,7 +282,7 @@ async def _main(args: argparse.Namespace) -> None:
     if args.allow_insecure_endpoints:
         logger.warning("insecure endpoints allowed (http://, loopback): development use only")
     try:
-        await serve(built.worker, stop)
+        await serve(built.worker, stop, [functools.partial(listen_for_due_work, built.store)])
     finally:
         built.store.close()
     counts = built.worker.metrics.snapshot()

@@ -14,11 +14,13 @@ network, a database or a clock.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any
 
 from acadio_webhooks.domain.ids import new_id
@@ -30,7 +32,14 @@ from acadio_webhooks.domain.messages import (
     TransportResult,
     WorkItem,
 )
-from acadio_webhooks.domain.models import Attempt, Delivery, DeliveryStatus, Event
+from acadio_webhooks.domain.models import (
+    MAX_DEDUP_KEY_LENGTH,
+    MAX_TENANT_LENGTH,
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    Event,
+)
 from acadio_webhooks.domain.retry import DEFAULT_RETRY_POLICY, RetryPolicy
 from acadio_webhooks.domain.signing import Signer, encode_event_body
 from acadio_webhooks.domain.topics import Topic
@@ -38,12 +47,14 @@ from acadio_webhooks.errors import InvalidPayload
 
 __all__ = [
     "DEFAULT_MAX_PAYLOAD_BYTES",
+    "CircuitBreaker",
     "DeliveryPolicy",
     "PlannedEvent",
     "plan_event",
     "prepare",
     "settle",
     "dedup_scope",
+    "check_event_fields",
 ]
 
 DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024
@@ -55,6 +66,53 @@ _MAX_JSON_DEPTH = 64
 
 
 @dataclass(frozen=True)
+class CircuitBreaker:
+    """When an endpoint that keeps failing is paused, so it cannot hog the workers.
+
+    Once a subscription's endpoint has failed ``threshold`` attempts in a row, every further
+    failure pauses the subscription until::
+
+        now + clamp(growth * (now - failing_since), min_pause, max_pause)
+
+    While paused, no worker claims its deliveries: they stay pending (nothing is lost or
+    given up) and are attempted when the pause ends — a delivery's own retry schedule is only
+    ever delayed, never shortened. The attempts made when a pause ends are the probes: one
+    success closes the breaker (counters reset, pause cleared); a failure opens it again for
+    longer. Because each pause is a fixed share of how long the endpoint has been failing,
+    pauses grow geometrically (x1.5 per opening with ``growth=0.5``) up to ``max_pause``, and
+    many attempts failing at once compute the same pause instead of compounding it.
+
+    With the defaults an endpoint that went down is paused after its 5th consecutive failure
+    for 30 s, then about 30 s, 45 s, 68 s, ... up to 15 minutes between probes — while
+    ``DeliveryPolicy.disable_after`` still disables it after 5 days of failures.
+    """
+
+    threshold: int = 5
+    min_pause: timedelta = timedelta(seconds=30)
+    max_pause: timedelta = timedelta(minutes=15)
+    growth: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.threshold < 1:
+            raise ValueError("threshold must be >= 1 (use DeliveryPolicy(breaker=None) to disable)")
+        if not timedelta(0) < self.min_pause <= self.max_pause:
+            raise ValueError("need 0 < min_pause <= max_pause")
+        if self.growth < 0:
+            raise ValueError("growth must be >= 0")
+
+    def pause_until(
+        self, *, failures: int, failing_since: datetime, now: datetime
+    ) -> datetime | None:
+        """When the paused endpoint may be tried again after its ``failures``-th consecutive
+        failed attempt, or None while it is under the threshold."""
+        if failures < self.threshold:
+            return None
+        failing_for = max(now - failing_since, timedelta(0))
+        pause = min(max(failing_for * self.growth, self.min_pause), self.max_pause)
+        return now + pause
+
+
+@dataclass(frozen=True)
 class DeliveryPolicy:
     """Everything the core decides by, besides the clock and randomness.
 
@@ -63,12 +121,15 @@ class DeliveryPolicy:
       integration is told the endpoint is failing (default 4), and told again when it recovers.
     * ``disable_after`` — an endpoint whose attempts have only failed for this long is disabled
       and its integration told (default 5 days, as Svix does); one success resets the clock.
+    * ``breaker`` — when an endpoint that keeps failing is paused (:class:`CircuitBreaker`),
+      so one dead endpoint cannot occupy the workers; None never pauses.
     * ``excerpt_chars`` — how much of a response body is kept with each attempt.
     """
 
     retry: RetryPolicy = DEFAULT_RETRY_POLICY
     failing_threshold: int = 4
     disable_after: timedelta = timedelta(days=5)
+    breaker: CircuitBreaker | None = field(default_factory=CircuitBreaker)
     excerpt_chars: int = 1024
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
@@ -87,11 +148,14 @@ def dedup_scope(topic: Topic, tenant: str, key: str, occurred_at: datetime) -> s
     For a topic marked ``once_per_day`` (``course/activity/create``) the key is scoped to the
     UTC calendar day of the event, so the same (tenant, key) fires at most once per UTC day.
     For any other topic the key is an idempotency key: the same (tenant, topic, key) is
-    stored once, ever.
+    stored once, ever. A scope longer than the stored column (512 characters) is stored as
+    its SHA-256 digest, so a long host key de-duplicates like a short one.
     """
     scope = f"{tenant}\x1f{topic.name}\x1f{key}"
     if topic.once_per_day:
-        scope += "\x1f" + occurred_at.date().isoformat()
+        scope += "\x1f" + occurred_at.astimezone(timezone.utc).date().isoformat()
+    if len(scope) > MAX_DEDUP_KEY_LENGTH:
+        scope = "sha256:" + hashlib.sha256(scope.encode("utf-8")).hexdigest()
     return scope
 
 
@@ -115,8 +179,11 @@ def plan_event(
     Raises ``InvalidPayload`` naming the offending path (``data["scores"][2]``) when ``data``
     is not a JSON object of JSON values (NaN and infinities included), nests deeper than 64
     levels, or serialises to more than ``max_payload_bytes``; ``InvalidPayload`` too when a
-    ``once_per_day`` topic is emitted without a ``dedup_key``.
+    ``once_per_day`` topic is emitted without a ``dedup_key``, and for a ``tenant``,
+    ``dedup_key`` or ``occurred_at`` that cannot be stored (empty or over 255 characters, not
+    UTF-8 text, not a timezone-aware datetime).
     """
+    check_event_fields(tenant, dedup_key, occurred_at)
     if not isinstance(data, Mapping):
         raise InvalidPayload(f"data must be a JSON object (a mapping), not {type(data).__name__}")
     _check_json(data, "data", 0)
@@ -157,27 +224,89 @@ def plan_event(
     return PlannedEvent(event=event, deliveries=deliveries)
 
 
+def check_event_fields(tenant: object, dedup_key: object, occurred_at: object) -> None:
+    """Raise ``InvalidPayload`` for event fields no store could keep as given.
+
+    Takes ``object`` because hosts are not always typed: :func:`plan_event` calls it, and the
+    dispatcher calls it first too, since it looks the tenant's routes up before planning.
+    """
+    if not isinstance(tenant, str) or not 0 < len(tenant) <= MAX_TENANT_LENGTH:
+        shown = f"{len(tenant)} characters" if isinstance(tenant, str) else type(tenant).__name__
+        raise InvalidPayload(f"tenant must be 1 to {MAX_TENANT_LENGTH} characters, not {shown}")
+    if dedup_key is not None and not isinstance(dedup_key, str):
+        raise InvalidPayload(f"dedup_key must be a string, not {type(dedup_key).__name__}")
+    for name, text in (("tenant", tenant), ("dedup_key", dedup_key or "")):
+        position = _unencodable_at(text)
+        if position is not None:
+            raise InvalidPayload(f"{name} has a character UTF-8 cannot encode at {position}")
+    if not isinstance(occurred_at, datetime) or occurred_at.utcoffset() is None:
+        shown = repr(occurred_at)[:80]
+        raise InvalidPayload(f"occurred_at must be a timezone-aware datetime, not {shown}")
+
+
+def _unencodable_at(text: str) -> int | None:
+    """Where ``text`` stops being UTF-8 encodable (a lone surrogate), or None."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None
+
+
+class _NotJson(Exception):
+    """Unwinds :func:`_json_problem`, collecting the path on the way out (only on error)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.steps: list[str] = []
+
+
+_JSON_SCALARS = frozenset({str, int, bool, type(None)})
+
+
 def _check_json(value: Any, path: str, depth: int) -> None:
     """Raise ``InvalidPayload`` at the first value JSON cannot carry faithfully."""
+    try:
+        _json_problem(value, depth)
+    except _NotJson as bad:
+        raise InvalidPayload(path + "".join(reversed(bad.steps)) + bad.problem) from None
+
+
+def _json_problem(value: Any, depth: int) -> None:
+    # The path is built only when something is wrong: building "data['a'][3]" strings for
+    # every value of every emitted event cost more than the walk itself.
     if depth > _MAX_JSON_DEPTH:
-        raise InvalidPayload(f"{path} nests deeper than {_MAX_JSON_DEPTH} levels")
-    if value is None or isinstance(value, (str, bool, int)):
+        raise _NotJson(f" nests deeper than {_MAX_JSON_DEPTH} levels")
+    kind = type(value)
+    if kind in _JSON_SCALARS:
         return
-    if isinstance(value, float):
+    if kind is float or isinstance(value, float):
         if not math.isfinite(value):
-            raise InvalidPayload(f"{path} is {value!r}, which JSON cannot represent")
+            raise _NotJson(f" is {value!r}, which JSON cannot represent")
+        return
+    if isinstance(value, (str, bool, int)):  # subclasses, after the exact types above
         return
     if isinstance(value, Mapping):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise InvalidPayload(f"{path} has a non-string key {key!r}")
-            _check_json(item, f"{path}[{key!r}]", depth + 1)
+        _walk(value.items(), depth, keyed=True)
         return
     if isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            _check_json(item, f"{path}[{index}]", depth + 1)
+        _walk(enumerate(value), depth, keyed=False)
         return
-    raise InvalidPayload(f"{path} is a {type(value).__name__}, which is not a JSON value")
+    raise _NotJson(f" is a {type(value).__name__}, which is not a JSON value")
+
+
+def _walk(entries: Iterable[tuple[Any, Any]], depth: int, *, keyed: bool) -> None:
+    for step, item in entries:
+        if keyed and not isinstance(step, str):
+            raise _NotJson(f" has a non-string key {step!r}")
+        if depth < _MAX_JSON_DEPTH and type(item) in _JSON_SCALARS:
+            continue
+        try:
+            _json_problem(item, depth + 1)
+        except _NotJson as bad:
+            bad.steps.append(f"[{step!r}]")
+            raise
 
 
 def prepare(item: WorkItem, *, now: datetime) -> OutboundRequest:
@@ -187,10 +316,17 @@ def prepare(item: WorkItem, *, now: datetime) -> OutboundRequest:
     replay tolerance holds on late retries); ``webhook-id`` is the event id, stable across
     attempts and resends, for receivers' de-duplication.
     """
-    headers = Signer(item.signing_keys).headers(
+    headers = _signer(item.signing_keys).headers(
         item.payload, event_id=item.event_id, topic=item.topic, timestamp=int(now.timestamp())
     )
     return OutboundRequest(url=item.endpoint, headers=headers, body=item.payload)
+
+
+@lru_cache(maxsize=1024)
+def _signer(keys: tuple[bytes, ...]) -> Signer:
+    # A worker signs for the same few integrations over and over: building a Signer checks
+    # the keys and runs the HMAC key schedule, which a cached one has done already.
+    return Signer(keys)
 
 
 def settle(
@@ -208,7 +344,8 @@ def settle(
     * any other failure: retried per ``policy.retry`` (``Retry-After`` honoured on 429/503)
       until the last attempt, then failed and the integration told; an endpoint failing for
       ``policy.disable_after`` is disabled; the ``failing_threshold``-th consecutive failure
-      tells the integration the endpoint started failing.
+      tells the integration the endpoint started failing; from ``policy.breaker.threshold``
+      consecutive failures on, the endpoint is paused (``Settlement.pause_until``).
     """
     attempt = Attempt(
         delivery_id=item.delivery_id,
@@ -268,6 +405,11 @@ def settle(
             (notice(NotificationKind.ENDPOINT_DISABLED, reason),),
         )
 
+    pause_until = None
+    if policy.breaker is not None:
+        pause_until = policy.breaker.pause_until(
+            failures=item.endpoint_failures + 1, failing_since=failing_since, now=now
+        )
     notes_list: list[Notification] = []
     if item.endpoint_failures + 1 == policy.failing_threshold:
         notes_list.append(notice(NotificationKind.ENDPOINT_FAILING, last_error))
@@ -278,11 +420,15 @@ def settle(
                 f"{item.attempt_number} attempts, last: {last_error}",
             )
         )
-        return Settlement(item, attempt, DeliveryStatus.FAILED, None, None, tuple(notes_list))
+        return Settlement(
+            item, attempt, DeliveryStatus.FAILED, None, None, tuple(notes_list), pause_until
+        )
 
     retry_after = result.retry_after if result.status_code in _RETRY_AFTER_STATUSES else None
     wait = policy.retry.delay(item.attempt_number, policy.rng, retry_after=retry_after)
-    return Settlement(item, attempt, DeliveryStatus.PENDING, now + wait, None, tuple(notes_list))
+    return Settlement(
+        item, attempt, DeliveryStatus.PENDING, now + wait, None, tuple(notes_list), pause_until
+    )
 
 
 def _error_text(result: TransportResult) -> str | None:

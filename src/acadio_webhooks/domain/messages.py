@@ -121,6 +121,10 @@ class Settlement:
     disable_subscription: str | None = None
     """A reason to disable the subscription (410 Gone, failing for too long), or None."""
     notifications: tuple[Notification, ...] = ()
+    pause_until: datetime | None = None
+    """Pause the subscription (its deliveries are not claimed) until then: the circuit
+    breaker of :class:`~acadio_webhooks.domain.core.CircuitBreaker`. None leaves it as is;
+    a success clears any pause."""
 
     @property
     def succeeded(self) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from enum import Enum
+from functools import lru_cache
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -29,6 +30,8 @@ __all__ = [
     "MIN_SECRET_LENGTH",
     "MAX_SECRET_LENGTH",
     "MAX_URL_LENGTH",
+    "MAX_TENANT_LENGTH",
+    "MAX_DEDUP_KEY_LENGTH",
     "DeliveryStatus",
     "SigningSecret",
     "Integration",
@@ -44,6 +47,8 @@ MIN_SECRET_LENGTH = 16
 MAX_SECRET_LENGTH = 256
 MAX_URL_LENGTH = 2048
 MAX_TENANT_LENGTH = 255
+MAX_DEDUP_KEY_LENGTH = 512
+"""The longest stored de-duplication key (see :func:`acadio_webhooks.domain.core.dedup_scope`)."""
 
 
 def utcnow() -> datetime:
@@ -153,6 +158,8 @@ class Subscription(_Record):
     disabled_reason: str | None = Field(default=None, max_length=500)
     consecutive_failures: int = Field(default=0, ge=0)
     failing_since: UtcDatetime | None = None
+    paused_until: UtcDatetime | None = None
+    """Set by the circuit breaker: workers leave this endpoint's deliveries alone until then."""
     created_at: UtcDatetime = Field(default_factory=utcnow)
 
 
@@ -164,14 +171,21 @@ class Event(_Record):
     tenant: Tenant
     created_at: UtcDatetime
     payload: bytes = Field(repr=False)
-    dedup_key: str | None = Field(default=None, max_length=512)
+    dedup_key: str | None = Field(default=None, max_length=MAX_DEDUP_KEY_LENGTH)
 
     @field_validator("topic")
     @classmethod
     def _valid_topic(cls, value: str) -> str:
-        from acadio_webhooks.domain.topics import validate_topic
+        return _checked_topic(value)
 
-        return validate_topic(value)
+
+@lru_cache(maxsize=1024)
+def _checked_topic(value: str) -> str:
+    # Every emitted event is validated, always with one of a catalog's few topics: parse each
+    # once. Only valid topics are cached (an invalid one raises, and lru_cache keeps nothing).
+    from acadio_webhooks.domain.topics import validate_topic
+
+    return validate_topic(value)
 
 
 class Delivery(_Record):

@@ -68,6 +68,9 @@ SIGNATURE_VERSION = "v1"
 Secret: TypeAlias = str | bytes
 """A signing secret: text (its UTF-8 bytes are the HMAC key) or the key bytes themselves."""
 
+# json.dumps builds a new encoder for every call with options; this one is built once.
+_BODY_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
 # Header values we build from caller input must be visible ASCII: no spaces, no CR/LF.
 _HEADER_TOKEN = re.compile(r"[\x21-\x7e]+")
 
@@ -277,8 +280,7 @@ def encode_event_body(
         "data": data if isinstance(data, dict) else dict(data),
     }
     try:
-        text = json.dumps(envelope, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        return text.encode("utf-8")
+        return _BODY_ENCODER.encode(envelope).encode("utf-8")
     except (TypeError, ValueError, RecursionError) as exc:
         # TypeError: a value json cannot encode; ValueError: NaN/inf or a circular reference;
         # UnicodeEncodeError (a ValueError): a lone surrogate; RecursionError: absurd nesting.

@@ -5,7 +5,9 @@ and :class:`acadio_webhooks.adapters.storage.sql.SqlStore` (SQLite, the embedded
 PostgreSQL). All pass the same contract suite, ``tests/contract/test_store_contract.py``.
 
 Everything here is synchronous: SQL drivers are, and the async worker calls the store from a
-worker thread in batches, so one interface serves sync and async hosts.
+worker thread in batches, so one interface serves sync and async hosts. A store whose calls
+never wait on I/O may say so with a class attribute ``nonblocking = True`` (``MemoryStore``
+does): the async worker then calls it on the event loop, skipping the thread hop.
 
 Errors: ``NotFound`` for unknown ids; ``StorageError`` (driver error chained) for anything the
 backend failed at. Nothing else escapes.
@@ -13,7 +15,7 @@ backend failed at. Nothing else escapes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Generic, Protocol, TypeVar, runtime_checkable
@@ -152,13 +154,44 @@ class Store(Protocol):
 
     # -- the delivery queue -----------------------------------------------------------------
 
-    def claim(self, *, now: datetime, limit: int, owner: str, lease: timedelta) -> list[WorkItem]:
+    def claim(
+        self,
+        *,
+        now: datetime,
+        limit: int,
+        owner: str,
+        lease: timedelta,
+        skip_subscriptions: Collection[str] = (),
+    ) -> list[WorkItem]:
         """Lease up to ``limit`` due deliveries to ``owner`` until ``now + lease``.
 
-        Due: pending, ``next_attempt_at <= now``, and no unexpired lease. Deliveries whose
+        Due: pending, ``next_attempt_at <= now``, no unexpired lease, and the subscription
+        not paused by the circuit breaker (``paused_until`` unset or past). Deliveries whose
         integration or subscription is inactive are cancelled instead of returned. Two
         concurrent claimers never receive the same delivery while its lease holds (PostgreSQL:
         ``FOR UPDATE SKIP LOCKED``; SQLite: one writer at a time). Oldest due first.
+
+        ``skip_subscriptions``: leave these subscriptions' deliveries for later (a worker
+        whose slots for an endpoint are full asks for other endpoints' work instead).
+        """
+        ...
+
+    def take(
+        self,
+        delivery_ids: Sequence[str],
+        *,
+        owner: str,
+        new_owner: str,
+        now: datetime,
+        lease: timedelta,
+    ) -> list[WorkItem]:
+        """Move the leases ``owner`` still holds on ``delivery_ids`` to ``new_owner`` until
+        ``now + lease``, atomically, and return their work items (due order).
+
+        Deliveries ``owner`` no longer holds (settled, released, or already taken — by a
+        duplicate of the same broker message, say) are left alone and not returned; those of
+        an inactive integration or subscription are cancelled. This is how a task queue
+        hands one claimed delivery to exactly one task: the pump claims, each task takes.
         """
         ...
 

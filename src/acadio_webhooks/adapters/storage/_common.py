@@ -22,6 +22,7 @@ __all__ = [
     "due_time",
     "HealthChange",
     "fold_health",
+    "later",
     "check_batch",
     "fresh_delivery",
 ]
@@ -70,14 +71,16 @@ class HealthChange:
     """What a batch of attempts does to one subscription's failure counters.
 
     ``reset`` True: the batch had a success, so the counters become exactly ``failures`` and
-    ``failing_since`` (the failures after the last success). ``reset`` False: add ``failures``
-    and keep an existing ``failing_since``, else take this one.
+    ``failing_since`` (the failures after the last success) and the pause ``paused_until``.
+    ``reset`` False: add ``failures``, keep an existing ``failing_since``, else take this one,
+    and pause until the later of the stored ``paused_until`` and this one.
     """
 
     subscription_id: str
     reset: bool
     failures: int
     failing_since: datetime | None
+    paused_until: datetime | None = None
 
 
 def fold_health(settlements: Sequence[Settlement]) -> list[HealthChange]:
@@ -90,8 +93,18 @@ def fold_health(settlements: Sequence[Settlement]) -> list[HealthChange]:
             changes[sub_id] = HealthChange(sub_id, True, 0, None)
         else:
             since = previous.failing_since or settlement.attempt.started_at
-            changes[sub_id] = HealthChange(sub_id, previous.reset, previous.failures + 1, since)
+            paused = later(previous.paused_until, settlement.pause_until)
+            changes[sub_id] = HealthChange(
+                sub_id, previous.reset, previous.failures + 1, since, paused
+            )
     return list(changes.values())
+
+
+def later(first: datetime | None, second: datetime | None) -> datetime | None:
+    """The later of two optional times (None when both are)."""
+    if first is None or second is None:
+        return first or second
+    return max(first, second)
 
 
 def fresh_delivery(old: Delivery, now: datetime) -> Delivery:

@@ -8,8 +8,9 @@ it is shipped for users' own tests. It cannot join a host's database transaction
 
 from __future__ import annotations
 
+import heapq
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,6 +21,7 @@ from acadio_webhooks.adapters.storage._common import (
     encode_cursor,
     fold_health,
     fresh_delivery,
+    later,
     require_target,
 )
 from acadio_webhooks.domain.messages import Notification, Settlement, WorkItem
@@ -46,6 +48,9 @@ class _Lease:
 class MemoryStore:
     """A thread-safe store kept in process memory (see the module docstring)."""
 
+    nonblocking = True
+    """Calls never wait on I/O, so the async worker makes them on its event loop."""
+
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._closed = False
@@ -57,6 +62,13 @@ class MemoryStore:
         self._deliveries: dict[str, Delivery] = {}
         self._pending: set[str] = set()
         self._leases: dict[str, _Lease] = {}
+        # The claim queue: a heap of (due time, id) of pending deliveries without a live lease,
+        # so a claim pops the oldest due instead of sorting the backlog. ``_queued`` holds the
+        # due time of each delivery's current entry; an entry that disagrees is stale.
+        self._due: list[tuple[datetime, str]] = []
+        self._queued: dict[str, datetime] = {}
+        # (expiry, id) of leases, so expired ones go back into the queue without a scan.
+        self._expiries: list[tuple[datetime, str]] = []
         self._attempts: dict[str, list[Attempt]] = {}
         self._notifications: dict[str, Notification] = {}
         self._sent_at: dict[str, datetime] = {}
@@ -188,23 +200,37 @@ class MemoryStore:
 
     # -- the delivery queue -----------------------------------------------------------------
 
-    def claim(self, *, now: datetime, limit: int, owner: str, lease: timedelta) -> list[WorkItem]:
+    def claim(
+        self,
+        *,
+        now: datetime,
+        limit: int,
+        owner: str,
+        lease: timedelta,
+        skip_subscriptions: Collection[str] = (),
+    ) -> list[WorkItem]:
         """Lease up to ``limit`` due deliveries, oldest due first; cancel inactive ones."""
+        skipped = frozenset(skip_subscriptions)
+        put_back: list[tuple[datetime, str]] = []
         with self._lock:
             self._check_open()
-            due = sorted(
-                (
-                    d
-                    for d in (self._deliveries[i] for i in self._pending)
-                    if due_time(d) <= now and self._lease_free(d.id, now)
-                ),
-                key=lambda d: (due_time(d), d.id),
-            )
+            self._requeue_expired(now)
             items: list[WorkItem] = []
             dead: list[str] = []
-            for delivery in due:
-                if len(items) >= limit:
-                    break
+            keys: dict[str, tuple[bytes, ...]] = {}
+            expires_at = now + lease
+            due = self._due
+            while due and len(items) < limit and due[0][0] <= now:
+                when, delivery_id = heapq.heappop(due)
+                if self._queued.get(delivery_id) != when:
+                    continue  # superseded by a newer entry, or no longer pending
+                delivery = self._deliveries[delivery_id]
+                if delivery.subscription_id in skipped:
+                    put_back.append((when, delivery_id))
+                    if len(put_back) > 4 * limit + 100:
+                        break  # "up to limit": a claim need not dig through a whole backlog
+                    continue
+                del self._queued[delivery_id]
                 subscription = self._subscriptions.get(delivery.subscription_id)
                 integration = self._integrations.get(delivery.integration_id)
                 if subscription is None or integration is None:
@@ -213,8 +239,62 @@ class MemoryStore:
                 if not (subscription.active and integration.active):
                     dead.append(delivery.id)
                     continue
-                self._leases[delivery.id] = _Lease(owner, now + lease)
-                items.append(self._work_item(delivery, subscription, integration, now))
+                paused = subscription.paused_until
+                if paused is not None and paused > now:
+                    # Circuit breaker: stays pending, queued again for the pause's end
+                    # (or sooner, if a success ends the pause: see _unpause).
+                    self._queued[delivery_id] = paused
+                    heapq.heappush(due, (paused, delivery_id))
+                    continue
+                self._leases[delivery.id] = _Lease(owner, expires_at)
+                heapq.heappush(self._expiries, (expires_at, delivery.id))
+                if integration.id not in keys:
+                    keys[integration.id] = integration.signing_keys(now)
+                items.append(self._work_item(delivery, subscription, keys[integration.id]))
+            for entry in put_back:
+                heapq.heappush(due, entry)
+            self._cancel(dead, now=now)
+            return items
+
+    def take(
+        self,
+        delivery_ids: Sequence[str],
+        *,
+        owner: str,
+        new_owner: str,
+        now: datetime,
+        lease: timedelta,
+    ) -> list[WorkItem]:
+        """Move ``owner``'s leases on ``delivery_ids`` to ``new_owner``; their work items."""
+        with self._lock:
+            self._check_open()
+            held = sorted(
+                (
+                    self._deliveries[i]
+                    for i in set(delivery_ids)
+                    if i in self._pending
+                    and (current := self._leases.get(i)) is not None
+                    and current.owner == owner
+                ),
+                key=lambda d: (due_time(d), d.id),
+            )
+            items: list[WorkItem] = []
+            dead: list[str] = []
+            expires_at = now + lease
+            for delivery in held:
+                subscription = self._subscriptions.get(delivery.subscription_id)
+                integration = self._integrations.get(delivery.integration_id)
+                if not (
+                    subscription is not None
+                    and subscription.active
+                    and integration is not None
+                    and integration.active
+                ):
+                    dead.append(delivery.id)
+                    continue
+                self._leases[delivery.id] = _Lease(new_owner, expires_at)
+                heapq.heappush(self._expiries, (expires_at, delivery.id))
+                items.append(self._work_item(delivery, subscription, integration.signing_keys(now)))
             self._cancel(dead, now=now)
             return items
 
@@ -238,12 +318,20 @@ class MemoryStore:
                     continue
                 if change.reset:
                     failures, since = change.failures, change.failing_since
+                    paused = change.paused_until
                 else:
                     failures = subscription.consecutive_failures + change.failures
                     since = subscription.failing_since or change.failing_since
+                    paused = later(subscription.paused_until, change.paused_until)
                 self._subscriptions[subscription.id] = subscription.model_copy(
-                    update={"consecutive_failures": failures, "failing_since": since}
+                    update={
+                        "consecutive_failures": failures,
+                        "failing_since": since,
+                        "paused_until": paused,
+                    }
                 )
+                if subscription.paused_until is not None and paused is None:
+                    self._unpause(subscription.id)
             for settlement in owned:
                 self._disable(settlement, now)
                 for notification in settlement.notifications:
@@ -257,6 +345,8 @@ class MemoryStore:
                 lease = self._leases.get(delivery_id)
                 if lease is not None and lease.owner == owner:
                     del self._leases[delivery_id]
+                    if delivery_id in self._pending:
+                        self._enqueue_due(self._deliveries[delivery_id])
 
     # -- views and operations ---------------------------------------------------------------
 
@@ -391,11 +481,35 @@ class MemoryStore:
         self._deliveries[delivery.id] = delivery
         if delivery.status is DeliveryStatus.PENDING:
             self._pending.add(delivery.id)
+            self._enqueue_due(delivery)
         return delivery
 
-    def _lease_free(self, delivery_id: str, now: datetime) -> bool:
-        lease = self._leases.get(delivery_id)
-        return lease is None or lease.expires_at <= now
+    def _enqueue_due(self, delivery: Delivery) -> None:
+        when = due_time(delivery)
+        self._queued[delivery.id] = when
+        heapq.heappush(self._due, (when, delivery.id))
+
+    def _unpause(self, subscription_id: str) -> None:
+        """The breaker closed: deliveries queued for the pause's end are due as before."""
+        for delivery_id in self._pending_of(subscription_id=subscription_id):
+            delivery = self._deliveries[delivery_id]
+            queued = self._queued.get(delivery_id)
+            if queued is not None and queued > due_time(delivery):
+                self._enqueue_due(delivery)
+
+    def _requeue_expired(self, now: datetime) -> None:
+        """Queue again the pending deliveries whose lease ran out (their holder may have died).
+
+        The lease itself stays until someone claims the delivery, so a slow holder that
+        settles before that still owns the verdict."""
+        expiries = self._expiries
+        while expiries and expiries[0][0] <= now:
+            expires_at, delivery_id = heapq.heappop(expiries)
+            lease = self._leases.get(delivery_id)
+            if lease is None or lease.expires_at != expires_at or delivery_id in self._queued:
+                continue
+            if delivery_id in self._pending:
+                self._enqueue_due(self._deliveries[delivery_id])
 
     def _subscription_active(self, subscription_id: str) -> bool:
         subscription = self._subscriptions.get(subscription_id)
@@ -423,6 +537,7 @@ class MemoryStore:
             )
             self._pending.discard(delivery_id)
             self._leases.pop(delivery_id, None)
+            self._queued.pop(delivery_id, None)
 
     def _apply_verdict(self, settlement: Settlement, now: datetime) -> None:
         delivery_id = settlement.item.delivery_id
@@ -438,8 +553,11 @@ class MemoryStore:
             }
         )
         self._leases.pop(delivery_id, None)
-        if settlement.status is not DeliveryStatus.PENDING:
+        if settlement.status is DeliveryStatus.PENDING:
+            self._enqueue_due(self._deliveries[delivery_id])
+        else:
             self._pending.discard(delivery_id)
+            self._queued.pop(delivery_id, None)
 
     def _disable(self, settlement: Settlement, now: datetime) -> None:
         reason = settlement.disable_subscription
@@ -453,11 +571,7 @@ class MemoryStore:
         self._revision += 1
 
     def _work_item(
-        self,
-        delivery: Delivery,
-        subscription: Subscription,
-        integration: Integration,
-        now: datetime,
+        self, delivery: Delivery, subscription: Subscription, signing_keys: tuple[bytes, ...]
     ) -> WorkItem:
         return WorkItem(
             delivery_id=delivery.id,
@@ -467,8 +581,8 @@ class MemoryStore:
             payload=self._events[delivery.event_id].payload,
             endpoint=subscription.endpoint,
             subscription_id=subscription.id,
-            integration_id=integration.id,
-            signing_keys=integration.signing_keys(now),
+            integration_id=delivery.integration_id,
+            signing_keys=signing_keys,
             attempt_number=delivery.attempts + 1,
             endpoint_failures=subscription.consecutive_failures,
             endpoint_failing_since=subscription.failing_since,

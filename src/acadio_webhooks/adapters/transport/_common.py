@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 import ssl
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -42,6 +43,7 @@ __all__ = [
     "url_checker",
     "ShardPicker",
     "validate_limits",
+    "scrub_urls",
 ]
 
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024
@@ -236,7 +238,26 @@ def classify_error(
 def _describe(exc: BaseException) -> str:
     text = str(exc) or repr(exc)
     name = type(exc).__name__
-    return _shorten(text if text.startswith(name) else f"{name}: {text}")
+    return _shorten(scrub_urls(text if text.startswith(name) else f"{name}: {text}"))
+
+
+# A URL inside an error message: scheme, optional userinfo, host and path, query/fragment.
+_URL_IN_TEXT = re.compile(
+    r"(https?://)(?:[^\s'\"<>/?#@]*@)?([^\s'\"<>?#]*)(?:[?#][^\s'\"<>]*)?", re.I
+)
+
+
+def scrub_urls(text: str) -> str:
+    """``text`` with every URL cut to scheme, host and path.
+
+    Clients quote the request URL in their errors (aiohttp does), and an endpoint's query
+    string or userinfo may hold the receiver's token; error texts are stored with attempts
+    and logged, so the token must not travel with them.
+
+    >>> scrub_urls("400, url='https://user:pw@hooks.example.com/in?token=abc#x'")
+    "400, url='https://hooks.example.com/in'"
+    """
+    return _URL_IN_TEXT.sub(r"\1\2", text)
 
 
 def _shorten(text: str) -> str:

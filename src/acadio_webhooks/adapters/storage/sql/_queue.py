@@ -7,13 +7,13 @@ Both functions run inside the caller's writing transaction. SQLite serialises th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Select, and_, bindparam, case, func, or_, select, update
 
-from acadio_webhooks.adapters.storage._common import fold_health
+from acadio_webhooks.adapters.storage._common import HealthChange, fold_health
 from acadio_webhooks.adapters.storage.sql._codec import SecretCodec, notification_row
 from acadio_webhooks.adapters.storage.sql._dialect import insert_ignoring_conflicts
 from acadio_webhooks.adapters.storage.sql.schema import (
@@ -30,10 +30,26 @@ from acadio_webhooks.domain.messages import Settlement, WorkItem
 from acadio_webhooks.domain.models import DeliveryStatus, Integration
 from acadio_webhooks.errors import NotFound
 
-__all__ = ["claim", "settle", "cancel_where", "bump_revision"]
+__all__ = ["DUE_CHANNEL", "notify_due", "claim", "take", "settle", "cancel_where", "bump_revision"]
 
 PENDING = DeliveryStatus.PENDING.value
 CANCELLED = DeliveryStatus.CANCELLED.value
+
+
+DUE_CHANNEL = "acadio_webhooks_due"
+"""The PostgreSQL notification channel on which stores announce newly due deliveries."""
+
+
+def notify_due(conn: Connection) -> None:
+    """On PostgreSQL, ``NOTIFY`` listening workers that deliveries became due.
+
+    Sent inside the caller's transaction, so it is delivered on commit only (a rolled-back
+    host transaction with ``enqueue(connection=...)`` wakes nobody), and PostgreSQL folds
+    identical notifications of one transaction into one. SQLite has no notifications:
+    its workers poll.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_notify(DUE_CHANNEL, "")))
 
 
 def bump_revision(conn: Connection) -> None:
@@ -61,38 +77,49 @@ def cancel_where(conn: Connection, *conditions: Any, now: datetime | None) -> in
     return int(result.rowcount)
 
 
-def _due_window(now: datetime, size: int, *, lock: bool) -> Select[Any]:
+def _work_rows() -> Select[Any]:
+    """Everything a work item needs: the delivery, its subscription, integration and event."""
     d, s, i, e = deliveries, subscriptions, integrations, events
+    return select(
+        d.c.id,
+        d.c.event_id,
+        d.c.topic,
+        d.c.tenant,
+        d.c.subscription_id,
+        d.c.integration_id,
+        d.c.attempts,
+        s.c.endpoint,
+        s.c.active.label("subscription_active"),
+        s.c.consecutive_failures,
+        s.c.failing_since,
+        i.c.active.label("integration_active"),
+        i.c.secrets,
+        e.c.payload,
+    ).select_from(
+        d.join(e, e.c.id == d.c.event_id)
+        .outerjoin(s, s.c.id == d.c.subscription_id)
+        .outerjoin(i, i.c.id == d.c.integration_id)
+    )
+
+
+def _due_window(
+    now: datetime, size: int, *, lock: bool, skip_subscriptions: Collection[str] = ()
+) -> Select[Any]:
+    d, s = deliveries, subscriptions
     query = (
-        select(
-            d.c.id,
-            d.c.event_id,
-            d.c.topic,
-            d.c.tenant,
-            d.c.subscription_id,
-            d.c.integration_id,
-            d.c.attempts,
-            s.c.endpoint,
-            s.c.active.label("subscription_active"),
-            s.c.consecutive_failures,
-            s.c.failing_since,
-            i.c.active.label("integration_active"),
-            i.c.secrets,
-            e.c.payload,
-        )
-        .select_from(
-            d.join(e, e.c.id == d.c.event_id)
-            .outerjoin(s, s.c.id == d.c.subscription_id)
-            .outerjoin(i, i.c.id == d.c.integration_id)
-        )
+        _work_rows()
         .where(
             d.c.status == PENDING,
             d.c.next_attempt_at <= now,
             or_(d.c.lease_expires_at.is_(None), d.c.lease_expires_at <= now),
+            # A subscription paused by the circuit breaker keeps its deliveries pending.
+            or_(s.c.paused_until.is_(None), s.c.paused_until <= now),
         )
         .order_by(d.c.next_attempt_at, d.c.id)
         .limit(size)
     )
+    if skip_subscriptions:
+        query = query.where(d.c.subscription_id.not_in(list(skip_subscriptions)))
     if lock:
         query = query.with_for_update(of=d, skip_locked=True)
     return query
@@ -106,6 +133,7 @@ def claim(
     limit: int,
     owner: str,
     lease: timedelta,
+    skip_subscriptions: Collection[str] = (),
 ) -> list[WorkItem]:
     """Lease up to ``limit`` due deliveries to ``owner``; cancel the inactive ones met."""
     lock = conn.dialect.name == "postgresql"
@@ -118,29 +146,72 @@ def claim(
     items: list[WorkItem] = []
     while len(items) < limit:
         wanted = limit - len(items)
-        rows = conn.execute(_due_window(now, wanted, lock=lock)).mappings().all()
-        live = [r for r in rows if r["subscription_active"] and r["integration_active"]]
-        dead = [r["id"] for r in rows if not (r["subscription_active"] and r["integration_active"])]
-        if live:
-            conn.execute(
-                update(deliveries)
-                .where(deliveries.c.id.in_([r["id"] for r in live]))
-                .values(lease_owner=owner, lease_expires_at=now + lease)
-            )
-        for row in live:
-            integration_id = row["integration_id"]
-            if integration_id not in keys:
-                secrets = codec.load(row["secrets"], integration_id)
-                # Only the secrets take part in choosing signing keys.
-                keys[integration_id] = Integration.model_construct(secrets=secrets).signing_keys(
-                    now
-                )
-            items.append(_work_item(row, keys[integration_id]))
-        if dead:
-            cancel_where(conn, deliveries.c.id.in_(dead), now=now)
+        window = _due_window(now, wanted, lock=lock, skip_subscriptions=skip_subscriptions)
+        rows = conn.execute(window).mappings().all()
+        dead = _lease_rows(conn, codec, rows, items, keys, owner=owner, now=now, lease=lease)
         # A short window means the due backlog is exhausted; an all-live one filled the claim.
         if len(rows) < wanted or not dead:
             break
+    return items
+
+
+def _lease_rows(
+    conn: Connection,
+    codec: SecretCodec,
+    rows: Sequence[Any],
+    items: list[WorkItem],
+    keys: dict[str, tuple[bytes, ...]],
+    *,
+    owner: str,
+    now: datetime,
+    lease: timedelta,
+) -> list[str]:
+    """Lease the live ``rows`` to ``owner`` and append their work items to ``items``; cancel
+    the rows of inactive subscriptions or integrations and return their ids."""
+    live = [r for r in rows if r["subscription_active"] and r["integration_active"]]
+    dead = [r["id"] for r in rows if not (r["subscription_active"] and r["integration_active"])]
+    if live:
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_([r["id"] for r in live]))
+            .values(lease_owner=owner, lease_expires_at=now + lease)
+        )
+    for row in live:
+        integration_id = row["integration_id"]
+        if integration_id not in keys:
+            secrets = codec.load(row["secrets"], integration_id)
+            # Only the secrets take part in choosing signing keys.
+            keys[integration_id] = Integration.model_construct(secrets=secrets).signing_keys(now)
+        items.append(_work_item(row, keys[integration_id]))
+    if dead:
+        cancel_where(conn, deliveries.c.id.in_(dead), now=now)
+    return dead
+
+
+def take(
+    conn: Connection,
+    codec: SecretCodec,
+    delivery_ids: Sequence[str],
+    *,
+    owner: str,
+    new_owner: str,
+    now: datetime,
+    lease: timedelta,
+) -> list[WorkItem]:
+    """Move the leases ``owner`` holds on ``delivery_ids`` to ``new_owner``; their items."""
+    d = deliveries
+    query = _work_rows().where(
+        d.c.id.in_(list(delivery_ids)), d.c.status == PENDING, d.c.lease_owner == owner
+    )
+    if conn.dialect.name == "postgresql":
+        # As for claims: a take lost in a server crash leaves the lease with the pump, whose
+        # expiry frees the delivery again; the settle that follows is durable.
+        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+        # Two takers of the same lease serialise here; the second finds it moved.
+        query = query.with_for_update(of=d)
+    rows = conn.execute(query.order_by(d.c.next_attempt_at, d.c.id)).mappings().all()
+    items: list[WorkItem] = []
+    _lease_rows(conn, codec, rows, items, {}, owner=new_owner, now=now, lease=lease)
     return items
 
 
@@ -171,7 +242,7 @@ def settle(
     ids = {s.item.delivery_id for s in settlements}
     states = select(d.c.id, d.c.status, d.c.lease_owner).where(d.c.id.in_(ids))
     if conn.dialect.name == "postgresql":
-        states = states.with_for_update(of=d)
+        states = states.order_by(d.c.id).with_for_update(of=d)
     held = {
         row.id: row.status == PENDING and row.lease_owner == owner for row in conn.execute(states)
     }
@@ -230,8 +301,45 @@ def _apply_verdicts(conn: Connection, owned: Sequence[Settlement], now: datetime
 def _apply_health(conn: Connection, owned: Sequence[Settlement]) -> None:
     s = subscriptions
     changes = fold_health(owned)
+    # A success on a healthy subscription changes nothing: skip the write, so that workers
+    # settling successes of the same subscriptions never queue on its row.
+    clean = [c.subscription_id for c in changes if c.reset and _is_clean(c)]
+    if clean:
+        dirty = set(
+            conn.execute(
+                select(s.c.id).where(
+                    s.c.id.in_(clean),
+                    or_(
+                        s.c.consecutive_failures != 0,
+                        s.c.failing_since.is_not(None),
+                        s.c.paused_until.is_not(None),
+                    ),
+                )
+            ).scalars()
+        )
+        changes = [c for c in changes if c.subscription_id in dirty or not _is_clean(c)]
+    if not changes:
+        return
+    if conn.dialect.name == "postgresql":
+        # Lock the rows in one global order first: concurrent settlers touching the same
+        # subscriptions then queue instead of dead-locking.
+        conn.execute(
+            select(s.c.id)
+            .where(s.c.id.in_([c.subscription_id for c in changes]))
+            .order_by(s.c.id)
+            .with_for_update()
+        )
     resets = [c for c in changes if c.reset]
     increments = [c for c in changes if not c.reset]
+
+    def params(c: HealthChange) -> dict[str, Any]:
+        return {
+            "b_id": c.subscription_id,
+            "b_failures": c.failures,
+            "b_since": c.failing_since,
+            "b_paused": c.paused_until,
+        }
+
     if resets:
         conn.execute(
             update(s)
@@ -239,13 +347,12 @@ def _apply_health(conn: Connection, owned: Sequence[Settlement]) -> None:
             .values(
                 consecutive_failures=bindparam("b_failures"),
                 failing_since=bindparam("b_since", type_=UtcDateTime),
+                paused_until=bindparam("b_paused", type_=UtcDateTime),
             ),
-            [
-                {"b_id": c.subscription_id, "b_failures": c.failures, "b_since": c.failing_since}
-                for c in resets
-            ],
+            [params(c) for c in resets],
         )
     if increments:
+        paused = bindparam("b_paused", type_=UtcDateTime)
         conn.execute(
             update(s)
             .where(s.c.id == bindparam("b_id"))
@@ -254,12 +361,19 @@ def _apply_health(conn: Connection, owned: Sequence[Settlement]) -> None:
                 failing_since=func.coalesce(
                     s.c.failing_since, bindparam("b_since", type_=UtcDateTime)
                 ),
+                # The later pause wins; spelled as CASE because SQLite has no GREATEST.
+                paused_until=case(
+                    (paused.is_(None), s.c.paused_until),
+                    (or_(s.c.paused_until.is_(None), s.c.paused_until < paused), paused),
+                    else_=s.c.paused_until,
+                ),
             ),
-            [
-                {"b_id": c.subscription_id, "b_failures": c.failures, "b_since": c.failing_since}
-                for c in increments
-            ],
+            [params(c) for c in increments],
         )
+
+
+def _is_clean(change: HealthChange) -> bool:
+    return change.reset and change.failures == 0 and change.paused_until is None
 
 
 def _disable(conn: Connection, owned: Sequence[Settlement], now: datetime) -> bool:

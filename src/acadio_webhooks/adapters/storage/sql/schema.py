@@ -121,6 +121,8 @@ subscriptions = Table(
     Column("consecutive_failures", Integer, nullable=False),
     Column("failing_since", UtcDateTime),
     Column("created_at", UtcDateTime, nullable=False),
+    # Set by the circuit breaker; the claim skips the subscription's deliveries until then.
+    Column("paused_until", UtcDateTime),
     Index(None, "integration_id", "created_at"),
 )
 

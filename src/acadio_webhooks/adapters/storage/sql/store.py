@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -249,7 +249,7 @@ class SqlStore:
         self._check_open()
         try:
             return self._enqueue(connection, event, deliveries)
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, UnicodeEncodeError) as exc:
             raise _storage_error("enqueueing an event", exc, conflict) from exc
 
     def _enqueue(self, conn: Connection, event: Event, batch: Sequence[Delivery]) -> bool:
@@ -262,14 +262,54 @@ class SqlStore:
                 return False
         if batch:
             conn.execute(deliveries.insert(), [_codec.delivery_row(d) for d in batch])
+            _queue.notify_due(conn)
         return True
 
     # -- the delivery queue -----------------------------------------------------------------
 
-    def claim(self, *, now: datetime, limit: int, owner: str, lease: timedelta) -> list[WorkItem]:
+    def claim(
+        self,
+        *,
+        now: datetime,
+        limit: int,
+        owner: str,
+        lease: timedelta,
+        skip_subscriptions: Collection[str] = (),
+    ) -> list[WorkItem]:
         """Lease up to ``limit`` due deliveries, oldest due first; cancel inactive ones."""
         with self._transaction("claiming deliveries", write=True) as conn:
-            return _queue.claim(conn, self._codec, now=now, limit=limit, owner=owner, lease=lease)
+            return _queue.claim(
+                conn,
+                self._codec,
+                now=now,
+                limit=limit,
+                owner=owner,
+                lease=lease,
+                skip_subscriptions=skip_subscriptions,
+            )
+
+    def take(
+        self,
+        delivery_ids: Sequence[str],
+        *,
+        owner: str,
+        new_owner: str,
+        now: datetime,
+        lease: timedelta,
+    ) -> list[WorkItem]:
+        """Move ``owner``'s leases on ``delivery_ids`` to ``new_owner``; their work items."""
+        if not delivery_ids:
+            return []
+        with self._transaction("taking over leases", write=True) as conn:
+            return _queue.take(
+                conn,
+                self._codec,
+                delivery_ids,
+                owner=owner,
+                new_owner=new_owner,
+                now=now,
+                lease=lease,
+            )
 
     def settle(self, settlements: Sequence[Settlement], *, owner: str, now: datetime) -> None:
         """Record every attempt; apply the verdicts of deliveries ``owner`` still holds."""
@@ -284,11 +324,13 @@ class SqlStore:
         if not delivery_ids:
             return
         with self._transaction("releasing deliveries", write=True) as conn:
-            conn.execute(
+            released = conn.execute(
                 update(deliveries)
                 .where(deliveries.c.id.in_(delivery_ids), deliveries.c.lease_owner == owner)
                 .values(lease_owner=None, lease_expires_at=None)
             )
+            if released.rowcount:
+                _queue.notify_due(conn)
 
     # -- views and operations ---------------------------------------------------------------
 
@@ -362,6 +404,7 @@ class SqlStore:
             self._require(conn, subscriptions, old.subscription_id, "subscription")
             fresh = _common.fresh_delivery(old, now)
             conn.execute(deliveries.insert(), _codec.delivery_row(fresh))
+            _queue.notify_due(conn)
         return fresh
 
     def resend_failed(self, integration_id: str, *, since: datetime, now: datetime) -> int:
@@ -388,6 +431,7 @@ class SqlStore:
             if failed:
                 rows = [_codec.delivery_row(_common.fresh_delivery(old, now)) for old in failed]
                 conn.execute(deliveries.insert(), rows)
+                _queue.notify_due(conn)
         return len(failed)
 
     def cancel_pending(
@@ -472,7 +516,9 @@ class SqlStore:
                     conn.execution_options(**{WRITE: True})
                 with conn.begin():
                     yield conn
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, UnicodeEncodeError) as exc:
+            # The drivers encode text themselves and let a lone surrogate escape as a codec
+            # error rather than a database one.
             raise _storage_error(what, exc, conflict) from exc
 
     def _revision(self, conn: Connection) -> int:
@@ -499,8 +545,12 @@ class SqlStore:
             raise NotFound(kind, ident)
 
 
-def _storage_error(what: str, exc: SQLAlchemyError, conflict: str | None) -> StorageError:
+def _storage_error(
+    what: str, exc: SQLAlchemyError | UnicodeEncodeError, conflict: str | None
+) -> StorageError:
     """A parameter-free message for a driver error (its bound values may be secrets)."""
+    if isinstance(exc, UnicodeEncodeError):
+        return StorageError(f"{what} failed (text with a character UTF-8 cannot encode)")
     if isinstance(exc, StatementError):
         exc.hide_parameters = True
     if conflict is not None and isinstance(exc, IntegrityError):

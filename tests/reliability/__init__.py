@@ -1,0 +1,1 @@
+"""Reliability suites: hostile endpoints, SSRF, faults, fuzzing, secrets and soak."""

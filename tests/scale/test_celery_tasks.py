@@ -1,0 +1,167 @@
+"""The Celery integration's tasks without a broker: retry delays live in the store, never in a
+countdown; a duplicated message finds nothing to take; one endpoint cannot fill a pump run."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from celery import Celery
+
+from acadio_webhooks.adapters.clock import FakeClock
+from acadio_webhooks.adapters.resolver import StaticResolver
+from acadio_webhooks.adapters.storage.memory import MemoryStore
+from acadio_webhooks.adapters.transport.recording import RecordingTransport
+from acadio_webhooks.celery import CeleryDelivery, CelerySettings
+from acadio_webhooks.dispatcher import Dispatcher
+from acadio_webhooks.domain.core import DeliveryPolicy
+from acadio_webhooks.domain.messages import OutboundRequest
+from acadio_webhooks.domain.models import DeliveryStatus
+from acadio_webhooks.domain.verification import verify
+
+SECRET = "whsec-celery-0123456789abcdef"
+RESOLVER = StaticResolver({"a.example.com": ["93.184.216.1"], "b.example.com": ["93.184.216.2"]})
+ENDPOINT_A = "https://a.example.com/hook"
+ENDPOINT_B = "https://b.example.com/hook"
+
+
+class Sent:
+    """Stands in for ``apply_async``: records each call's arguments and options."""
+
+    def __init__(self, run: Any = None) -> None:
+        self.calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+        self._run = run
+
+    def __call__(self, args: tuple[Any, ...] = (), **options: Any) -> None:
+        self.calls.append((tuple(args), options))
+        if self._run is not None:
+            self._run(*args)
+
+
+def setup(
+    handler: Any, *, settings: CelerySettings | None = None
+) -> tuple[Dispatcher, CeleryDelivery, RecordingTransport, FakeClock]:
+    clock = FakeClock()
+    store = MemoryStore()
+    transport = RecordingTransport(handler)
+    dispatcher = Dispatcher(store, clock=clock, resolver=RESOLVER)
+    webhooks = CeleryDelivery(
+        Celery("test", broker="memory://", set_as_current=False),
+        store,
+        transport=lambda: transport,
+        clock=clock,
+        policy=DeliveryPolicy(rng=random.Random(5)),
+        settings=settings,
+        schedule=False,
+    )
+    return dispatcher, webhooks, transport, clock
+
+
+def subscribe(dispatcher: Dispatcher, *endpoints: str) -> None:
+    integration = dispatcher.integrations.install("t", secret=SECRET)
+    for pattern, endpoint in zip(("course/*", "identity/*"), endpoints):
+        dispatcher.integrations.subscribe(integration.id, pattern, endpoint)
+
+
+def test_a_failed_attempt_is_retried_from_the_store_never_with_a_countdown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    answers = iter([503, 200])
+    dispatcher, webhooks, transport, clock = setup(lambda _request: next(answers))
+    subscribe(dispatcher, ENDPOINT_A)
+    sent = Sent(run=lambda ids, owner: webhooks.attempt(ids, owner, f"task-{len(sent.calls)}"))
+    monkeypatch.setattr(webhooks.attempt_task, "apply_async", sent)
+    dispatcher.emit("course/completion/create", {"n": 1}, tenant="t")
+
+    assert webhooks.pump() == 1
+    [delivery] = dispatcher.deliveries().items
+    assert delivery.status is DeliveryStatus.PENDING
+    assert delivery.next_attempt_at is not None
+    wait = delivery.next_attempt_at - clock.now()
+    assert timedelta(seconds=3) < wait < timedelta(seconds=7)  # the policy's first retry
+    assert webhooks.pump() == 0  # not due yet: nothing queued in the broker meanwhile
+
+    clock.advance(seconds=10)
+    assert webhooks.pump() == 1
+    assert dispatcher.delivery(delivery.id).status is DeliveryStatus.DELIVERED
+    assert len(transport.requests) == 2
+    assert all(set(options) <= {"queue"} for _args, options in sent.calls)  # no countdown/eta
+
+
+def test_a_duplicated_attempt_message_finds_nothing_to_take() -> None:
+    dispatcher, webhooks, transport, clock = setup(lambda _request: 200)
+    subscribe(dispatcher, ENDPOINT_A)
+    dispatcher.emit("course/completion/create", {"n": 1}, tenant="t")
+    [item] = dispatcher.store.claim(
+        now=clock.now(), limit=1, owner="pump-1", lease=timedelta(minutes=5)
+    )
+    assert webhooks.attempt([item.delivery_id], "pump-1", "task-a") == 1
+    assert webhooks.attempt([item.delivery_id], "pump-1", "task-a") == 0  # redelivered copy
+    assert len(transport.requests) == 1
+    assert webhooks.metrics.snapshot().delivered == 1
+
+
+def test_one_pump_hands_out_at_most_per_endpoint_deliveries_of_a_subscription(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = CelerySettings(per_endpoint=4, chunk=3, batch_size=100)
+    dispatcher, webhooks, _transport, clock = setup(lambda _request: 200, settings=settings)
+    subscribe(dispatcher, ENDPOINT_A, ENDPOINT_B)
+    for n in range(20):
+        dispatcher.emit("course/completion/create", {"n": n}, tenant="t")
+    for n in range(2):
+        dispatcher.emit("identity/user/create", {"n": n}, tenant="t")
+    sent = Sent()
+    monkeypatch.setattr(webhooks.attempt_task, "apply_async", sent)
+
+    assert webhooks.pump() == 6  # 4 of A's backlog, then B's 2: B is not stuck behind A
+    chunks = [args[0] for args, _options in sent.calls]
+    # chunk=3 deliveries of one subscription per task: A's 4 in two tasks, B's 2 in one.
+    assert [len(chunk) for chunk in chunks] == [3, 1, 2]
+    # The rest of A's backlog was given back: due for the next pump, not leased away.
+    later = dispatcher.store.claim(
+        now=clock.now(), limit=100, owner="other", lease=timedelta(minutes=5)
+    )
+    assert len(later) == 16
+
+
+def test_beat_schedules_the_pump_and_the_notices() -> None:
+    app = Celery("test", broker="memory://", set_as_current=False)
+    webhooks = CeleryDelivery(
+        app, MemoryStore(), settings=CelerySettings(pump_interval=2.0, notify_interval=60.0)
+    )
+    schedule = app.conf.beat_schedule
+    assert schedule[webhooks.pump_task.name]["schedule"] == 2.0
+    assert schedule[webhooks.notify_task.name]["schedule"] == 60.0
+    assert webhooks.attempt_task.acks_late
+    assert webhooks.attempt_task.reject_on_worker_lost
+
+
+def test_nonsense_settings_are_refused() -> None:
+    with pytest.raises(ValueError, match="chunk"):
+        CelerySettings(chunk=0)
+    with pytest.raises(ValueError, match="lease"):
+        CelerySettings(lease=timedelta(0))
+
+
+def test_requests_are_signed_by_the_same_core() -> None:
+    seen: list[OutboundRequest] = []
+
+    def handler(request: OutboundRequest) -> int:
+        seen.append(request)
+        return 200
+
+    dispatcher, webhooks, _transport, clock = setup(handler)
+    subscribe(dispatcher, ENDPOINT_A)
+    event_id = dispatcher.emit("course/completion/create", {"n": 1}, tenant="t")
+    [item] = dispatcher.store.claim(
+        now=clock.now(), limit=1, owner="pump", lease=timedelta(minutes=5)
+    )
+    webhooks.attempt([item.delivery_id], "pump", "task")
+
+    [request] = seen
+    # Signed at the fake clock's time: verify as of then.
+    signed = verify(request.body, request.headers, SECRET, now=clock.now())
+    assert signed.id == event_id
