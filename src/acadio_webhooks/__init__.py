@@ -57,7 +57,7 @@ if TYPE_CHECKING:
         SqlStore,
         open_store,
     )
-    from acadio_webhooks.adapters.transport._common import TransportTimeouts
+    from acadio_webhooks.adapters.transport import TransportTimeouts
     from acadio_webhooks.adapters.transport.httpx import (
         AsyncHttpxTransport,
         HttpxTransport,
@@ -171,7 +171,7 @@ _LAZY: dict[str, str] = {
     "StaticResolver": "acadio_webhooks.adapters.resolver",
     "HttpxTransport": "acadio_webhooks.adapters.transport.httpx",
     "AsyncHttpxTransport": "acadio_webhooks.adapters.transport.httpx",
-    "TransportTimeouts": "acadio_webhooks.adapters.transport._common",
+    "TransportTimeouts": "acadio_webhooks.adapters.transport",
     "SmtpNotifier": "acadio_webhooks.adapters.notifier.smtp",
     "LoggingNotifier": "acadio_webhooks.adapters.notifier.logging",
     "NotificationFlusher": "acadio_webhooks.notify",
