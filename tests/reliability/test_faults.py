@@ -488,6 +488,7 @@ def test_clock_jumps_lose_nothing(tmp_path: Path, figures: Figures) -> None:
             clock.set(start + timedelta(days=2))
             worker.wake()
             await eventually(lambda: flaky.requests == 60, within=30)
+            await eventually(lambda: ledger(store).attempts_recorded == 60, within=30)
             # Forward past the lease while attempts are in flight: the deliveries are
             # claimed again and sent twice (at least once), never lost.
             emit("held", 5, held_ids)
