@@ -64,6 +64,7 @@ class CpuUse:
     machine_total: float = 0.0
     postgres: float = 0.0
     workers: float = 0.0
+    receiver: float = 0.0
 
     @property
     def busy_share(self) -> float:
@@ -91,10 +92,11 @@ def _process_table() -> dict[int, tuple[str, int, int]]:
     return table
 
 
-def _split_ticks(roots: set[int]) -> tuple[int, int]:
-    """(PostgreSQL's jiffies, jiffies of ``roots`` and all their descendants)."""
+def _split_ticks(roots: set[int], receiver: int) -> tuple[int, int, int]:
+    """Jiffies of PostgreSQL, of ``roots`` and all their descendants, and of ``receiver``."""
     table = _process_table()
     postgres = sum(t for name, _parent, t in table.values() if name.startswith("postgres"))
+    receiving = table.get(receiver, ("", 0, 0))[2]
     tree = 0
     for pid, (_name, _parent, ticks) in table.items():
         seen = pid
@@ -103,28 +105,30 @@ def _split_ticks(roots: set[int]) -> tuple[int, int]:
                 tree += ticks
                 break
             seen = table.get(seen, ("", 0, 0))[1]
-    return postgres, tree
+    return postgres, tree, receiving
 
 
 class CpuMeter:
     """CPU spent between ``start`` and ``stop``: the machine's, PostgreSQL's, and that of the
     worker processes (``roots`` and their descendants: Celery's pool children too)."""
 
-    def __init__(self) -> None:
+    def __init__(self, receiver: int) -> None:
         self.use = CpuUse()
         self.roots: set[int] = set()
+        self.receiver = receiver
 
     def start(self) -> None:
         self._machine = _machine_ticks()
-        self._split = _split_ticks(self.roots)
+        self._split = _split_ticks(self.roots, self.receiver)
 
     def stop(self) -> None:
         busy, total = _machine_ticks()
-        postgres, tree = _split_ticks(self.roots)
+        postgres, tree, receiving = _split_ticks(self.roots, self.receiver)
         self.use.machine_busy = (busy - self._machine[0]) / CLOCK_TICKS
         self.use.machine_total = (total - self._machine[1]) / CLOCK_TICKS
         self.use.postgres = (postgres - self._split[0]) / CLOCK_TICKS
         self.use.workers = (tree - self._split[1]) / CLOCK_TICKS
+        self.use.receiver = (receiving - self._split[2]) / CLOCK_TICKS
 
 
 async def _bare_loop(urls: list[str], total: int, concurrency: int) -> float:
@@ -235,7 +239,7 @@ def main() -> None:
 
         def case(name: str, run: Callable[[CpuMeter], float]) -> None:
             receiver.reset()
-            meter = CpuMeter()
+            meter = CpuMeter(receiver.process.pid)
             results[name] = run(meter)
             base = results.get("bare aiohttp loop", results[name])
             line = f"{name:32} {results[name]:8.0f} deliveries/s  {results[name] / base:5.2f}x bare"
@@ -244,7 +248,8 @@ def main() -> None:
                 line += (
                     f"  | machine {use.busy_share:4.0%} busy; per delivery: workers "
                     f"{use.workers / total * 1e3:.2f} ms CPU, PostgreSQL "
-                    f"{use.postgres / total * 1e3:.2f} ms"
+                    f"{use.postgres / total * 1e3:.2f} ms, receiver "
+                    f"{use.receiver / total * 1e3:.2f} ms"
                 )
             print(line, flush=True)
 

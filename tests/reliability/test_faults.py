@@ -480,12 +480,15 @@ def test_clock_jumps_lose_nothing(tmp_path: Path, figures: Figures) -> None:
             clock.set(start - timedelta(days=1))
             emit("flaky", 10, flaky_ids)
             await eventually(lambda: flaky.requests == 30, within=30)
+            # Settled, so that the jumps below leave no attempt in flight past its lease.
+            await eventually(lambda: ledger(store).attempts_recorded == 30, within=30)
             await anyio.sleep(0.3)
             assert flaky.requests == 30  # no retry fired while the clock was behind
             # Forward two days: every retry is due.
             clock.set(start + timedelta(days=2))
             worker.wake()
             await eventually(lambda: flaky.requests == 60, within=30)
+            await eventually(lambda: ledger(store).attempts_recorded == 60, within=30)
             # Forward past the lease while attempts are in flight: the deliveries are
             # claimed again and sent twice (at least once), never lost.
             emit("held", 5, held_ids)

@@ -9,6 +9,7 @@ serving everyone else meanwhile.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,9 +20,10 @@ import pytest
 
 from acadio_webhooks.adapters.clock import FakeClock
 from acadio_webhooks.adapters.storage.sql import SqlStore
+from acadio_webhooks.adapters.transport import TransportTimeouts
 from acadio_webhooks.dispatcher import Dispatcher
 from acadio_webhooks.domain.core import DeliveryPolicy
-from acadio_webhooks.domain.messages import ErrorKind
+from acadio_webhooks.domain.messages import ErrorKind, OutboundRequest
 from acadio_webhooks.domain.models import Delivery, DeliveryStatus
 from acadio_webhooks.domain.retry import RetryPolicy
 from acadio_webhooks.worker import AsyncWorker, SyncWorker, WorkerSettings
@@ -43,12 +45,16 @@ from tests.reliability.worlds import (
     unfinished,
 )
 
-TOTAL = 2.0  # the attempt's total timeout; connect/read/write get half of it
-SLACK = 1.5  # scheduling slack on a busy two-core machine, far below any hang
+TOTAL = 2.0  # the attempt's total timeout
+READ = 1.0  # each wait for the socket: the silent endpoints end here, the drips at TOTAL
+SLACK = 2.0  # scheduling slack on a busy two-core machine, far below any hang
 MAX_RESPONSE_BYTES = 64 * 1024
 RETRY_AFTER_CAP = 6 * 3600.0
 # Three attempts instead of seven keep the "every delivery reaches a final state" rounds short.
 POLICY = DeliveryPolicy(retry=RetryPolicy(max_retries=2))
+# Connecting to loopback is instant; a generous connect bound keeps a loaded machine from
+# turning a healthy endpoint into a timeout.
+HOSTILE_TIMEOUTS = TransportTimeouts(connect=TOTAL, read=READ, write=READ, total=TOTAL)
 MEMORY_BOUND = 32 * 1024 * 1024  # growth of resident memory over one drain, whole process
 
 
@@ -250,7 +256,7 @@ async def test_every_hostile_endpoint_yields_a_recorded_attempt_within_bounds(
         kind,
         policy=INSECURE,
         resolver=loopback_names(hostiles.resolver_names()),
-        timeouts=timeouts(TOTAL),
+        timeouts=HOSTILE_TIMEOUTS,
         max_response_bytes=MAX_RESPONSE_BYTES,
     )
     worker = AsyncWorker(
@@ -300,7 +306,7 @@ def test_the_sync_worker_survives_the_same_endpoints(
     transport = sync_transport(
         policy=INSECURE,
         resolver=loopback_names(hostiles.resolver_names()),
-        timeouts=timeouts(TOTAL),
+        timeouts=HOSTILE_TIMEOUTS,
         max_response_bytes=MAX_RESPONSE_BYTES,
     )
     worker = SyncWorker(
@@ -318,6 +324,38 @@ def test_the_sync_worker_survives_the_same_endpoints(
     figures.add(
         "hostile", cases=len(EXPECTED), transports=1, deliveries_checked=len(deliveries), lost=0
     )
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ASYNC_TRANSPORTS)
+async def test_attempts_cut_off_mid_handshake_leave_no_connection_open(
+    kind: str, hostiles: Hostiles, figures: Figures
+) -> None:
+    # The total timeout cancels the TLS handshake of an endpoint that never answers it; the
+    # socket must be closed then, not when the garbage collector happens to find it.
+    if kind == "aiohttp":
+        pytest.importorskip("aiohttp")
+    listener = hostiles.server.listeners["tls-silent"]
+    name = hostiles.host("tls-silent")
+    transport = async_transport(
+        kind,
+        policy=INSECURE,
+        resolver=loopback_names([name]),
+        timeouts=TransportTimeouts(connect=10, read=10, write=10, total=0.3),
+    )
+    request = OutboundRequest(url=hostiles.url("tls-silent"), headers={}, body=b"{}")
+    connections = listener.connections
+    gc.disable()  # only an explicit close may free the sockets
+    try:
+        for _ in range(5):
+            result = await transport.send(request)
+            assert result.error_kind is ErrorKind.TIMEOUT
+        assert listener.connections == connections + 5
+        await eventually(lambda: listener.open_connections == 0, within=5)
+    finally:
+        gc.enable()
+        await transport.close()
+    figures.add("hostile", handshake_cutoffs=5)
 
 
 @pytest.mark.anyio

@@ -165,6 +165,7 @@ def start_celery_worker(
     lease: float = 300.0,
     chunk: int = 10,
     batch: int = 500,
+    log: Path | None = None,
 ) -> subprocess.Popen[str]:
     """A real ``celery worker`` (prefork, with embedded beat for the pump) running
     ``tests/scale/celery_app.py``, in its own process group so it can be killed whole."""
@@ -200,7 +201,20 @@ def start_celery_worker(
         "--loglevel",
         "WARNING",
     ]
-    return subprocess.Popen(command, cwd=ROOT, env=env, text=True, start_new_session=True)
+    output = log.open("w") if log is not None else None
+    try:
+        return subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            text=True,
+            start_new_session=True,
+            stdout=output,
+            stderr=subprocess.STDOUT if output is not None else None,
+        )
+    finally:
+        if output is not None:
+            output.close()  # the child has its own copy
 
 
 def stop_processes(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,6 +60,15 @@ def broker_url(name: str) -> str:
     return url
 
 
+def progress(db_url: str, workers: list[subprocess.Popen[str]], log: Path) -> int:
+    """Delivered so far; fails at once, with the worker's log, if a worker has exited."""
+    for worker in workers:
+        if worker.poll() is not None:
+            tail = log.read_text()[-3000:] if log.exists() else "(no log)"
+            raise AssertionError(f"celery worker exited with {worker.returncode}:\n{tail}")
+    return delivered(db_url)
+
+
 def receipts(receiver: Receiver, fleet: Fleet) -> int:
     """Check every path saw every webhook-id; return the extra copies."""
     seen, refused = receiver.stats()
@@ -78,14 +88,15 @@ def test_celery_delivers_every_event_exactly_once(
     url = broker_url(broker)
     fleet = prepare_fleet(db_url, receiver)
     queue = f"acadio_test_{secrets.token_hex(4)}"
+    log = tmp_path / "worker.log"
     worker = start_celery_worker(
-        db_url, url, queue, tmp_path / "beat", processes=PROCESSES, lease=LEASE
+        db_url, url, queue, tmp_path / "beat", processes=PROCESSES, lease=LEASE, log=log
     )
     started = time.monotonic()
     try:
         emit_events(db_url, fleet, EVENTS)
         wait_for(
-            lambda: delivered(db_url) == EVENTS * 3,
+            lambda: progress(db_url, [worker], log) == EVENTS * 3,
             timeout=300,
             what="every delivery",
             every=0.5,
@@ -111,12 +122,13 @@ def test_a_celery_worker_killed_mid_way_loses_nothing(
     url = broker_url("rabbitmq")
     fleet = prepare_fleet(db_url, receiver)
     queue = f"acadio_test_{secrets.token_hex(4)}"
-    first = start_celery_worker(db_url, url, queue, tmp_path / "beat1", lease=LEASE)
+    log = tmp_path / "worker1.log"
+    first = start_celery_worker(db_url, url, queue, tmp_path / "beat1", lease=LEASE, log=log)
     workers = [first]
     try:
         emit_events(db_url, fleet, EVENTS)
         wait_for(
-            lambda: delivered(db_url) >= EVENTS,
+            lambda: progress(db_url, workers, log) >= EVENTS,
             timeout=300,
             what="a third of the deliveries",
             every=0.1,
@@ -127,15 +139,18 @@ def test_a_celery_worker_killed_mid_way_loses_nothing(
         # RabbitMQ hands the dead worker's unacknowledged messages to the next one; their
         # leases moved to tasks that died, so those copies find nothing to take, and the
         # pump reclaims the deliveries once the leases run out.
-        workers.append(start_celery_worker(db_url, url, queue, tmp_path / "beat2", lease=LEASE))
+        log = tmp_path / "worker2.log"
+        workers = [
+            start_celery_worker(db_url, url, queue, tmp_path / "beat2", lease=LEASE, log=log)
+        ]
         wait_for(
-            lambda: delivered(db_url) == EVENTS * 3,
+            lambda: progress(db_url, workers, log) == EVENTS * 3,
             timeout=300,
             what="every delivery after the kill",
             every=0.5,
         )
     finally:
-        stop_processes(workers)
+        stop_processes([first, *workers])
     result = audit(db_url)
     assert result.by_status == {"delivered": EVENTS * 3}
     assert result.delivered_not_once == 0

@@ -179,6 +179,44 @@ class _PinningBackend(httpcore.NetworkBackend):
 # Async: the same pinning; the total timeout is a cancel scope around the whole attempt.
 
 
+class _TlsClosingStream(httpcore.AsyncNetworkStream):
+    """Closes the TCP stream when its TLS handshake does not finish.
+
+    httpcore closes the socket when the handshake fails with an exception, but not when it is
+    cancelled: the attempt's total timeout, a cancel scope, cancels it when an endpoint
+    accepts the connection and never answers the handshake, and the socket was left open
+    until the garbage collector found it (encode/httpcore#443 is the same leak).
+    """
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        self._inner = inner
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
+        return await self._inner.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        await self._inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's stream signature
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            return await self._inner.start_tls(ssl_context, server_hostname, timeout)
+        except BaseException:
+            with anyio.CancelScope(shield=True):  # closing a plain TCP socket cannot hang
+                await self._inner.aclose()
+            raise
+
+    def get_extra_info(self, info: str) -> typing.Any:
+        return self._inner.get_extra_info(info)
+
+
 class _AsyncPinningBackend(httpcore.AsyncNetworkBackend):
     def __init__(self, policy: EndpointPolicy, resolver: Resolver) -> None:
         self._policy = policy
@@ -197,13 +235,14 @@ class _AsyncPinningBackend(httpcore.AsyncNetworkBackend):
         failure: Exception | None = None
         for address in addresses:
             try:
-                return await self._inner.connect_tcp(
+                stream = await self._inner.connect_tcp(
                     str(address),
                     port,
                     timeout=timeout,
                     local_address=local_address,
                     socket_options=socket_options,
                 )
+                return _TlsClosingStream(stream)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:  # noqa: PERF203
                 failure = exc  # try the next checked address, as happy eyeballs would
         assert failure is not None  # checked_addresses never returns an empty list
