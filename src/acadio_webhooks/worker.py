@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from acadio_webhooks.domain.core import DeliveryPolicy, prepare, settle
+from acadio_webhooks.domain.core import DeliveryPolicy, is_paused, prepare, settle
 from acadio_webhooks.domain.messages import (
     ErrorKind,
     OutboundRequest,
@@ -630,8 +630,7 @@ class _Flow:
 
     def is_paused(self, subscription_id: str, now: datetime) -> bool:
         """Whether an attempt of this run paused the subscription until after ``now``."""
-        until = self._paused.get(subscription_id)
-        return until is not None and until > now
+        return is_paused(self._paused.get(subscription_id), now)
 
     def endpoint_slot(self, endpoint: str) -> _EndpointSlot | _NoSlot:
         if self.per_endpoint >= self.concurrency:

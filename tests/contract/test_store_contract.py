@@ -526,6 +526,21 @@ def test_a_paused_subscription_keeps_its_deliveries_pending_until_the_pause_ends
     assert sorted(i.delivery_id for i in claim(store, 100)) == sorted([failing.id, waiting.id])
 
 
+def test_a_pause_beyond_a_day_is_void_because_the_clock_went_back(
+    store: Store, sub: Subscription
+) -> None:
+    dlv = enqueue_one(store, sub)
+    [item] = claim(store, 1)
+    # Paused "until" more than a day after the next claim: set before the clock was stepped
+    # back, it must not park the endpoint for the length of the jump.
+    store.settle(
+        [settlement(item, ok=False, started=2, retry_at=10, pause_until=90_000)],
+        owner="w1",
+        now=at(3),
+    )
+    assert [i.delivery_id for i in claim(store, 10)] == [dlv.id]
+
+
 def test_a_longer_pause_wins_and_a_success_ends_it(store: Store, sub: Subscription) -> None:
     for created in range(3):
         enqueue_one(store, sub, created=created)

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from acadio_webhooks.domain.core import CircuitBreaker, DeliveryPolicy, settle
+from acadio_webhooks.domain.core import CircuitBreaker, DeliveryPolicy, is_paused, settle
 from acadio_webhooks.domain.messages import TransportResult, WorkItem
 from acadio_webhooks.domain.models import DeliveryStatus
 
@@ -127,8 +127,17 @@ def test_a_policy_without_breaker_never_pauses() -> None:
         {"min_pause": timedelta(0)},
         {"min_pause": timedelta(minutes=5), "max_pause": timedelta(minutes=1)},
         {"growth": -0.1},
+        {"max_pause": timedelta(days=2)},
     ],
 )
 def test_nonsense_breaker_settings_are_refused(options: dict[str, object]) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 - each case has its own message
         CircuitBreaker(**options)  # type: ignore[arg-type]
+
+
+def test_a_pause_holds_until_its_end_and_one_beyond_a_day_is_void() -> None:
+    assert is_paused(NOW + timedelta(seconds=30), NOW)
+    assert not is_paused(NOW, NOW)
+    assert not is_paused(None, NOW)
+    # Set before the clock was stepped back a day or more: void, not a day-long pause.
+    assert not is_paused(NOW + timedelta(days=1, seconds=1), NOW)

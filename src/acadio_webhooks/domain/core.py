@@ -48,6 +48,8 @@ from acadio_webhooks.errors import InvalidPayload
 __all__ = [
     "DEFAULT_MAX_PAYLOAD_BYTES",
     "CircuitBreaker",
+    "PAUSE_HORIZON",
+    "is_paused",
     "DeliveryPolicy",
     "PlannedEvent",
     "plan_event",
@@ -63,6 +65,18 @@ DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
 _GONE = 410
 _MAX_JSON_DEPTH = 64
+
+
+PAUSE_HORIZON = timedelta(days=1)
+"""A pause ending further ahead than this is void: the clock went back since it was set.
+
+Pauses are stored as end times; a system clock stepped back a day would otherwise stretch
+every pause by a day. ``CircuitBreaker.max_pause`` may not exceed it."""
+
+
+def is_paused(paused_until: datetime | None, now: datetime) -> bool:
+    """Whether a subscription paused until ``paused_until`` is still paused at ``now``."""
+    return paused_until is not None and now < paused_until <= now + PAUSE_HORIZON
 
 
 @dataclass(frozen=True)
@@ -95,8 +109,8 @@ class CircuitBreaker:
     def __post_init__(self) -> None:
         if self.threshold < 1:
             raise ValueError("threshold must be >= 1 (use DeliveryPolicy(breaker=None) to disable)")
-        if not timedelta(0) < self.min_pause <= self.max_pause:
-            raise ValueError("need 0 < min_pause <= max_pause")
+        if not timedelta(0) < self.min_pause <= self.max_pause <= PAUSE_HORIZON:
+            raise ValueError("need 0 < min_pause <= max_pause <= 1 day")
         if self.growth < 0:
             raise ValueError("growth must be >= 0")
 

@@ -24,6 +24,7 @@ from acadio_webhooks.adapters.storage._common import (
     later,
     require_target,
 )
+from acadio_webhooks.domain.core import is_paused
 from acadio_webhooks.domain.messages import Notification, Settlement, WorkItem
 from acadio_webhooks.domain.models import (
     Attempt,
@@ -240,7 +241,7 @@ class MemoryStore:
                     dead.append(delivery.id)
                     continue
                 paused = subscription.paused_until
-                if paused is not None and paused > now:
+                if paused is not None and is_paused(paused, now):
                     # Circuit breaker: stays pending, queued again for the pause's end
                     # (or sooner, if a success ends the pause: see _unpause).
                     self._queued[delivery_id] = paused

@@ -26,6 +26,7 @@ from acadio_webhooks.adapters.storage.sql.schema import (
     routing_revision,
     subscriptions,
 )
+from acadio_webhooks.domain.core import PAUSE_HORIZON
 from acadio_webhooks.domain.messages import Settlement, WorkItem
 from acadio_webhooks.domain.models import DeliveryStatus, Integration
 from acadio_webhooks.errors import NotFound
@@ -112,8 +113,13 @@ def _due_window(
             d.c.status == PENDING,
             d.c.next_attempt_at <= now,
             or_(d.c.lease_expires_at.is_(None), d.c.lease_expires_at <= now),
-            # A subscription paused by the circuit breaker keeps its deliveries pending.
-            or_(s.c.paused_until.is_(None), s.c.paused_until <= now),
+            # A subscription paused by the circuit breaker keeps its deliveries pending
+            # (domain.core.is_paused: a pause beyond the horizon is void, the clock went back).
+            or_(
+                s.c.paused_until.is_(None),
+                s.c.paused_until <= now,
+                s.c.paused_until > now + PAUSE_HORIZON,
+            ),
         )
         .order_by(d.c.next_attempt_at, d.c.id)
         .limit(size)
