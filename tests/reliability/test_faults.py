@@ -316,7 +316,9 @@ def test_mail_server_down_delays_notices_but_not_deliveries(
     settings = fast_settings(
         notify_interval=0.1, notice_window=timedelta(0), notice_grace=timedelta(0)
     )
-    policy = DeliveryPolicy(retry=RetryPolicy(max_retries=0))  # the first failure is final
+    # The first failure is final; no circuit breaker pauses the failing endpoint (its pauses
+    # would outlast this test's frozen clock), so every failure is attempted at once.
+    policy = DeliveryPolicy(retry=RetryPolicy(max_retries=0), breaker=None)
     dispatcher = Dispatcher(store, clock=clock, endpoint_policy=INSECURE)
     failing = dispatcher.integrations.install(
         "failing", secret=SECRET, notification_email="ops@failing.example.com"
@@ -407,7 +409,7 @@ def test_a_notifier_bug_is_logged_and_deliveries_go_on(
         store,
         AsyncHttpxTransport(policy=INSECURE),
         clock=clock,
-        policy=DeliveryPolicy(retry=RetryPolicy(max_retries=0)),
+        policy=DeliveryPolicy(retry=RetryPolicy(max_retries=0), breaker=None),
         settings=fast_settings(
             notify_interval=0.05, notice_window=timedelta(0), notice_grace=timedelta(0)
         ),
@@ -455,10 +457,16 @@ def test_clock_jumps_lose_nothing(tmp_path: Path, figures: Figures) -> None:
     second = dispatcher.integrations.install("held", secret=SECRET)
     dispatcher.integrations.subscribe(first.id, "course/*", flaky.url())
     dispatcher.integrations.subscribe(second.id, "course/*", held.url())
-    # Room for every held attempt twice over: the forward jump below claims them again.
+    # Room for every held attempt twice over: the forward jump below claims them again. The
+    # flaky endpoint fails 20 times in a row on purpose; no circuit breaker pauses it, so that
+    # what moves deliveries here is the clock alone.
     settings = fast_settings(per_endpoint=16)
     worker = AsyncWorker(
-        store, AsyncHttpxTransport(policy=INSECURE), clock=clock, settings=settings
+        store,
+        AsyncHttpxTransport(policy=INSECURE),
+        clock=clock,
+        policy=DeliveryPolicy(breaker=None),
+        settings=settings,
     )
     flaky_ids: list[str | None] = []
     held_ids: list[str | None] = []
