@@ -16,9 +16,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -31,6 +32,7 @@ from acadio_webhooks.adapters.storage.sql import SqlStore
 from acadio_webhooks.adapters.transport.httpx import AsyncHttpxTransport
 from acadio_webhooks.dispatcher import Dispatcher
 from acadio_webhooks.domain.core import DeliveryPolicy
+from acadio_webhooks.domain.messages import WorkItem
 from acadio_webhooks.domain.models import DeliveryStatus
 from acadio_webhooks.domain.retry import RetryPolicy
 from acadio_webhooks.errors import StorageError
@@ -235,6 +237,59 @@ def test_a_locked_sqlite_database_delays_but_loses_nothing(
     store.close()
     server.close()
     figures.add("faults", faults_injected=1, deliveries_checked=book.deliveries, lost=0)
+
+
+# -- a slow store: giving leases back takes a while ------------------------------------------
+
+
+class SlowStore(SqlStore):
+    """A store whose claims or releases take 0.3 s, as on a busy database server."""
+
+    slow: str = ""
+
+    def claim(self, **options: Any) -> list[WorkItem]:
+        if self.slow == "claim":
+            time.sleep(0.3)
+        return super().claim(**options)
+
+    def release(self, delivery_ids: Sequence[str], *, owner: str) -> None:
+        if self.slow == "release":
+            time.sleep(0.3)
+        super().release(delivery_ids, owner=owner)
+
+
+@pytest.mark.parametrize("slow", ["claim", "release"])
+def test_drain_returns_only_when_nothing_is_due_even_with_a_slow_store(
+    slow: str, tmp_path: Path, figures: Figures
+) -> None:
+    # One endpoint's backlog is larger than the two waves a worker holds of it: the excess
+    # is handed back, and claims leave the endpoint out while its waves are sent. drain()
+    # must not end on a claim that left it out, nor while handed-back deliveries are still
+    # on their way back to the store: both returned with deliveries still due.
+    server = HostileServer()
+    listener = server.add("ok", answer(200))
+    store = SlowStore(tmp_path / "slow.db")
+    store.slow = slow
+    clock = FakeClock()
+    dispatcher = Dispatcher(store, clock=clock, endpoint_policy=INSECURE)
+    integration = dispatcher.integrations.install("acme", secret=SECRET)
+    dispatcher.integrations.subscribe(integration.id, "course/*", listener.url())
+    accepted = [dispatcher.emit(TOPIC, {"n": n}, tenant="acme") for n in range(60)]
+    worker = AsyncWorker(
+        store, AsyncHttpxTransport(policy=INSECURE), clock=clock, settings=fast_settings()
+    )
+
+    async def drain() -> None:
+        await worker.drain()
+        await worker.aclose()
+
+    anyio.run(drain)
+
+    assert ledger(store).by_status == {DeliveryStatus.DELIVERED: len(accepted)}
+    assert sorted(listener.event_ids()) == sorted(i for i in accepted if i)
+    store.close()
+    server.close()
+    figures.add("faults", faults_injected=1, deliveries_checked=len(accepted), lost=0)
 
 
 # -- the worker process is SIGKILLed with attempts in flight -----------------------------------
