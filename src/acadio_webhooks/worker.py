@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -241,13 +241,16 @@ def _make_runner(
     return runner
 
 
-class SyncWorker:
-    """Sends due deliveries from the calling thread with a sync :class:`Transport`."""
+_TransportT = TypeVar("_TransportT", Transport, AsyncTransport)
+
+
+class _Worker(Generic[_TransportT]):
+    """What both drivers are built from: a store, a transport and the shared runner."""
 
     def __init__(
         self,
         store: Store,
-        transport: Transport,
+        transport: _TransportT,
         *,
         clock: Clock | None = None,
         policy: DeliveryPolicy | None = None,
@@ -256,7 +259,7 @@ class SyncWorker:
         metrics: DeliveryMetrics | None = None,
         owner: str | None = None,
     ) -> None:
-        self._transport = transport
+        self._transport: _TransportT = transport
         self._runner = _make_runner(
             store,
             clock=clock,
@@ -271,6 +274,10 @@ class SyncWorker:
     def metrics(self) -> DeliveryMetrics:
         """Counters of every attempt this worker settled."""
         return self._runner.metrics
+
+
+class SyncWorker(_Worker[Transport]):
+    """Sends due deliveries from the calling thread with a sync :class:`Transport`."""
 
     def _attempt(self, item: WorkItem) -> Settlement:
         started, began, request = self._runner.begin(item)
@@ -314,7 +321,7 @@ class SyncWorker:
         return total
 
 
-class AsyncWorker:
+class AsyncWorker(_Worker[AsyncTransport]):
     """The long-running async delivery worker (asyncio)."""
 
     def __init__(
@@ -329,9 +336,9 @@ class AsyncWorker:
         metrics: DeliveryMetrics | None = None,
         owner: str | None = None,
     ) -> None:
-        self._transport = transport
-        self._runner = _make_runner(
+        super().__init__(
             store,
+            transport,
             clock=clock,
             policy=policy,
             settings=settings,
@@ -344,11 +351,6 @@ class AsyncWorker:
         # Stores that never wait on I/O (MemoryStore) are called on the event loop: a thread
         # hop would cost more than the call.
         self._inline_store = getattr(store, "nonblocking", False) is True
-
-    @property
-    def metrics(self) -> DeliveryMetrics:
-        """Counters of every attempt this worker settled."""
-        return self._runner.metrics
 
     @property
     def owner(self) -> str:

@@ -10,6 +10,8 @@ transaction handling is switched off so that the store emits its own ``BEGIN``.
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,6 +110,22 @@ def open_engine(
     return OpenedEngine(engine, owned=True)
 
 
+def _enable_wal(cursor: Any, busy_timeout: float) -> None:
+    # Switching a new database to WAL needs an exclusive lock, and SQLite does not always run
+    # the busy handler for it: several processes opening a fresh file at once can see
+    # "database is locked". Retry within the busy timeout instead of failing the open.
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as exc:  # noqa: PERF203 - retried only on open
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+        else:
+            return
+
+
 def _configure_sqlite(engine: Engine, *, busy_timeout: float, synchronous: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: object) -> None:
@@ -116,7 +134,7 @@ def _configure_sqlite(engine: Engine, *, busy_timeout: float, synchronous: str) 
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(cursor, busy_timeout)
             cursor.execute(f"PRAGMA synchronous = {synchronous.upper()}")
             cursor.execute("PRAGMA foreign_keys = ON")
         finally:
