@@ -8,7 +8,6 @@ restarted, since other test runs share it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import signal
 import sqlite3
@@ -48,6 +47,7 @@ from tests.reliability.worlds import (
     all_deliveries,
     eventually,
     ledger,
+    serving,
     timeouts,
     unfinished,
 )
@@ -133,28 +133,30 @@ def test_killed_database_connections_lose_nothing(
         for path in paths:
             dispatcher.integrations.subscribe(integration.id, "course/*", receiver.url(path))
         dispatcher.start_worker(transport=AsyncHttpxTransport(policy=INSECURE))
-        with BackendKiller(database, interval=0.25) as killer:
-            for number in range(240):
-                while True:  # a host whose emit failed retries it
-                    try:
-                        event_id = dispatcher.emit(TOPIC, {"n": number}, tenant="acme")
-                    except StorageError:
-                        refused += 1
-                        time.sleep(0.02)
-                        continue
-                    assert event_id is not None
-                    accepted.append(event_id)
-                    break
-                time.sleep(0.01)
-        wait_until(
-            lambda: (
-                len(all_deliveries(store, status=DeliveryStatus.DELIVERED))
-                >= len(accepted) * len(paths)
-            ),
-            timeout=90,
-            what="every accepted event delivered to every endpoint",
-        )
-        dispatcher.close()
+        try:
+            with BackendKiller(database, interval=0.25) as killer:
+                for number in range(240):
+                    while True:  # a host whose emit failed retries it
+                        try:
+                            event_id = dispatcher.emit(TOPIC, {"n": number}, tenant="acme")
+                        except StorageError:
+                            refused += 1
+                            time.sleep(0.02)
+                            continue
+                        assert event_id is not None
+                        accepted.append(event_id)
+                        break
+                    time.sleep(0.01)
+            wait_until(
+                lambda: (
+                    len(all_deliveries(store, status=DeliveryStatus.DELIVERED))
+                    >= len(accepted) * len(paths)
+                ),
+                timeout=90,
+                what="every accepted event delivered to every endpoint",
+            )
+        finally:
+            dispatcher.close()  # stops the worker thread, also when the test failed
         received = {(r.path, r.event_id) for r in receiver.received if r.verified}
 
     store = SqlStore(postgres_fault_url)
@@ -192,9 +194,9 @@ def test_killed_database_connections_lose_nothing(
 
 
 def test_a_locked_sqlite_database_delays_but_loses_nothing(
-    tmp_path: Path, figures: Figures
+    hostile_server: HostileServer, tmp_path: Path, figures: Figures
 ) -> None:
-    server = HostileServer()
+    server = hostile_server
     listener = server.add("ok", answer(200))
     path = tmp_path / "locked.db"
     store = SqlStore(path, sqlite_busy_timeout=0.05)
@@ -211,10 +213,8 @@ def test_a_locked_sqlite_database_delays_but_loses_nothing(
 
     async def scenario() -> None:
         nonlocal refused
-        stop = asyncio.Event()
-        async with anyio.create_task_group() as group:
-            blocker.execute("BEGIN EXCLUSIVE")  # no other writer from now on
-            group.start_soon(worker.run, stop)
+        blocker.execute("BEGIN EXCLUSIVE")  # no other writer from now on
+        async with serving(worker):
             await anyio.sleep(0.5)  # the worker meets the lock, again and again
             try:
                 dispatcher.emit(TOPIC, {"n": "during"}, tenant="acme")
@@ -223,8 +223,6 @@ def test_a_locked_sqlite_database_delays_but_loses_nothing(
             blocker.execute("COMMIT")
             await eventually(lambda: listener.requests >= len(accepted), within=30)
             await eventually(lambda: unfinished(store) == 0, within=30)
-            stop.set()
-        await worker.aclose()
 
     anyio.run(scenario)
 
@@ -235,7 +233,6 @@ def test_a_locked_sqlite_database_delays_but_loses_nothing(
     assert book.attempts_recorded == book.attempts_counted == len(accepted)
     blocker.close()
     store.close()
-    server.close()
     figures.add("faults", faults_injected=1, deliveries_checked=book.deliveries, lost=0)
 
 
@@ -260,13 +257,13 @@ class SlowStore(SqlStore):
 
 @pytest.mark.parametrize("slow", ["claim", "release"])
 def test_drain_returns_only_when_nothing_is_due_even_with_a_slow_store(
-    slow: str, tmp_path: Path, figures: Figures
+    hostile_server: HostileServer, slow: str, tmp_path: Path, figures: Figures
 ) -> None:
     # One endpoint's backlog is larger than the two waves a worker holds of it: the excess
     # is handed back, and claims leave the endpoint out while its waves are sent. drain()
     # must not end on a claim that left it out, nor while handed-back deliveries are still
     # on their way back to the store: both returned with deliveries still due.
-    server = HostileServer()
+    server = hostile_server
     listener = server.add("ok", answer(200))
     store = SlowStore(tmp_path / "slow.db")
     store.slow = slow
@@ -288,16 +285,17 @@ def test_drain_returns_only_when_nothing_is_due_even_with_a_slow_store(
     assert ledger(store).by_status == {DeliveryStatus.DELIVERED: len(accepted)}
     assert sorted(listener.event_ids()) == sorted(i for i in accepted if i)
     store.close()
-    server.close()
     figures.add("faults", faults_injected=1, deliveries_checked=len(accepted), lost=0)
 
 
 # -- the worker process is SIGKILLed with attempts in flight -----------------------------------
 
 
-def test_a_worker_killed_mid_attempt_loses_nothing(tmp_path: Path, figures: Figures) -> None:
+def test_a_worker_killed_mid_attempt_loses_nothing(
+    hostile_server: HostileServer, tmp_path: Path, figures: Figures
+) -> None:
     gate = threading.Event()
-    server = HostileServer()
+    server = hostile_server
     listener = server.add("gated", gated(gate))
     database = f"sqlite:///{tmp_path / 'killed.db'}"
     store = SqlStore(database)
@@ -344,7 +342,6 @@ def test_a_worker_killed_mid_attempt_loses_nothing(tmp_path: Path, figures: Figu
     redelivered = listener.requests - len(accepted)
     assert redelivered == in_flight_when_killed >= 24  # at-least-once: receivers de-duplicate
     store.close()
-    server.close()
     figures.add(
         "faults",
         faults_injected=kills,
@@ -359,9 +356,12 @@ def test_a_worker_killed_mid_attempt_loses_nothing(tmp_path: Path, figures: Figu
 
 
 def test_mail_server_down_delays_notices_but_not_deliveries(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, figures: Figures
+    hostile_server: HostileServer,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    figures: Figures,
 ) -> None:
-    server = HostileServer()
+    server = hostile_server
     broken = server.add("broken", answer(500, b"down"))
     healthy = server.add("healthy", answer(200))
     store = SqlStore(tmp_path / "mail.db")
@@ -399,16 +399,12 @@ def test_mail_server_down_delays_notices_but_not_deliveries(
         return sum("retrying at the next flush" in r.getMessage() for r in caplog.records)
 
     async def scenario() -> None:
-        stop = asyncio.Event()
-        async with anyio.create_task_group() as group:
-            group.start_soon(worker.run, stop)
+        async with serving(worker):
             await eventually(lambda: unfinished(store) == 0, within=30)
             await eventually(lambda: refused_flushes() >= 3, within=30)
             assert len(store.unsent_notifications()) >= len(failed_ids)  # all still queued
             controller.start()  # the mail server comes back
             await eventually(lambda: not store.unsent_notifications(), within=30)
-            stop.set()
-        await worker.aclose()
 
     with caplog.at_level(logging.WARNING, logger="acadio_webhooks.notify"):
         try:
@@ -423,7 +419,6 @@ def test_mail_server_down_delays_notices_but_not_deliveries(
     assert all(event_id in mailed for event_id in failed_ids if event_id)
     assert {m.rcpt_tos[0] for m in mail.received} == {"ops@failing.example.com"}
     store.close()
-    server.close()
     figures.add(
         "faults",
         faults_injected=1,
@@ -446,9 +441,12 @@ class BuggyNotifier:
 
 
 def test_a_notifier_bug_is_logged_and_deliveries_go_on(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, figures: Figures
+    hostile_server: HostileServer,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    figures: Figures,
 ) -> None:
-    server = HostileServer()
+    server = hostile_server
     broken = server.add("broken", answer(500))
     healthy = server.add("healthy", answer(200))
     store = SqlStore(tmp_path / "buggy.db")
@@ -472,9 +470,7 @@ def test_a_notifier_bug_is_logged_and_deliveries_go_on(
     )
 
     async def scenario() -> None:
-        stop = asyncio.Event()
-        async with anyio.create_task_group() as group:
-            group.start_soon(worker.run, stop)
+        async with serving(worker):
             dispatcher.emit(TOPIC, {"n": 0}, tenant="failing")
             worker.wake()
             await eventually(lambda: notifier.calls >= 2, within=30)
@@ -483,8 +479,6 @@ def test_a_notifier_bug_is_logged_and_deliveries_go_on(
             worker.wake()
             await eventually(lambda: healthy.requests == 20, within=30)
             await eventually(lambda: unfinished(store) == 0, within=30)
-            stop.set()
-        await worker.aclose()
 
     with caplog.at_level(logging.ERROR, logger="acadio_webhooks.worker"):
         anyio.run(scenario)
@@ -492,15 +486,16 @@ def test_a_notifier_bug_is_logged_and_deliveries_go_on(
     assert any("KeyError" in (r.exc_text or "") for r in caplog.records)
     assert store.unsent_notifications()  # kept for when the notifier is fixed
     store.close()
-    server.close()
     figures.add("faults", faults_injected=1, deliveries_checked=40, lost=0)
 
 
 # -- the clock jumps backwards and forwards during a run ---------------------------------------
 
 
-def test_clock_jumps_lose_nothing(tmp_path: Path, figures: Figures) -> None:
-    server = HostileServer()
+def test_clock_jumps_lose_nothing(
+    hostile_server: HostileServer, tmp_path: Path, figures: Figures
+) -> None:
+    server = hostile_server
     flaky = server.add("flaky", fails_first(503))
     gate = threading.Event()
     held = server.add("held", gated(gate))
@@ -531,9 +526,7 @@ def test_clock_jumps_lose_nothing(tmp_path: Path, figures: Figures) -> None:
         worker.wake()
 
     async def scenario() -> None:
-        stop = asyncio.Event()
-        async with anyio.create_task_group() as group:
-            group.start_soon(worker.run, stop)
+        async with serving(worker):
             # Every first attempt fails; retries are due about 5 s later (fake time).
             emit("flaky", 20, flaky_ids)
             await eventually(lambda: flaky.requests == 20, within=30)
@@ -561,8 +554,6 @@ def test_clock_jumps_lose_nothing(tmp_path: Path, figures: Figures) -> None:
             await eventually(lambda: held.requests == 10, within=30)
             gate.set()
             await eventually(lambda: unfinished(store) == 0, within=30)
-            stop.set()
-        await worker.aclose()
 
     anyio.run(scenario)
 
@@ -574,5 +565,4 @@ def test_clock_jumps_lose_nothing(tmp_path: Path, figures: Figures) -> None:
     assert book.attempts_recorded == 70  # every attempt made is on record
     assert book.attempts_counted == 65  # a double-claimed delivery counts its attempt once
     store.close()
-    server.close()
     figures.add("faults", faults_injected=3, clock_jumps=3, deliveries_checked=35, lost=0)

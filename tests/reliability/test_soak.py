@@ -11,7 +11,6 @@ failed after its seventh attempt, and the counts must reconcile.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import statistics
 import threading
@@ -39,6 +38,7 @@ from tests.reliability.worlds import (
     ledger,
     open_fds,
     rss_bytes,
+    serving,
     unfinished,
 )
 
@@ -85,9 +85,9 @@ class Sampler:
 @pytest.mark.slow
 @pytest.mark.timeout(max(180, int(SOAK_SECONDS * 4)))
 def test_sustained_load_with_failing_endpoints_leaks_nothing(
-    tmp_path: Path, figures: Figures
+    hostile_server: HostileServer, tmp_path: Path, figures: Figures
 ) -> None:
-    server = HostileServer()
+    server = hostile_server
     endpoints: dict[str, list[str]] = {}
     failing_listeners, healthy_listeners = [], []
     for number in range(TENANTS):
@@ -133,17 +133,13 @@ def test_sustained_load_with_failing_endpoints_leaks_nothing(
             number += 1
 
     async def soak() -> None:
-        stop = asyncio.Event()
-        async with anyio.create_task_group() as group:
-            group.start_soon(worker.run, stop)
+        async with serving(worker):
             await anyio.to_thread.run_sync(emit_steadily)
             emitted_at = time.monotonic()
             # The failing endpoints' deliveries still have retries ahead, and the breaker lets
             # only a wave of probes through per pause: their backlog drains after the load.
             await eventually(lambda: unfinished(store) == 0, within=SOAK_SECONDS + 60, poll=0.5)
             tail.append(time.monotonic() - emitted_at)
-            stop.set()
-        await worker.aclose()
 
     sampler.start()
     anyio.run(soak)
@@ -182,7 +178,6 @@ def test_sustained_load_with_failing_endpoints_leaks_nothing(
     time.sleep(0.2)  # the server notices the last closed connections
     assert sum(x.open_connections for x in server.listeners.values()) == 0
     assert open_fds() <= fds_before, "file descriptors leaked"
-    server.close()
     figures.add(
         "soak",
         seconds=int(SOAK_SECONDS),
