@@ -424,11 +424,11 @@ class AsyncWorker(_Worker[AsyncTransport]):
             wanted = min(room, settings.batch_size)
             if state.unsettled > state.max_unsettled:
                 wanted = 0  # the store is not keeping up with recording: wait for the settler
+            skipped: frozenset[str] = frozenset()
             if wanted >= threshold or (state.leased == 0 and wanted > 0):
+                skipped = state.saturated()
                 try:
-                    items = await self._store_call(
-                        partial(self._runner.claim, wanted, state.saturated())
-                    )
+                    items = await self._store_call(partial(self._runner.claim, wanted, skipped))
                 except AcadioWebhooksError:
                     logger.exception("claiming due deliveries failed; retrying after a pause")
                     await self._pause(settings.poll_interval)
@@ -444,7 +444,14 @@ class AsyncWorker(_Worker[AsyncTransport]):
                         state.flush.set()
                 if len(items) == wanted:
                     continue
-            if state.stop is None and state.leased == 0 and not items and not state.deferred:
+            if (
+                state.stop is None
+                and state.leased == 0
+                and not items
+                and not skipped  # a claim that left subscriptions out proves nothing
+                and not state.deferred
+                and not state.returning
+            ):
                 break  # drain: nothing in flight, nothing due, nothing waiting to go back
             await self._pause(settings.poll_interval if state.leased == 0 else None)
         if state.leased == 0 or state.crash is not None:
@@ -511,6 +518,9 @@ class AsyncWorker(_Worker[AsyncTransport]):
             return
         batch, state.buffer = state.buffer, []
         deferred, state.deferred = state.deferred, []
+        # Until the store has them back, these are neither leased nor claimable: a draining
+        # feeder that saw nothing due meanwhile must wait for them instead of finishing.
+        state.returning += len(deferred)
         try:
             # Shielded: the settler is cancelled once the attempts are over, and a batch taken
             # out of the buffer must be written, not dropped halfway.
@@ -530,6 +540,8 @@ class AsyncWorker(_Worker[AsyncTransport]):
             state.deferred[:0] = deferred
             await anyio.sleep(self._runner.settings.poll_interval)
             return
+        finally:
+            state.returning -= len(deferred)
         state.unsettled -= len(batch)
         if report is not None:
             report.add(batch)
@@ -572,6 +584,7 @@ class _Flow:
         # Claimed but handed back unattempted (over a subscription's share, or paused by
         # the circuit breaker): released by the settler.
         self.deferred: list[str] = []
+        self.returning = 0  # deferred deliveries whose release the settler is writing
         self._paused: dict[str, datetime] = {}
         # In flight plus queued for a slot, per subscription: two waves of per_endpoint.
         self.per_subscription_hold = settings.per_endpoint * 2

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tests.reliability.hostile import HostileServer
 from tests.reliability.worlds import Figures
 
 REPORT_ENV = "ACADIO_WEBHOOKS_RELIABILITY_REPORT"
@@ -32,6 +33,14 @@ def anyio_backend() -> str:
 
 
 _FIGURES = Figures()
+
+
+@pytest.fixture
+def hostile_server() -> Iterator[HostileServer]:
+    """A :class:`HostileServer` for one test, closed even when the test fails."""
+    server = HostileServer()
+    yield server
+    server.close()
 
 
 @pytest.fixture(scope="session")

@@ -39,6 +39,7 @@ from tests.reliability.worlds import (
     eventually,
     ledger,
     loopback_names,
+    serving,
     sqlite_store,
     sync_transport,
     timeouts,
@@ -361,11 +362,11 @@ async def test_attempts_cut_off_mid_handshake_leave_no_connection_open(
 @pytest.mark.anyio
 @pytest.mark.parametrize("kind", ASYNC_TRANSPORTS)
 async def test_the_worker_keeps_serving_while_hostile_attempts_hang(
-    kind: str, tmp_path: Path, figures: Figures
+    hostile_server: HostileServer, kind: str, tmp_path: Path, figures: Figures
 ) -> None:
     if kind == "aiohttp":
         pytest.importorskip("aiohttp")
-    server = HostileServer()
+    server = hostile_server
     stuck_names = ["hang", "no-accept", "drip-body", "drip-headers", "tls-silent"]
     stuck = {name: server.add(name) for name in stuck_names}
     accepting = [name for name in stuck_names if name != "no-accept"]  # nobody counts those
@@ -387,12 +388,10 @@ async def test_the_worker_keeps_serving_while_hostile_attempts_hang(
         kind, policy=INSECURE, resolver=resolver, timeouts=timeouts(6.0, step=5.0)
     )
     worker = AsyncWorker(store, transport, clock=clock, policy=POLICY, settings=settings())
-    stop = asyncio.Event()
     hostile_events = 4  # per_endpoint is 4: every hostile slot of every endpoint is taken
     healthy_events = 40
 
-    async with anyio.create_task_group() as group:
-        group.start_soon(worker.run, stop)
+    async with serving(worker):  # a graceful stop waits for the hostile attempts to time out
         for number in range(hostile_events):
             dispatcher.emit("course/completion/create", {"n": number}, tenant="hostile-tenant")
         worker.wake()
@@ -412,7 +411,6 @@ async def test_the_worker_keeps_serving_while_hostile_attempts_hang(
             "hostile attempts ended before the healthy deliveries were done"
         )
         assert all(stuck[name].open_connections == hostile_events for name in accepting)
-        stop.set()
 
     hostile = all_deliveries(store, tenant="hostile-tenant")
     assert len(hostile) == hostile_events * len(stuck)
@@ -421,9 +419,7 @@ async def test_the_worker_keeps_serving_while_hostile_attempts_hang(
         assert (attempt.error or "").startswith("timeout")
         assert delivery.status is DeliveryStatus.PENDING  # retry scheduled, nothing lost
     assert healthy.requests == healthy_events
-    await worker.aclose()
     store.close()
-    server.close()
     figures.add(
         "hostile",
         deliveries_checked=len(hostile) + healthy_events,

@@ -122,13 +122,14 @@ def smtp() -> Iterator[tuple[MailCollector, int]]:
 
 
 def test_no_secret_leaks_from_a_whole_run(
+    hostile_server: HostileServer,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
     smtp: tuple[MailCollector, int],
     figures: Figures,
 ) -> None:
     haystack = Haystack([*SECRETS, QUERY_TOKEN])
-    server = HostileServer()
+    server = hostile_server
     for name in ("ok", "status-500", "hang", "not-http", "endless-headers", "redirect-public"):
         server.add(name)
     echo = server.add("echo", answer(200))  # keeps what it was sent, to search it
@@ -240,7 +241,6 @@ def test_no_secret_leaks_from_a_whole_run(
 
     assert haystack.leaks == []
     transport.close()
-    server.close()
     figures.add(
         "secrets",
         places_searched=sum(haystack.places.values()),
@@ -261,13 +261,17 @@ def ledger_attempts(deliveries: list[Any], *, store_path: Path, box: FernetSecre
 
 @pytest.mark.parametrize("kind", ["httpx", *ASYNC_TRANSPORTS])
 def test_endpoint_tokens_stay_out_of_attempt_errors_and_logs(
-    kind: str, tmp_path: Path, caplog: pytest.LogCaptureFixture, figures: Figures
+    hostile_server: HostileServer,
+    kind: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    figures: Figures,
 ) -> None:
     # Clients quote the request URL in their errors (aiohttp does); a receiver's token in
     # its endpoint's query string or userinfo must not follow it into records and logs.
     if kind == "aiohttp":
         pytest.importorskip("aiohttp")
-    server = HostileServer()
+    server = hostile_server
     hostile = [server.add(name) for name in ("endless-headers", "not-http", "reset-mid-body")]
     store = SqlStore(tmp_path / "tokens.db")
     clock = FakeClock()
@@ -307,7 +311,6 @@ def test_endpoint_tokens_stay_out_of_attempt_errors_and_logs(
     assert all(error.startswith("protocol: ") for error in errors), errors
     assert haystack.leaks == []
     store.close()
-    server.close()
     figures.add("secrets", places_searched=sum(haystack.places.values()), leaks=0)
 
 
@@ -315,13 +318,14 @@ def test_endpoint_tokens_stay_out_of_attempt_errors_and_logs(
 
 
 def test_the_command_line_never_shows_a_secret(
+    hostile_server: HostileServer,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
     figures: Figures,
 ) -> None:
     haystack = Haystack([CANARY, ROTATED, SHORT])
-    server = HostileServer()
+    server = hostile_server
     ok = server.add("ok")
     failing = server.add("status-500")
     database = f"sqlite:///{tmp_path / 'cli.db'}"
@@ -388,7 +392,6 @@ def test_the_command_line_never_shows_a_secret(
     assert haystack.leaks == []
     codes = [code for _, code in outputs]
     assert codes.count(0) >= len(codes) - 2  # the short secret and the wrong one fail
-    server.close()
     figures.add(
         "secrets",
         cli_commands=len(outputs) + 1,
@@ -400,14 +403,16 @@ def test_the_command_line_never_shows_a_secret(
 # -- rotation, end to end over the wire --------------------------------------------------------
 
 
-def test_secret_rotation_window_end_to_end(tmp_path: Path, figures: Figures) -> None:
+def test_secret_rotation_window_end_to_end(
+    hostile_server: HostileServer, tmp_path: Path, figures: Figures
+) -> None:
     """The bytes that reached the receiver verify with exactly the secrets valid when each
     request was sent (ours and the Standard Webhooks library alike): the old one before the
     rotation, both during the overlap, the new one after. A retry is signed afresh: one
     whose first attempt went out before the rotation carries both signatures."""
     from standardwebhooks.webhooks import Webhook
 
-    server = HostileServer()
+    server = hostile_server
     receiver = server.add("first-fails", fails_first(503))  # every event is retried once
     box = FernetSecretBox(FernetSecretBox.new_key())
     store = SqlStore(tmp_path / "rotation.db", secret_box=box)
@@ -470,5 +475,4 @@ def test_secret_rotation_window_end_to_end(tmp_path: Path, figures: Figures) -> 
     assert ledger(store).by_status == {DeliveryStatus.DELIVERED: 4}
     transport.close()
     store.close()
-    server.close()
     figures.add("secrets", rotation_checks=checked)

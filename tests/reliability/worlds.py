@@ -3,11 +3,13 @@ bookkeeping that proves nothing was lost."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from acadio_webhooks.domain.endpoints import EndpointPolicy
 from acadio_webhooks.domain.models import Attempt, Delivery, DeliveryStatus
 from acadio_webhooks.ports.storage import DeliveryQuery, Store
 from acadio_webhooks.ports.transport import AsyncTransport
+from acadio_webhooks.worker import AsyncWorker
 
 SECRET = "whsec-reliability-0123456789abcdef"
 INSECURE = EndpointPolicy(allow_insecure=True)
@@ -102,6 +105,24 @@ def unfinished(store: Store) -> int:
 
 def attempts_of(store: Store, delivery: Delivery) -> list[Attempt]:
     return store.list_attempts(delivery.id)
+
+
+@asynccontextmanager
+async def serving(worker: AsyncWorker) -> AsyncIterator[None]:
+    """Run ``worker`` while the body runs, then stop it gracefully and close its transport.
+
+    If the body fails, the worker is cancelled instead (an attempt held open on purpose would
+    keep a graceful stop waiting) and its transport still closed, so a failing test leaves no
+    socket behind to trip a later test's ResourceWarning.
+    """
+    stop = asyncio.Event()
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(worker.run, stop)
+            yield
+            stop.set()
+    finally:
+        await worker.aclose()
 
 
 async def eventually(predicate: Callable[[], bool], *, within: float, poll: float = 0.02) -> None:
