@@ -47,7 +47,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
         ("https://134744072/hook", "https", "8.8.8.8", 443),  # decimal form of a public IPv4
         ("https://0x8.0x8.0x8.0x8/hook", "https", "8.8.8.8", 443),
         ("https://[2606:4700:4700::1111]:8443/", "https", "2606:4700:4700::1111", 8443),
-        ("https://[::ffff:8.8.8.8]/", "https", "::ffff:808:808", 443),  # mapped public
+        ("https://[::ffff:8.8.8.8]/", "https", "::ffff:8.8.8.8", 443),  # mapped public
         ("https://[64:ff9b::808:808]/", "https", "64:ff9b::808:808", 443),  # NAT64 public
         ("https://[2002:808:808::1]/", "https", "2002:808:808::1", 443),  # 6to4 public
     ],
@@ -282,7 +282,7 @@ def test_check_addresses_accepts_a_host_resolving_only_to_public_addresses() -> 
         ([], "did not resolve to any address"),
         (["127.0.0.1"], "resolves to 127.0.0.1, a loopback address"),
         (["93.184.216.34", "10.0.0.7"], "resolves to 10.0.0.7, a private address (RFC 1918)"),
-        (["2606:2800:220:1::", "::ffff:127.0.0.1"], "resolves to ::ffff:7f00:1"),
+        (["2606:2800:220:1::", "::ffff:127.0.0.1"], "resolves to ::ffff:127.0.0.1"),
     ],
 )
 def test_check_addresses_refuses_a_host_with_any_forbidden_answer(

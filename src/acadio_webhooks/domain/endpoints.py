@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 from acadio_webhooks.errors import InvalidEndpoint
 
-__all__ = ["IPAddress", "ParsedEndpoint", "EndpointPolicy"]
+__all__ = ["IPAddress", "ParsedEndpoint", "EndpointPolicy", "format_address"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -198,7 +198,7 @@ class EndpointPolicy:
         if ip is not None:
             reason = self.forbidden_reason(ip)
             if reason is not None:
-                raise InvalidEndpoint(url, f"address {ip} is a {reason}")
+                raise InvalidEndpoint(url, f"address {host} is a {reason}")
         else:
             reason = self._forbidden_name_reason(host)
             if reason is not None:
@@ -232,7 +232,7 @@ class EndpointPolicy:
         for address in resolved:
             reason = self.forbidden_reason(address)
             if reason is not None:
-                raise InvalidEndpoint(host, f"resolves to {address}, a {reason}")
+                raise InvalidEndpoint(host, f"resolves to {format_address(address)}, a {reason}")
 
     def _forbidden_name_reason(self, host: str) -> str | None:
         if host in _METADATA_NAMES:
@@ -246,6 +246,19 @@ class EndpointPolicy:
         if "." not in host:
             return "a single-label name (resolved through local search domains)"
         return None
+
+
+def format_address(address: IPAddress) -> str:
+    """``address`` as text, the same on every Python version.
+
+    IPv4-mapped IPv6 addresses are written with their IPv4 part in dotted form
+    (``::ffff:8.8.8.8``, RFC 5952 section 5); Python 3.13 changed ``str()`` to do so while
+    3.10-3.12 write ``::ffff:808:808``, which would make normalised endpoint hosts and error
+    messages differ between hosts running different Pythons.
+    """
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return f"::ffff:{address.ipv4_mapped}"
+    return str(address)
 
 
 def _split_netloc(url: str, netloc: str, default_port: int) -> tuple[str, int]:
@@ -278,7 +291,7 @@ def _normalise_host(url: str, raw_host: str) -> tuple[IPAddress | None, str]:
             ipv6 = ipaddress.IPv6Address(raw_host[1:-1])
         except ValueError:
             raise InvalidEndpoint(url, f"malformed IPv6 address {raw_host}") from None
-        return ipv6, str(ipv6)
+        return ipv6, format_address(ipv6)
     if "%" in raw_host:
         raise InvalidEndpoint(url, "a percent-encoded host is not allowed")
     host = raw_host.lower()
