@@ -51,6 +51,7 @@ from acadio_webhooks.domain.core import DeliveryPolicy
 from acadio_webhooks.domain.endpoints import EndpointPolicy
 from acadio_webhooks.domain.messages import Settlement, WorkItem
 from acadio_webhooks.domain.notices import DEFAULT_NOTICE_GRACE, DEFAULT_NOTICE_WINDOW
+from acadio_webhooks.notify import DEFAULT_NOTICE_LEASE
 from acadio_webhooks.observability import DeliveryMetrics
 from acadio_webhooks.ports.clock import Clock
 from acadio_webhooks.ports.notifier import Notifier
@@ -84,8 +85,8 @@ class CelerySettings:
       second this caps each endpoint at that many attempts started per second.
     * ``lease`` — how long a claimed delivery stays reserved; keep it above the broker's
       queueing delay plus ``chunk`` x the transport's total timeout.
-    * ``notify_interval``, ``notice_window``, ``notice_grace`` — failure e-mails, as for
-      :class:`~acadio_webhooks.worker.WorkerSettings`.
+    * ``notify_interval``, ``notice_window``, ``notice_grace``, ``notice_lease`` — failure
+      e-mails, as for :class:`~acadio_webhooks.worker.WorkerSettings`.
     * ``queue`` — the Celery queue for all three tasks (None: the app's default queue).
     """
 
@@ -97,6 +98,7 @@ class CelerySettings:
     notify_interval: float = 30.0
     notice_window: timedelta = DEFAULT_NOTICE_WINDOW
     notice_grace: timedelta = DEFAULT_NOTICE_GRACE
+    notice_lease: timedelta = DEFAULT_NOTICE_LEASE
     queue: str | None = None
 
     def __post_init__(self) -> None:
@@ -322,6 +324,7 @@ class CeleryDelivery:
             lease=self.settings.lease,
             notice_window=self.settings.notice_window,
             notice_grace=self.settings.notice_grace,
+            notice_lease=self.settings.notice_lease,
         )
         runner = _make_runner(
             store,

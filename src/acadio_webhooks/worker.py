@@ -41,7 +41,7 @@ from acadio_webhooks.domain.messages import (
 from acadio_webhooks.domain.models import DeliveryStatus
 from acadio_webhooks.domain.notices import DEFAULT_NOTICE_GRACE, DEFAULT_NOTICE_WINDOW
 from acadio_webhooks.errors import AcadioWebhooksError
-from acadio_webhooks.notify import NotificationFlusher
+from acadio_webhooks.notify import DEFAULT_NOTICE_LEASE, NotificationFlusher
 from acadio_webhooks.observability import DeliveryMetrics, log_settlement
 from acadio_webhooks.ports.clock import Clock, SystemClock
 from acadio_webhooks.ports.notifier import Notifier
@@ -73,6 +73,10 @@ class WorkerSettings:
     * ``notice_window`` / ``notice_grace`` — an integration gets at most one failure e-mail
       per window, sent once its oldest unsent notification is ``notice_grace`` old (see
       :func:`acadio_webhooks.domain.notices.plan_notices`).
+    * ``notice_lease`` — how long the worker's notice flusher holds the store's notice lease
+      without renewing it: while it flushes, other workers' flushers wait, so a fleet mails
+      each notice once; one killed mid-flush holds up notices for at most this long (see
+      :class:`acadio_webhooks.notify.NotificationFlusher`).
     """
 
     concurrency: int = 50
@@ -84,8 +88,11 @@ class WorkerSettings:
     notify_interval: float = 30.0
     notice_window: timedelta = DEFAULT_NOTICE_WINDOW
     notice_grace: timedelta = DEFAULT_NOTICE_GRACE
+    notice_lease: timedelta = DEFAULT_NOTICE_LEASE
 
     def __post_init__(self) -> None:
+        if self.notice_lease <= timedelta(0):
+            raise ValueError("notice_lease must be positive")
         if self.concurrency < 1 or self.per_endpoint < 1 or self.batch_size < 1:
             raise ValueError("concurrency, per_endpoint and batch_size must be >= 1")
 
@@ -227,6 +234,7 @@ def _make_runner(
             window=settings.notice_window,
             grace=settings.notice_grace,
             max_attempts=policy.retry.max_attempts,
+            lease=settings.notice_lease,
         )
     runner = _Runner(
         store=store,

@@ -145,3 +145,28 @@ def test_migrations_render_as_sql_for_dbas(url: str) -> None:
     for table in metadata.tables:
         assert f"CREATE TABLE {table} " in script
     assert "INSERT INTO acadio_routing_revision" in script
+
+
+def test_0003_adds_the_lease_table_to_a_store_in_use_and_drops_only_it(
+    empty_database: str,
+) -> None:
+    store = SqlStore(empty_database, create=False)
+    try:
+        store.migrate("0002")
+        assert "acadio_leases" not in _tables(store)
+        owner = integration()
+        store.add_integration(owner)
+        sub = subscription(owner)
+        store.add_subscription(sub)
+
+        store.migrate()
+        assert store.get_subscription(sub.id) == sub
+        assert store.acquire_lease("notices", "flusher-a", now=at(0), ttl=LEASE) is True
+        assert store.acquire_lease("notices", "flusher-b", now=at(1), ttl=LEASE) is False
+
+        with store.engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "0002")
+        assert _tables(store) == {*metadata.tables, VERSION_TABLE} - {"acadio_leases"}
+        assert store.get_subscription(sub.id) == sub
+    finally:
+        store.close()

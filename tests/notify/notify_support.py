@@ -12,6 +12,7 @@ from typing import Any
 
 from aiosmtpd.smtp import AuthResult
 
+from acadio_webhooks.adapters.storage.memory import MemoryStore
 from acadio_webhooks.domain.messages import Notification, NotificationKind
 from acadio_webhooks.domain.models import Integration, SigningSecret
 from acadio_webhooks.errors import NotFound
@@ -48,16 +49,22 @@ class SelfSignedCertificate:
 
 
 class FakeNotificationStore:
-    """Just the four store methods NotificationFlusher calls, with a ``queue`` to put
+    """Just the store methods NotificationFlusher calls, with a ``queue`` to put
     notifications in directly. The real stores only queue them from ``settle()``; these unit
     tests of the batching need arbitrary timelines, and the end-to-end path through
-    ``MemoryStore``/``SqlStore`` is covered in ``tests/delivery``."""
+    ``MemoryStore``/``SqlStore`` is covered in ``tests/delivery``. The flusher's lease is a
+    real ``MemoryStore``'s."""
 
     def __init__(self) -> None:
+        self.leases = MemoryStore()
+        self.acquire_lease = self.leases.acquire_lease
+        self.release_lease = self.leases.release_lease
         self.integrations: dict[str, Integration] = {}
         self.notifications: dict[str, Notification] = {}
         self.sent_at: dict[str, datetime] = {}
         self.last_notice: dict[str, datetime] = {}
+        self.reads = 0
+        """How many times the flusher read the queue."""
 
     def add_integration(self, integration: Integration) -> None:
         self.integrations[integration.id] = integration
@@ -73,6 +80,7 @@ class FakeNotificationStore:
             raise NotFound("integration", integration_id) from None
 
     def unsent_notifications(self, limit: int = 1000) -> list[Notification]:
+        self.reads += 1
         unsent = [n for n in self.notifications.values() if n.id not in self.sent_at]
         return sorted(unsent, key=lambda n: (n.created_at, n.id))[:limit]
 
@@ -86,7 +94,7 @@ class FakeNotificationStore:
         return self.last_notice.get(integration_id)
 
     def unsent_ids(self) -> set[str]:
-        return {n.id for n in self.unsent_notifications(limit=10**9)}
+        return {n.id for n in self.notifications.values() if n.id not in self.sent_at}
 
 
 def make_integration(

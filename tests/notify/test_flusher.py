@@ -207,7 +207,14 @@ def test_one_flush_reads_at_most_batch_limit_notifications(
 
 @pytest.mark.parametrize(
     "options",
-    [{"window": -minutes(1)}, {"grace": -minutes(1)}, {"batch_limit": 0}],
+    [
+        {"window": -minutes(1)},
+        {"grace": -minutes(1)},
+        {"batch_limit": 0},
+        {"lease": timedelta(0)},
+        {"owner": ""},
+        {"owner": "o" * 256},
+    ],
 )
 def test_bad_settings_are_refused(store: FakeNotificationStore, options: dict[str, object]) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 - each case has its own message

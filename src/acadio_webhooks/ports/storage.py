@@ -78,7 +78,8 @@ class Page(Generic[T]):
 
 @runtime_checkable
 class Store(Protocol):
-    """Durable state: integrations, subscriptions, events, deliveries, attempts, notices.
+    """Durable state: integrations, subscriptions, events, deliveries, attempts, notices,
+    named leases.
 
     Thread-safe: one instance is shared by a host's request threads and its workers. The
     SQL adapter is also safe across processes sharing the database.
@@ -259,6 +260,27 @@ class Store(Protocol):
 
     def last_notice_at(self, integration_id: str) -> datetime | None:
         """When the integration was last sent a notice, for rate limiting."""
+        ...
+
+    # -- named leases (one holder at a time, across threads and processes) -----------------
+
+    def acquire_lease(self, name: str, owner: str, *, now: datetime, ttl: timedelta) -> bool:
+        """Hold the lease ``name`` for ``owner`` until ``now + ttl``; True if ``owner`` now
+        holds it.
+
+        Taken when nobody holds it, when the holder's lease expired (``expires_at <= now``),
+        or when ``owner`` already holds it (then it is renewed: the expiry moves to
+        ``now + ttl``). Atomic: of concurrent callers with different owners, at most one gets
+        True while the lease holds. The failure-notice flusher takes one so that a fleet mails
+        each notice once. ``ValueError`` for an empty or over-long (> 255 characters) name or
+        owner, a naive ``now`` or a ``ttl`` that is not positive.
+        """
+        ...
+
+    def release_lease(self, name: str, owner: str) -> None:
+        """Give the lease ``name`` up if ``owner`` holds it (expired or not); otherwise do
+        nothing: a holder whose lease expired and was taken over cannot release the new
+        holder's."""
         ...
 
     # -- lifecycle --------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import base64
 import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from acadio_webhooks.domain.ids import new_id
 from acadio_webhooks.domain.messages import Settlement
@@ -25,7 +25,12 @@ __all__ = [
     "later",
     "check_batch",
     "fresh_delivery",
+    "LEASE_KEY_LENGTH",
+    "check_lease",
 ]
+
+LEASE_KEY_LENGTH = 255
+"""The longest lease name or owner a store accepts (the SQL columns' width)."""
 
 
 def encode_cursor(created_at: datetime, delivery_id: str) -> str:
@@ -121,3 +126,20 @@ def fresh_delivery(old: Delivery, now: datetime) -> Delivery:
         created_at=now,
         updated_at=now,
     )
+
+
+def check_lease(
+    name: str, owner: str, *, now: datetime | None = None, ttl: timedelta | None = None
+) -> None:
+    """``acquire_lease`` / ``release_lease`` arguments every store refuses alike."""
+    for what, value in (("name", name), ("owner", owner)):
+        if not value:
+            raise ValueError(f"the lease {what} must be a non-empty string")
+        if len(value) > LEASE_KEY_LENGTH:
+            raise ValueError(
+                f"the lease {what} is {len(value)} characters long; at most {LEASE_KEY_LENGTH} fit"
+            )
+    if now is not None and now.tzinfo is None:
+        raise ValueError("the lease's now must be a timezone-aware datetime")
+    if ttl is not None and ttl <= timedelta(0):
+        raise ValueError(f"the lease ttl must be positive, not {ttl}")

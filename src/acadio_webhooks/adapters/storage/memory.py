@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from acadio_webhooks.adapters.storage._common import (
     check_batch,
+    check_lease,
     decode_cursor,
     due_time,
     encode_cursor,
@@ -73,6 +74,7 @@ class MemoryStore:
         self._attempts: dict[str, list[Attempt]] = {}
         self._notifications: dict[str, Notification] = {}
         self._sent_at: dict[str, datetime] = {}
+        self._named_leases: dict[str, _Lease] = {}
 
     def __repr__(self) -> str:
         return f"MemoryStore(deliveries={len(self._deliveries)})"
@@ -462,6 +464,28 @@ class MemoryStore:
                 if n.integration_id == integration_id and n.id in self._sent_at
             ]
         return max(times, default=None)
+
+    # -- named leases -----------------------------------------------------------------------
+
+    def acquire_lease(self, name: str, owner: str, *, now: datetime, ttl: timedelta) -> bool:
+        """Hold ``name`` for ``owner`` until ``now + ttl`` if it is free, expired or ours."""
+        check_lease(name, owner, now=now, ttl=ttl)
+        with self._lock:
+            self._check_open()
+            held = self._named_leases.get(name)
+            if held is not None and held.owner != owner and held.expires_at > now:
+                return False
+            self._named_leases[name] = _Lease(owner, now + ttl)
+            return True
+
+    def release_lease(self, name: str, owner: str) -> None:
+        """Give ``name`` up if ``owner`` holds it; otherwise do nothing."""
+        check_lease(name, owner)
+        with self._lock:
+            self._check_open()
+            held = self._named_leases.get(name)
+            if held is not None and held.owner == owner:
+                del self._named_leases[name]
 
     # -- lifecycle --------------------------------------------------------------------------
 

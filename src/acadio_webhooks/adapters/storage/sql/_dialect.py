@@ -8,7 +8,17 @@ from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
-__all__ = ["insert_ignoring_conflicts"]
+__all__ = ["upsert", "insert_ignoring_conflicts"]
+
+
+def upsert(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An ``INSERT`` in the connection's dialect, which offers ``ON CONFLICT`` clauses
+    (``on_conflict_do_nothing`` / ``on_conflict_do_update``) and ``excluded``."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    if conn.dialect.name == "sqlite":
+        return sqlite.insert(table)
+    raise TypeError(f"the SQL store supports SQLite and PostgreSQL, not {conn.dialect.name!r}")
 
 
 def insert_ignoring_conflicts(
@@ -19,8 +29,4 @@ def insert_ignoring_conflicts(
     Both dialects decide the conflict inside the database, under the unique index, so
     concurrent duplicates are resolved without a read-then-write race.
     """
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
-    if conn.dialect.name == "sqlite":
-        return sqlite.insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
-    raise TypeError(f"the SQL store supports SQLite and PostgreSQL, not {conn.dialect.name!r}")
+    return upsert(conn, table).on_conflict_do_nothing(index_elements=conflict_columns)

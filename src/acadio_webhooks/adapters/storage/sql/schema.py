@@ -32,6 +32,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
+from acadio_webhooks.adapters.storage._common import LEASE_KEY_LENGTH
+
 __all__ = [
     "TABLE_PREFIX",
     "VERSION_TABLE",
@@ -44,6 +46,7 @@ __all__ = [
     "attempts",
     "notifications",
     "routing_revision",
+    "leases",
 ]
 
 TABLE_PREFIX = "acadio_"
@@ -207,4 +210,14 @@ routing_revision = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("revision", BigInteger, nullable=False),
+)
+
+# Named leases (Store.acquire_lease): one holder at a time until expires_at. Releasing deletes
+# the row; an expired one stays until someone takes the name again.
+leases = Table(
+    "acadio_leases",
+    metadata,
+    Column("name", String(LEASE_KEY_LENGTH), primary_key=True),
+    Column("owner", String(LEASE_KEY_LENGTH), nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
 )

@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError, Statemen
 
 from acadio_webhooks.adapters.storage import _common
 from acadio_webhooks.adapters.storage.secret_box import SecretBox
-from acadio_webhooks.adapters.storage.sql import _codec, _queue, migrate
+from acadio_webhooks.adapters.storage.sql import _codec, _lease, _queue, migrate
 from acadio_webhooks.adapters.storage.sql._dialect import insert_ignoring_conflicts
 from acadio_webhooks.adapters.storage.sql._engine import WRITE, open_engine
 from acadio_webhooks.adapters.storage.sql.schema import (
@@ -486,6 +486,20 @@ class SqlStore:
         with self._transaction("reading the last notice time") as conn:
             last: datetime | None = conn.execute(query).scalar()
         return last
+
+    # -- named leases -----------------------------------------------------------------------
+
+    def acquire_lease(self, name: str, owner: str, *, now: datetime, ttl: timedelta) -> bool:
+        """Hold ``name`` for ``owner`` until ``now + ttl`` if it is free, expired or ours."""
+        _common.check_lease(name, owner, now=now, ttl=ttl)
+        with self._transaction("acquiring a lease", write=True) as conn:
+            return _lease.acquire(conn, name, owner, now=now, ttl=ttl)
+
+    def release_lease(self, name: str, owner: str) -> None:
+        """Give ``name`` up if ``owner`` holds it; otherwise do nothing."""
+        _common.check_lease(name, owner)
+        with self._transaction("releasing a lease", write=True) as conn:
+            _lease.release(conn, name, owner)
 
     # -- lifecycle --------------------------------------------------------------------------
 
