@@ -19,6 +19,7 @@ import subprocess
 import sys
 import traceback
 from collections.abc import Iterable, Iterator
+from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -177,8 +178,9 @@ def test_no_secret_leaks_from_a_whole_run(
         errors.append(raised(lambda: dispatcher.integrations.install("acme", secret=LONG)))
         errors.append(raised(lambda: dispatcher.integrations.rotate_secret(integration.id, SHORT)))
         errors.append(raised(lambda: store.add_integration(store.get_integration(integration.id))))
-        errors.append(raised(lambda: SqlStore(tmp_path / "secrets.db", secret_box=FernetSecretBox(
-            FernetSecretBox.new_key())).get_integration(integration.id)))  # fmt: skip
+        errors.append(
+            raised(lambda: read_with_a_wrong_key(tmp_path / "secrets.db", integration.id))
+        )
         body = echo.bodies[-1]
         headers = echo.headers[-1]
         errors.append(raised(lambda: verify(body, headers, "Canary-wrong-secret-000", now=0)))
@@ -312,6 +314,12 @@ def test_endpoint_tokens_stay_out_of_attempt_errors_and_logs(
     assert haystack.leaks == []
     store.close()
     figures.add("secrets", places_searched=sum(haystack.places.values()), leaks=0)
+
+
+def read_with_a_wrong_key(path: Path, integration_id: str) -> None:
+    """Open the store with a key that did not seal its secrets and read an integration."""
+    with closing(SqlStore(path, secret_box=FernetSecretBox(FernetSecretBox.new_key()))) as store:
+        store.get_integration(integration_id)
 
 
 # -- the command line --------------------------------------------------------------------------
