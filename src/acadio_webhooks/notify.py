@@ -21,7 +21,7 @@ from acadio_webhooks.domain.notices import (
     plan_notices,
 )
 from acadio_webhooks.domain.retry import DEFAULT_RETRY_POLICY
-from acadio_webhooks.errors import NotFound, NotificationError
+from acadio_webhooks.errors import NotFound, NotificationError, StorageError
 from acadio_webhooks.ports.clock import Clock, SystemClock
 from acadio_webhooks.ports.notifier import Notifier
 from acadio_webhooks.ports.storage import Store
@@ -42,7 +42,8 @@ class NotificationFlusher:
       and handed to the ``notifier``;
     * they are marked sent only after the notifier accepted the notice. A
       :class:`~acadio_webhooks.errors.NotificationError` leaves that integration's
-      notifications queued for the next flush and does not stop the others;
+      notifications queued for the next flush and does not stop the others; so does an
+      integration whose stored record cannot be read (a WARNING names it);
     * an integration without a notification address, deactivated, or deleted has nothing to
       mail: its notifications are marked sent without mailing (dropped) and an INFO line is
       logged, so they do not pile up.
@@ -87,7 +88,8 @@ class NotificationFlusher:
     def flush(self) -> int:
         """Send every notice that is due now; return how many the notifier accepted.
 
-        Store errors (:class:`~acadio_webhooks.errors.StorageError`) propagate; notices
+        Store errors (:class:`~acadio_webhooks.errors.StorageError`) propagate, except one
+        integration's record that cannot be read (that notice waits, logged); notices
         already accepted by then have been marked sent.
         """
         now = self.clock.now()
@@ -103,7 +105,13 @@ class NotificationFlusher:
         )
         sent = 0
         for batch in planned:
-            address = self._address(batch)
+            try:
+                address = self._address(batch)
+            except StorageError as exc:
+                # One unreadable integration record (a row that no longer validates, secrets
+                # sealed with another key) must not hold back every other integration's notice.
+                self._keep_queued(batch, exc)
+                continue
             if address is None:
                 self.store.mark_notifications_sent(batch.notification_ids, now=now)
                 continue
@@ -118,18 +126,21 @@ class NotificationFlusher:
             try:
                 self.notifier.send(notice)
             except NotificationError as exc:
-                self._log.warning(
-                    "failure notice for integration %s (%d notifications) not sent, "
-                    "retrying at the next flush: %s",
-                    batch.integration_id,
-                    len(batch.notifications),
-                    exc,
-                    extra={"integration_id": batch.integration_id},
-                )
+                self._keep_queued(batch, exc)
                 continue
             self.store.mark_notifications_sent(batch.notification_ids, now=now)
             sent += 1
         return sent
+
+    def _keep_queued(self, batch: PlannedNotice, reason: Exception) -> None:
+        self._log.warning(
+            "failure notice for integration %s (%d notifications) not sent, "
+            "retrying at the next flush: %s",
+            batch.integration_id,
+            len(batch.notifications),
+            reason,
+            extra={"integration_id": batch.integration_id},
+        )
 
     def _address(self, batch: PlannedNotice) -> str | None:
         """The integration's notification address, or None (logged) when there is nothing to
