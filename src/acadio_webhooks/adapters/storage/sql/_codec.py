@@ -90,6 +90,19 @@ class SecretCodec:
         sealed = self._box.seal(plain.encode("utf-8"))
         return _SEALED + base64.urlsafe_b64encode(sealed).decode("ascii")
 
+    def opens(self, text: str) -> bool | None:
+        """Whether stored secrets are readable: None when not sealed, else whether the box
+        opens them (never without a box)."""
+        if not text.startswith(_SEALED):
+            return None
+        if self._box is None:
+            return False
+        try:
+            self._box.open(base64.urlsafe_b64decode(text[len(_SEALED) :]))
+        except ValueError:
+            return False
+        return True
+
     def load(self, text: str, integration_id: str) -> tuple[SigningSecret, ...]:
         """The secrets of an integration row; ``StorageError`` if they cannot be read."""
         if text.startswith(_SEALED):
