@@ -31,7 +31,7 @@ from acadio_webhooks.adapters.storage.sql import SqlStore
 from acadio_webhooks.adapters.transport.httpx import AsyncHttpxTransport
 from acadio_webhooks.dispatcher import Dispatcher
 from acadio_webhooks.domain.core import DeliveryPolicy
-from acadio_webhooks.domain.messages import WorkItem
+from acadio_webhooks.domain.messages import Settlement, WorkItem
 from acadio_webhooks.domain.models import DeliveryStatus
 from acadio_webhooks.domain.retry import RetryPolicy
 from acadio_webhooks.errors import StorageError
@@ -286,6 +286,67 @@ def test_drain_returns_only_when_nothing_is_due_even_with_a_slow_store(
     assert sorted(listener.event_ids()) == sorted(i for i in accepted if i)
     store.close()
     figures.add("faults", faults_injected=1, deliveries_checked=len(accepted), lost=0)
+
+
+# -- a settle commits, but the acknowledgement is lost on the way back ------------------------
+
+
+class AckLostStore(SqlStore):
+    """Commits each of its first ``losses`` settles, then reports a failure, as a connection
+    that dies after the database committed but before the client read the reply does."""
+
+    losses = 0
+
+    def settle(self, settlements: Sequence[Settlement], *, owner: str, now: datetime) -> None:
+        super().settle(settlements, owner=owner, now=now)
+        if self.losses > 0:
+            self.losses -= 1
+            raise StorageError("settling deliveries failed (OperationalError)")
+
+
+def test_a_settle_retried_after_a_lost_acknowledgement_records_each_attempt_once(
+    hostile_server: HostileServer, tmp_path: Path, figures: Figures
+) -> None:
+    server = hostile_server
+    healthy = server.add("healthy", answer(200))
+    broken = server.add("broken", answer(503))
+    store = AckLostStore(tmp_path / "acks.db")
+    clock = FakeClock()
+    dispatcher = Dispatcher(store, clock=clock, endpoint_policy=INSECURE)
+    integration = dispatcher.integrations.install("acme", secret=SECRET)
+    for listener in (healthy, broken):
+        dispatcher.integrations.subscribe(integration.id, "course/*", listener.url())
+    accepted = [dispatcher.emit(TOPIC, {"n": n}, tenant="acme") for n in range(20)]
+    store.losses = 4
+    worker = AsyncWorker(
+        store,
+        AsyncHttpxTransport(policy=INSECURE),
+        clock=clock,
+        # Failures are final at once and never pause the endpoint: each attempt's verdict
+        # and failure notification are on record after its first settle.
+        policy=DeliveryPolicy(retry=RetryPolicy(max_retries=0), breaker=None),
+        settings=fast_settings(batch_size=5),
+    )
+
+    async def scenario() -> None:
+        async with serving(worker):
+            # Counted only once a settle was acknowledged: every lost one was retried.
+            await eventually(lambda: worker.metrics.snapshot().attempts == 40, within=30)
+
+    anyio.run(scenario)
+
+    book = ledger(store)
+    assert store.losses == 0
+    assert book.by_status == {DeliveryStatus.DELIVERED: 20, DeliveryStatus.FAILED: 20}
+    assert book.attempts_recorded == book.attempts_counted == 40
+    assert healthy.requests == broken.requests == 20
+    [failing] = [s for s in dispatcher.integrations.subscriptions(integration.id)
+                 if s.endpoint == broken.url()]  # fmt: skip
+    assert failing.consecutive_failures == 20
+    notified = [n for n in store.unsent_notifications() if n.kind.value == "delivery_failed"]
+    assert sorted(n.event_id or "" for n in notified) == sorted(i or "" for i in accepted)
+    store.close()
+    figures.add("faults", faults_injected=4, acks_lost=4, deliveries_checked=40, lost=0)
 
 
 # -- the worker process is SIGKILLed with attempts in flight -----------------------------------

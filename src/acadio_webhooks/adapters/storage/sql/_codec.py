@@ -184,11 +184,15 @@ def to_delivery(row: Row) -> Delivery:
 
 
 def attempt_row(settlement: Settlement) -> dict[str, Any]:
-    return settlement.attempt.model_dump()
+    # The table's own ``id`` is a serial row number; the attempt's id is ``attempt_id``.
+    row = settlement.attempt.model_dump(exclude={"id"})
+    row["attempt_id"] = settlement.attempt.id
+    return row
 
 
 def to_attempt(row: Row) -> Attempt:
-    fields = {name: row[name] for name in Attempt.model_fields}
+    fields = {name: row[name] for name in Attempt.model_fields if name != "id"}
+    fields["id"] = row["attempt_id"]
     return _validated(Attempt, fields, schema.attempts.name)
 
 

@@ -15,7 +15,11 @@ from typing import Any
 from sqlalchemy import Connection, Select, and_, bindparam, case, func, or_, select, update
 
 from acadio_webhooks.adapters.storage._common import HealthChange, fold_health
-from acadio_webhooks.adapters.storage.sql._codec import SecretCodec, notification_row
+from acadio_webhooks.adapters.storage.sql._codec import (
+    SecretCodec,
+    attempt_row,
+    notification_row,
+)
 from acadio_webhooks.adapters.storage.sql._dialect import insert_ignoring_conflicts
 from acadio_webhooks.adapters.storage.sql.schema import (
     UtcDateTime,
@@ -271,13 +275,20 @@ def _work_item(row: Any, signing_keys: tuple[bytes, ...]) -> WorkItem:
 def settle(
     conn: Connection, settlements: Sequence[Settlement], *, owner: str, now: datetime
 ) -> bool:
-    """Apply a batch of verdicts; return whether any subscription was disabled."""
+    """Apply a batch of verdicts; return whether any subscription was disabled.
+
+    Idempotent per attempt: a settlement whose attempt is already recorded (a settle retried
+    after its commit went through but the acknowledgement was lost) is skipped whole, verdict
+    included, even if ``owner`` has claimed the delivery again since.
+    """
     if not settlements:
         return False
     d = deliveries
     ids = {s.item.delivery_id for s in settlements}
     states = select(d.c.id, d.c.status, d.c.lease_owner).where(d.c.id.in_(ids))
     if conn.dialect.name == "postgresql":
+        # The delivery rows are locked before the attempts are looked up: two settles of the
+        # same attempts queue here, and the second then finds the first's attempts.
         states = states.order_by(d.c.id).with_for_update(of=d)
     held = {
         row.id: row.status == PENDING and row.lease_owner == owner for row in conn.execute(states)
@@ -285,10 +296,16 @@ def settle(
     for delivery_id in ids - held.keys():
         raise NotFound("delivery", delivery_id)
 
-    conn.execute(attempts.insert(), [s.attempt.model_dump() for s in settlements])
+    fresh = _unrecorded(conn, settlements)
+    if not fresh:
+        return False
+    conn.execute(
+        insert_ignoring_conflicts(conn, attempts, ["attempt_id"]),
+        [attempt_row(s) for s in fresh],
+    )
 
     owned: list[Settlement] = []
-    for settlement in settlements:
+    for settlement in fresh:
         if held[settlement.item.delivery_id]:
             held[settlement.item.delivery_id] = False  # one verdict per delivery and batch
             owned.append(settlement)
@@ -301,6 +318,22 @@ def settle(
     if rows:
         conn.execute(insert_ignoring_conflicts(conn, notifications, ["id"]), rows)
     return disabled
+
+
+def _unrecorded(conn: Connection, settlements: Sequence[Settlement]) -> list[Settlement]:
+    """The settlements whose attempts are not recorded yet, each attempt once."""
+    wanted = {s.attempt.id for s in settlements}
+    recorded = set(
+        conn.execute(
+            select(attempts.c.attempt_id).where(attempts.c.attempt_id.in_(wanted))
+        ).scalars()
+    )
+    fresh: list[Settlement] = []
+    for settlement in settlements:
+        if settlement.attempt.id not in recorded:
+            recorded.add(settlement.attempt.id)
+            fresh.append(settlement)
+    return fresh
 
 
 def _apply_verdicts(conn: Connection, owned: Sequence[Settlement], now: datetime) -> None:
