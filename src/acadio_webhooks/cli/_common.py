@@ -29,6 +29,7 @@ from acadio_webhooks.errors import (
 
 if TYPE_CHECKING:
     from acadio_webhooks.adapters.storage.secret_box import SecretBox
+    from acadio_webhooks.adapters.storage.sql import SqlStore
     from acadio_webhooks.dispatcher import Dispatcher
     from acadio_webhooks.ports.storage import Store
 
@@ -244,7 +245,11 @@ def open_cli_store(db: str | None, *, must_exist: bool = True) -> Store:
     try:
         store = open_store(url, **options)
         if isinstance(store, SqlStore):
-            _check_sealed_secrets(store, url, keyed=box is not None)
+            try:
+                _check_sealed_secrets(store, url, keyed=box is not None)
+            except BaseException:
+                store.close()
+                raise
     except ValueError as exc:  # a URL of an unsupported kind
         raise CommandError(f"cannot use database {display_url(url)}: {exc}", EXIT_USAGE) from None
     except ImportError as exc:  # a driver extra that is not installed
@@ -254,7 +259,7 @@ def open_cli_store(db: str | None, *, must_exist: bool = True) -> Store:
     return store
 
 
-def _check_sealed_secrets(store: Any, url: str, *, keyed: bool) -> None:
+def _check_sealed_secrets(store: SqlStore, url: str, *, keyed: bool) -> None:
     """Refuse a store whose sealed secrets the configured key(s) cannot open at all."""
     sealed = store.check_sealed_secrets()
     unopened = [ident for ident, opens in sealed.items() if not opens]
@@ -262,7 +267,6 @@ def _check_sealed_secrets(store: Any, url: str, *, keyed: bool) -> None:
         return
     where = display_url(url)
     if not keyed or len(unopened) == len(sealed):
-        store.close()
         if not keyed:
             raise CommandError(
                 f"the signing secrets in {where} are encrypted: set {SECRET_KEY_ENV} to the key "
