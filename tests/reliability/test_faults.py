@@ -68,6 +68,23 @@ class OffsetClock:
         return datetime.now(timezone.utc) + self.offset
 
 
+def recover_after_leases(store: SqlStore) -> None:
+    """Drain ``store`` with a fresh worker whose clock is past every lease (5 minutes) taken
+    so far: what another process does once a stopped or killed worker's leases run out."""
+    recovery = AsyncWorker(
+        store,
+        AsyncHttpxTransport(policy=INSECURE),
+        clock=OffsetClock(timedelta(minutes=6)),
+        settings=fast_settings(),
+    )
+
+    async def recover() -> None:
+        await recovery.drain()
+        await recovery.aclose()
+
+    anyio.run(recover)
+
+
 def fast_settings(**changes: object) -> WorkerSettings:
     options: dict[str, object] = {"poll_interval": 0.05, "concurrency": 16, "per_endpoint": 8}
     options.update(changes)
@@ -462,18 +479,7 @@ def test_a_worker_stopping_while_the_database_is_unreachable_stops_cleanly(
     assert any("recording 2 attempts made before stopping failed" in m for m in warnings)
     assert any("giving back 2 claimed deliveries not yet attempted failed" in m for m in warnings)
     # The database is back; once the leases have run out, another worker takes over.
-    recovery = AsyncWorker(
-        store,
-        AsyncHttpxTransport(policy=INSECURE),
-        clock=OffsetClock(timedelta(minutes=6)),
-        settings=fast_settings(),
-    )
-
-    async def recover() -> None:
-        await recovery.drain()
-        await recovery.aclose()
-
-    anyio.run(recover)
+    recover_after_leases(store)
 
     book = ledger(store)
     assert book.by_status == {DeliveryStatus.DELIVERED: len(accepted)}
@@ -516,18 +522,7 @@ def test_a_worker_killed_mid_attempt_loses_nothing(
     assert ledger(store).attempts_recorded == 0  # every attempt so far died with its worker
 
     # Another worker, once the dead ones' leases (5 minutes) have run out.
-    recovery = AsyncWorker(
-        store,
-        AsyncHttpxTransport(policy=INSECURE),
-        clock=OffsetClock(timedelta(minutes=6)),
-        settings=fast_settings(),
-    )
-
-    async def recover() -> None:
-        await recovery.drain()
-        await recovery.aclose()
-
-    anyio.run(recover)
+    recover_after_leases(store)
 
     book = ledger(store)
     assert book.by_status == {DeliveryStatus.DELIVERED: len(accepted)}
