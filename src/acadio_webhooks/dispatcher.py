@@ -16,6 +16,7 @@ then deliver at least once, retrying on the policy's schedule.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -34,7 +35,7 @@ from acadio_webhooks.domain.ids import new_id
 from acadio_webhooks.domain.models import Attempt, Delivery, DeliveryStatus, Event
 from acadio_webhooks.domain.patterns import PatternIndex
 from acadio_webhooks.domain.topics import TOPICS, TopicCatalog
-from acadio_webhooks.errors import UnknownTopic
+from acadio_webhooks.errors import InvalidPattern, UnknownTopic
 from acadio_webhooks.integrations import Integrations
 from acadio_webhooks.observability import DeliveryMetrics
 from acadio_webhooks.ports.clock import Clock, SystemClock
@@ -55,6 +56,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Dispatcher", "AsyncDispatcher"]
 
+logger = logging.getLogger("acadio_webhooks.dispatcher")
+
 
 class _Routing:
     """Per-tenant pattern indexes, rebuilt when the store's routing revision moves."""
@@ -72,9 +75,23 @@ class _Routing:
             snapshot = self._store.routes(tenant)
             index: PatternIndex[str] = PatternIndex()
             owners: dict[str, str] = {}
+            unparsable: list[str] = []
             for route in snapshot.routes:
-                index.add(route.pattern, route.subscription_id)
+                try:
+                    index.add(route.pattern, route.subscription_id)
+                except InvalidPattern:
+                    # A stored pattern this version cannot parse (written by hand or by a
+                    # newer version) matches nothing; the tenant's other routes still work.
+                    unparsable.append(route.subscription_id)
+                    continue
                 owners[route.subscription_id] = route.integration_id
+            if unparsable:
+                logger.error(
+                    "subscriptions %s have stored patterns that do not parse; they receive no "
+                    "events until their patterns are corrected",
+                    ", ".join(unparsable),
+                    extra={"subscription_ids": unparsable},
+                )
             cached = (snapshot.revision, index, owners)
             with self._lock:
                 self._tenants[tenant] = cached

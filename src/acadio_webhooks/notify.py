@@ -61,7 +61,8 @@ class NotificationFlusher:
       (the flusher stalled past it and another one took over), the flush stops there;
     * they are marked sent only after the notifier accepted the notice. A
       :class:`~acadio_webhooks.errors.NotificationError` leaves that integration's
-      notifications queued for the next flush and does not stop the others;
+      notifications queued for the next flush and does not stop the others; so does an
+      integration whose stored record cannot be read (a WARNING names it);
     * an integration without a notification address, deactivated, or deleted has nothing to
       mail: its notifications are marked sent without mailing (dropped) and an INFO line is
       logged, so they do not pile up;
@@ -137,7 +138,8 @@ class NotificationFlusher:
         """Send every notice that is due now; return how many the notifier accepted.
 
         Returns 0 without reading when another flusher (or another thread of this one) is
-        flushing. Store errors (:class:`~acadio_webhooks.errors.StorageError`) propagate;
+        flushing. Store errors (:class:`~acadio_webhooks.errors.StorageError`) propagate,
+        except one integration's record that cannot be read (that notice waits, logged);
         notices already accepted by then have been marked sent, and the lease runs out by
         itself if it could not be released.
         """
@@ -176,7 +178,13 @@ class NotificationFlusher:
                     self.lease,
                 )
                 break
-            address = self._address(batch)
+            try:
+                address = self._address(batch)
+            except StorageError as exc:
+                # One unreadable integration record (a row that no longer validates, secrets
+                # sealed with another key) must not hold back every other integration's notice.
+                self._keep_queued(batch, exc)
+                continue
             if address is None:
                 self.store.mark_notifications_sent(batch.notification_ids, now=renewed_at)
                 continue
@@ -201,16 +209,19 @@ class NotificationFlusher:
         try:
             self.notifier.send(notice)
         except NotificationError as exc:
-            self._log.warning(
-                "failure notice for integration %s (%d notifications) not sent, "
-                "retrying at the next flush: %s",
-                batch.integration_id,
-                len(batch.notifications),
-                exc,
-                extra={"integration_id": batch.integration_id},
-            )
+            self._keep_queued(batch, exc)
             return False
         return True
+
+    def _keep_queued(self, batch: PlannedNotice, reason: Exception) -> None:
+        self._log.warning(
+            "failure notice for integration %s (%d notifications) not sent, "
+            "retrying at the next flush: %s",
+            batch.integration_id,
+            len(batch.notifications),
+            reason,
+            extra={"integration_id": batch.integration_id},
+        )
 
     def _renew(self, now: datetime | None = None) -> bool:
         """Take or renew the flusher lease until ``now + lease``; whether this flusher holds

@@ -409,12 +409,23 @@ class AsyncWorker(_Worker[AsyncTransport]):
                 task.cancel()
             if state.tasks:
                 await asyncio.gather(*state.tasks, return_exceptions=True)
-        await self._commit(state, report)
+        await self._commit(state, report, final=True)
         unused = state.unstarted + state.deferred
         if unused:
-            await self._store_call(
-                lambda: self._runner.store.release(unused, owner=self._runner.owner)
-            )
+            try:
+                await self._store_call(
+                    lambda: self._runner.store.release(unused, owner=self._runner.owner)
+                )
+            except AcadioWebhooksError as exc:
+                # Stopping must not fail for this: the leases run out by themselves and
+                # another worker takes the deliveries over then.
+                logger.warning(
+                    "giving back %d claimed deliveries not yet attempted failed (%s); their "
+                    "leases expire within %s and other workers take them over then",
+                    len(unused),
+                    exc,
+                    self._runner.settings.lease,
+                )
 
     async def _store_call(self, function: Callable[[], _T]) -> _T:
         """Run a store call: in a worker thread, unless the store never blocks (memory)."""
@@ -521,39 +532,74 @@ class AsyncWorker(_Worker[AsyncTransport]):
             state.flush.clear()
             await self._commit(state, report)
 
-    async def _commit(self, state: _Flow, report: DrainReport | None) -> None:
-        if not state.buffer and not state.deferred:
-            return
+    async def _commit(
+        self, state: _Flow, report: DrainReport | None, *, final: bool = False
+    ) -> None:
+        """Record the buffered verdicts, then give back the deferred deliveries.
+
+        What the store refuses is kept for the settler's next round. The ``final`` round at
+        stop records only (the caller gives back every unused lease in one go) and has no
+        next round: its failure is a WARNING, and the leases run out by themselves.
+        """
         batch, state.buffer = state.buffer, []
-        deferred, state.deferred = state.deferred, []
+        deferred: list[str] = []
+        if not final:
+            deferred, state.deferred = state.deferred, []
+        if not batch and not deferred:
+            return
         # Until the store has them back, these are neither leased nor claimable: a draining
         # feeder that saw nothing due meanwhile must wait for them instead of finishing.
-        state.returning += len(deferred)
+        returning = len(deferred)
+        state.returning += returning
+        failure: AcadioWebhooksError | None = None
         try:
             # Shielded: the settler is cancelled once the attempts are over, and a batch taken
             # out of the buffer must be written, not dropped halfway.
             with anyio.CancelScope(shield=True):
                 if batch:
-                    await self._store_call(lambda: self._runner.commit(batch))
+                    try:
+                        await self._store_call(lambda: self._runner.commit(batch))
+                    except AcadioWebhooksError as exc:
+                        failure = exc
+                        state.buffer[:0] = batch
+                        state.deferred[:0] = deferred
+                        batch, deferred = [], []
                 if deferred:
                     # After the verdicts: the store knows any pause before these go back,
                     # so no claim takes them again before it ends.
-                    await self._store_call(
-                        lambda: self._runner.store.release(deferred, owner=self._runner.owner)
-                    )
-        except AcadioWebhooksError:
-            # Keep everything and try again: the attempts happened and must be recorded.
-            logger.exception("recording %d attempts failed; retrying", len(batch))
-            state.buffer[:0] = batch
-            state.deferred[:0] = deferred
-            await anyio.sleep(self._runner.settings.poll_interval)
-            return
+                    try:
+                        await self._store_call(
+                            lambda: self._runner.store.release(deferred, owner=self._runner.owner)
+                        )
+                    except AcadioWebhooksError as exc:
+                        failure = exc
+                        state.deferred[:0] = deferred
         finally:
-            state.returning -= len(deferred)
-        state.unsettled -= len(batch)
-        if report is not None:
-            report.add(batch)
+            state.returning -= returning
+        if batch:
+            state.unsettled -= len(batch)
+            if report is not None:
+                report.add(batch)
         self._wake_feeder()
+        if failure is None:
+            return
+        if final:
+            logger.warning(
+                "recording %d attempts made before stopping failed (%s); their deliveries are "
+                "attempted again when their leases expire within %s",
+                len(state.buffer),
+                failure,
+                self._runner.settings.lease,
+            )
+            return
+        # Keep the rest and try again: the attempts happened and must be recorded.
+        logger.error(
+            "recording %d attempts or giving back %d deliveries failed; retrying",
+            len(state.buffer),
+            len(state.deferred),
+            exc_info=failure,
+        )
+        await anyio.sleep(self._runner.settings.poll_interval)
 
     def _wake_feeder(self) -> None:
         # From the event loop itself: no need for wake()'s thread-safe hand-over.

@@ -133,3 +133,30 @@ def test_fernet_box_rotates_keys_and_refuses_strangers(tmp_path: Path) -> None:
 def test_fernet_box_refuses_a_malformed_key() -> None:
     with pytest.raises(ValueError, match="Fernet key"):
         FernetSecretBox("too-short")
+
+
+def test_check_sealed_secrets_lists_sealed_integrations_and_whether_they_open(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "mixed.db"
+    plain_store = SqlStore(path)
+    plain = integration()
+    plain_store.add_integration(plain)
+    plain_store.close()
+    boxed = SqlStore(path, secret_box=ReversingBox())
+    sealed = integration()
+    boxed.add_integration(sealed)
+    try:
+        assert boxed.check_sealed_secrets() == {sealed.id: True}  # plain rows need no key
+    finally:
+        boxed.close()
+
+    class StrangerBox(ReversingBox):
+        def open(self, sealed: bytes) -> bytes:
+            raise ValueError("not sealed by this box")
+
+    for store in (SqlStore(path), SqlStore(path, secret_box=StrangerBox())):
+        try:
+            assert store.check_sealed_secrets() == {sealed.id: False}
+        finally:
+            store.close()

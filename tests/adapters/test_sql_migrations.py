@@ -22,7 +22,15 @@ from acadio_webhooks.adapters.storage.sql.migrate import (
     head_revision,
 )
 from acadio_webhooks.adapters.storage.sql.schema import TABLE_PREFIX, VERSION_TABLE, metadata
-from tests.contract.builders import LEASE, at, delivery, event, integration, subscription
+from tests.contract.builders import (
+    LEASE,
+    at,
+    delivery,
+    event,
+    integration,
+    settlement,
+    subscription,
+)
 from tests.services import postgres_database
 
 
@@ -121,6 +129,41 @@ def test_data_written_survives_upgrading_and_reopening(empty_database: str) -> N
         assert item.event_id == evt.id
     finally:
         again.close()
+
+
+def test_attempts_recorded_before_attempt_ids_get_one_each(empty_database: str) -> None:
+    store = SqlStore(empty_database, create=False)
+    try:
+        store.migrate("0002")
+        owner = integration()
+        store.add_integration(owner)
+        sub = subscription(owner)
+        store.add_subscription(sub)
+        evt = event()
+        dlv = delivery(evt, sub)
+        store.enqueue(evt, [dlv])
+        with store.engine.begin() as conn:
+            for number in (1, 2):
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO acadio_attempts (delivery_id, number, started_at, "
+                        "duration_ms, status_code, response_excerpt, succeeded) VALUES "
+                        "(:delivery, :number, :started, 12.5, 503, 'down', false)"
+                    ),
+                    {"delivery": dlv.id, "number": number, "started": at(number)},
+                )
+
+        store.migrate()
+
+        recorded = store.list_attempts(dlv.id)
+        assert [a.number for a in recorded] == [1, 2]
+        assert len({a.id for a in recorded}) == 2
+        assert all(a.id.startswith("att_legacy_") for a in recorded)
+        [item] = store.claim(now=at(3), limit=1, owner="w", lease=LEASE)
+        store.settle([settlement(item, ok=True, started=4)], owner="w", now=at(5))
+        assert len(store.list_attempts(dlv.id)) == 3
+    finally:
+        store.close()
 
 
 def test_concurrent_openers_migrate_once(empty_database: str) -> None:

@@ -30,25 +30,6 @@ from tests.contract.builders import (
 )
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A database URL: a fresh SQLite file, or the session's PostgreSQL database wiped."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    store = SqlStore(url)
-    wipe(store)
-    store.close()
-    return url
-
-
-@pytest.fixture
-def store(target: str) -> Iterator[SqlStore]:
-    made = SqlStore(target)
-    yield made
-    made.close()
-
-
 def _subscribed(store: SqlStore) -> Subscription:
     owner = integration()
     store.add_integration(owner)

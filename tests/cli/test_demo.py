@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from acadio_webhooks.adapters.storage.secret_box import FernetSecretBox
 from tests.cli.conftest import Run
 
 
@@ -45,8 +47,10 @@ def test_demo_in_a_subprocess() -> None:
 
 @pytest.mark.timeout(240)
 def test_demo_keeps_its_database_when_asked_and_can_run_on_it_again(
-    run: Run, tmp_path: Path
+    run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # With a key set, the kept database is sealed like every other command's.
+    monkeypatch.setenv("ACADIO_WEBHOOKS_SECRET_KEY", FernetSecretBox.new_key())
     kept = tmp_path / "demo.db"
     for _ in range(2):
         result = run("demo", "--db", str(kept))
@@ -59,3 +63,9 @@ def test_demo_keeps_its_database_when_asked_and_can_run_on_it_again(
     )
     statuses = sorted((entry["status"], entry["attempts"]) for entry in listed)
     assert statuses == [("delivered", 1)] * 3 + [("failed", 7)]
+    engine = sa.create_engine(f"sqlite:///{kept}")
+    with engine.connect() as conn:
+        stored = conn.execute(sa.text("SELECT secrets FROM acadio_integrations")).scalars().all()
+    engine.dispose()
+    assert len(stored) == 2
+    assert all(secrets.startswith("sealed:") for secrets in stored)

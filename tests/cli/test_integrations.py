@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from acadio_webhooks import Dispatcher, EndpointPolicy
 from tests.cli.conftest import Run
@@ -173,3 +174,19 @@ def test_unreachable_database_fails_without_showing_its_password(run: Run) -> No
     assert "cannot open database postgresql://lms:***@127.0.0.1:1/lms" in result.err
     assert "hunter2-pw" not in result.err
     assert "Traceback" not in result.err
+
+
+def test_list_reports_a_stored_row_that_no_longer_validates(run: Run, db: str) -> None:
+    integration_id = _create(run, db)
+    engine = sa.create_engine(db)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE acadio_integrations SET notification_email = 'leaky-value'"))
+    engine.dispose()
+
+    result = run("integrations", "--db", db, "list")
+
+    assert result.code == 1
+    assert result.err.count("\n") == 1  # one line, no traceback
+    assert integration_id in result.err
+    assert "notification_email" in result.err
+    assert "leaky-value" not in result.err

@@ -653,6 +653,45 @@ def test_settle_by_a_former_holder_records_only_the_attempt(
     assert store.get_delivery(dlv.id).status is DeliveryStatus.DELIVERED
 
 
+def test_settling_the_same_settlements_again_records_them_once(
+    store: Store, sub: Subscription
+) -> None:
+    # A settle whose commit landed but whose acknowledgement was lost is retried by the
+    # worker; by then the same worker may have claimed the delivery again.
+    dlv = enqueue_one(store, sub)
+    [item] = claim(store, 1)
+    note = notification(item, created=3)
+    failed = settlement(item, ok=False, started=2, retry_at=10, notifications=(note,))
+    store.settle([failed], owner="w1", now=at(3))
+    [again] = claim(store, 10)
+
+    store.settle([failed], owner="w1", now=at(11))
+
+    assert store.list_attempts(dlv.id) == [failed.attempt]
+    stored = store.get_delivery(dlv.id)
+    assert (stored.attempts, stored.next_attempt_at) == (1, at(10))
+    assert store.get_subscription(sub.id).consecutive_failures == 1
+    assert store.unsent_notifications() == [note]
+    # The second claim's lease still holds and its own verdict goes through.
+    assert claim(store, 11, owner="w2") == []
+    store.settle([settlement(again, ok=True, started=12)], owner="w1", now=at(13))
+    assert store.get_delivery(dlv.id).status is DeliveryStatus.DELIVERED
+    assert [a.number for a in store.list_attempts(dlv.id)] == [1, 2]
+
+
+def test_a_settlement_repeated_within_one_batch_counts_once(
+    store: Store, sub: Subscription
+) -> None:
+    dlv = enqueue_one(store, sub)
+    [item] = claim(store, 1)
+    failed = settlement(item, ok=False, started=2, status=DeliveryStatus.FAILED)
+
+    store.settle([failed, failed], owner="w1", now=at(3))
+
+    assert store.list_attempts(dlv.id) == [failed.attempt]
+    assert store.get_subscription(sub.id).consecutive_failures == 1
+
+
 def test_settle_of_an_unknown_delivery_raises_not_found(store: Store, sub: Subscription) -> None:
     enqueue_one(store, sub)
     [item] = claim(store, 1)

@@ -8,6 +8,7 @@ restarted, since other test runs share it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 import sqlite3
@@ -15,7 +16,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,7 @@ from acadio_webhooks.adapters.storage.sql import SqlStore
 from acadio_webhooks.adapters.transport.httpx import AsyncHttpxTransport
 from acadio_webhooks.dispatcher import Dispatcher
 from acadio_webhooks.domain.core import DeliveryPolicy
-from acadio_webhooks.domain.messages import WorkItem
+from acadio_webhooks.domain.messages import Settlement, WorkItem
 from acadio_webhooks.domain.models import DeliveryStatus
 from acadio_webhooks.domain.retry import RetryPolicy
 from acadio_webhooks.errors import StorageError
@@ -64,6 +66,23 @@ class OffsetClock:
 
     def now(self) -> datetime:
         return datetime.now(timezone.utc) + self.offset
+
+
+def recover_after_leases(store: SqlStore) -> None:
+    """Drain ``store`` with a fresh worker whose clock is past every lease (5 minutes) taken
+    so far: what another process does once a stopped or killed worker's leases run out."""
+    recovery = AsyncWorker(
+        store,
+        AsyncHttpxTransport(policy=INSECURE),
+        clock=OffsetClock(timedelta(minutes=6)),
+        settings=fast_settings(),
+    )
+
+    async def recover() -> None:
+        await recovery.drain()
+        await recovery.aclose()
+
+    anyio.run(recover)
 
 
 def fast_settings(**changes: object) -> WorkerSettings:
@@ -288,6 +307,187 @@ def test_drain_returns_only_when_nothing_is_due_even_with_a_slow_store(
     figures.add("faults", faults_injected=1, deliveries_checked=len(accepted), lost=0)
 
 
+# -- a settle commits, but the acknowledgement is lost on the way back ------------------------
+
+
+class AckLostStore(SqlStore):
+    """Commits each of its first ``losses`` settles, then reports a failure, as a connection
+    that dies after the database committed but before the client read the reply does."""
+
+    losses = 0
+
+    def settle(self, settlements: Sequence[Settlement], *, owner: str, now: datetime) -> None:
+        super().settle(settlements, owner=owner, now=now)
+        if self.losses > 0:
+            self.losses -= 1
+            raise StorageError("settling deliveries failed (OperationalError)")
+
+
+def test_a_settle_retried_after_a_lost_acknowledgement_records_each_attempt_once(
+    hostile_server: HostileServer, tmp_path: Path, figures: Figures
+) -> None:
+    server = hostile_server
+    healthy = server.add("healthy", answer(200))
+    broken = server.add("broken", answer(503))
+    store = AckLostStore(tmp_path / "acks.db")
+    clock = FakeClock()
+    dispatcher = Dispatcher(store, clock=clock, endpoint_policy=INSECURE)
+    integration = dispatcher.integrations.install("acme", secret=SECRET)
+    for listener in (healthy, broken):
+        dispatcher.integrations.subscribe(integration.id, "course/*", listener.url())
+    accepted = [dispatcher.emit(TOPIC, {"n": n}, tenant="acme") for n in range(20)]
+    store.losses = 4
+    worker = AsyncWorker(
+        store,
+        AsyncHttpxTransport(policy=INSECURE),
+        clock=clock,
+        # Failures are final at once and never pause the endpoint: each attempt's verdict
+        # and failure notification are on record after its first settle.
+        policy=DeliveryPolicy(retry=RetryPolicy(max_retries=0), breaker=None),
+        settings=fast_settings(batch_size=5),
+    )
+
+    async def scenario() -> None:
+        async with serving(worker):
+            # Counted only once a settle was acknowledged: every lost one was retried.
+            await eventually(lambda: worker.metrics.snapshot().attempts == 40, within=30)
+
+    anyio.run(scenario)
+
+    book = ledger(store)
+    assert store.losses == 0
+    assert book.by_status == {DeliveryStatus.DELIVERED: 20, DeliveryStatus.FAILED: 20}
+    assert book.attempts_recorded == book.attempts_counted == 40
+    assert healthy.requests == broken.requests == 20
+    [failing] = [s for s in dispatcher.integrations.subscriptions(integration.id)
+                 if s.endpoint == broken.url()]  # fmt: skip
+    assert failing.consecutive_failures == 20
+    notified = [n for n in store.unsent_notifications() if n.kind.value == "delivery_failed"]
+    assert sorted(n.event_id or "" for n in notified) == sorted(i or "" for i in accepted)
+    store.close()
+    figures.add("faults", faults_injected=4, acks_lost=4, deliveries_checked=40, lost=0)
+
+
+# -- the database is unreachable when the worker stops -----------------------------------------
+
+
+@contextmanager
+def sqlite_locked(path: Path) -> Iterator[None]:
+    """Another process's exclusive transaction: no write gets through the busy timeout."""
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        yield
+    finally:
+        blocker.execute("COMMIT")
+        blocker.close()
+
+
+@contextmanager
+def postgres_closed(database: str) -> Iterator[None]:
+    """The database refuses new connections and its open ones are terminated."""
+    admin = sa.create_engine(
+        "postgresql+psycopg://postgres@127.0.0.1:5432/test", isolation_level="AUTOCOMMIT"
+    )
+
+    def allow(allowed: bool) -> None:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS {allowed}')
+
+    allow(False)
+    try:
+        with admin.connect() as conn:
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :database AND pid <> pg_backend_pid()"
+                ),
+                {"database": database},
+            )
+        yield
+    finally:
+        allow(True)
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
+def stopping_store(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[SqlStore, Callable[[], AbstractContextManager[None]]]]:
+    """A store, and how to make its database unreachable for a while."""
+    if request.param == "sqlite":
+        path = tmp_path / "stop.db"
+        store = SqlStore(path, sqlite_busy_timeout=0.05)
+        yield store, lambda: sqlite_locked(path)
+        store.close()
+        return
+    with postgres_database(prefix="acadio_hardening") as url:
+        store = SqlStore(url)
+        database = store.engine.url.database
+        assert database is not None
+        assert database.startswith("acadio_hardening_")  # only ever our own database is hit
+        yield store, lambda: postgres_closed(database)
+        store.close()
+
+
+def test_a_worker_stopping_while_the_database_is_unreachable_stops_cleanly(
+    hostile_server: HostileServer,
+    stopping_store: tuple[SqlStore, Callable[[], AbstractContextManager[None]]],
+    caplog: pytest.LogCaptureFixture,
+    figures: Figures,
+) -> None:
+    store, unreachable = stopping_store
+    gate = threading.Event()
+    listener = hostile_server.add("gated", gated(gate))
+    dispatcher = Dispatcher(store, endpoint_policy=INSECURE)
+    integration = dispatcher.integrations.install("acme", secret=SECRET)
+    dispatcher.integrations.subscribe(integration.id, "course/*", listener.url())
+    accepted = [dispatcher.emit(TOPIC, {"n": n}, tenant="acme") for n in range(10)]
+    # Two attempts in flight, two more claimed and waiting for a slot when the stop comes.
+    worker = AsyncWorker(
+        store,
+        AsyncHttpxTransport(policy=INSECURE),
+        settings=fast_settings(concurrency=2, per_endpoint=2),
+    )
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        stopped = anyio.Event()
+
+        async def run_worker() -> None:
+            try:
+                await worker.run(stop)  # an exception here fails the test
+            finally:
+                stopped.set()
+
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(run_worker)
+                await eventually(lambda: listener.requests == 2, within=30)
+                with unreachable():
+                    stop.set()
+                    gate.set()  # the attempts in flight end; recording them fails too
+                    with anyio.fail_after(30):
+                        await stopped.wait()
+        finally:
+            await worker.aclose()
+
+    with caplog.at_level(logging.WARNING, logger="acadio_webhooks.worker"):
+        anyio.run(scenario)  # stop() returned: nothing raised
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("recording 2 attempts made before stopping failed" in m for m in warnings)
+    assert any("giving back 2 claimed deliveries not yet attempted failed" in m for m in warnings)
+    # The database is back; once the leases have run out, another worker takes over.
+    recover_after_leases(store)
+
+    book = ledger(store)
+    assert book.by_status == {DeliveryStatus.DELIVERED: len(accepted)}
+    assert set(listener.event_ids()) == set(accepted)
+    assert book.attempts_recorded == book.attempts_counted
+    figures.add("faults", faults_injected=1, deliveries_checked=len(accepted), lost=0)
+
+
 # -- the worker process is SIGKILLed with attempts in flight -----------------------------------
 
 
@@ -322,18 +522,7 @@ def test_a_worker_killed_mid_attempt_loses_nothing(
     assert ledger(store).attempts_recorded == 0  # every attempt so far died with its worker
 
     # Another worker, once the dead ones' leases (5 minutes) have run out.
-    recovery = AsyncWorker(
-        store,
-        AsyncHttpxTransport(policy=INSECURE),
-        clock=OffsetClock(timedelta(minutes=6)),
-        settings=fast_settings(),
-    )
-
-    async def recover() -> None:
-        await recovery.drain()
-        await recovery.aclose()
-
-    anyio.run(recover)
+    recover_after_leases(store)
 
     book = ledger(store)
     assert book.by_status == {DeliveryStatus.DELIVERED: len(accepted)}

@@ -7,7 +7,9 @@ Only 127.0.0.0/8 is ever connected to; other names go through a StaticResolver.
 
 from __future__ import annotations
 
+import ipaddress
 import socket
+import threading
 from collections.abc import Sequence
 from urllib.parse import quote
 
@@ -206,6 +208,40 @@ def test_a_slow_drip_is_cut_off_by_the_total_timeout(
 
     assert result.status_code is None
     assert result.error_kind is ErrorKind.TIMEOUT
+
+
+class HangingResolver:
+    """A DNS server that does not answer: ``resolve`` waits until released (at most 10 s, so
+    a transport that waits for it still ends), then answers with loopback."""
+
+    def __init__(self) -> None:
+        self.released = threading.Event()
+        self.answered = threading.Event()
+
+    def resolve(self, host: str, port: int) -> Sequence[IPAddress]:
+        self.released.wait(timeout=10)
+        self.answered.set()
+        return [ipaddress.ip_address("127.0.0.1")]
+
+
+def test_a_hanging_name_lookup_is_cut_off_by_the_total_timeout(
+    deliver: Deliver, server: LoopbackServer
+) -> None:
+    resolver = HangingResolver()
+    try:
+        [result] = deliver(
+            post(server.url("/status/200", host="slow-dns.example.com")),
+            policy=INSECURE,
+            resolver=resolver,
+            timeouts=SHORT,
+        )
+        # The attempt ended while the lookup still hung: the transport did not wait for it.
+        assert not resolver.answered.is_set()
+    finally:
+        resolver.released.set()  # frees the abandoned lookup
+
+    assert (result.status_code, result.error_kind) == (None, ErrorKind.TIMEOUT)
+    assert server.connections == 0
 
 
 # -- network failures ----------------------------------------------------------------------

@@ -33,12 +33,10 @@ from acadio_webhooks.cli import (
     _topics,
     _worker,
 )
-from acadio_webhooks.cli._common import EXIT_USAGE, CommandError, exit_code_for
+from acadio_webhooks.cli._common import EXIT_USAGE, PROG, CommandError, exit_code_for
 from acadio_webhooks.errors import AcadioWebhooksError
 
 __all__ = ["main", "build_parser"]
-
-PROG = "acadio-webhooks"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Signed, durable, retried webhooks for a learning-management system.",
         epilog="Run '%(prog)s COMMAND --help' for a command's options and examples. "
-        "--db defaults to $ACADIO_WEBHOOKS_DB.",
+        "--db defaults to $ACADIO_WEBHOOKS_DB; signing secrets are sealed at rest with the "
+        "Fernet key(s) in $ACADIO_WEBHOOKS_SECRET_KEY when it is set.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")

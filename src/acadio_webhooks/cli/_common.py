@@ -28,6 +28,8 @@ from acadio_webhooks.errors import (
 )
 
 if TYPE_CHECKING:
+    from acadio_webhooks.adapters.storage.secret_box import SecretBox
+    from acadio_webhooks.adapters.storage.sql import SqlStore
     from acadio_webhooks.dispatcher import Dispatcher
     from acadio_webhooks.ports.storage import Store
 
@@ -36,7 +38,10 @@ __all__ = [
     "EXIT_FAILURE",
     "EXIT_USAGE",
     "DB_ENV",
+    "SECRET_KEY_ENV",
+    "PROG",
     "CommandError",
+    "warn",
     "exit_code_for",
     "stdout_console",
     "print_json",
@@ -49,6 +54,7 @@ __all__ = [
     "add_secret_options",
     "parse_since",
     "read_bytes",
+    "secret_box_from_env",
     "open_cli_store",
     "opened_dispatcher",
     "positive_int",
@@ -63,7 +69,12 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 """The command line was wrong: a missing option, a bad pattern, a file that cannot be read."""
 
+PROG = "acadio-webhooks"
+
 DB_ENV = "ACADIO_WEBHOOKS_DB"
+SECRET_KEY_ENV = "ACADIO_WEBHOOKS_SECRET_KEY"  # noqa: S105 - a variable name, not a key
+"""Fernet key(s) sealing signing secrets at rest, comma-separated during a rotation (newest
+first). An environment variable only: a command-line argument would show in ``ps``."""
 
 # Errors about what the user typed: exit 2, like argparse's own usage errors.
 _USAGE_ERRORS: tuple[type[AcadioWebhooksError], ...] = (
@@ -88,6 +99,11 @@ class CommandError(AcadioWebhooksError):
     def __init__(self, message: str, exit_code: int = EXIT_FAILURE) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr, where errors go too."""
+    sys.stderr.write(f"{PROG}: warning: {message}\n")
 
 
 def exit_code_for(error: AcadioWebhooksError) -> int:
@@ -126,7 +142,8 @@ def add_db_option(parser: argparse.ArgumentParser, *, nested: bool = False) -> N
         default=argparse.SUPPRESS if nested else None,
         help=(
             "the webhooks database: sqlite:///path.db, postgresql://..., or a file path "
-            f"(SQLite); default: ${DB_ENV}"
+            f"(SQLite); default: ${DB_ENV}. Signing secrets in it are sealed with the key(s) "
+            f"in ${SECRET_KEY_ENV} when set"
         ),
     )
 
@@ -170,20 +187,104 @@ def display_url(url: str) -> str:
         return re.sub(r"//[^@/]*@", "//***@", url)
 
 
+def secret_box_from_env() -> SecretBox | None:
+    """A ``FernetSecretBox`` of the keys in ``$ACADIO_WEBHOOKS_SECRET_KEY``, None when unset.
+
+    Errors name the variable and which key is wrong, never a key.
+    """
+    raw = os.environ.get(SECRET_KEY_ENV)
+    if raw is None:
+        return None
+    keys = [key.strip() for key in raw.split(",")]
+    if not all(keys):
+        raise CommandError(
+            f"{SECRET_KEY_ENV} is set but holds an empty key: give one Fernet key, or several "
+            "separated by commas (newest first), or unset it",
+            EXIT_USAGE,
+        )
+    from acadio_webhooks.adapters.storage.secret_box import FernetSecretBox
+
+    try:
+        FernetSecretBox(*keys)
+    except ImportError as exc:
+        raise CommandError(f"{SECRET_KEY_ENV} is set, but {exc}") from None
+    except ValueError:
+        wrong = next(n for n, key in enumerate(keys, start=1) if not _is_fernet_key(key))
+        raise CommandError(
+            f"{SECRET_KEY_ENV}: key {wrong} of {len(keys)} is not a Fernet key "
+            "(32 url-safe base64-encoded bytes, as FernetSecretBox.new_key() makes)",
+            EXIT_USAGE,
+        ) from None
+    return FernetSecretBox(*keys)
+
+
+def _is_fernet_key(key: str) -> bool:
+    from acadio_webhooks.adapters.storage.secret_box import FernetSecretBox
+
+    try:
+        FernetSecretBox(key)
+    except ValueError:
+        return False
+    return True
+
+
 def open_cli_store(db: str | None, *, must_exist: bool = True) -> Store:
-    """The store ``--db`` names, with errors that say which database and what is wrong."""
+    """The store ``--db`` names, with errors that say which database and what is wrong.
+
+    Signing secrets are sealed and opened with the keys of ``$ACADIO_WEBHOOKS_SECRET_KEY``;
+    a store holding sealed secrets that the keys (or their absence) cannot open is refused,
+    so a wrong key shows here and no command writes new secrets in the clear beside them.
+    """
     from acadio_webhooks.adapters.storage import open_store
+    from acadio_webhooks.adapters.storage.sql import SqlStore
     from acadio_webhooks.errors import StorageError
 
     url = database_url(db, must_exist=must_exist)
+    box = secret_box_from_env()
+    options = {} if box is None or url.strip() == "memory://" else {"secret_box": box}
     try:
-        return open_store(url)
+        store = open_store(url, **options)
+        if isinstance(store, SqlStore):
+            try:
+                _check_sealed_secrets(store, url, keyed=box is not None)
+            except BaseException:
+                store.close()
+                raise
     except ValueError as exc:  # a URL of an unsupported kind
         raise CommandError(f"cannot use database {display_url(url)}: {exc}", EXIT_USAGE) from None
     except ImportError as exc:  # a driver extra that is not installed
         raise CommandError(f"cannot open database {display_url(url)}: {exc}") from None
     except StorageError as exc:
         raise CommandError(f"cannot open database {display_url(url)}: {exc}") from None
+    return store
+
+
+def _check_sealed_secrets(store: SqlStore, url: str, *, keyed: bool) -> None:
+    """Refuse a store whose sealed secrets the configured key(s) cannot open at all."""
+    sealed = store.check_sealed_secrets()
+    unopened = [ident for ident, opens in sealed.items() if not opens]
+    if not unopened:
+        return
+    where = display_url(url)
+    if not keyed or len(unopened) == len(sealed):
+        if not keyed:
+            raise CommandError(
+                f"the signing secrets in {where} are encrypted: set {SECRET_KEY_ENV} to the key "
+                "that sealed them",
+                EXIT_USAGE,
+            )
+        raise CommandError(
+            f"{SECRET_KEY_ENV} does not open the signing secrets in {where} "
+            "(a wrong or retired key?)"
+        )
+    # Some open: a rotation dropped an old key too soon, say. Say which, and go on: the
+    # others' deliveries must not wait for these.
+    shown = ", ".join(unopened[:5]) + (", ..." if len(unopened) > 5 else "")
+    warn(
+        f"{SECRET_KEY_ENV} does not open the signing secrets of "
+        f"{plural(len(unopened), 'integration')} ({shown}): they cannot be read or signed for "
+        "until the key that sealed them is added"
+    )
 
 
 @contextmanager

@@ -35,6 +35,7 @@ from acadio_webhooks.cli._common import (
     EXIT_FAILURE,
     EXIT_OK,
     database_url,
+    open_cli_store,
     plural,
     stdout_console,
 )
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from acadio_webhooks.dispatcher import Dispatcher
     from acadio_webhooks.domain.models import Delivery
     from acadio_webhooks.ports.notifier import Notice
+    from acadio_webhooks.ports.storage import Store
 
 __all__ = ["register", "DEMO_RETRY_POLICY", "DEMO_WORKER_SETTINGS"]
 
@@ -184,9 +186,12 @@ def _quiet_library_logs(console: Console) -> Iterator[None]:
 
 
 class _Demo:
-    def __init__(self, console: Console, url: str, *, kept_at: str | None) -> None:
+    def __init__(
+        self, console: Console, url: str, *, kept_at: str | None, store: Store | None = None
+    ) -> None:
         self.console = console
         self.url = url
+        self.store: Store | str = store if store is not None else url
         self.kept_at = kept_at
         self.secret = secrets.token_urlsafe(24)
         self.notifier = _ConsoleNotifier(console)
@@ -208,7 +213,7 @@ class _Demo:
         with DemoReceiver(self.secret) as receiver, _quiet_library_logs(self.console):
             self._announce(receiver)
             dispatcher = Dispatcher(
-                self.url,
+                self.store,
                 # No circuit breaker: its 30 s pauses would stretch the seconds-long schedule
                 # the demo announces.
                 policy=DeliveryPolicy(retry=DEMO_RETRY_POLICY, breaker=None),
@@ -413,7 +418,14 @@ def run(args: argparse.Namespace) -> int:
     """Run the demo; exit 0 when every delivery ended as expected."""
     console = stdout_console(wide_when_piped=False)
     if args.db:
-        return _Demo(console, database_url(args.db, must_exist=False), kept_at=args.db).run()
+        # A kept database is opened as every other command opens it (sealing secrets with the
+        # key of $ACADIO_WEBHOOKS_SECRET_KEY, if set), so they can read it afterwards.
+        url = database_url(args.db, must_exist=False)
+        store = open_cli_store(url, must_exist=False)
+        try:
+            return _Demo(console, url, kept_at=args.db, store=store).run()
+        finally:
+            store.close()  # idempotent: the demo's dispatcher closes it too
     with tempfile.TemporaryDirectory(prefix="acadio-webhooks-demo-") as folder:
         url = f"sqlite:///{Path(folder) / 'webhooks.db'}"
         return _Demo(console, url, kept_at=None).run()

@@ -190,7 +190,7 @@ def build_worker(args: argparse.Namespace, notifier: Notifier) -> _Built:
     from acadio_webhooks.worker import AsyncWorker, WorkerSettings
 
     policy = EndpointPolicy(allow_insecure=args.allow_insecure_endpoints)
-    transport: AsyncTransport
+    make_transport: Callable[..., AsyncTransport] = AsyncHttpxTransport
     if getattr(args, "transport", "httpx") == "aiohttp":
         try:
             from acadio_webhooks.adapters.transport.aiohttp import AiohttpTransport
@@ -199,10 +199,11 @@ def build_worker(args: argparse.Namespace, notifier: Notifier) -> _Built:
                 "--transport aiohttp needs aiohttp: pip install 'acadio-webhooks[aiohttp]'",
                 EXIT_USAGE,
             ) from None
-        transport = AiohttpTransport(policy=policy, resolver=SystemResolver())
-    else:
-        transport = AsyncHttpxTransport(policy=policy, resolver=SystemResolver())
+        make_transport = AiohttpTransport
+    # The store before the transport: a missing key or an unreachable database stops the
+    # command with nothing else opened yet.
     store = open_cli_store(args.db, must_exist=False)
+    transport = make_transport(policy=policy, resolver=SystemResolver())
     settings = WorkerSettings(
         concurrency=args.concurrency,
         per_endpoint=args.per_endpoint,

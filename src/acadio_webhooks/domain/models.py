@@ -207,8 +207,13 @@ class Delivery(_Record):
 
 
 class Attempt(_Record):
-    """One HTTP POST of a delivery: when, how long, what came back."""
+    """One HTTP POST of a delivery: when, how long, what came back.
 
+    ``id`` is unique per attempt: a store given the same attempt again (a settle retried after
+    its commit went through but the acknowledgement was lost) records it once.
+    """
+
+    id: str = Field(default_factory=lambda: new_id("att"))
     delivery_id: str
     number: int = Field(ge=1)
     started_at: UtcDatetime

@@ -203,6 +203,10 @@ class Store(Protocol):
         disable subscriptions named in ``disable_subscription`` (cancelling their pending
         deliveries), and queue the notifications. A delivery whose lease ``owner`` no longer
         holds still gets its attempt recorded, but its state is left to the new holder.
+
+        Idempotent per attempt (``Attempt.id``): a settlement whose attempt is already
+        recorded is skipped whole, so a settle retried after its commit went through but the
+        acknowledgement was lost records each attempt, verdict and notification once.
         """
         ...
 

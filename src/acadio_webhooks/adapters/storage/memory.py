@@ -72,6 +72,7 @@ class MemoryStore:
         # (expiry, id) of leases, so expired ones go back into the queue without a scan.
         self._expiries: list[tuple[datetime, str]] = []
         self._attempts: dict[str, list[Attempt]] = {}
+        self._attempt_ids: set[str] = set()
         self._notifications: dict[str, Notification] = {}
         self._sent_at: dict[str, datetime] = {}
         self._named_leases: dict[str, _Lease] = {}
@@ -302,13 +303,19 @@ class MemoryStore:
             return items
 
     def settle(self, settlements: Sequence[Settlement], *, owner: str, now: datetime) -> None:
-        """Record every attempt; apply the verdicts of deliveries ``owner`` still holds."""
+        """Record every attempt; apply the verdicts of deliveries ``owner`` still holds.
+
+        A settlement whose attempt is already recorded is skipped whole (a retried settle).
+        """
         with self._lock:
             self._check_open()
             for settlement in settlements:
                 self.get_delivery(settlement.item.delivery_id)
             owned: list[Settlement] = []
             for settlement in settlements:
+                if settlement.attempt.id in self._attempt_ids:
+                    continue
+                self._attempt_ids.add(settlement.attempt.id)
                 delivery_id = settlement.item.delivery_id
                 self._attempts.setdefault(delivery_id, []).append(settlement.attempt)
                 lease = self._leases.get(delivery_id)

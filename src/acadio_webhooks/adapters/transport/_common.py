@@ -40,6 +40,7 @@ __all__ = [
     "classify_error",
     "checked_addresses",
     "checked_addresses_async",
+    "checked_addresses_within",
     "url_checker",
     "ShardPicker",
     "validate_limits",
@@ -58,9 +59,9 @@ class TransportTimeouts:
     ``connect`` bounds opening a TCP connection to one address, and the TLS handshake; ``read``
     and ``write`` bound each wait for the socket; ``total`` bounds the whole attempt, from
     waiting for a pooled connection to the last byte read, so an endpoint that drips its
-    response one byte at a time is still cut off. On the async transports ``total`` also
-    bounds name resolution; the sync transport relies on the system resolver's own timeouts
-    there, since a blocking lookup cannot be interrupted.
+    response one byte at a time is still cut off. ``total`` also bounds name resolution: a
+    lookup still hanging when it runs out is abandoned in its thread (a blocking lookup cannot
+    be interrupted) and the attempt fails as a timeout.
     """
 
     connect: float = 5.0
@@ -286,14 +287,66 @@ async def checked_addresses_async(
     IP literals are checked inline; names are resolved in a worker thread, which a timeout
     abandons rather than waits for (a slow DNS server cannot hold the attempt past its total).
     """
-    try:
-        literal = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
+    literal = _ip_literal(host)
+    if literal is None:
         return await anyio.to_thread.run_sync(
             checked_addresses, policy, resolver, host, port, abandon_on_cancel=True
         )
     policy.check_addresses(str(literal), [literal])
     return [literal]
+
+
+def checked_addresses_within(
+    policy: EndpointPolicy, resolver: Resolver, host: str, port: int, timeout: float
+) -> Sequence[IPAddress]:
+    """:func:`checked_addresses` for blocking callers, bounded by ``timeout`` seconds.
+
+    IP literals are checked inline; names are resolved in a daemon thread, which is abandoned
+    rather than waited for when the time is up (:class:`TimeoutError`): a resolver that hangs
+    cannot hold a sync attempt past its total timeout, as it cannot an async one.
+    """
+    literal = _ip_literal(host)
+    if literal is not None:
+        policy.check_addresses(str(literal), [literal])
+        return [literal]
+    lookup = _Lookup(policy, resolver, host, port)
+    if not lookup.done.wait(timeout):
+        raise TimeoutError(f"resolving {host!r} took longer than the attempt's total timeout")
+    if lookup.error is not None:
+        raise lookup.error
+    return lookup.addresses
+
+
+def _ip_literal(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
+class _Lookup:
+    """One name resolution and policy check, running in its own daemon thread."""
+
+    def __init__(self, policy: EndpointPolicy, resolver: Resolver, host: str, port: int) -> None:
+        self.done = threading.Event()
+        self.addresses: Sequence[IPAddress] = ()
+        self.error: Exception | None = None
+        # A daemon: a lookup that never returns must not keep the interpreter from exiting.
+        thread = threading.Thread(
+            target=self._run,
+            args=(policy, resolver, host, port),
+            name="acadio-webhooks-resolve",
+            daemon=True,
+        )
+        thread.start()
+
+    def _run(self, policy: EndpointPolicy, resolver: Resolver, host: str, port: int) -> None:
+        try:
+            self.addresses = checked_addresses(policy, resolver, host, port)
+        except Exception as exc:  # noqa: BLE001 - handed to the waiting attempt, which raises it
+            self.error = exc
+        finally:
+            self.done.set()
 
 
 def url_checker(policy: EndpointPolicy, cache_size: int = 4096) -> Callable[[str], ParsedEndpoint]:

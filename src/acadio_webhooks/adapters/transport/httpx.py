@@ -31,7 +31,8 @@ home pool first and spills into the next ones, see
 **Timeouts.** ``connect``, ``read`` and ``write`` go to httpcore per operation. The total is
 enforced by cancellation on the async transport; on the sync one every socket operation's
 timeout is clamped to what is left of the total, so neither a slow drip of headers nor of
-body can hold a worker thread past it.
+body can hold a worker thread past it, and the name lookup runs in a thread that the attempt
+waits for only as long as the total allows.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ from acadio_webhooks.adapters.transport._common import (
     TransportTimeouts,
     checked_addresses,
     checked_addresses_async,
+    checked_addresses_within,
     classify_error,
     error_result,
     response_result,
@@ -153,7 +155,17 @@ class _PinningBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[SocketOption] | None = None,
     ) -> httpcore.NetworkStream:
-        addresses = checked_addresses(self._policy, self._resolver, host, port)
+        # Bounded by what is left of the total, as the async twin's cancel scope bounds it.
+        remaining = _clamped(None, httpcore.ConnectTimeout)
+        try:
+            if remaining is None:  # no attempt deadline: a bare pool, used outside send()
+                addresses = checked_addresses(self._policy, self._resolver, host, port)
+            else:
+                addresses = checked_addresses_within(
+                    self._policy, self._resolver, host, port, remaining
+                )
+        except TimeoutError as exc:
+            raise httpcore.ConnectTimeout(str(exc)) from exc
         failure: Exception | None = None
         for address in addresses:
             try:

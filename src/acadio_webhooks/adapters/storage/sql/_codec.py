@@ -1,14 +1,21 @@
-"""Rows to records and back, including the (optionally sealed) signing secrets."""
+"""Rows to records and back, including the (optionally sealed) signing secrets.
+
+A row that no longer validates (edited by hand, written by a newer version, or refused by a
+stricter rule since) is reported as a :class:`~acadio_webhooks.errors.StorageError` naming the
+table, the row id and the failing fields, never the stored values: one may be a secret.
+"""
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
-from datetime import datetime
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from acadio_webhooks.adapters.storage.secret_box import SecretBox
+from acadio_webhooks.adapters.storage.sql import schema
 from acadio_webhooks.domain.messages import Notification, NotificationKind, Settlement
 from acadio_webhooks.domain.models import (
     Attempt,
@@ -23,11 +30,38 @@ from acadio_webhooks.errors import StorageError
 
 __all__ = ["SecretCodec", "integration_row", "subscription_row", "event_row", "delivery_row"]
 __all__ += ["attempt_row", "notification_row", "to_subscription", "to_event", "to_delivery"]
-__all__ += ["to_attempt", "to_notification"]
+__all__ += ["to_attempt", "to_notification", "invalid_row"]
 
 Row = Mapping[Any, Any]  # SQLAlchemy RowMapping keys may be columns too
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 _SEALED = "sealed:"
+_SECRETS = TypeAdapter(tuple[SigningSecret, ...])
+
+
+def invalid_row(table: str, row_id: object, fields: Iterable[str]) -> StorageError:
+    """The error for a stored row that does not validate: where it is and which fields fail.
+
+    The values are left out on purpose (a signing secret may be one of them), and the
+    validation error is not chained for the same reason.
+    """
+    listed = ", ".join(dict.fromkeys(fields)) or "the row as a whole"
+    return StorageError(
+        f"stored row {row_id!r} of table {table} is invalid ({listed}): correct or delete it, "
+        "or run the acadio-webhooks version that wrote it"
+    )
+
+
+def _field_names(exc: ValidationError, *prefix: str) -> list[str]:
+    """``secrets.0.value``-style paths of the failing fields."""
+    return [".".join(map(str, (*prefix, *error["loc"]))) for error in exc.errors()]
+
+
+def _validated(model: type[ModelT], fields: Mapping[str, Any], table: str) -> ModelT:
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        raise invalid_row(table, fields.get("id"), _field_names(exc)) from None
 
 
 class SecretCodec:
@@ -56,7 +90,21 @@ class SecretCodec:
         sealed = self._box.seal(plain.encode("utf-8"))
         return _SEALED + base64.urlsafe_b64encode(sealed).decode("ascii")
 
+    def opens(self, text: str) -> bool | None:
+        """Whether stored secrets are readable: None when not sealed, else whether the box
+        opens them (never without a box)."""
+        if not text.startswith(_SEALED):
+            return None
+        if self._box is None:
+            return False
+        try:
+            self._box.open(base64.urlsafe_b64decode(text[len(_SEALED) :]))
+        except ValueError:
+            return False
+        return True
+
     def load(self, text: str, integration_id: str) -> tuple[SigningSecret, ...]:
+        """The secrets of an integration row; ``StorageError`` if they cannot be read."""
         if text.startswith(_SEALED):
             if self._box is None:
                 raise StorageError(
@@ -70,27 +118,25 @@ class SecretCodec:
                     f"the secrets of integration {integration_id!r} do not open with this "
                     "secret_box (wrong or retired key?)"
                 ) from exc
-        return tuple(
-            SigningSecret(
-                value=item["value"],
-                created_at=datetime.fromisoformat(item["created_at"]),
-                expires_at=None
-                if item["expires_at"] is None
-                else datetime.fromisoformat(item["expires_at"]),
-            )
-            for item in json.loads(text)
-        )
+        table = schema.integrations.name
+        try:
+            return _SECRETS.validate_python(json.loads(text))
+        except ValidationError as exc:
+            raise invalid_row(table, integration_id, _field_names(exc, "secrets")) from None
+        except ValueError:  # not JSON at all
+            raise invalid_row(table, integration_id, ["secrets"]) from None
 
     def to_integration(self, row: Row) -> Integration:
-        return Integration(
-            id=row["id"],
-            tenant=row["tenant"],
-            secrets=self.load(row["secrets"], row["id"]),
-            notification_email=row["notification_email"],
-            active=row["active"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-        )
+        fields = {
+            "id": row["id"],
+            "tenant": row["tenant"],
+            "secrets": self.load(row["secrets"], row["id"]),
+            "notification_email": row["notification_email"],
+            "active": row["active"],
+            "created_at": row["created_at"],
+            "updated_at": row["updated_at"],
+        }
+        return _validated(Integration, fields, schema.integrations.name)
 
     def __repr__(self) -> str:
         return f"SecretCodec(sealed={self._box is not None})"
@@ -113,7 +159,7 @@ def subscription_row(subscription: Subscription) -> dict[str, Any]:
 
 
 def to_subscription(row: Row) -> Subscription:
-    return Subscription.model_validate(dict(row))
+    return _validated(Subscription, dict(row), schema.subscriptions.name)
 
 
 def event_row(event: Event) -> dict[str, Any]:
@@ -121,7 +167,7 @@ def event_row(event: Event) -> dict[str, Any]:
 
 
 def to_event(row: Row) -> Event:
-    return Event.model_validate(dict(row))
+    return _validated(Event, dict(row), schema.events.name)
 
 
 def delivery_row(delivery: Delivery) -> dict[str, Any]:
@@ -134,16 +180,20 @@ def delivery_row(delivery: Delivery) -> dict[str, Any]:
 
 def to_delivery(row: Row) -> Delivery:
     fields = {name: row[name] for name in Delivery.model_fields}
-    return Delivery.model_validate(fields)
+    return _validated(Delivery, fields, schema.deliveries.name)
 
 
 def attempt_row(settlement: Settlement) -> dict[str, Any]:
-    return settlement.attempt.model_dump()
+    # The table's own ``id`` is a serial row number; the attempt's id is ``attempt_id``.
+    row = settlement.attempt.model_dump(exclude={"id"})
+    row["attempt_id"] = settlement.attempt.id
+    return row
 
 
 def to_attempt(row: Row) -> Attempt:
-    fields = {name: row[name] for name in Attempt.model_fields}
-    return Attempt.model_validate(fields)
+    fields = {name: row[name] for name in Attempt.model_fields if name != "id"}
+    fields["id"] = row["attempt_id"]
+    return _validated(Attempt, fields, schema.attempts.name)
 
 
 def notification_row(notification: Notification) -> dict[str, Any]:
@@ -162,10 +212,14 @@ def notification_row(notification: Notification) -> dict[str, Any]:
 
 
 def to_notification(row: Row) -> Notification:
+    try:
+        kind = NotificationKind(row["kind"])
+    except ValueError:
+        raise invalid_row(schema.notifications.name, row["id"], ["kind"]) from None
     return Notification(
         id=row["id"],
         integration_id=row["integration_id"],
-        kind=NotificationKind(row["kind"]),
+        kind=kind,
         subscription_id=row["subscription_id"],
         endpoint=row["endpoint"],
         created_at=row["created_at"],

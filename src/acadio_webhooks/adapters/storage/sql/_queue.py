@@ -7,6 +7,7 @@ Both functions run inside the caller's writing transaction. SQLite serialises th
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,7 +15,11 @@ from typing import Any
 from sqlalchemy import Connection, Select, and_, bindparam, case, func, or_, select, update
 
 from acadio_webhooks.adapters.storage._common import HealthChange, fold_health
-from acadio_webhooks.adapters.storage.sql._codec import SecretCodec, notification_row
+from acadio_webhooks.adapters.storage.sql._codec import (
+    SecretCodec,
+    attempt_row,
+    notification_row,
+)
 from acadio_webhooks.adapters.storage.sql._dialect import insert_ignoring_conflicts
 from acadio_webhooks.adapters.storage.sql.schema import (
     UtcDateTime,
@@ -29,9 +34,11 @@ from acadio_webhooks.adapters.storage.sql.schema import (
 from acadio_webhooks.domain.core import PAUSE_HORIZON
 from acadio_webhooks.domain.messages import Settlement, WorkItem
 from acadio_webhooks.domain.models import DeliveryStatus, Integration
-from acadio_webhooks.errors import NotFound
+from acadio_webhooks.errors import NotFound, StorageError
 
 __all__ = ["DUE_CHANNEL", "notify_due", "claim", "take", "settle", "cancel_where", "bump_revision"]
+
+logger = logging.getLogger("acadio_webhooks.storage")
 
 PENDING = DeliveryStatus.PENDING.value
 CANCELLED = DeliveryStatus.CANCELLED.value
@@ -148,15 +155,16 @@ def claim(
         # lease expiry does anyway), so the claim need not wait for its WAL flush; the
         # settle that follows is durable and flushes the claim's WAL with its own.
         conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-    keys: dict[str, tuple[bytes, ...]] = {}
+    keys: dict[str, tuple[bytes, ...] | StorageError] = {}
     items: list[WorkItem] = []
     while len(items) < limit:
         wanted = limit - len(items)
         window = _due_window(now, wanted, lock=lock, skip_subscriptions=skip_subscriptions)
         rows = conn.execute(window).mappings().all()
-        dead = _lease_rows(conn, codec, rows, items, keys, owner=owner, now=now, lease=lease)
-        # A short window means the due backlog is exhausted; an all-live one filled the claim.
-        if len(rows) < wanted or not dead:
+        left_out = _lease_rows(conn, codec, rows, items, keys, owner=owner, now=now, lease=lease)
+        # A short window means the due backlog is exhausted; a window handed out whole filled
+        # the claim.
+        if len(rows) < wanted or not left_out:
             break
     return items
 
@@ -166,32 +174,58 @@ def _lease_rows(
     codec: SecretCodec,
     rows: Sequence[Any],
     items: list[WorkItem],
-    keys: dict[str, tuple[bytes, ...]],
+    keys: dict[str, tuple[bytes, ...] | StorageError],
     *,
     owner: str,
     now: datetime,
     lease: timedelta,
-) -> list[str]:
+) -> int:
     """Lease the live ``rows`` to ``owner`` and append their work items to ``items``; cancel
-    the rows of inactive subscriptions or integrations and return their ids."""
+    the rows of inactive subscriptions or integrations. Return how many rows were not handed
+    out (cancelled, or their integration's secrets unreadable)."""
     live = [r for r in rows if r["subscription_active"] and r["integration_active"]]
     dead = [r["id"] for r in rows if not (r["subscription_active"] and r["integration_active"])]
     if live:
+        # Deliveries whose secrets cannot be read are leased too, though not handed out: the
+        # lease keeps them out of the next claims for a while instead of at the head of every
+        # one, and they are tried again, still pending, when it runs out.
         conn.execute(
             update(deliveries)
             .where(deliveries.c.id.in_([r["id"] for r in live]))
             .values(lease_owner=owner, lease_expires_at=now + lease)
         )
+    unreadable: dict[str, list[str]] = {}
     for row in live:
         integration_id = row["integration_id"]
         if integration_id not in keys:
-            secrets = codec.load(row["secrets"], integration_id)
-            # Only the secrets take part in choosing signing keys.
-            keys[integration_id] = Integration.model_construct(secrets=secrets).signing_keys(now)
-        items.append(_work_item(row, keys[integration_id]))
+            keys[integration_id] = _signing_keys(codec, row, now)
+        signing_keys = keys[integration_id]
+        if isinstance(signing_keys, StorageError):
+            unreadable.setdefault(integration_id, []).append(row["id"])
+        else:
+            items.append(_work_item(row, signing_keys))
+    for integration_id, skipped in unreadable.items():
+        logger.error(
+            "%d due deliveries of integration %s left pending for %s: %s",
+            len(skipped),
+            integration_id,
+            lease,
+            keys[integration_id],
+            extra={"integration_id": integration_id, "delivery_ids": skipped},
+        )
     if dead:
         cancel_where(conn, deliveries.c.id.in_(dead), now=now)
-    return dead
+    return len(dead) + sum(map(len, unreadable.values()))
+
+
+def _signing_keys(codec: SecretCodec, row: Any, now: datetime) -> tuple[bytes, ...] | StorageError:
+    """The keys that sign the row's delivery now, or why they cannot be read."""
+    try:
+        secrets = codec.load(row["secrets"], row["integration_id"])
+    except StorageError as exc:
+        return exc
+    # Only the secrets take part in choosing signing keys.
+    return Integration.model_construct(secrets=secrets).signing_keys(now)
 
 
 def take(
@@ -241,13 +275,20 @@ def _work_item(row: Any, signing_keys: tuple[bytes, ...]) -> WorkItem:
 def settle(
     conn: Connection, settlements: Sequence[Settlement], *, owner: str, now: datetime
 ) -> bool:
-    """Apply a batch of verdicts; return whether any subscription was disabled."""
+    """Apply a batch of verdicts; return whether any subscription was disabled.
+
+    Idempotent per attempt: a settlement whose attempt is already recorded (a settle retried
+    after its commit went through but the acknowledgement was lost) is skipped whole, verdict
+    included, even if ``owner`` has claimed the delivery again since.
+    """
     if not settlements:
         return False
     d = deliveries
     ids = {s.item.delivery_id for s in settlements}
     states = select(d.c.id, d.c.status, d.c.lease_owner).where(d.c.id.in_(ids))
     if conn.dialect.name == "postgresql":
+        # The delivery rows are locked before the attempts are looked up: two settles of the
+        # same attempts queue here, and the second then finds the first's attempts.
         states = states.order_by(d.c.id).with_for_update(of=d)
     held = {
         row.id: row.status == PENDING and row.lease_owner == owner for row in conn.execute(states)
@@ -255,10 +296,16 @@ def settle(
     for delivery_id in ids - held.keys():
         raise NotFound("delivery", delivery_id)
 
-    conn.execute(attempts.insert(), [s.attempt.model_dump() for s in settlements])
+    fresh = _unrecorded(conn, settlements)
+    if not fresh:
+        return False
+    conn.execute(
+        insert_ignoring_conflicts(conn, attempts, ["attempt_id"]),
+        [attempt_row(s) for s in fresh],
+    )
 
     owned: list[Settlement] = []
-    for settlement in settlements:
+    for settlement in fresh:
         if held[settlement.item.delivery_id]:
             held[settlement.item.delivery_id] = False  # one verdict per delivery and batch
             owned.append(settlement)
@@ -271,6 +318,22 @@ def settle(
     if rows:
         conn.execute(insert_ignoring_conflicts(conn, notifications, ["id"]), rows)
     return disabled
+
+
+def _unrecorded(conn: Connection, settlements: Sequence[Settlement]) -> list[Settlement]:
+    """The settlements whose attempts are not recorded yet, each attempt once."""
+    wanted = {s.attempt.id for s in settlements}
+    recorded = set(
+        conn.execute(
+            select(attempts.c.attempt_id).where(attempts.c.attempt_id.in_(wanted))
+        ).scalars()
+    )
+    fresh: list[Settlement] = []
+    for settlement in settlements:
+        if settlement.attempt.id not in recorded:
+            recorded.add(settlement.attempt.id)
+            fresh.append(settlement)
+    return fresh
 
 
 def _apply_verdicts(conn: Connection, owned: Sequence[Settlement], now: datetime) -> None:

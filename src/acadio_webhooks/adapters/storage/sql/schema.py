@@ -175,6 +175,9 @@ attempts = Table(
     "acadio_attempts",
     metadata,
     Column("id", _SERIAL, primary_key=True, autoincrement=True),
+    # Attempt.id: a settle retried after a lost commit acknowledgement finds its attempts
+    # already here. Nullable only so that adding it did not rewrite the table (rev 0004).
+    Column("attempt_id", String(ID_LENGTH)),
     Column("delivery_id", ForeignKey(deliveries.c.id), nullable=False),
     Column("number", Integer, nullable=False),
     Column("started_at", UtcDateTime, nullable=False),
@@ -184,6 +187,7 @@ attempts = Table(
     Column("response_excerpt", Text, nullable=False),
     Column("succeeded", Boolean, nullable=False),
     Index(None, "delivery_id", "number"),
+    Index(None, "attempt_id", unique=True),
 )
 
 notifications = Table(

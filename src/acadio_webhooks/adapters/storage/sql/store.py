@@ -151,6 +151,21 @@ class SqlStore:
             rows = conn.execute(query).mappings().all()
         return [self._codec.to_integration(row) for row in rows]
 
+    def check_sealed_secrets(self) -> dict[str, bool]:
+        """Integrations whose signing secrets are sealed, each mapped to whether this store's
+        ``secret_box`` opens them (never, without a box); ``{}`` when none are sealed.
+
+        Not part of the storage port: a start-up check for tools handed a key, so that a
+        missing or wrong key shows at once rather than as deliveries that cannot be signed.
+        """
+        query = select(integrations.c.id, integrations.c.secrets).order_by(
+            integrations.c.created_at, integrations.c.id
+        )
+        with self._transaction("checking sealed secrets") as conn:
+            rows = conn.execute(query).all()
+        checked = {row.id: self._codec.opens(row.secrets) for row in rows}
+        return {ident: opens for ident, opens in checked.items() if opens is not None}
+
     def add_subscription(self, subscription: Subscription) -> None:
         """Store a new subscription; ``NotFound`` if its integration does not exist."""
         conflict = f"subscription {subscription.id!r} already exists"
