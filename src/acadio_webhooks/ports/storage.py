@@ -15,7 +15,7 @@ backend failed at. Nothing else escapes.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Generic, Protocol, TypeVar, runtime_checkable
@@ -30,7 +30,15 @@ from acadio_webhooks.domain.models import (
     Subscription,
 )
 
-__all__ = ["Route", "RoutingSnapshot", "DeliveryQuery", "Page", "Store"]
+__all__ = [
+    "Route",
+    "RoutingSnapshot",
+    "RoutingView",
+    "DeliveryPlanner",
+    "DeliveryQuery",
+    "Page",
+    "Store",
+]
 
 T = TypeVar("T")
 
@@ -50,6 +58,24 @@ class RoutingSnapshot:
 
     revision: int
     routes: tuple[Route, ...]
+
+
+class RoutingView(Protocol):
+    """The routing table as one :meth:`Store.enqueue_routed` transaction sees it."""
+
+    @property
+    def revision(self) -> int:
+        """The routing revision, read in the transaction (see :meth:`Store.routing_revision`)."""
+        ...
+
+    def routes(self, tenants: Collection[str]) -> dict[str, tuple[Route, ...]]:
+        """Each tenant's routes (as :meth:`Store.routes`), read in the transaction; every
+        tenant asked for is a key, with ``()`` when it has none."""
+        ...
+
+
+DeliveryPlanner = Callable[[RoutingView, Sequence[Event]], Sequence[Sequence[Delivery]]]
+"""Given the routing table and the events about to be stored, each event's deliveries."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +175,33 @@ class Store(Protocol):
         transaction), write through it and do not commit: the host's commit or rollback
         decides (transactional outbox). Stores that cannot join a host transaction raise
         ``TypeError`` when given one.
+        """
+        ...
+
+    def enqueue_routed(
+        self,
+        events: Sequence[Event],
+        plan: DeliveryPlanner,
+        *,
+        connection: object | None = None,
+    ) -> list[bool]:
+        """Atomically store ``events`` with the deliveries ``plan`` makes for them from the
+        routing table as of this very transaction; one flag per event, in order.
+
+        Routing and storing in one transaction is what lets a cached routing index be used
+        safely and cheaply: ``plan`` compares ``view.revision`` with the revision its cache
+        was built at and asks ``view.routes`` only for tenants that are stale. ``plan`` is
+        called once, before anything is written, with the events that may be stored (an event
+        whose ``dedup_key`` an earlier event of the batch already has is left out; one whose
+        key is already stored may be included, and its deliveries are dropped); it must
+        return one sequence of deliveries per event it is given, and must not call the store.
+        Whatever it raises propagates, and nothing is stored.
+
+        Flags: False for an event not stored because of its ``dedup_key`` (already stored, or
+        taken by an earlier event of the same batch — the first one wins, as if the events
+        had been enqueued one by one). ``connection`` as for :meth:`enqueue`: the routing
+        table is then read in the host's transaction too. On PostgreSQL one ``NOTIFY`` goes
+        out per transaction that stored deliveries.
         """
         ...
 

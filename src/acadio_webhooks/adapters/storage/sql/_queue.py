@@ -269,7 +269,7 @@ def settle(
     disabled = _disable(conn, owned, now)
     rows = [notification_row(n) for s in owned for n in s.notifications]
     if rows:
-        conn.execute(insert_ignoring_conflicts(conn, notifications, ["id"]), rows)
+        conn.execute(insert_ignoring_conflicts(conn.dialect.name, notifications, ["id"]), rows)
     return disabled
 
 
