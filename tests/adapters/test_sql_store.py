@@ -6,7 +6,6 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import traceback
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -28,25 +27,6 @@ from tests.contract.builders import (
     settlement,
     subscription,
 )
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A database URL: a fresh SQLite file, or the session's PostgreSQL database wiped."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    store = SqlStore(url)
-    wipe(store)
-    store.close()
-    return url
-
-
-@pytest.fixture
-def store(target: str) -> Iterator[SqlStore]:
-    made = SqlStore(target)
-    yield made
-    made.close()
 
 
 def _subscribed(store: SqlStore) -> Subscription:
@@ -140,19 +120,6 @@ def test_sqlite_data_survives_closing_and_reopening(tmp_path: Path) -> None:
 
 
 # -- the transactional outbox --------------------------------------------------------------
-
-
-@pytest.fixture
-def host_engine(store: SqlStore, target: str) -> Iterator[sa.Engine]:
-    """The host application's own engine on the store's database, with one table of its own."""
-    engine = sa.create_engine(target.replace("postgresql://", "postgresql+psycopg://", 1))
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP TABLE IF EXISTS lms_grades")
-        conn.exec_driver_sql("CREATE TABLE lms_grades (student TEXT NOT NULL)")
-    yield engine
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP TABLE lms_grades")
-    engine.dispose()
 
 
 def _grades(engine: sa.Engine) -> int:
