@@ -9,8 +9,9 @@ One emit, or one ``emit_many`` batch, is one call of
    cached here are reused while it is unchanged, and a stale tenant's routes are read again
    in that same transaction (a subscription added, changed or removed in any process is
    therefore honoured by the next emit that starts after it committed);
-3. the events and their deliveries are inserted with one multi-row statement each, and on
-   PostgreSQL one ``NOTIFY`` wakes the workers of every process when it commits.
+3. the events and their deliveries are inserted with one ``executemany`` each (a single
+   event by the very statement that reads the revision), and on PostgreSQL one ``NOTIFY``
+   wakes the workers of every process when it commits.
 """
 
 from __future__ import annotations

@@ -111,17 +111,19 @@ def test_dedup_keys_in_one_batch_are_per_tenant(store: Store) -> None:
     assert store.enqueue_routed(batch, Planner(store)) == [True, True]
 
 
-def test_a_planner_error_stores_nothing_and_propagates(store: Store) -> None:
+@pytest.mark.parametrize("size", [1, 3])
+def test_a_planner_error_stores_nothing_and_propagates(store: Store, size: int) -> None:
     subscribed(store)
 
     def broken(view: RoutingView, events: Sequence[Event]) -> list[list[Delivery]]:
         raise RuntimeError("planner bug")
 
-    evt = event()
+    batch = [event(created=n) for n in range(size)]
     with pytest.raises(RuntimeError, match="planner bug"):
-        store.enqueue_routed([evt], broken)
-    with pytest.raises(NotFound):
-        store.get_event(evt.id)
+        store.enqueue_routed(batch, broken)
+    for evt in batch:
+        with pytest.raises(NotFound):
+            store.get_event(evt.id)
 
 
 def test_a_planner_must_plan_for_every_event_it_is_given(store: Store) -> None:

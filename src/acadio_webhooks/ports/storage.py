@@ -191,11 +191,13 @@ class Store(Protocol):
         Routing and storing in one transaction is what lets a cached routing index be used
         safely and cheaply: ``plan`` compares ``view.revision`` with the revision its cache
         was built at and asks ``view.routes`` only for tenants that are stale. ``plan`` is
-        called once, before anything is written, with the events that may be stored (an event
-        whose ``dedup_key`` an earlier event of the batch already has is left out; one whose
-        key is already stored may be included, and its deliveries are dropped); it must
-        return one sequence of deliveries per event it is given, and must not call the store.
-        Whatever it raises propagates, and nothing is stored.
+        called at most once, inside the transaction, before any delivery is written (the
+        store may insert the events before or after), with the events that may be stored: an
+        event whose ``dedup_key`` an earlier event of the batch already has is left out; one
+        whose key is already stored may be included, and its deliveries are then dropped. It
+        must return one sequence of deliveries per event it is given, and must not call the
+        store. Whatever it raises propagates, and the store's own transaction stores nothing
+        (with ``connection``, roll the host's transaction back, as after any error here).
 
         Flags: False for an event not stored because of its ``dedup_key`` (already stored, or
         taken by an earlier event of the same batch — the first one wins, as if the events

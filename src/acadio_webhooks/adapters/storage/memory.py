@@ -221,7 +221,7 @@ class MemoryStore:
                 for event, first in zip(events, not_repeated_in_batch(events), strict=True)
             ]
             candidates = [event for event, keep in zip(events, storing, strict=True) if keep]
-            planned = plan(_RoutingView(self), candidates)
+            planned = plan(_RoutingView(self), candidates) if candidates else []
             check_planned(candidates, planned)
             event_ids = {event.id for event in candidates}
             if len(event_ids) != len(candidates) or not event_ids.isdisjoint(self._events):

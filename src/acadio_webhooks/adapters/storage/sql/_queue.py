@@ -40,6 +40,8 @@ CANCELLED = DeliveryStatus.CANCELLED.value
 DUE_CHANNEL = "acadio_webhooks_due"
 """The PostgreSQL notification channel on which stores announce newly due deliveries."""
 
+_NOTIFY_DUE = select(func.pg_notify(DUE_CHANNEL, ""))  # built once: every emit sends it
+
 
 def notify_due(conn: Connection) -> None:
     """On PostgreSQL, ``NOTIFY`` listening workers that deliveries became due.
@@ -50,7 +52,7 @@ def notify_due(conn: Connection) -> None:
     its workers poll.
     """
     if conn.dialect.name == "postgresql":
-        conn.execute(select(func.pg_notify(DUE_CHANNEL, "")))
+        conn.execute(_NOTIFY_DUE)
 
 
 def bump_revision(conn: Connection) -> None:

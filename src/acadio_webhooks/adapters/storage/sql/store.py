@@ -78,6 +78,14 @@ _ROUTES = (
     .order_by(subscriptions.c.created_at, subscriptions.c.id)
 )
 _INSERT_EVENTS = events.insert()
+_CURRENT_REVISION = _REVISION.scalar_subquery().label("revision")
+_INSERT_ONE = events.insert().returning(events.c.id, _CURRENT_REVISION)
+_INSERT_ONE_KEYED = {
+    dialect: insert_ignoring_conflicts(dialect, events, ["tenant", "dedup_key"]).returning(
+        events.c.id, _CURRENT_REVISION
+    )
+    for dialect in ("sqlite", "postgresql")
+}
 _INSERT_DELIVERIES = deliveries.insert()
 # Tenants per routes query: SQLite allows 32,766 bound values, but lists this long are rare.
 _TENANTS_PER_QUERY = 500
@@ -299,7 +307,8 @@ class SqlStore:
 
         One transaction (or the host's, with ``connection``) reads the routing revision, the
         routes of stale tenants if ``plan`` asks, and inserts the events and all their
-        deliveries with one multi-row statement each.
+        deliveries with one ``executemany`` each; a single event is inserted by the statement
+        that reads the revision.
         """
         if not events:
             return []
@@ -322,6 +331,39 @@ class SqlStore:
     ) -> list[bool]:
         firsts = _common.not_repeated_in_batch(batch)
         candidates = [event for event, first in zip(batch, firsts, strict=True) if first]
+        if len(candidates) == 1:
+            stored, planned = self._insert_one_then_plan(conn, candidates[0], plan)
+        else:
+            stored, planned = self._plan_then_insert(conn, candidates, plan)
+        rows = [
+            _codec.delivery_row(delivery)
+            for event, event_deliveries in zip(candidates, planned, strict=True)
+            if event.id in stored
+            for delivery in event_deliveries
+        ]
+        if rows:
+            conn.execute(_INSERT_DELIVERIES, rows)
+            _queue.notify_due(conn)
+        return [first and event.id in stored for event, first in zip(batch, firsts, strict=True)]
+
+    def _insert_one_then_plan(
+        self, conn: Connection, event: Event, plan: DeliveryPlanner
+    ) -> tuple[set[str], Sequence[Sequence[Delivery]]]:
+        # One statement inserts the event and reads the routing revision (a single emit's
+        # usual case): a statement fewer than reading it first, and none more when the
+        # event's dedup key was stored already, since it then needs no routing at all.
+        keyed = event.dedup_key is not None
+        statement = _INSERT_ONE_KEYED[conn.dialect.name] if keyed else _INSERT_ONE
+        inserted = conn.execute(statement, _codec.event_row(event)).first()
+        if inserted is None:
+            return set(), [()]
+        planned = plan(_RoutingView(conn, int(inserted.revision)), [event])
+        _common.check_planned([event], planned)
+        return {event.id}, planned
+
+    def _plan_then_insert(
+        self, conn: Connection, candidates: Sequence[Event], plan: DeliveryPlanner
+    ) -> tuple[set[str], Sequence[Sequence[Delivery]]]:
         planned = plan(_RoutingView(conn, self._revision(conn)), candidates)
         _common.check_planned(candidates, planned)
         plain = [_codec.event_row(e) for e in candidates if e.dedup_key is None]
@@ -334,16 +376,7 @@ class SqlStore:
             # back are the events stored; the rest had a dedup key stored already.
             inserted = conn.execute(_keyed_event_insert(conn.dialect.name), keyed)
             stored.update(inserted.scalars())
-        rows = [
-            _codec.delivery_row(delivery)
-            for event, event_deliveries in zip(candidates, planned, strict=True)
-            if event.id in stored
-            for delivery in event_deliveries
-        ]
-        if rows:
-            conn.execute(_INSERT_DELIVERIES, rows)
-            _queue.notify_due(conn)
-        return [first and event.id in stored for event, first in zip(batch, firsts, strict=True)]
+        return stored, planned
 
     # -- the delivery queue -----------------------------------------------------------------
 
