@@ -39,7 +39,7 @@ class NewEvent:
     """One event for :meth:`Dispatcher.emit_many <acadio_webhooks.Dispatcher.emit_many>`:
     the arguments of ``emit``, in the same order and with the same keywords::
 
-        NewEvent("course/enrolment/create", {"course_id": 7}, tenant="tenant-42")
+        NewEvent("course/completion/create", {"course_id": 7}, tenant="tenant-42")
 
     Nothing is checked when it is made; ``emit_many`` checks every one before storing any.
     """

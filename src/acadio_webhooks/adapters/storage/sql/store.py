@@ -77,15 +77,6 @@ _ROUTES = (
     )
     .order_by(subscriptions.c.created_at, subscriptions.c.id)
 )
-_INSERT_EVENTS = events.insert()
-_CURRENT_REVISION = _REVISION.scalar_subquery().label("revision")
-_INSERT_ONE = events.insert().returning(events.c.id, _CURRENT_REVISION)
-_INSERT_ONE_KEYED = {
-    dialect: insert_ignoring_conflicts(dialect, events, ["tenant", "dedup_key"]).returning(
-        events.c.id, _CURRENT_REVISION
-    )
-    for dialect in ("sqlite", "postgresql")
-}
 _INSERT_DELIVERIES = deliveries.insert()
 # Tenants per routes query: SQLite allows 32,766 bound values, but lists this long are rare.
 _TENANTS_PER_QUERY = 500
@@ -287,8 +278,8 @@ class SqlStore:
     def _enqueue(self, conn: Connection, event: Event, batch: Sequence[Delivery]) -> bool:
         row = _codec.event_row(event)
         if event.dedup_key is None:
-            conn.execute(_INSERT_EVENTS, row)
-        elif conn.execute(_keyed_event_insert(conn.dialect.name), row).first() is None:
+            conn.execute(_insert_events(conn.dialect.name), row)
+        elif conn.execute(_insert_events(conn.dialect.name, keyed=True), row).first() is None:
             return False
         if batch:
             conn.execute(_INSERT_DELIVERIES, [_codec.delivery_row(d) for d in batch])
@@ -352,12 +343,13 @@ class SqlStore:
         # One statement inserts the event and reads the routing revision (a single emit's
         # usual case): a statement fewer than reading it first, and none more when the
         # event's dedup key was stored already, since it then needs no routing at all.
-        keyed = event.dedup_key is not None
-        statement = _INSERT_ONE_KEYED[conn.dialect.name] if keyed else _INSERT_ONE
+        statement = _insert_events(
+            conn.dialect.name, keyed=event.dedup_key is not None, with_revision=True
+        )
         inserted = conn.execute(statement, _codec.event_row(event)).first()
         if inserted is None:
             return set(), [()]
-        planned = plan(_RoutingView(conn, int(inserted.revision)), [event])
+        planned = plan(_RoutingView(conn, _checked_revision(inserted.revision)), [event])
         _common.check_planned([event], planned)
         return {event.id}, planned
 
@@ -370,11 +362,11 @@ class SqlStore:
         keyed = [_codec.event_row(e) for e in candidates if e.dedup_key is not None]
         stored = {row["id"] for row in plain}
         if plain:
-            conn.execute(_INSERT_EVENTS, plain)
+            conn.execute(_insert_events(conn.dialect.name), plain)
         if keyed:
-            # One multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING id: the ids that come
-            # back are the events stored; the rest had a dedup key stored already.
-            inserted = conn.execute(_keyed_event_insert(conn.dialect.name), keyed)
+            # INSERT ... ON CONFLICT DO NOTHING RETURNING id: the ids that come back are the
+            # events stored; the rest had a dedup key stored already.
+            inserted = conn.execute(_insert_events(conn.dialect.name, keyed=True), keyed)
             stored.update(inserted.scalars())
         return stored, planned
 
@@ -636,10 +628,7 @@ class SqlStore:
 
     @staticmethod
     def _revision(conn: Connection) -> int:
-        value = conn.execute(_REVISION).scalar()
-        if value is None:
-            raise StorageError("the routing revision row is missing: run SqlStore.migrate()")
-        return int(value)
+        return _checked_revision(conn.execute(_REVISION).scalar())
 
     @staticmethod
     def _one(conn: Connection, table: Any, ident: str, kind: str) -> Mapping[Any, Any]:
@@ -679,12 +668,25 @@ def _routes_of(conn: Connection, tenants: Collection[str]) -> dict[str, tuple[Ro
     return {tenant: tuple(routes) for tenant, routes in found.items()}
 
 
+def _checked_revision(value: int | None) -> int:
+    if value is None:
+        raise StorageError("the routing revision row is missing: run SqlStore.migrate()")
+    return int(value)
+
+
 @cache
-def _keyed_event_insert(dialect: str) -> Insert:
-    """``INSERT ... ON CONFLICT (tenant, dedup_key) DO NOTHING RETURNING id``, per dialect."""
-    return insert_ignoring_conflicts(dialect, events, ["tenant", "dedup_key"]).returning(
-        events.c.id
+def _insert_events(dialect: str, *, keyed: bool = False, with_revision: bool = False) -> Insert:
+    """The event insert, built once per variant: ``keyed`` events skip a dedup key already
+    stored (``ON CONFLICT (tenant, dedup_key) DO NOTHING RETURNING id``); ``with_revision``
+    also returns the routing revision, read by the same statement."""
+    statement = (
+        insert_ignoring_conflicts(dialect, events, ["tenant", "dedup_key"])
+        if keyed
+        else events.insert()
     )
+    if with_revision:
+        return statement.returning(events.c.id, _REVISION.scalar_subquery().label("revision"))
+    return statement.returning(events.c.id) if keyed else statement
 
 
 def _storage_error(
