@@ -2,7 +2,7 @@
 
 Adapters: :class:`acadio_webhooks.adapters.storage.memory.MemoryStore` (tests, quick starts)
 and :class:`acadio_webhooks.adapters.storage.sql.SqlStore` (SQLite, the embedded default, and
-PostgreSQL). All pass the same contract suite, ``tests/contract/test_store_contract.py``.
+PostgreSQL). All pass the same contract suite, ``tests/contract/``.
 
 Everything here is synchronous: SQL drivers are, and the async worker calls the store from a
 worker thread in batches, so one interface serves sync and async hosts. A store whose calls
@@ -151,8 +151,9 @@ class Store(Protocol):
     def routing_revision(self) -> int:
         """A number that changes whenever any integration or subscription changes.
 
-        The dispatcher caches its pattern index per tenant and rebuilds it when this moves,
-        so the check must be cheap (one indexed read)."""
+        The dispatcher caches its pattern index per tenant and rebuilds it when this moves
+        (it reads it through :meth:`enqueue_routed`'s view, in the transaction that stores
+        the events), so the read must be cheap (one indexed row)."""
         ...
 
     def routes(self, tenant: str) -> RoutingSnapshot:
