@@ -262,18 +262,10 @@ class SqlStore:
         """
         _common.check_batch(event.id, deliveries)
         conflict = f"event {event.id!r} or one of its deliveries already exists"
-        if connection is None:
-            with self._transaction("enqueueing an event", write=True, conflict=conflict) as conn:
-                return self._enqueue(conn, event, deliveries)
-        if not isinstance(connection, Connection):
-            raise TypeError(
-                f"connection must be an SQLAlchemy Connection, not {type(connection).__name__}"
-            )
-        self._check_open()
-        try:
-            return self._enqueue(connection, event, deliveries)
-        except (SQLAlchemyError, UnicodeEncodeError) as exc:
-            raise _storage_error("enqueueing an event", exc, conflict) from exc
+        with self._transaction(
+            "enqueueing an event", write=True, conflict=conflict, joining=connection
+        ) as conn:
+            return self._enqueue(conn, event, deliveries)
 
     def _enqueue(self, conn: Connection, event: Event, batch: Sequence[Delivery]) -> bool:
         row = _codec.event_row(event)
@@ -304,18 +296,10 @@ class SqlStore:
         if not events:
             return []
         conflict = "an event or one of its deliveries already exists"
-        if connection is None:
-            with self._transaction("enqueueing events", write=True, conflict=conflict) as conn:
-                return self._enqueue_routed(conn, events, plan)
-        if not isinstance(connection, Connection):
-            raise TypeError(
-                f"connection must be an SQLAlchemy Connection, not {type(connection).__name__}"
-            )
-        self._check_open()
-        try:
-            return self._enqueue_routed(connection, events, plan)
-        except (SQLAlchemyError, UnicodeEncodeError) as exc:
-            raise _storage_error("enqueueing events", exc, conflict) from exc
+        with self._transaction(
+            "enqueueing events", write=True, conflict=conflict, joining=connection
+        ) as conn:
+            return self._enqueue_routed(conn, events, plan)
 
     def _enqueue_routed(
         self, conn: Connection, batch: Sequence[Event], plan: DeliveryPlanner
@@ -611,11 +595,26 @@ class SqlStore:
 
     @contextmanager
     def _transaction(
-        self, what: str, *, write: bool = False, conflict: str | None = None
+        self,
+        what: str,
+        *,
+        write: bool = False,
+        conflict: str | None = None,
+        joining: object | None = None,
     ) -> Iterator[Connection]:
-        """One transaction; driver errors leave as ``StorageError("<what> failed …")``."""
+        """One transaction; driver errors leave as ``StorageError("<what> failed …")``.
+
+        ``joining``: a host's ``Connection`` inside its own transaction, used as it is —
+        neither begun nor committed here (the transactional outbox)."""
+        if joining is not None and not isinstance(joining, Connection):
+            raise TypeError(
+                f"connection must be an SQLAlchemy Connection, not {type(joining).__name__}"
+            )
         self._check_open()
         try:
+            if joining is not None:
+                yield joining
+                return
             with self._engine.connect() as conn:
                 if write:
                     conn.execution_options(**{WRITE: True})
