@@ -22,6 +22,7 @@ EXPECTED = {
     "encode_event_body",
     "Dispatcher",
     "AsyncDispatcher",
+    "NewEvent",
     "Integrations",
     "SyncWorker",
     "AsyncWorker",

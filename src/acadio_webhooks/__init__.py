@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from acadio_webhooks.dispatcher import (
         AsyncDispatcher,
         Dispatcher,
+        NewEvent,
     )
     from acadio_webhooks.domain.core import (
         DeliveryPolicy,
@@ -137,6 +138,7 @@ _LAZY: dict[str, str] = {
     "encode_event_body": "acadio_webhooks.domain.signing",
     "Dispatcher": "acadio_webhooks.dispatcher",
     "AsyncDispatcher": "acadio_webhooks.dispatcher",
+    "NewEvent": "acadio_webhooks.dispatcher",
     "Integrations": "acadio_webhooks.integrations",
     "SyncWorker": "acadio_webhooks.worker",
     "AsyncWorker": "acadio_webhooks.worker",
@@ -188,6 +190,7 @@ __all__ = [
     "encode_event_body",
     "Dispatcher",
     "AsyncDispatcher",
+    "NewEvent",
     "Integrations",
     "SyncWorker",
     "AsyncWorker",

@@ -1,4 +1,5 @@
-"""Fixtures of the SQL adapter tests: each test runs on SQLite and on PostgreSQL."""
+"""Fixtures of the SQL adapter tests: a database on each dialect (SQLite and PostgreSQL),
+and a host's own engine."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from acadio_webhooks.adapters.storage.sql import SqlStore
 from tests.adapters.sql_helpers import wipe
@@ -28,3 +30,16 @@ def store(target: str) -> Iterator[SqlStore]:
     made = SqlStore(target)
     yield made
     made.close()
+
+
+@pytest.fixture
+def host_engine(store: SqlStore, target: str) -> Iterator[sa.Engine]:
+    """The host application's own engine on the store's database, with one table of its own."""
+    engine = sa.create_engine(target.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS lms_grades")
+        conn.exec_driver_sql("CREATE TABLE lms_grades (student TEXT NOT NULL)")
+    yield engine
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE lms_grades")
+    engine.dispose()

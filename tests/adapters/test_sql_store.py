@@ -6,7 +6,6 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import traceback
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -121,19 +120,6 @@ def test_sqlite_data_survives_closing_and_reopening(tmp_path: Path) -> None:
 
 
 # -- the transactional outbox --------------------------------------------------------------
-
-
-@pytest.fixture
-def host_engine(store: SqlStore, target: str) -> Iterator[sa.Engine]:
-    """The host application's own engine on the store's database, with one table of its own."""
-    engine = sa.create_engine(target.replace("postgresql://", "postgresql+psycopg://", 1))
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP TABLE IF EXISTS lms_grades")
-        conn.exec_driver_sql("CREATE TABLE lms_grades (student TEXT NOT NULL)")
-    yield engine
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP TABLE lms_grades")
-    engine.dispose()
 
 
 def _grades(engine: sa.Engine) -> int:

@@ -7,14 +7,11 @@ the worker or the admin page relies on.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
-from acadio_webhooks.adapters.storage.memory import MemoryStore
 from acadio_webhooks.domain.messages import NotificationKind, WorkItem
 from acadio_webhooks.domain.models import Delivery, DeliveryStatus, SigningSecret, Subscription
 from acadio_webhooks.errors import NotFound, StorageError
@@ -30,31 +27,6 @@ from tests.contract.builders import (
     settlement,
     subscription,
 )
-
-
-@pytest.fixture(
-    params=[
-        "memory",
-        "sqlite",
-        pytest.param("postgresql", marks=pytest.mark.services),
-    ]
-)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "memory":
-        made: Store = MemoryStore()
-    elif request.param == "sqlite":
-        from acadio_webhooks.adapters.storage.sql import SqlStore
-
-        made = SqlStore(tmp_path / "store.db")
-    else:
-        from acadio_webhooks.adapters.storage.sql import SqlStore
-        from tests.adapters.sql_helpers import wipe
-
-        url = request.getfixturevalue("postgres_url")
-        made = SqlStore(url)
-        wipe(made)
-    yield made
-    made.close()
 
 
 def enqueue_one(

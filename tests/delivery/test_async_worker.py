@@ -15,7 +15,7 @@ from acadio_webhooks.adapters.clock import FakeClock
 from acadio_webhooks.adapters.resolver import StaticResolver
 from acadio_webhooks.adapters.storage.memory import MemoryStore
 from acadio_webhooks.adapters.transport.recording import AsyncRecordingTransport
-from acadio_webhooks.dispatcher import AsyncDispatcher, Dispatcher
+from acadio_webhooks.dispatcher import AsyncDispatcher, Dispatcher, NewEvent
 from acadio_webhooks.domain.messages import OutboundRequest
 from acadio_webhooks.domain.models import DeliveryStatus
 from acadio_webhooks.ports.storage import DeliveryQuery
@@ -130,6 +130,27 @@ async def test_run_wakes_on_emit_and_stops_gracefully() -> None:
     await asyncio.wait_for(runner, 5)
     [delivery] = (await dispatcher.deliveries()).items
     assert delivery.status is DeliveryStatus.DELIVERED
+
+
+async def test_run_wakes_once_on_emit_many() -> None:
+    store = MemoryStore()
+    transport = AsyncRecordingTransport()
+    settings = WorkerSettings(poll_interval=30.0)  # only a wake-up can make it fast
+    dispatcher = make_dispatcher(store, transport=transport, settings=settings)
+    subscribe_hosts(dispatcher, 2)
+    stop = asyncio.Event()
+    runner = asyncio.ensure_future(dispatcher.run_worker(stop))
+    await asyncio.sleep(0.05)
+    await dispatcher.emit_many(
+        NewEvent("course/completion/create", {}, tenant="t") for _ in range(3)
+    )
+    for _ in range(200):
+        if len(transport.requests) == 6:
+            break
+        await asyncio.sleep(0.01)
+    assert len(transport.requests) == 6
+    stop.set()
+    await asyncio.wait_for(runner, 5)
 
 
 async def test_shutdown_finishes_in_flight_attempts_and_releases_the_rest() -> None:

@@ -230,6 +230,13 @@ def test_bad_emits_store_nothing(world: World) -> None:
         world.dispatcher.emit("course/nothing/here", {}, tenant="tenant-1")
     with pytest.raises(InvalidPayload, match="data\\['x'\\]"):
         world.dispatcher.emit("course/completion/create", {"x": float("nan")}, tenant="tenant-1")
+    with pytest.raises(InvalidPayload, match="occurred_at must be a timezone-aware datetime"):
+        world.dispatcher.emit(
+            "course/completion/create",
+            {},
+            tenant="tenant-1",
+            occurred_at=0,  # type: ignore[arg-type]
+        )
     assert world.dispatcher.deliveries().items == ()
 
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from acadio_webhooks.adapters.storage.sql import SqlStore
 from acadio_webhooks.adapters.storage.sql.wakeup import APPLICATION_NAME, PostgresWakeup, wakeup_for
 from acadio_webhooks.adapters.transport.recording import AsyncRecordingTransport
-from acadio_webhooks.dispatcher import Dispatcher
+from acadio_webhooks.dispatcher import Dispatcher, NewEvent
 from acadio_webhooks.domain.endpoints import EndpointPolicy
 from acadio_webhooks.worker import WorkerSettings
 from tests.adapters.sql_helpers import wipe
@@ -72,6 +72,29 @@ def test_enqueue_notifies_on_commit_only(store: SqlStore) -> None:
         assert counter.wait_for_next()
         # Exactly one notification: the rolled-back transaction announced nothing.
         assert wakeup.notifications == 1
+
+
+def test_a_batch_announces_itself_once_when_committed(store: SqlStore) -> None:
+    dispatcher = Dispatcher(store, endpoint_policy=EndpointPolicy(allow_insecure=True))
+    owner = dispatcher.integrations.install("tenant-1", secret=SECRET)
+    dispatcher.integrations.subscribe(owner.id, "course/*", "http://127.0.0.1:9/hooks")
+    counter = Counter()
+    with PostgresWakeup(store.engine, [counter]) as wakeup:
+        assert counter.wait_for_next()  # the catch-up wake-up after connecting
+        with store.engine.connect() as conn, conn.begin() as transaction:
+            dispatcher.emit_many(
+                [NewEvent("course/completion/create", {}, tenant="tenant-1")], connection=conn
+            )
+            transaction.rollback()
+        dispatcher.emit_many(
+            NewEvent("course/completion/create", {"n": n}, tenant="tenant-1") for n in range(50)
+        )
+        assert counter.wait_for_next()
+        dispatcher.emit_many([NewEvent("identity/user/create", {}, tenant="tenant-1")])
+        dispatcher.emit("course/completion/create", {}, tenant="tenant-1")
+        assert counter.wait_for_next()
+        # One per committed transaction that queued deliveries: the batch and the last emit.
+        assert wakeup.notifications == 2
 
 
 def test_the_listener_reconnects_after_losing_its_connection(store: SqlStore) -> None:

@@ -2,7 +2,7 @@
 
 Adapters: :class:`acadio_webhooks.adapters.storage.memory.MemoryStore` (tests, quick starts)
 and :class:`acadio_webhooks.adapters.storage.sql.SqlStore` (SQLite, the embedded default, and
-PostgreSQL). All pass the same contract suite, ``tests/contract/test_store_contract.py``.
+PostgreSQL). All pass the same contract suite, ``tests/contract/``.
 
 Everything here is synchronous: SQL drivers are, and the async worker calls the store from a
 worker thread in batches, so one interface serves sync and async hosts. A store whose calls
@@ -15,7 +15,7 @@ backend failed at. Nothing else escapes.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Generic, Protocol, TypeVar, runtime_checkable
@@ -30,7 +30,15 @@ from acadio_webhooks.domain.models import (
     Subscription,
 )
 
-__all__ = ["Route", "RoutingSnapshot", "DeliveryQuery", "Page", "Store"]
+__all__ = [
+    "Route",
+    "RoutingSnapshot",
+    "RoutingView",
+    "DeliveryPlanner",
+    "DeliveryQuery",
+    "Page",
+    "Store",
+]
 
 T = TypeVar("T")
 
@@ -50,6 +58,24 @@ class RoutingSnapshot:
 
     revision: int
     routes: tuple[Route, ...]
+
+
+class RoutingView(Protocol):
+    """The routing table as one :meth:`Store.enqueue_routed` transaction sees it."""
+
+    @property
+    def revision(self) -> int:
+        """The routing revision, read in the transaction (see :meth:`Store.routing_revision`)."""
+        ...
+
+    def routes(self, tenants: Collection[str]) -> dict[str, tuple[Route, ...]]:
+        """Each tenant's routes (as :meth:`Store.routes`), read in the transaction; every
+        tenant asked for is a key, with ``()`` when it has none."""
+        ...
+
+
+DeliveryPlanner = Callable[[RoutingView, Sequence[Event]], Sequence[Sequence[Delivery]]]
+"""Given the routing table and the events about to be stored, each event's deliveries."""
 
 
 @dataclass(frozen=True)
@@ -126,8 +152,9 @@ class Store(Protocol):
     def routing_revision(self) -> int:
         """A number that changes whenever any integration or subscription changes.
 
-        The dispatcher caches its pattern index per tenant and rebuilds it when this moves,
-        so the check must be cheap (one indexed read)."""
+        The dispatcher caches its pattern index per tenant and rebuilds it when this moves
+        (it reads it through :meth:`enqueue_routed`'s view, in the transaction that stores
+        the events), so the read must be cheap (one indexed row)."""
         ...
 
     def routes(self, tenant: str) -> RoutingSnapshot:
@@ -150,6 +177,35 @@ class Store(Protocol):
         transaction), write through it and do not commit: the host's commit or rollback
         decides (transactional outbox). Stores that cannot join a host transaction raise
         ``TypeError`` when given one.
+        """
+        ...
+
+    def enqueue_routed(
+        self,
+        events: Sequence[Event],
+        plan: DeliveryPlanner,
+        *,
+        connection: object | None = None,
+    ) -> list[bool]:
+        """Atomically store ``events`` with the deliveries ``plan`` makes for them from the
+        routing table as of this very transaction; one flag per event, in order.
+
+        Routing and storing in one transaction is what lets a cached routing index be used
+        safely and cheaply: ``plan`` compares ``view.revision`` with the revision its cache
+        was built at and asks ``view.routes`` only for tenants that are stale. ``plan`` is
+        called at most once, inside the transaction, before any delivery is written (the
+        store may insert the events before or after), with the events that may be stored: an
+        event whose ``dedup_key`` an earlier event of the batch already has is left out; one
+        whose key is already stored may be included, and its deliveries are then dropped. It
+        must return one sequence of deliveries per event it is given, and must not call the
+        store. Whatever it raises propagates, and the store's own transaction stores nothing
+        (with ``connection``, roll the host's transaction back, as after any error here).
+
+        Flags: False for an event not stored because of its ``dedup_key`` (already stored, or
+        taken by an earlier event of the same batch — the first one wins, as if the events
+        had been enqueued one by one). ``connection`` as for :meth:`enqueue`: the routing
+        table is then read in the host's transaction too. On PostgreSQL one ``NOTIFY`` goes
+        out per transaction that stored deliveries.
         """
         ...
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 from acadio_webhooks.domain.ids import new_id
 from acadio_webhooks.domain.messages import Settlement
-from acadio_webhooks.domain.models import Delivery
+from acadio_webhooks.domain.models import Delivery, Event
 
 __all__ = [
     "encode_cursor",
@@ -24,6 +24,8 @@ __all__ = [
     "fold_health",
     "later",
     "check_batch",
+    "not_repeated_in_batch",
+    "check_planned",
     "fresh_delivery",
     "LEASE_KEY_LENGTH",
     "check_lease",
@@ -68,6 +70,38 @@ def check_batch(event_id: str, deliveries: Sequence[Delivery]) -> None:
     if any(d.event_id != event_id for d in deliveries):
         raise ValueError(f"every delivery enqueued with event {event_id!r} must name it")
     if len({d.id for d in deliveries}) != len(deliveries):
+        raise ValueError("deliveries enqueued together must have distinct ids")
+
+
+def not_repeated_in_batch(events: Sequence[Event]) -> list[bool]:
+    """Per event of a batch, whether it may be stored: False when an earlier event of the
+    batch has its ``(tenant, dedup_key)``, as enqueueing them one by one would decide."""
+    keys: set[tuple[str, str]] = set()
+    firsts: list[bool] = []
+    for event in events:
+        if event.dedup_key is None:
+            firsts.append(True)
+            continue
+        key = (event.tenant, event.dedup_key)
+        firsts.append(key not in keys)
+        keys.add(key)
+    return firsts
+
+
+def check_planned(events: Sequence[Event], planned: Sequence[Sequence[Delivery]]) -> None:
+    """A delivery planner must return one sequence per event, of deliveries naming their
+    event, with ids distinct across the whole batch."""
+    if len(planned) != len(events):
+        raise ValueError(
+            f"the delivery planner returned {len(planned)} delivery lists for {len(events)} events"
+        )
+    ids: set[str] = set()
+    count = 0
+    for event, batch in zip(events, planned, strict=True):
+        check_batch(event.id, batch)
+        ids.update(d.id for d in batch)
+        count += len(batch)
+    if len(ids) != count:
         raise ValueError("deliveries enqueued together must have distinct ids")
 
 

@@ -17,12 +17,14 @@ from datetime import datetime, timedelta
 from acadio_webhooks.adapters.storage._common import (
     check_batch,
     check_lease,
+    check_planned,
     decode_cursor,
     due_time,
     encode_cursor,
     fold_health,
     fresh_delivery,
     later,
+    not_repeated_in_batch,
     require_target,
 )
 from acadio_webhooks.domain.core import is_paused
@@ -36,7 +38,13 @@ from acadio_webhooks.domain.models import (
     Subscription,
 )
 from acadio_webhooks.errors import NotFound, StorageError
-from acadio_webhooks.ports.storage import DeliveryQuery, Page, Route, RoutingSnapshot
+from acadio_webhooks.ports.storage import (
+    DeliveryPlanner,
+    DeliveryQuery,
+    Page,
+    Route,
+    RoutingSnapshot,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -165,13 +173,7 @@ class MemoryStore:
         """Active subscriptions of the tenant's active integrations, with the revision."""
         with self._lock:
             self._check_open()
-            live = {i.id for i in self._integrations.values() if i.tenant == tenant and i.active}
-            subs = sorted(
-                (s for s in self._subscriptions.values() if s.active and s.integration_id in live),
-                key=lambda s: (s.created_at, s.id),
-            )
-            routes = tuple(Route(s.id, s.integration_id, s.pattern) for s in subs)
-            return RoutingSnapshot(self._revision, routes)
+            return RoutingSnapshot(self._revision, self._routes_of(tenant))
 
     # -- the outbox -------------------------------------------------------------------------
 
@@ -201,6 +203,41 @@ class MemoryStore:
             for delivery in deliveries:
                 self._put(delivery)
             return True
+
+    def enqueue_routed(
+        self,
+        events: Sequence[Event],
+        plan: DeliveryPlanner,
+        *,
+        connection: object | None = None,
+    ) -> list[bool]:
+        """Store ``events`` with the deliveries ``plan`` makes from the routing table as it is
+        under the store's lock; False for an event a dedup key suppressed."""
+        if connection is not None:
+            raise TypeError("MemoryStore cannot join a host transaction; pass connection=None")
+        if not events:
+            return []
+        with self._lock:
+            self._check_open()
+            storing = [
+                first and (event.tenant, event.dedup_key) not in self._dedup
+                for event, first in zip(events, not_repeated_in_batch(events), strict=True)
+            ]
+            candidates = [event for event, keep in zip(events, storing, strict=True) if keep]
+            planned = plan(_RoutingView(self), candidates) if candidates else []
+            check_planned(candidates, planned)
+            event_ids = {event.id for event in candidates}
+            if len(event_ids) != len(candidates) or not event_ids.isdisjoint(self._events):
+                raise StorageError("an event of the batch already exists")
+            if any(d.id in self._deliveries for batch in planned for d in batch):
+                raise StorageError("a delivery of the batch already exists")
+            for event, batch in zip(candidates, planned, strict=True):
+                self._events[event.id] = event
+                if event.dedup_key is not None:
+                    self._dedup[(event.tenant, event.dedup_key)] = event.id
+                for delivery in batch:
+                    self._put(delivery)
+            return storing
 
     # -- the delivery queue -----------------------------------------------------------------
 
@@ -516,6 +553,15 @@ class MemoryStore:
             self._enqueue_due(delivery)
         return delivery
 
+    def _routes_of(self, tenant: str) -> tuple[Route, ...]:
+        """The tenant's routes, oldest subscription first (the caller holds the lock)."""
+        live = {i.id for i in self._integrations.values() if i.tenant == tenant and i.active}
+        subs = sorted(
+            (s for s in self._subscriptions.values() if s.active and s.integration_id in live),
+            key=lambda s: (s.created_at, s.id),
+        )
+        return tuple(Route(s.id, s.integration_id, s.pattern) for s in subs)
+
     def _enqueue_due(self, delivery: Delivery) -> None:
         when = due_time(delivery)
         self._queued[delivery.id] = when
@@ -635,3 +681,14 @@ def _matches(delivery: Delivery, query: DeliveryQuery) -> bool:
     if query.since is not None and delivery.created_at < query.since:
         return False
     return query.until is None or delivery.created_at < query.until
+
+
+class _RoutingView:
+    """The memory store's routing table, read under its lock."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+        self.revision = store._revision
+
+    def routes(self, tenants: Collection[str]) -> dict[str, tuple[Route, ...]]:
+        return {tenant: self._store._routes_of(tenant) for tenant in tenants}

@@ -4,29 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
 __all__ = ["upsert", "insert_ignoring_conflicts"]
 
 
-def upsert(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
-    """An ``INSERT`` in the connection's dialect, which offers ``ON CONFLICT`` clauses
+def upsert(dialect: str, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An ``INSERT`` in ``dialect`` (its name), which offers ``ON CONFLICT`` clauses
     (``on_conflict_do_nothing`` / ``on_conflict_do_update``) and ``excluded``."""
-    if conn.dialect.name == "postgresql":
+    if dialect == "postgresql":
         return postgresql.insert(table)
-    if conn.dialect.name == "sqlite":
+    if dialect == "sqlite":
         return sqlite.insert(table)
-    raise TypeError(f"the SQL store supports SQLite and PostgreSQL, not {conn.dialect.name!r}")
+    raise TypeError(f"the SQL store supports SQLite and PostgreSQL, not {dialect!r}")
 
 
 def insert_ignoring_conflicts(
-    conn: Connection, table: Table, conflict_columns: Sequence[str]
+    dialect: str, table: Table, conflict_columns: Sequence[str]
 ) -> Insert:
-    """``INSERT ... ON CONFLICT (conflict_columns) DO NOTHING`` in the connection's dialect.
+    """``INSERT ... ON CONFLICT (conflict_columns) DO NOTHING`` in ``dialect`` (its name).
 
     Both dialects decide the conflict inside the database, under the unique index, so
     concurrent duplicates are resolved without a read-then-write race.
     """
-    return upsert(conn, table).on_conflict_do_nothing(index_elements=conflict_columns)
+    return upsert(dialect, table).on_conflict_do_nothing(index_elements=conflict_columns)

@@ -21,7 +21,9 @@ __all__ = ["acquire", "release"]
 
 def acquire(conn: Connection, name: str, owner: str, *, now: datetime, ttl: timedelta) -> bool:
     """Take or renew ``name`` for ``owner`` until ``now + ttl``; whether ``owner`` holds it."""
-    statement = upsert(conn, leases).values(name=name, owner=owner, expires_at=now + ttl)
+    statement = upsert(conn.dialect.name, leases).values(
+        name=name, owner=owner, expires_at=now + ttl
+    )
     statement = statement.on_conflict_do_update(
         index_elements=[leases.c.name],
         set_={"owner": statement.excluded.owner, "expires_at": statement.excluded.expires_at},

@@ -47,6 +47,8 @@ CANCELLED = DeliveryStatus.CANCELLED.value
 DUE_CHANNEL = "acadio_webhooks_due"
 """The PostgreSQL notification channel on which stores announce newly due deliveries."""
 
+_NOTIFY_DUE = select(func.pg_notify(DUE_CHANNEL, ""))  # built once: every emit sends it
+
 
 def notify_due(conn: Connection) -> None:
     """On PostgreSQL, ``NOTIFY`` listening workers that deliveries became due.
@@ -57,7 +59,7 @@ def notify_due(conn: Connection) -> None:
     its workers poll.
     """
     if conn.dialect.name == "postgresql":
-        conn.execute(select(func.pg_notify(DUE_CHANNEL, "")))
+        conn.execute(_NOTIFY_DUE)
 
 
 def bump_revision(conn: Connection) -> None:
@@ -300,7 +302,7 @@ def settle(
     if not fresh:
         return False
     conn.execute(
-        insert_ignoring_conflicts(conn, attempts, ["attempt_id"]),
+        insert_ignoring_conflicts(conn.dialect.name, attempts, ["attempt_id"]),
         [attempt_row(s) for s in fresh],
     )
 
@@ -316,7 +318,7 @@ def settle(
     disabled = _disable(conn, owned, now)
     rows = [notification_row(n) for s in owned for n in s.notifications]
     if rows:
-        conn.execute(insert_ignoring_conflicts(conn, notifications, ["id"]), rows)
+        conn.execute(insert_ignoring_conflicts(conn.dialect.name, notifications, ["id"]), rows)
     return disabled
 
 

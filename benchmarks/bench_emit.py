@@ -1,0 +1,306 @@
+"""What emitting costs on the SQL stores, per event: ``emit``, ``emit_many`` in batches of
+1, 100 and 1000, and two baselines measured in the same run.
+
+Run by hand (not part of the test suite)::
+
+    .venv/bin/python benchmarks/bench_emit.py              # SQLite and PostgreSQL, ~5 minutes
+    .venv/bin/python benchmarks/bench_emit.py --quick      # a smoke run, ~1 minute
+    .venv/bin/python benchmarks/bench_emit.py --stores sqlite --rounds 20
+
+Every event is ``course/completion/create`` with a ~200-byte body for a tenant with two
+matching subscriptions, so it stores one event row and two delivery rows. Cases:
+
+``per-event path (before)``
+    What ``emit`` did before it became one transaction, copied from commit aebfad8 with the
+    store code it ran: read the routing revision in a transaction of its own, re-read the
+    tenant's routes when it moved, plan the event, insert it in a second transaction.
+``bare insert, batch N``
+    The floor: SQLAlchemy Core inserting rows equivalent to N events' (made in advance,
+    nothing validated, routed or serialised) with one ``executemany`` per table, in one
+    transaction per N events.
+``emit``, ``emit_many, batch N``
+    The dispatcher as shipped.
+
+Rounds are short and interleaved (every case once per round on ``--events`` events, the
+order rotated) and the tables are emptied between rounds, so a slow moment of a shared machine
+hits every case of a round alike; the table shows the median per event over rounds, and each
+ratio is taken within a round, its median and interquartile range over rounds reported.
+PostgreSQL runs in a fresh database on 127.0.0.1:5432 (``--postgres-admin``), dropped
+afterwards, and is skipped with a message when unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hmac
+import statistics
+import sys
+import tempfile
+import time
+import timeit
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_delivery import POSTGRES_ADMIN, SECRET, SMALL_DATA, TENANT, TOPIC, postgres_url
+from sqlalchemy import Connection, delete, func, select
+
+from acadio_webhooks.adapters.resolver import StaticResolver
+from acadio_webhooks.adapters.storage._common import check_batch
+from acadio_webhooks.adapters.storage.sql import SqlStore
+from acadio_webhooks.adapters.storage.sql import _codec as codec
+from acadio_webhooks.adapters.storage.sql._queue import DUE_CHANNEL
+from acadio_webhooks.adapters.storage.sql.schema import (
+    deliveries,
+    events,
+    integrations,
+    routing_revision,
+    subscriptions,
+)
+from acadio_webhooks.dispatcher import Dispatcher, NewEvent
+from acadio_webhooks.domain.core import check_event_fields, plan_event
+from acadio_webhooks.domain.endpoints import EndpointPolicy
+from acadio_webhooks.domain.models import Delivery, Event
+from acadio_webhooks.domain.patterns import PatternIndex
+
+BATCHES = (1, 100, 1000)
+BEFORE = "per-event path (before)"
+
+
+class PerEventPath:
+    """``emit`` as it was before it became one transaction (at commit aebfad8), copied with
+    the store code it ran, statements built on every call as they were: the routing revision
+    read in a transaction of its own (the dispatcher's ``_Routing.matching``), the routes
+    re-read when it moved, the event planned, then ``enqueue`` in a second transaction."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self._dispatcher = dispatcher
+        self._store: SqlStore = dispatcher.store  # type: ignore[assignment]
+        self._tenants: dict[str, tuple[int, PatternIndex[str], dict[str, str]]] = {}
+
+    def _revision(self, conn: Connection) -> int:
+        query = select(routing_revision.c.revision).where(routing_revision.c.id == 1)
+        return int(conn.execute(query).scalar_one())
+
+    def _routes(self, tenant: str) -> tuple[int, list[Any]]:
+        s, i = subscriptions, integrations
+        query = (
+            select(s.c.id, s.c.integration_id, s.c.pattern)
+            .join(i, i.c.id == s.c.integration_id)
+            .where(i.c.tenant == tenant, i.c.active.is_(True), s.c.active.is_(True))
+            .order_by(s.c.created_at, s.c.id)
+        )
+        with self._store._transaction("reading routes") as conn:
+            return self._revision(conn), list(conn.execute(query).all())
+
+    def _matching(self, tenant: str, topic: str) -> list[tuple[str, str]]:
+        with self._store._transaction("reading the routing revision") as conn:
+            revision = self._revision(conn)
+        cached = self._tenants.get(tenant)
+        if cached is None or cached[0] != revision:
+            snapshot_revision, routes = self._routes(tenant)
+            index: PatternIndex[str] = PatternIndex()
+            owners: dict[str, str] = {}
+            for subscription_id, integration_id, pattern in routes:
+                index.add(pattern, subscription_id)
+                owners[subscription_id] = integration_id
+            cached = (snapshot_revision, index, owners)
+            self._tenants[tenant] = cached
+        _, index, owners = cached
+        return [(sub, owners[sub]) for sub in sorted(index.match(topic))]
+
+    def _enqueue(self, event: Event, batch: Sequence[Delivery]) -> bool:
+        # SqlStore.enqueue as it was, for events without a dedup key (all the benchmark has).
+        with self._store._transaction("enqueueing an event", write=True) as conn:
+            conn.execute(events.insert(), codec.event_row(event))
+            if batch:
+                conn.execute(deliveries.insert(), [codec.delivery_row(d) for d in batch])
+                if conn.dialect.name == "postgresql":
+                    conn.execute(select(func.pg_notify(DUE_CHANNEL, "")))
+        return True
+
+    def emit(self, topic: str, data: dict[str, Any], *, tenant: str) -> str | None:
+        known = self._dispatcher.catalog[topic]
+        occurred_at = datetime.now(timezone.utc)
+        check_event_fields(tenant, None, occurred_at)
+        planned = plan_event(
+            topic=known,
+            data=data,
+            tenant=tenant,
+            occurred_at=occurred_at,
+            routes=self._matching(tenant, known.name),
+        )
+        check_batch(planned.event.id, planned.deliveries)
+        if not self._enqueue(planned.event, planned.deliveries):
+            return None
+        return planned.event.id
+
+
+class BareInsert:
+    """The floor: rows equivalent to ``batch`` events', made in advance, inserted with one
+    ``executemany`` per table in one transaction."""
+
+    def __init__(self, dispatcher: Dispatcher, batch: int) -> None:
+        self._engine = dispatcher.store.engine  # type: ignore[attr-defined]
+        self._batch = batch
+        # One planned event serves as a template: its rows are copied with fresh ids.
+        self._template = plan_event(
+            topic=dispatcher.catalog[TOPIC],
+            data=SMALL_DATA,
+            tenant=TENANT,
+            occurred_at=datetime.now(timezone.utc),
+            routes=PerEventPath(dispatcher)._matching(TENANT, TOPIC),
+        )
+        self._serial = 0
+
+    def _rows(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        event_rows, delivery_rows = [], []
+        for _ in range(self._batch):
+            self._serial += 1
+            event_id = f"evt_bare{self._batch:04d}{self._serial:022d}"
+            event_rows.append({**codec.event_row(self._template.event), "id": event_id})
+            for n, planned in enumerate(self._template.deliveries):
+                row = codec.delivery_row(planned)
+                row.update(id=f"dlv_{event_id[4:]}{n:02d}", event_id=event_id)
+                delivery_rows.append(row)
+        return event_rows, delivery_rows
+
+    def run(self, count: int) -> float:
+        """Insert ``count`` events' rows; seconds spent inserting (row making excluded)."""
+        prepared = [self._rows() for _ in range(count // self._batch)]
+        started = time.perf_counter()
+        for event_rows, delivery_rows in prepared:
+            with self._engine.begin() as conn:
+                conn.execute(events.insert(), event_rows)
+                conn.execute(deliveries.insert(), delivery_rows)
+        return time.perf_counter() - started
+
+
+def cases(dispatcher: Dispatcher) -> dict[str, Callable[[int], float]]:
+    """Each case: a function storing ``count`` events, returning the seconds it took."""
+    before = PerEventPath(dispatcher)
+
+    def timed(work: Callable[[], object], times: int) -> float:
+        started = time.perf_counter()
+        for _ in range(times):
+            work()
+        return time.perf_counter() - started
+
+    def emit_many(batch: int) -> Callable[[int], float]:
+        items = [NewEvent(TOPIC, SMALL_DATA, tenant=TENANT) for _ in range(batch)]
+        return lambda count: timed(lambda: dispatcher.emit_many(items), count // batch)
+
+    found: dict[str, Callable[[int], float]] = {
+        BEFORE: lambda count: timed(lambda: before.emit(TOPIC, SMALL_DATA, tenant=TENANT), count),
+        "emit": lambda count: timed(
+            lambda: dispatcher.emit(TOPIC, SMALL_DATA, tenant=TENANT), count
+        ),
+    }
+    for batch in BATCHES:
+        found[f"emit_many, batch {batch}"] = emit_many(batch)
+    for batch in BATCHES:
+        found[f"bare insert, batch {batch}"] = BareInsert(dispatcher, batch).run
+    return found
+
+
+def subscribed(store: SqlStore) -> Dispatcher:
+    dispatcher = Dispatcher(
+        store, endpoint_policy=EndpointPolicy(allow_insecure=True), resolver=StaticResolver()
+    )
+    integration = dispatcher.integrations.install(TENANT, secret=SECRET)
+    dispatcher.integrations.subscribe(integration.id, "course/*", "http://127.0.0.1:9/a")
+    dispatcher.integrations.subscribe(integration.id, TOPIC, "http://127.0.0.1:9/b")
+    return dispatcher
+
+
+def empty(store: SqlStore) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(delete(deliveries))
+        conn.execute(delete(events))
+
+
+def measure(store: SqlStore, rounds: int, count: int) -> dict[str, list[float]]:
+    """Seconds per event of every case, one sample per round."""
+    dispatcher = subscribed(store)
+    runs = cases(dispatcher)
+    for run in runs.values():  # warm up: connections, statement caches, prepared statements
+        run(max(BATCHES))
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    names = list(runs)
+    for round_index in range(rounds):
+        empty(store)
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            samples[name].append(runs[name](count) / count)
+        print(f"  round {round_index + 1}/{rounds} done", file=sys.stderr, flush=True)
+    empty(store)
+    return samples
+
+
+def _ratios(samples: dict[str, list[float]], case: str, baseline: str) -> str:
+    ratios = [a / b for a, b in zip(samples[case], samples[baseline], strict=True)]
+    low, middle, high = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+    return f"{middle:6.2f}x ({low:.2f}-{high:.2f})"
+
+
+def report(label: str, samples: dict[str, list[float]]) -> None:
+    print(f"\n{label}: microseconds per event (median of rounds); ratios within each round,")
+    print("median (q1-q3) over rounds: speed-up over the per-event path, and x the floor")
+    print(f"  {'case':<26}{'per event':>12}{'speed-up':>24}{'x bare insert':>26}")
+    for case, values in samples.items():
+        per_event = statistics.median(values) * 1e6
+        if case.startswith("bare insert"):
+            print(f"  {case:<26}{per_event:>9.1f} us")
+            continue
+        speedup = _ratios(samples, BEFORE, case)
+        batch = int(case.rsplit(" ", 1)[-1]) if "batch" in case else 1
+        floor = _ratios(samples, case, f"bare insert, batch {batch}")
+        print(f"  {case:<26}{per_event:>9.1f} us{speedup:>24}{floor:>26}")
+
+
+def stores(stack: ExitStack, wanted: set[str], admin_url: str) -> Iterator[tuple[str, SqlStore]]:
+    if "sqlite" in wanted:
+        folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="acadio-bench-emit-"))
+        store = SqlStore(Path(folder) / "emit.db")
+        stack.callback(store.close)
+        yield "SQLite", store
+    if "postgresql" in wanted:
+        url = stack.enter_context(postgres_url(admin_url))
+        if url is not None:
+            store = SqlStore(url)
+            stack.callback(store.close)
+            yield "PostgreSQL", store
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds and events")
+    parser.add_argument("--stores", default="sqlite,postgresql")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 15, quick 4)")
+    parser.add_argument("--events", type=int, default=1000, help="events per case per round")
+    parser.add_argument(
+        "--postgres-admin",
+        default=POSTGRES_ADMIN,
+        help="database URL used to create and drop the benchmark database",
+    )
+    args = parser.parse_args()
+    rounds = args.rounds or (4 if args.quick else 15)
+    count = args.events
+    if count % max(BATCHES):
+        parser.error(f"--events must be a multiple of {max(BATCHES)}")
+    key, body = b"k" * 32, b"x" * 1024
+    yardstick = min(timeit.repeat(lambda: hmac.digest(key, body, "sha256"), number=20_000))
+    print(f"machine speed now: one HMAC-SHA256 of 1 KiB takes {yardstick / 20_000 * 1e6:.2f} us")
+    print(f"{rounds} rounds of {count} events per case; each event stores 1 event + 2 deliveries")
+    with ExitStack() as stack:
+        for label, store in stores(stack, set(args.stores.split(",")), args.postgres_admin):
+            report(label, measure(store, rounds, count))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""Emitting on the SQL store: one transaction of a few statements per emit or batch, the
+routing cache honest across processes, and ``emit_many`` inside the host's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from acadio_webhooks.adapters.resolver import StaticResolver
+from acadio_webhooks.adapters.storage.sql import SqlStore
+from acadio_webhooks.dispatcher import Dispatcher, NewEvent
+from acadio_webhooks.ports.storage import DeliveryQuery
+
+SECRET = "whsec-sql-emit-0123456789"
+RESOLVER = StaticResolver({"hooks.example.com": ["93.184.216.34"]})
+TOPIC = "course/completion/create"
+
+
+KINDS = {  # the first text a statement contains names it
+    "(SELECT acadio_routing_revision.revision": "insert event, read revision",
+    "SELECT acadio_routing_revision.revision": "read revision",
+    "FROM acadio_subscriptions JOIN acadio_integrations": "read routes",
+    "INSERT INTO acadio_events": "insert events",
+    "INSERT INTO acadio_deliveries": "insert deliveries",
+    "SELECT pg_notify(": "notify",
+}
+
+
+class Statements:
+    """The statements and commits an engine runs."""
+
+    def __init__(self) -> None:
+        self.run: list[str] = []
+        self.commits = 0
+
+    def kinds(self) -> list[str]:
+        """What each statement did (its text when unknown), SQLite's ``BEGIN`` left out."""
+        named = []
+        for sql in self.run:
+            flat = " ".join(sql.split())
+            if flat.startswith("BEGIN"):
+                continue
+            named.append(next((kind for text, kind in KINDS.items() if text in flat), flat))
+        return named
+
+
+@contextmanager
+def recorded(engine: sa.Engine) -> Iterator[Statements]:
+    seen = Statements()
+
+    def statement(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        seen.run.append(sql)
+
+    def commit(_conn: Any) -> None:
+        seen.commits += 1
+
+    sa.event.listen(engine, "before_cursor_execute", statement)
+    sa.event.listen(engine, "commit", commit)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", statement)
+        sa.event.remove(engine, "commit", commit)
+
+
+def subscribed(store: SqlStore) -> tuple[Dispatcher, str]:
+    dispatcher = Dispatcher(store, resolver=RESOLVER)
+    owner = dispatcher.integrations.install("acme", secret=SECRET)
+    dispatcher.integrations.subscribe(owner.id, "course/*", "https://hooks.example.com/a")
+    dispatcher.integrations.subscribe(owner.id, TOPIC, "https://hooks.example.com/b")
+    return dispatcher, owner.id
+
+
+def expected_kinds(store: SqlStore, *, single: bool, routes: bool) -> list[str]:
+    # A single event is inserted by the statement that reads the routing revision; a batch
+    # reads the revision first and inserts its events with one multi-row statement.
+    kinds = ["insert event, read revision"] if single else ["read revision"]
+    kinds += ["read routes"] if routes else []
+    kinds += [] if single else ["insert events"]
+    kinds += ["insert deliveries"]
+    return kinds + (["notify"] if store.dialect == "postgresql" else [])
+
+
+def test_an_emit_is_one_transaction_reading_routes_only_after_a_change(store: SqlStore) -> None:
+    dispatcher, _ = subscribed(store)
+    with recorded(store.engine) as first:
+        dispatcher.emit(TOPIC, {"n": 1}, tenant="acme")
+    with recorded(store.engine) as second:
+        dispatcher.emit(TOPIC, {"n": 2}, tenant="acme")
+    with recorded(store.engine) as repeated:
+        dispatcher.emit(TOPIC, {"n": 2}, tenant="acme", dedup_key="once")
+        dispatcher.emit(TOPIC, {"n": 2}, tenant="acme", dedup_key="once")
+    assert (first.commits, second.commits, repeated.commits) == (1, 1, 2)
+    assert first.kinds() == expected_kinds(store, single=True, routes=True)
+    assert second.kinds() == expected_kinds(store, single=True, routes=False)
+    # The suppressed repeat is one statement: nothing to route, nothing to deliver.
+    assert repeated.kinds()[-1] == "insert event, read revision"
+    assert len(repeated.kinds()) == len(second.kinds()) + 1
+
+
+def test_a_batch_is_one_transaction_of_the_same_statements(store: SqlStore) -> None:
+    dispatcher, _ = subscribed(store)
+    with recorded(store.engine) as batch:
+        ids = dispatcher.emit_many(NewEvent(TOPIC, {"n": n}, tenant="acme") for n in range(300))
+    assert batch.commits == 1
+    assert batch.kinds() == expected_kinds(store, single=False, routes=True)
+    assert len(store.list_deliveries(DeliveryQuery(limit=1000)).items) == 600
+    assert all(ids)
+
+
+def test_a_subscription_added_by_another_process_reaches_the_next_emit(target: str) -> None:
+    # Two stores with engines (and pools) of their own stand for two processes.
+    emitting = SqlStore(target)
+    elsewhere = SqlStore(target)
+    try:
+        dispatcher, integration_id = subscribed(emitting)
+        admin = Dispatcher(elsewhere, resolver=RESOLVER)
+        before = dispatcher.emit(TOPIC, {}, tenant="acme")
+        added = admin.integrations.subscribe(
+            integration_id, "*/*/create", "https://hooks.example.com/c"
+        )
+        after = dispatcher.emit(TOPIC, {}, tenant="acme")
+        [batched] = dispatcher.emit_many([NewEvent(TOPIC, {}, tenant="acme")])
+        admin.integrations.unsubscribe(added.id)
+        [removed] = dispatcher.emit_many([NewEvent(TOPIC, {}, tenant="acme")])
+        routed = {
+            (d.event_id, d.subscription_id)
+            for d in elsewhere.list_deliveries(DeliveryQuery(limit=100)).items
+        }
+    finally:
+        emitting.close()
+        elsewhere.close()
+    assert (before, added.id) not in routed
+    assert (after, added.id) in routed
+    assert (batched, added.id) in routed
+    assert (removed, added.id) not in routed
+
+
+def _grades(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.exec_driver_sql("SELECT count(*) FROM lms_grades").scalar_one())
+
+
+def test_a_batch_commits_with_the_host_transaction(store: SqlStore, host_engine: sa.Engine) -> None:
+    dispatcher, _ = subscribed(store)
+    with host_engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO lms_grades (student) VALUES ('s-1')")
+        ids = dispatcher.emit_many(
+            [
+                NewEvent(TOPIC, {"n": 1}, tenant="acme", dedup_key="k"),
+                NewEvent(TOPIC, {"n": 2}, tenant="acme", dedup_key="k"),
+                NewEvent(TOPIC, {"n": 3}, tenant="acme"),
+            ],
+            connection=conn,
+        )
+    assert _grades(host_engine) == 1
+    assert ids[1] is None
+    stored = store.list_deliveries(DeliveryQuery(limit=100)).items
+    assert {d.event_id for d in stored} == {ids[0], ids[2]}
+
+
+def test_a_batch_rolls_back_with_the_host_transaction(
+    store: SqlStore, host_engine: sa.Engine
+) -> None:
+    dispatcher, _ = subscribed(store)
+    with host_engine.connect() as conn:
+        conn.exec_driver_sql("INSERT INTO lms_grades (student) VALUES ('s-1')")
+        ids = dispatcher.emit_many(
+            [NewEvent(TOPIC, {"n": n}, tenant="acme") for n in range(5)], connection=conn
+        )
+        conn.rollback()
+    assert all(ids)
+    assert _grades(host_engine) == 0
+    assert store.list_deliveries(DeliveryQuery()).items == ()
+    # The routing index cached inside the rolled-back transaction is still right.
+    assert len(dispatcher.emit_many([NewEvent(TOPIC, {}, tenant="acme")])) == 1
+    assert len(store.list_deliveries(DeliveryQuery()).items) == 2
+
+
+def test_a_bad_batch_in_the_host_transaction_writes_nothing(
+    store: SqlStore, host_engine: sa.Engine
+) -> None:
+    dispatcher, _ = subscribed(store)
+    with host_engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO lms_grades (student) VALUES ('s-1')")
+        with pytest.raises(ValueError, match=r"events\[1\]\.data"):
+            dispatcher.emit_many(
+                [NewEvent(TOPIC, {}, tenant="acme"), NewEvent(TOPIC, {"x": b"?"}, tenant="acme")],
+                connection=conn,
+            )
+    assert _grades(host_engine) == 1  # the host's own work is untouched: nothing was sent
+    assert store.list_deliveries(DeliveryQuery()).items == ()
