@@ -21,7 +21,12 @@ from acadio_webhooks.adapters.storage.sql.migrate import (
     current_revision,
     head_revision,
 )
-from acadio_webhooks.adapters.storage.sql.schema import TABLE_PREFIX, VERSION_TABLE, metadata
+from acadio_webhooks.adapters.storage.sql.schema import (
+    TABLE_PREFIX,
+    VERSION_TABLE,
+    UtcDateTime,
+    metadata,
+)
 from tests.contract.builders import (
     LEASE,
     at,
@@ -149,7 +154,7 @@ def test_attempts_recorded_before_attempt_ids_get_one_each(empty_database: str) 
                         "INSERT INTO acadio_attempts (delivery_id, number, started_at, "
                         "duration_ms, status_code, response_excerpt, succeeded) VALUES "
                         "(:delivery, :number, :started, 12.5, 503, 'down', false)"
-                    ),
+                    ).bindparams(sa.bindparam("started", type_=UtcDateTime)),
                     {"delivery": dlv.id, "number": number, "started": at(number)},
                 )
 
