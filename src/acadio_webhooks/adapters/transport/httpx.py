@@ -32,7 +32,8 @@ home pool first and spills into the next ones, see
 enforced by cancellation on the async transport; on the sync one every socket operation's
 timeout is clamped to what is left of the total, so neither a slow drip of headers nor of
 body can hold a worker thread past it, and the name lookup runs in a thread that the attempt
-waits for only as long as the total allows.
+waits for only as long as the total allows (one thread per name however many attempts wait
+for it, and a shared cap on all of them: see :mod:`._lookups`).
 """
 
 from __future__ import annotations
