@@ -282,17 +282,26 @@ def checked_addresses(
 
 
 async def checked_addresses_async(
-    policy: EndpointPolicy, resolver: Resolver, host: str, port: int
+    policy: EndpointPolicy, resolver: Resolver, host: str, port: int, lookup_timeout: float
 ) -> Sequence[IPAddress]:
     """:func:`checked_addresses` without blocking the event loop.
 
-    IP literals are checked inline; names are resolved in a worker thread, which a timeout
-    abandons rather than waits for (a slow DNS server cannot hold the attempt past its total).
+    IP literals are checked inline; names go through :func:`checked_addresses_within`, in a
+    worker thread that a cancellation abandons rather than waits for (a slow DNS server cannot
+    hold the attempt past its total). That thread waits for the lookup at most
+    ``lookup_timeout`` seconds (the attempt's total) and the lookup itself runs in the shared,
+    bounded pool, so attempts abandoning a hanging lookup pile up no threads.
     """
     literal = _ip_literal(host)
     if literal is None:
         return await anyio.to_thread.run_sync(
-            checked_addresses, policy, resolver, host, port, abandon_on_cancel=True
+            checked_addresses_within,
+            policy,
+            resolver,
+            host,
+            port,
+            lookup_timeout,
+            abandon_on_cancel=True,
         )
     policy.check_addresses(str(literal), [literal])
     return [literal]

@@ -100,14 +100,17 @@ def classify_aiohttp_error(exc: BaseException) -> ErrorKind:
 class _PinningResolver(AbstractResolver):
     """aiohttp's resolver hook: only addresses the policy accepts ever reach the connector."""
 
-    def __init__(self, policy: EndpointPolicy, resolver: Resolver) -> None:
+    def __init__(self, policy: EndpointPolicy, resolver: Resolver, lookup_timeout: float) -> None:
         self._policy = policy
         self._resolver = resolver
+        self._lookup_timeout = lookup_timeout
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
-        addresses = await checked_addresses_async(self._policy, self._resolver, host, port)
+        addresses = await checked_addresses_async(
+            self._policy, self._resolver, host, port, self._lookup_timeout
+        )
         results: list[ResolveResult] = []
         for address in addresses:
             address_family = socket.AF_INET if address.version == 4 else socket.AF_INET6
@@ -169,7 +172,7 @@ class AiohttpTransport:
 
     def _open_session(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
-            resolver=_PinningResolver(self.policy, self.resolver),
+            resolver=_PinningResolver(self.policy, self.resolver, self.timeouts.total),
             use_dns_cache=False,  # resolve (and check) for every new connection
             limit=self._max_connections,
             limit_per_host=0,

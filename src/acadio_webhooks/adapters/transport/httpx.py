@@ -231,9 +231,10 @@ class _TlsClosingStream(httpcore.AsyncNetworkStream):
 
 
 class _AsyncPinningBackend(httpcore.AsyncNetworkBackend):
-    def __init__(self, policy: EndpointPolicy, resolver: Resolver) -> None:
+    def __init__(self, policy: EndpointPolicy, resolver: Resolver, lookup_timeout: float) -> None:
         self._policy = policy
         self._resolver = resolver
+        self._lookup_timeout = lookup_timeout
         self._inner = httpcore.AnyIOBackend()  # anyio: runs on asyncio and on trio
 
     async def connect_tcp(
@@ -244,7 +245,9 @@ class _AsyncPinningBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[SocketOption] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        addresses = await checked_addresses_async(self._policy, self._resolver, host, port)
+        addresses = await checked_addresses_async(
+            self._policy, self._resolver, host, port, self._lookup_timeout
+        )
         failure: Exception | None = None
         for address in addresses:
             try:
@@ -446,7 +449,7 @@ class AsyncHttpxTransport(_HttpxTransportBase[httpx.AsyncHTTPTransport]):
     """
 
     def _new_transport(self) -> httpx.AsyncHTTPTransport:
-        backend = _AsyncPinningBackend(self.policy, self.resolver)
+        backend = _AsyncPinningBackend(self.policy, self.resolver, self.timeouts.total)
         pool = httpcore.AsyncConnectionPool(network_backend=backend, **self._pool_options)
         return _install_pool(
             httpx.AsyncHTTPTransport(verify=self._ssl_context, trust_env=False), pool
