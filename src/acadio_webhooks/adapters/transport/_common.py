@@ -21,6 +21,7 @@ from functools import lru_cache
 import anyio.to_thread
 
 from acadio_webhooks.adapters.transport._lookups import SHARED_LOOKUPS
+from acadio_webhooks.adapters.transport._progress import Phase, advance
 from acadio_webhooks.domain.endpoints import EndpointPolicy, ParsedEndpoint
 from acadio_webhooks.domain.messages import ErrorKind, TransportResult
 from acadio_webhooks.errors import InvalidEndpoint, ResolutionError
@@ -290,11 +291,13 @@ async def checked_addresses_async(
     worker thread that a cancellation abandons rather than waits for (a slow DNS server cannot
     hold the attempt past its total). That thread waits for the lookup at most
     ``lookup_timeout`` seconds (the attempt's total) and the lookup itself runs in the shared,
-    bounded pool, so attempts abandoning a hanging lookup pile up no threads.
+    bounded pool, so attempts abandoning a hanging lookup pile up no threads. The attempt's
+    progress (:mod:`._progress`) is in the name lookup meanwhile, then connecting.
     """
     literal = _ip_literal(host)
     if literal is None:
-        return await anyio.to_thread.run_sync(
+        advance(Phase.NAME_LOOKUP)
+        addresses = await anyio.to_thread.run_sync(
             checked_addresses_within,
             policy,
             resolver,
@@ -303,8 +306,11 @@ async def checked_addresses_async(
             lookup_timeout,
             abandon_on_cancel=True,
         )
-    policy.check_addresses(str(literal), [literal])
-    return [literal]
+    else:
+        policy.check_addresses(str(literal), [literal])
+        addresses = [literal]
+    advance(Phase.CONNECT)  # the caller connects to one of them next
+    return addresses
 
 
 def checked_addresses_within(

@@ -67,6 +67,12 @@ from acadio_webhooks.adapters.transport._common import (
     url_checker,
     validate_limits,
 )
+from acadio_webhooks.adapters.transport._progress import (
+    Phase,
+    advance,
+    total_timeout_result,
+    tracking,
+)
 from acadio_webhooks.domain.endpoints import EndpointPolicy
 from acadio_webhooks.domain.messages import ErrorKind, OutboundRequest, TransportResult
 from acadio_webhooks.errors import InvalidEndpoint
@@ -192,8 +198,12 @@ class _PinningBackend(httpcore.NetworkBackend):
 # Async: the same pinning; the total timeout is a cancel scope around the whole attempt.
 
 
-class _TlsClosingStream(httpcore.AsyncNetworkStream):
-    """Closes the TCP stream when its TLS handshake does not finish.
+class _AttemptStream(httpcore.AsyncNetworkStream):
+    """Tells the attempt's progress what the stream does, and closes the TCP stream when its
+    TLS handshake does not finish.
+
+    Writes are the request going out, reads the wait for the response (:meth:`send` marks
+    the body's reading), so an attempt cut off by its total timeout can say where it was.
 
     httpcore closes the socket when the handshake fails with an exception, but not when it is
     cancelled: the attempt's total timeout, a cancel scope, cancels it when an endpoint
@@ -205,9 +215,11 @@ class _TlsClosingStream(httpcore.AsyncNetworkStream):
         self._inner = inner
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
+        advance(Phase.WAITING_FOR_RESPONSE)
         return await self._inner.read(max_bytes, timeout)
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        advance(Phase.SENDING)
         await self._inner.write(buffer, timeout)
 
     async def aclose(self) -> None:
@@ -219,6 +231,7 @@ class _TlsClosingStream(httpcore.AsyncNetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,  # noqa: ASYNC109 - httpcore's stream signature
     ) -> httpcore.AsyncNetworkStream:
+        advance(Phase.TLS_HANDSHAKE)
         try:
             return await self._inner.start_tls(ssl_context, server_hostname, timeout)
         except BaseException:
@@ -258,7 +271,7 @@ class _AsyncPinningBackend(httpcore.AsyncNetworkBackend):
                     local_address=local_address,
                     socket_options=socket_options,
                 )
-                return _TlsClosingStream(stream)
+                return _AttemptStream(stream)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:  # noqa: PERF203
                 failure = exc  # try the next checked address, as happy eyeballs would
         assert failure is not None  # checked_addresses never returns an empty list
@@ -459,25 +472,30 @@ class AsyncHttpxTransport(_HttpxTransportBase[httpx.AsyncHTTPTransport]):
         """Make one attempt; never raises for what the endpoint or network does."""
         started = self._start()
         try:
-            home = self._home_pool(request)
+            endpoint = self._check_url(request.url)
         except InvalidEndpoint as exc:
             return self._failure(exc, started)
-        shard = self._picker.acquire(home)
+        shard = self._picker.acquire(hash((endpoint.host, endpoint.port)))
         # anyio and httpcore ask sniffio which event loop runs about a dozen times per request;
         # answering once through sniffio's own context variable makes every later ask cheap.
         library = sniffio.current_async_library_cvar.set(sniffio.current_async_library())
         try:
-            with anyio.fail_after(self.timeouts.total):
-                transport = self._transports[shard]
-                response = await transport.handle_async_request(self._build_request(request))
-                body = self._new_body()
-                try:
-                    async for chunk in response.aiter_raw():
-                        if not body.feed(chunk):
-                            break
-                finally:
-                    await response.aclose()
-            return self._result(response, body, started)
+            with tracking(endpoint.host, tls=endpoint.scheme == "https") as progress:
+                with anyio.move_on_after(self.timeouts.total):
+                    transport = self._transports[shard]
+                    response = await transport.handle_async_request(self._build_request(request))
+                    progress.advance(Phase.READING_BODY)
+                    body = self._new_body()
+                    try:
+                        async for chunk in response.aiter_raw():
+                            if not body.feed(chunk):
+                                break
+                    finally:
+                        await response.aclose()
+                    return self._result(response, body, started)
+                # Only reached when the total ran out: the block above returns or raises.
+                duration = time.perf_counter() - started
+                return total_timeout_result(progress, self.timeouts.total, duration)
         except _ATTEMPT_FAILURES as exc:
             return self._failure(exc, started)
         finally:
