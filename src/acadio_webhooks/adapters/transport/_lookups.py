@@ -1,8 +1,9 @@
-"""Name lookups for blocking callers, bounded in time and in threads.
+"""Name lookups bounded in time and in threads.
 
-A blocking lookup (``getaddrinfo``) cannot be interrupted, so the sync transport runs it in a
-daemon thread and waits only as long as the attempt's total timeout allows. A resolver that
-never answers would then leave one thread behind per attempt; :class:`LookupPool` bounds them:
+A blocking lookup (``getaddrinfo``) cannot be interrupted, so the transports run it in a daemon
+thread and wait only as long as the attempt's total timeout allows (the async ones wait from a
+worker thread of their own, which a cancellation abandons). A resolver that never answers
+would then leave one thread behind per attempt; :class:`LookupPool` bounds them:
 
 * a lookup still running for the same resolver, host and port is joined, not started again,
   so all the attempts at an endpoint whose DNS hangs share one thread;
