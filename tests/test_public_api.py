@@ -76,6 +76,7 @@ EXPECTED = {
     "SigningError",
     "NotFound",
     "StorageError",
+    "UnreadableRecord",
     "ResolutionError",
     "NotificationError",
     "IntegrationInactive",

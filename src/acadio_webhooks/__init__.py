@@ -35,6 +35,7 @@ from acadio_webhooks.errors import (
     StorageError,
     TopicConflict,
     UnknownTopic,
+    UnreadableRecord,
     VerificationError,
 )
 
@@ -240,6 +241,7 @@ __all__ = [
     "SigningError",
     "NotFound",
     "StorageError",
+    "UnreadableRecord",
     "ResolutionError",
     "NotificationError",
     "IntegrationInactive",

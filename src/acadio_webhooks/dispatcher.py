@@ -343,7 +343,12 @@ class Dispatcher:
         return self._host.store.get_event(event_id)
 
     def drain(self) -> DrainReport:
-        """Send everything due now from this thread, then flush failure notices (tests, cron)."""
+        """Send everything due now from this thread, then flush failure notices (tests, cron).
+
+        Each call uses a new :class:`SyncWorker`: when the store fails to record a batch, the
+        ``StorageError`` is raised and those deliveries are attempted again once their leases
+        expire (see :meth:`SyncWorker.drain`, whose own next call records them at once).
+        """
         return SyncWorker(
             self._host.store, self._sync_transport(), **self._host.worker_options()
         ).drain()

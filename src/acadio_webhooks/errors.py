@@ -16,6 +16,7 @@ keeps working for code that does not know this library::
     ├── SigningError (ValueError)            the sender cannot sign: empty secret, unsafe header
     ├── NotFound (LookupError)               an id unknown to the store
     ├── StorageError (RuntimeError)          the store failed; the driver's error is ``__cause__``
+    │   └── UnreadableRecord                 a stored record no longer validates (not retryable)
     ├── ResolutionError (OSError)            an endpoint host name did not resolve
     ├── NotificationError (RuntimeError)     a failure notice could not be handed to the mail server
     ├── IntegrationInactive (RuntimeError)   an operation on a deactivated integration
@@ -50,6 +51,7 @@ __all__ = [
     "SigningError",
     "NotFound",
     "StorageError",
+    "UnreadableRecord",
     "IntegrationInactive",
     "ResolutionError",
     "NotificationError",
@@ -182,6 +184,27 @@ class NotFound(AcadioWebhooksError, LookupError):
 
 class StorageError(AcadioWebhooksError, RuntimeError):
     """The store failed; the driver's own exception is chained as ``__cause__``."""
+
+
+class UnreadableRecord(StorageError):
+    """A stored record that no longer reads back as a valid object: edited by hand, written by
+    a newer version, or refused by a stricter rule since. Retrying does not help; the record
+    must be corrected or deleted (or read by the version that wrote it).
+
+    ``kind`` (``"integration"``, ``"subscription"``, ``"delivery"``...), ``record_id``,
+    ``table`` and ``fields`` (the failing ones, ``secrets.0.value``-style) say which record
+    and what is wrong with it. Stored values never appear, here or in a chained exception:
+    one may be a signing secret.
+    """
+
+    def __init__(
+        self, message: str, *, kind: str, record_id: str, table: str, fields: tuple[str, ...]
+    ) -> None:
+        self.kind = kind
+        self.record_id = record_id
+        self.table = table
+        self.fields = fields
+        super().__init__(message)
 
 
 class ResolutionError(AcadioWebhooksError, OSError):

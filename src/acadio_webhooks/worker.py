@@ -287,6 +287,9 @@ class _Worker(Generic[_TransportT]):
 class SyncWorker(_Worker[Transport]):
     """Sends due deliveries from the calling thread with a sync :class:`Transport`."""
 
+    # Attempts made whose recording failed: recorded before anything else is claimed.
+    _unrecorded: tuple[Settlement, ...] = ()
+
     def _attempt(self, item: WorkItem) -> Settlement:
         started, began, request = self._runner.begin(item)
         try:
@@ -296,8 +299,14 @@ class SyncWorker(_Worker[Transport]):
         return self._runner.finish(item, result, started, began)
 
     def run_once(self) -> DrainReport:
-        """Claim one batch of due deliveries, attempt each, and settle them."""
+        """Claim one batch of due deliveries, attempt each, and settle them.
+
+        Attempts a previous call could not record are recorded first; see :meth:`drain` for
+        what happens when recording fails.
+        """
         report = DrainReport()
+        if self._unrecorded:
+            self._record(self._unrecorded, report)
         items = self._runner.claim(self._runner.settings.batch_size)
         if not items:
             return report
@@ -307,15 +316,44 @@ class SyncWorker(_Worker[Transport]):
         else:
             with ThreadPoolExecutor(threads, thread_name_prefix="acadio-webhooks") as pool:
                 settlements = list(pool.map(self._attempt, items))
-        self._runner.commit(settlements)
-        report.add(settlements)
+        self._record(tuple(settlements), report)
         return report
+
+    def _record(self, settlements: tuple[Settlement, ...], report: DrainReport) -> None:
+        """Record ``settlements``, or keep them for the next call and raise."""
+        try:
+            self._runner.commit(settlements)
+        except AcadioWebhooksError:
+            # The requests went out: forgetting them would lose their outcome and leave their
+            # deliveries leased to this worker until the leases expire.
+            self._unrecorded = settlements
+            logger.warning(
+                "recording %d attempts failed; this worker keeps them and records them first "
+                "on its next drain() or run_once() (if it is dropped instead, their deliveries "
+                "are attempted again once their leases expire within %s)",
+                len(settlements),
+                self._runner.settings.lease,
+            )
+            raise
+        self._unrecorded = ()
+        report.add(settlements)
 
     def drain(self) -> DrainReport:
         """Attempt everything due now until nothing is, then flush failure notices.
 
         Retries scheduled for later are left for a later call (move a fake clock forward in
-        tests to make them due)."""
+        tests to make them due).
+
+        If the store fails to record the attempts of a batch, ``drain()`` raises its
+        :class:`~acadio_webhooks.errors.StorageError` (as it does when claiming fails) and
+        logs a WARNING. The attempts already made are not lost: the worker keeps them and its
+        next :meth:`drain` or :meth:`run_once` records them before claiming anything else
+        (recording is idempotent per attempt, so one whose commit went through before the
+        error is not recorded twice). Meanwhile their deliveries stay leased to this worker,
+        so nothing is sent twice; a worker dropped instead loses nothing either, since the
+        leases expire (``WorkerSettings.lease``) and any worker attempts those deliveries
+        again.
+        """
         total = DrainReport()
         while True:
             report = self.run_once()

@@ -27,7 +27,7 @@ from acadio_webhooks.adapters.storage.sql.schema import (
 from acadio_webhooks.adapters.transport.recording import RecordingTransport
 from acadio_webhooks.dispatcher import Dispatcher
 from acadio_webhooks.domain.models import DeliveryStatus, Integration, Subscription
-from acadio_webhooks.errors import StorageError
+from acadio_webhooks.errors import StorageError, UnreadableRecord
 from acadio_webhooks.notify import NotificationFlusher
 from acadio_webhooks.ports.storage import DeliveryQuery
 from acadio_webhooks.worker import SyncWorker
@@ -76,10 +76,19 @@ def test_an_invalid_integration_row_names_table_row_and_fields(store: SqlStore) 
     _overwrite(store, integrations, owner.id, secrets=secrets, notification_email=LEAKY)
 
     for call in (lambda: store.get_integration(owner.id), store.list_integrations):
-        message = str(_refusal(call))
+        error = _refusal(call)
+        message = str(error)
         assert "acadio_integrations" in message
         assert owner.id in message
         assert "secrets.0.value" in message
+        # Not an outage: a StorageError of its own kind, telling what and where.
+        assert isinstance(error, UnreadableRecord)
+        assert (error.kind, error.record_id, error.table) == (
+            "integration",
+            owner.id,
+            "acadio_integrations",
+        )
+        assert error.fields == ("secrets.0.value",)  # the secrets are read first
 
 
 def test_secrets_that_are_not_json_are_an_invalid_row(store: SqlStore) -> None:

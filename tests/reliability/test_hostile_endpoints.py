@@ -106,6 +106,13 @@ EXPECTED: dict[str, Expected] = {
 }
 
 
+# What only the total timeout can end, and where the async transports say it ended.
+CUT_OFF_BY_THE_TOTAL = {
+    "drip-headers": "while waiting for the response from",
+    "drip-body": "while reading the response body from",
+}
+
+
 class Hostiles:
     """One listener per behaviour, plus a redirect target that must never be contacted."""
 
@@ -175,8 +182,11 @@ def build_world(tmp_path: Path, hostiles: Hostiles, events: int) -> World:
     return World(store, dispatcher, clock, urls)
 
 
-def check_first_attempts(world: World, hostiles: Hostiles) -> list[Delivery]:
-    """Every delivery has exactly one recorded attempt, judged as its behaviour demands."""
+def check_first_attempts(
+    world: World, hostiles: Hostiles, *, phases: bool = False
+) -> list[Delivery]:
+    """Every delivery has exactly one recorded attempt, judged as its behaviour demands;
+    with ``phases``, attempts the total timeout ended say where they were and with whom."""
     deliveries = all_deliveries(world.store)
     subscriptions = {
         s.id: s.endpoint
@@ -202,6 +212,9 @@ def check_first_attempts(world: World, hostiles: Hostiles) -> list[Delivery]:
             assert timedelta(0) < wait <= timedelta(seconds=RETRY_AFTER_CAP), behaviour
         if behaviour == "retry-after-forever":
             assert wait == timedelta(seconds=RETRY_AFTER_CAP)
+        if phases and behaviour in CUT_OFF_BY_THE_TOTAL:
+            where = f"{CUT_OFF_BY_THE_TOTAL[behaviour]} {hostiles.host(behaviour)}"
+            assert f"total timeout ({TOTAL:g} s) ran out {where}" in (attempt.error or "")
         if behaviour == "garbage-2xx":
             assert attempt.response_excerpt.startswith("\x00\x01\x02")
         if behaviour in ("huge-2xx-body", "endless-body"):
@@ -267,7 +280,7 @@ async def test_every_hostile_endpoint_yields_a_recorded_attempt_within_bounds(
         report = await worker.drain()
 
     assert report.attempts == events * len(EXPECTED)
-    deliveries = check_first_attempts(world, hostiles)
+    deliveries = check_first_attempts(world, hostiles, phases=True)
     # The huge bodies alone offered 2 x 64 MiB and the endless ones had no end.
     assert memory.growth < MEMORY_BOUND, f"resident memory grew {memory.growth / 2**20:.1f} MiB"
 
@@ -351,6 +364,7 @@ async def test_attempts_cut_off_mid_handshake_leave_no_connection_open(
         for _ in range(5):
             result = await transport.send(request)
             assert result.error_kind is ErrorKind.TIMEOUT
+            assert f"during the TLS handshake with {name}" in (result.error or "")
         assert listener.connections == connections + 5
         await eventually(lambda: listener.open_connections == 0, within=5)
     finally:

@@ -11,7 +11,9 @@ with the host's own authentication, is the API's CSRF defence.
 
 Answers: 2xx with the declared model; 401/404/409/415 as ``{"error": "..."}``; bad input as
 ``422 {"errors": {"field": "message"}}``. A foreign tenant's id is answered 404, like an
-unknown one.
+unknown one. A store outage is ``503 {"error": "... try again shortly"}``; a stored record
+that cannot be read (:class:`~acadio_webhooks.errors.UnreadableRecord`) is a 500 naming the
+record's id and asking to contact support, since trying again will not help.
 """
 
 from __future__ import annotations
@@ -28,8 +30,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from acadio_webhooks.errors import AcadioWebhooksError, IntegrationInactive, NotFound, StorageError
-from acadio_webhooks.portal._errors import BadInput, Conflict, field_errors, pydantic_errors
+from acadio_webhooks.errors import (
+    AcadioWebhooksError,
+    IntegrationInactive,
+    NotFound,
+    StorageError,
+    UnreadableRecord,
+)
+from acadio_webhooks.portal._errors import (
+    BadInput,
+    Conflict,
+    field_errors,
+    pydantic_errors,
+    unreadable,
+)
 from acadio_webhooks.portal._schemas import (
     DeliveryFilters,
     DeliveryOut,
@@ -169,6 +183,9 @@ def _failure(operation: Operation, exc: AcadioWebhooksError) -> Response:
         return json_error(404, str(exc))
     if isinstance(exc, (Conflict, IntegrationInactive)):
         return json_error(409, str(exc))
+    if isinstance(exc, UnreadableRecord):
+        logger.error("unreadable record during %s: %s", operation.operation_id, exc)
+        return json_error(500, unreadable(exc))
     if isinstance(exc, StorageError):
         logger.error("webhooks store failed during %s", operation.operation_id, exc_info=exc)
         return json_error(503, "the webhooks store is unavailable; try again shortly")

@@ -1,5 +1,6 @@
-"""How the portal words what went wrong: field-level messages for bad input, and the two
-portal-only refusals (a conflict with the current state, a form without a valid CSRF token).
+"""How the portal words what went wrong: field-level messages for bad input, the two
+portal-only refusals (a conflict with the current state, a form without a valid CSRF token),
+and a stored record that cannot be read.
 
 Library exceptions for bad input become ``{field: message}`` maps that the JSON API returns
 as ``422 {"errors": {...}}`` and the HTML forms print next to each field. Messages never
@@ -20,9 +21,10 @@ from acadio_webhooks.errors import (
     InvalidTopic,
     PatternMatchesNothing,
     UnknownTopic,
+    UnreadableRecord,
 )
 
-__all__ = ["BadInput", "Conflict", "field_errors", "pydantic_errors"]
+__all__ = ["BadInput", "Conflict", "field_errors", "pydantic_errors", "unreadable"]
 
 # The library names a secret after the model field that holds it; forms and the API call
 # it "secret" everywhere.
@@ -69,3 +71,12 @@ def field_errors(exc: Exception) -> dict[str, str] | None:
     if isinstance(exc, (InvalidTopic, UnknownTopic)):
         return {"topic": str(exc)}
     return None
+
+
+def unreadable(exc: UnreadableRecord) -> str:
+    """What the tenant is told of a stored record that cannot be read: which one, and that
+    trying again will not help (the server log says which fields are at fault)."""
+    return (
+        f"this {exc.kind} record ({exc.record_id}) cannot be read: its stored data is invalid. "
+        "Contact support and quote its id."
+    )

@@ -25,9 +25,21 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from acadio_webhooks.domain.models import DeliveryStatus, Subscription
-from acadio_webhooks.errors import AcadioWebhooksError, IntegrationInactive, NotFound, StorageError
+from acadio_webhooks.errors import (
+    AcadioWebhooksError,
+    IntegrationInactive,
+    NotFound,
+    StorageError,
+    UnreadableRecord,
+)
 from acadio_webhooks.portal._csrf import COOKIE_NAME, FIELD_NAME, CsrfSigner
-from acadio_webhooks.portal._errors import BadInput, Conflict, field_errors, pydantic_errors
+from acadio_webhooks.portal._errors import (
+    BadInput,
+    Conflict,
+    field_errors,
+    pydantic_errors,
+    unreadable,
+)
 from acadio_webhooks.portal._render import Renderer, path_for
 from acadio_webhooks.portal._schemas import (
     InstallIn,
@@ -70,6 +82,7 @@ _PROBLEMS = {
     403: "Not allowed",
     404: "Not found",
     409: "That cannot be done now",
+    500: "This record cannot be read",
     503: "Temporarily unavailable",
 }
 
@@ -185,6 +198,10 @@ class Pages:
             return self.problem(request, 404, f"{exc.kind.capitalize()} not found.", tenant=tenant)
         if isinstance(exc, (Conflict, IntegrationInactive)):
             return self.problem(request, 409, f"{str(exc).capitalize()}.", tenant=tenant)
+        if isinstance(exc, UnreadableRecord):
+            logger.error("unreadable record on %s: %s", request.url.path, exc)
+            message = unreadable(exc)
+            return self.problem(request, 500, message[0].upper() + message[1:], tenant=tenant)
         if isinstance(exc, StorageError):
             logger.error("webhooks store failed on %s", request.url.path, exc_info=exc)
             message = "The webhooks store did not answer. Try again in a moment."

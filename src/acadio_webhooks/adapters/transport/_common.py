@@ -20,6 +20,8 @@ from functools import lru_cache
 
 import anyio.to_thread
 
+from acadio_webhooks.adapters.transport._lookups import SHARED_LOOKUPS
+from acadio_webhooks.adapters.transport._progress import Phase, advance
 from acadio_webhooks.domain.endpoints import EndpointPolicy, ParsedEndpoint
 from acadio_webhooks.domain.messages import ErrorKind, TransportResult
 from acadio_webhooks.errors import InvalidEndpoint, ResolutionError
@@ -61,7 +63,8 @@ class TransportTimeouts:
     waiting for a pooled connection to the last byte read, so an endpoint that drips its
     response one byte at a time is still cut off. ``total`` also bounds name resolution: a
     lookup still hanging when it runs out is abandoned in its thread (a blocking lookup cannot
-    be interrupted) and the attempt fails as a timeout.
+    be interrupted) and the attempt fails as a timeout. Abandoned lookups are bounded: the
+    attempts at one name share a lookup, and a process runs at most 64 at once.
     """
 
     connect: float = 5.0
@@ -280,20 +283,34 @@ def checked_addresses(
 
 
 async def checked_addresses_async(
-    policy: EndpointPolicy, resolver: Resolver, host: str, port: int
+    policy: EndpointPolicy, resolver: Resolver, host: str, port: int, lookup_timeout: float
 ) -> Sequence[IPAddress]:
     """:func:`checked_addresses` without blocking the event loop.
 
-    IP literals are checked inline; names are resolved in a worker thread, which a timeout
-    abandons rather than waits for (a slow DNS server cannot hold the attempt past its total).
+    IP literals are checked inline; names go through :func:`checked_addresses_within`, in a
+    worker thread that a cancellation abandons rather than waits for (a slow DNS server cannot
+    hold the attempt past its total). That thread waits for the lookup at most
+    ``lookup_timeout`` seconds (the attempt's total) and the lookup itself runs in the shared,
+    bounded pool, so attempts abandoning a hanging lookup pile up no threads. The attempt's
+    progress (:mod:`._progress`) is in the name lookup meanwhile, then connecting.
     """
     literal = _ip_literal(host)
     if literal is None:
-        return await anyio.to_thread.run_sync(
-            checked_addresses, policy, resolver, host, port, abandon_on_cancel=True
+        advance(Phase.NAME_LOOKUP)
+        addresses = await anyio.to_thread.run_sync(
+            checked_addresses_within,
+            policy,
+            resolver,
+            host,
+            port,
+            lookup_timeout,
+            abandon_on_cancel=True,
         )
-    policy.check_addresses(str(literal), [literal])
-    return [literal]
+    else:
+        policy.check_addresses(str(literal), [literal])
+        addresses = [literal]
+    advance(Phase.CONNECT)  # the caller connects to one of them next
+    return addresses
 
 
 def checked_addresses_within(
@@ -301,20 +318,20 @@ def checked_addresses_within(
 ) -> Sequence[IPAddress]:
     """:func:`checked_addresses` for blocking callers, bounded by ``timeout`` seconds.
 
-    IP literals are checked inline; names are resolved in a daemon thread, which is abandoned
-    rather than waited for when the time is up (:class:`TimeoutError`): a resolver that hangs
-    cannot hold a sync attempt past its total timeout, as it cannot an async one.
+    IP literals are checked inline; names are resolved through the process's shared
+    :class:`~acadio_webhooks.adapters.transport._lookups.LookupPool`: in a daemon thread that
+    is abandoned rather than waited for when the time is up (:class:`TimeoutError`), so a
+    resolver that hangs cannot hold a sync attempt past its total timeout, as it cannot an
+    async one, and cannot pile up threads either (:class:`ResolutionError` past the cap).
     """
     literal = _ip_literal(host)
     if literal is not None:
         policy.check_addresses(str(literal), [literal])
         return [literal]
-    lookup = _Lookup(policy, resolver, host, port)
-    if not lookup.done.wait(timeout):
-        raise TimeoutError(f"resolving {host!r} took longer than the attempt's total timeout")
-    if lookup.error is not None:
-        raise lookup.error
-    return lookup.addresses
+    host = host.strip("[]")
+    addresses = SHARED_LOOKUPS.resolve(resolver, host, port, timeout)
+    policy.check_addresses(host, addresses)
+    return addresses
 
 
 def _ip_literal(host: str) -> IPAddress | None:
@@ -322,31 +339,6 @@ def _ip_literal(host: str) -> IPAddress | None:
         return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return None
-
-
-class _Lookup:
-    """One name resolution and policy check, running in its own daemon thread."""
-
-    def __init__(self, policy: EndpointPolicy, resolver: Resolver, host: str, port: int) -> None:
-        self.done = threading.Event()
-        self.addresses: Sequence[IPAddress] = ()
-        self.error: Exception | None = None
-        # A daemon: a lookup that never returns must not keep the interpreter from exiting.
-        thread = threading.Thread(
-            target=self._run,
-            args=(policy, resolver, host, port),
-            name="acadio-webhooks-resolve",
-            daemon=True,
-        )
-        thread.start()
-
-    def _run(self, policy: EndpointPolicy, resolver: Resolver, host: str, port: int) -> None:
-        try:
-            self.addresses = checked_addresses(policy, resolver, host, port)
-        except Exception as exc:  # noqa: BLE001 - handed to the waiting attempt, which raises it
-            self.error = exc
-        finally:
-            self.done.set()
 
 
 def url_checker(policy: EndpointPolicy, cache_size: int = 4096) -> Callable[[str], ParsedEndpoint]:

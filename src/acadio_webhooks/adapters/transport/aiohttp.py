@@ -21,6 +21,8 @@ proxy variables are ignored and redirects are not followed.
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import socket
 import ssl
 import time
@@ -28,7 +30,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
-from aiohttp.abc import AbstractResolver
+import aiohttp.payload
+from aiohttp.abc import AbstractResolver, AbstractStreamWriter
 
 from acadio_webhooks.adapters.resolver import SystemResolver
 from acadio_webhooks.adapters.transport._common import (
@@ -43,6 +46,13 @@ from acadio_webhooks.adapters.transport._common import (
     response_result,
     url_checker,
     validate_limits,
+)
+from acadio_webhooks.adapters.transport._progress import (
+    Phase,
+    advance,
+    connected,
+    total_timeout_result,
+    tracking,
 )
 from acadio_webhooks.domain.endpoints import EndpointPolicy
 from acadio_webhooks.domain.messages import ErrorKind, OutboundRequest, TransportResult
@@ -76,6 +86,67 @@ class _ExactHeadersRequest(aiohttp.ClientRequest):
     DEFAULT_HEADERS = {}  # noqa: RUF012 - overrides aiohttp's class attribute of that name
 
 
+# -- telling the attempt's progress where it is (see _progress) ----------------------------------
+
+
+class _TrackedBody(aiohttp.payload.BytesPayload):
+    """The request body, as aiohttp would wrap it, marking when its writing starts and ends
+    (aiohttp writes it in a task of its own, which copies the attempt's context)."""
+
+    async def write(self, writer: AbstractStreamWriter) -> None:
+        advance(Phase.SENDING)
+        await super().write(writer)
+        advance(Phase.WAITING_FOR_RESPONSE)
+
+    async def write_with_length(  # aiohttp 3.12+ calls this one
+        self, writer: AbstractStreamWriter, content_length: int | None
+    ) -> None:
+        advance(Phase.SENDING)
+        await super().write_with_length(writer, content_length)
+        advance(Phase.WAITING_FOR_RESPONSE)
+
+
+def _connected(protocol_factory: Any) -> Any:
+    # asyncio builds a connection's protocol once its TCP connection is up, before TLS.
+    connected()
+    return protocol_factory()
+
+
+def _connecting(address: Any) -> socket.socket:
+    # aiohttp's socket_factory: the same socket aiohappyeyeballs would make, about to connect.
+    advance(Phase.CONNECT)
+    family, type_, proto, _, _ = address
+    return socket.socket(family=family, type=type_, proto=proto)
+
+
+# aiohttp 3.12 added the socket_factory hook; without it, only a name lookup's end marks the
+# start of connecting (an IP-literal URL's connect counts as waiting for a connection).
+_HAS_SOCKET_FACTORY = "socket_factory" in inspect.signature(aiohttp.TCPConnector).parameters
+
+
+class _TrackingConnector(aiohttp.TCPConnector):
+    """aiohttp's connector, telling the attempt's progress when it connects and when the TCP
+    connection is up (so a handshake that never ends is told from a connect that never does).
+
+    The second needs aiohttp's private protocol factory, ``_factory``: if an aiohttp without
+    it comes, attempts work the same and a stalled handshake is reported as connecting.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        if _HAS_SOCKET_FACTORY:
+            options["socket_factory"] = _connecting
+        super().__init__(**options)
+        protocol_factory = getattr(self, "_factory", None)
+        if callable(protocol_factory):
+            self._factory = functools.partial(_connected, protocol_factory)
+
+
+def _is_total_timeout(exc: BaseException) -> bool:
+    # aiohttp's connect and read timeouts are ServerTimeoutErrors; its total is a bare one.
+    timeouts = (asyncio.TimeoutError, TimeoutError)
+    return isinstance(exc, timeouts) and not isinstance(exc, aiohttp.ServerTimeoutError)
+
+
 def classify_aiohttp_error(exc: BaseException) -> ErrorKind:
     """The :class:`ErrorKind` of an exception raised while sending with aiohttp."""
     return classify_error(
@@ -100,14 +171,17 @@ def classify_aiohttp_error(exc: BaseException) -> ErrorKind:
 class _PinningResolver(AbstractResolver):
     """aiohttp's resolver hook: only addresses the policy accepts ever reach the connector."""
 
-    def __init__(self, policy: EndpointPolicy, resolver: Resolver) -> None:
+    def __init__(self, policy: EndpointPolicy, resolver: Resolver, lookup_timeout: float) -> None:
         self._policy = policy
         self._resolver = resolver
+        self._lookup_timeout = lookup_timeout
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
-        addresses = await checked_addresses_async(self._policy, self._resolver, host, port)
+        addresses = await checked_addresses_async(
+            self._policy, self._resolver, host, port, self._lookup_timeout
+        )
         results: list[ResolveResult] = []
         for address in addresses:
             address_family = socket.AF_INET if address.version == 4 else socket.AF_INET6
@@ -168,8 +242,8 @@ class AiohttpTransport:
         self._closed = False
 
     def _open_session(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(
-            resolver=_PinningResolver(self.policy, self.resolver),
+        connector = _TrackingConnector(
+            resolver=_PinningResolver(self.policy, self.resolver, self.timeouts.total),
             use_dns_cache=False,  # resolve (and check) for every new connection
             limit=self._max_connections,
             limit_per_host=0,
@@ -196,32 +270,43 @@ class AiohttpTransport:
         if self._session is None:
             self._session = self._open_session()
         try:
-            self._check_url(request.url)
-            skipped = _missing_auto_headers(request.headers)
-            async with self._session.post(
-                request.url,
-                data=request.body,
-                headers=request.headers,
-                skip_auto_headers=skipped,
-                allow_redirects=False,
-            ) as response:
-                body = BodyCollector(self._max_response_bytes, self._excerpt_bytes)
-                read = response.content.readany
-                while chunk := await read():
-                    if not body.feed(chunk):
-                        break
-                headers: Any = response.headers
-                return response_result(
-                    status_code=response.status,
-                    location=headers.get("Location"),
-                    retry_after=headers.get("Retry-After"),
-                    body=body,
-                    duration=time.perf_counter() - started,
-                    clock=self._clock,
-                )
-        except _ATTEMPT_FAILURES as exc:
-            kind = classify_aiohttp_error(exc)
-            return error_result(kind, exc, time.perf_counter() - started)
+            endpoint = self._check_url(request.url)
+        except InvalidEndpoint as exc:
+            return error_result(ErrorKind.BLOCKED, exc, time.perf_counter() - started)
+        with tracking(endpoint.host, tls=endpoint.scheme == "https") as progress:
+            try:
+                return await self._post(request, started)
+            except _ATTEMPT_FAILURES as exc:
+                duration = time.perf_counter() - started
+                if _is_total_timeout(exc):
+                    return total_timeout_result(progress, self.timeouts.total, duration)
+                return error_result(classify_aiohttp_error(exc), exc, duration)
+
+    async def _post(self, request: OutboundRequest, started: float) -> TransportResult:
+        assert self._session is not None
+        skipped = _missing_auto_headers(request.headers)
+        async with self._session.post(
+            request.url,
+            data=_TrackedBody(request.body),
+            headers=request.headers,
+            skip_auto_headers=skipped,
+            allow_redirects=False,
+        ) as response:
+            advance(Phase.READING_BODY)
+            body = BodyCollector(self._max_response_bytes, self._excerpt_bytes)
+            read = response.content.readany
+            while chunk := await read():
+                if not body.feed(chunk):
+                    break
+            headers: Any = response.headers
+            return response_result(
+                status_code=response.status,
+                location=headers.get("Location"),
+                retry_after=headers.get("Retry-After"),
+                body=body,
+                duration=time.perf_counter() - started,
+                clock=self._clock,
+            )
 
     async def close(self) -> None:
         """Close the session and its pooled connections. Idempotent."""

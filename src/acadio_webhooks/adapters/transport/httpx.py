@@ -32,7 +32,8 @@ home pool first and spills into the next ones, see
 enforced by cancellation on the async transport; on the sync one every socket operation's
 timeout is clamped to what is left of the total, so neither a slow drip of headers nor of
 body can hold a worker thread past it, and the name lookup runs in a thread that the attempt
-waits for only as long as the total allows.
+waits for only as long as the total allows (one thread per name however many attempts wait
+for it, and a shared cap on all of them: see :mod:`._lookups`).
 """
 
 from __future__ import annotations
@@ -65,6 +66,12 @@ from acadio_webhooks.adapters.transport._common import (
     response_result,
     url_checker,
     validate_limits,
+)
+from acadio_webhooks.adapters.transport._progress import (
+    Phase,
+    advance,
+    total_timeout_result,
+    tracking,
 )
 from acadio_webhooks.domain.endpoints import EndpointPolicy
 from acadio_webhooks.domain.messages import ErrorKind, OutboundRequest, TransportResult
@@ -191,8 +198,12 @@ class _PinningBackend(httpcore.NetworkBackend):
 # Async: the same pinning; the total timeout is a cancel scope around the whole attempt.
 
 
-class _TlsClosingStream(httpcore.AsyncNetworkStream):
-    """Closes the TCP stream when its TLS handshake does not finish.
+class _AttemptStream(httpcore.AsyncNetworkStream):
+    """Tells the attempt's progress what the stream does, and closes the TCP stream when its
+    TLS handshake does not finish.
+
+    Writes are the request going out, reads the wait for the response (:meth:`send` marks
+    the body's reading), so an attempt cut off by its total timeout can say where it was.
 
     httpcore closes the socket when the handshake fails with an exception, but not when it is
     cancelled: the attempt's total timeout, a cancel scope, cancels it when an endpoint
@@ -204,9 +215,11 @@ class _TlsClosingStream(httpcore.AsyncNetworkStream):
         self._inner = inner
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
+        advance(Phase.WAITING_FOR_RESPONSE)
         return await self._inner.read(max_bytes, timeout)
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        advance(Phase.SENDING)
         await self._inner.write(buffer, timeout)
 
     async def aclose(self) -> None:
@@ -218,6 +231,7 @@ class _TlsClosingStream(httpcore.AsyncNetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,  # noqa: ASYNC109 - httpcore's stream signature
     ) -> httpcore.AsyncNetworkStream:
+        advance(Phase.TLS_HANDSHAKE)
         try:
             return await self._inner.start_tls(ssl_context, server_hostname, timeout)
         except BaseException:
@@ -230,9 +244,10 @@ class _TlsClosingStream(httpcore.AsyncNetworkStream):
 
 
 class _AsyncPinningBackend(httpcore.AsyncNetworkBackend):
-    def __init__(self, policy: EndpointPolicy, resolver: Resolver) -> None:
+    def __init__(self, policy: EndpointPolicy, resolver: Resolver, lookup_timeout: float) -> None:
         self._policy = policy
         self._resolver = resolver
+        self._lookup_timeout = lookup_timeout
         self._inner = httpcore.AnyIOBackend()  # anyio: runs on asyncio and on trio
 
     async def connect_tcp(
@@ -243,7 +258,9 @@ class _AsyncPinningBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[SocketOption] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        addresses = await checked_addresses_async(self._policy, self._resolver, host, port)
+        addresses = await checked_addresses_async(
+            self._policy, self._resolver, host, port, self._lookup_timeout
+        )
         failure: Exception | None = None
         for address in addresses:
             try:
@@ -254,7 +271,7 @@ class _AsyncPinningBackend(httpcore.AsyncNetworkBackend):
                     local_address=local_address,
                     socket_options=socket_options,
                 )
-                return _TlsClosingStream(stream)
+                return _AttemptStream(stream)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:  # noqa: PERF203
                 failure = exc  # try the next checked address, as happy eyeballs would
         assert failure is not None  # checked_addresses never returns an empty list
@@ -445,7 +462,7 @@ class AsyncHttpxTransport(_HttpxTransportBase[httpx.AsyncHTTPTransport]):
     """
 
     def _new_transport(self) -> httpx.AsyncHTTPTransport:
-        backend = _AsyncPinningBackend(self.policy, self.resolver)
+        backend = _AsyncPinningBackend(self.policy, self.resolver, self.timeouts.total)
         pool = httpcore.AsyncConnectionPool(network_backend=backend, **self._pool_options)
         return _install_pool(
             httpx.AsyncHTTPTransport(verify=self._ssl_context, trust_env=False), pool
@@ -455,25 +472,30 @@ class AsyncHttpxTransport(_HttpxTransportBase[httpx.AsyncHTTPTransport]):
         """Make one attempt; never raises for what the endpoint or network does."""
         started = self._start()
         try:
-            home = self._home_pool(request)
+            endpoint = self._check_url(request.url)
         except InvalidEndpoint as exc:
             return self._failure(exc, started)
-        shard = self._picker.acquire(home)
+        shard = self._picker.acquire(hash((endpoint.host, endpoint.port)))
         # anyio and httpcore ask sniffio which event loop runs about a dozen times per request;
         # answering once through sniffio's own context variable makes every later ask cheap.
         library = sniffio.current_async_library_cvar.set(sniffio.current_async_library())
         try:
-            with anyio.fail_after(self.timeouts.total):
-                transport = self._transports[shard]
-                response = await transport.handle_async_request(self._build_request(request))
-                body = self._new_body()
-                try:
-                    async for chunk in response.aiter_raw():
-                        if not body.feed(chunk):
-                            break
-                finally:
-                    await response.aclose()
-            return self._result(response, body, started)
+            with tracking(endpoint.host, tls=endpoint.scheme == "https") as progress:
+                with anyio.move_on_after(self.timeouts.total):
+                    transport = self._transports[shard]
+                    response = await transport.handle_async_request(self._build_request(request))
+                    progress.advance(Phase.READING_BODY)
+                    body = self._new_body()
+                    try:
+                        async for chunk in response.aiter_raw():
+                            if not body.feed(chunk):
+                                break
+                    finally:
+                        await response.aclose()
+                    return self._result(response, body, started)
+                # Only reached when the total ran out: the block above returns or raises.
+                duration = time.perf_counter() - started
+                return total_timeout_result(progress, self.timeouts.total, duration)
         except _ATTEMPT_FAILURES as exc:
             return self._failure(exc, started)
         finally:

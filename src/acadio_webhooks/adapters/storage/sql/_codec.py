@@ -1,8 +1,9 @@
 """Rows to records and back, including the (optionally sealed) signing secrets.
 
 A row that no longer validates (edited by hand, written by a newer version, or refused by a
-stricter rule since) is reported as a :class:`~acadio_webhooks.errors.StorageError` naming the
-table, the row id and the failing fields, never the stored values: one may be a secret.
+stricter rule since) is reported as an :class:`~acadio_webhooks.errors.UnreadableRecord` (a
+``StorageError``) naming the table, the row id and the failing fields, never the stored
+values: one may be a secret.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from acadio_webhooks.domain.models import (
     SigningSecret,
     Subscription,
 )
-from acadio_webhooks.errors import StorageError
+from acadio_webhooks.errors import UnreadableRecord
 
 __all__ = ["SecretCodec", "integration_row", "subscription_row", "event_row", "delivery_row"]
 __all__ += ["attempt_row", "notification_row", "to_subscription", "to_event", "to_delivery"]
@@ -39,16 +40,32 @@ _SEALED = "sealed:"
 _SECRETS = TypeAdapter(tuple[SigningSecret, ...])
 
 
-def invalid_row(table: str, row_id: object, fields: Iterable[str]) -> StorageError:
+# What each table's rows are, as a tenant-facing error names them.
+_KINDS = {
+    schema.integrations.name: "integration",
+    schema.subscriptions.name: "subscription",
+    schema.events.name: "event",
+    schema.deliveries.name: "delivery",
+    schema.attempts.name: "attempt",
+    schema.notifications.name: "notification",
+}
+
+
+def invalid_row(table: str, row_id: object, fields: Iterable[str]) -> UnreadableRecord:
     """The error for a stored row that does not validate: where it is and which fields fail.
 
     The values are left out on purpose (a signing secret may be one of them), and the
     validation error is not chained for the same reason.
     """
-    listed = ", ".join(dict.fromkeys(fields)) or "the row as a whole"
-    return StorageError(
+    failing = tuple(dict.fromkeys(fields))
+    listed = ", ".join(failing) or "the row as a whole"
+    return UnreadableRecord(
         f"stored row {row_id!r} of table {table} is invalid ({listed}): correct or delete it, "
-        "or run the acadio-webhooks version that wrote it"
+        "or run the acadio-webhooks version that wrote it",
+        kind=_KINDS.get(table, "record"),
+        record_id=str(row_id),
+        table=table,
+        fields=failing,
     )
 
 
@@ -62,6 +79,16 @@ def _validated(model: type[ModelT], fields: Mapping[str, Any], table: str) -> Mo
         return model.model_validate(fields)
     except ValidationError as exc:
         raise invalid_row(table, fields.get("id"), _field_names(exc)) from None
+
+
+def _sealed_secrets_unreadable(integration_id: str, problem: str) -> UnreadableRecord:
+    return UnreadableRecord(
+        f"the secrets of integration {integration_id!r} {problem}",
+        kind="integration",
+        record_id=integration_id,
+        table=schema.integrations.name,
+        fields=("secrets",),
+    )
 
 
 class SecretCodec:
@@ -104,19 +131,18 @@ class SecretCodec:
         return True
 
     def load(self, text: str, integration_id: str) -> tuple[SigningSecret, ...]:
-        """The secrets of an integration row; ``StorageError`` if they cannot be read."""
+        """The secrets of an integration row; ``UnreadableRecord`` if they cannot be read."""
         if text.startswith(_SEALED):
             if self._box is None:
-                raise StorageError(
-                    f"the secrets of integration {integration_id!r} are encrypted; "
-                    "open the store with the secret_box that sealed them"
+                raise _sealed_secrets_unreadable(
+                    integration_id,
+                    "are encrypted; open the store with the secret_box that sealed them",
                 )
             try:
                 text = self._box.open(base64.urlsafe_b64decode(text[len(_SEALED) :])).decode()
             except ValueError as exc:
-                raise StorageError(
-                    f"the secrets of integration {integration_id!r} do not open with this "
-                    "secret_box (wrong or retired key?)"
+                raise _sealed_secrets_unreadable(
+                    integration_id, "do not open with this secret_box (wrong or retired key?)"
                 ) from exc
         table = schema.integrations.name
         try:
