@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -195,6 +196,11 @@ def start_celery_worker(
         str(processes),
         "--queues",
         queue,
+        # A node name of its own: the default (celery@<host>) names an exclusive broker
+        # queue (the pidbox) that a worker killed a moment ago, or another run's worker on
+        # this machine, may still hold, and the new worker would exit RESOURCE_LOCKED.
+        "--hostname",
+        f"acadio-test-{secrets.token_hex(4)}@%h",
         "--without-mingle",
         "--without-gossip",
         "--without-heartbeat",
