@@ -129,12 +129,16 @@ def test_redirects_are_never_followed(dispatcher: Dispatcher, receiver: Loopback
     install(dispatcher, ("course/completion/create", receiver.url("/moved")))
     dispatcher.emit("course/completion/create", {}, tenant="tenant-1")
     dispatcher.drain()
-    assert [r.path for r in receiver.received] == ["/moved"]
+    # One request, or a few on a slow machine: drain() also makes the retries that fall due
+    # while it runs (0.05 s apart here). None of them may follow the redirect.
+    paths = [r.path for r in receiver.received]
+    assert paths
+    assert set(paths) == {"/moved"}
     [delivery] = dispatcher.deliveries().items
-    [attempt] = dispatcher.attempts(delivery.id)
-    assert attempt.status_code == 302
-    assert not attempt.succeeded
-    assert delivery.status is DeliveryStatus.PENDING  # a failed attempt, retried later
+    attempts = dispatcher.attempts(delivery.id)
+    assert len(attempts) == len(paths)
+    assert all(a.status_code == 302 and not a.succeeded for a in attempts)
+    assert delivery.status is DeliveryStatus.PENDING  # failed attempts, retried later
 
 
 def test_connection_refused_is_a_failed_attempt(dispatcher: Dispatcher) -> None:
@@ -142,10 +146,9 @@ def test_connection_refused_is_a_failed_attempt(dispatcher: Dispatcher) -> None:
     dispatcher.emit("course/completion/create", {}, tenant="tenant-1")
     dispatcher.drain()
     [delivery] = dispatcher.deliveries().items
-    [attempt] = dispatcher.attempts(delivery.id)
-    assert attempt.status_code is None
-    assert attempt.error is not None
-    assert attempt.error.startswith("connect")
+    attempts = dispatcher.attempts(delivery.id)  # retries falling due during drain() too
+    assert attempts
+    assert all(a.status_code is None and (a.error or "").startswith("connect") for a in attempts)
 
 
 def test_a_silent_endpoint_times_out(dispatcher: Dispatcher, receiver: LoopbackReceiver) -> None:
