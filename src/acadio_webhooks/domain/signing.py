@@ -71,7 +71,6 @@ Secret: TypeAlias = str | bytes
 _BODY_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
-
 def _key(secret: object) -> bytes:
     if isinstance(secret, str):
         try:
