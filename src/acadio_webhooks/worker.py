@@ -164,7 +164,10 @@ class _Runner:
             seen = max(self.failures.get(item.subscription_id, 0), item.endpoint_failures)
             if not result.succeeded:
                 self.failures[item.subscription_id] = seen + 1
-        item = replace(item, endpoint_failures=seen)
+        if seen != item.endpoint_failures:
+            # Rare (several attempts of one failing endpoint in flight at once): replace()
+            # costs more than the rest of this method, so the item is kept when it is right.
+            item = replace(item, endpoint_failures=seen)
         verdict = settle(item, result, started_at=started, now=self.clock.now(), policy=self.policy)
         if verdict.succeeded:
             with self.failures_lock:
@@ -537,7 +540,7 @@ class AsyncWorker(_Worker[AsyncTransport]):
                 if state.stopping:
                     state.unstarted.append(item.delivery_id)
                     return
-                if state.is_paused(item.subscription_id, runner.clock.now()):
+                if state.is_paused(item.subscription_id, runner.clock.now):
                     # The circuit breaker opened while this waited for a slot: hand it back
                     # (the store keeps it pending until the pause ends) instead of hammering.
                     state.deferred.append(item.delivery_id)
@@ -735,9 +738,11 @@ class _Flow:
             known = self._paused.get(subscription_id, settlement.pause_until)
             self._paused[subscription_id] = max(known, settlement.pause_until)
 
-    def is_paused(self, subscription_id: str, now: datetime) -> bool:
-        """Whether an attempt of this run paused the subscription until after ``now``."""
-        return is_paused(self._paused.get(subscription_id), now)
+    def is_paused(self, subscription_id: str, now: Callable[[], datetime]) -> bool:
+        """Whether an attempt of this run paused the subscription until after ``now()``
+        (the clock is only read when one did)."""
+        paused_until = self._paused.get(subscription_id)
+        return paused_until is not None and is_paused(paused_until, now())
 
     def endpoint_slot(self, endpoint: str) -> _EndpointSlot | _NoSlot:
         if self.per_endpoint >= self.concurrency:

@@ -9,10 +9,13 @@ import hashlib
 import hmac
 import json
 import pickle
+import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from acadio_webhooks import AcadioWebhooksError, VerificationError, __version__
@@ -258,3 +261,29 @@ def test_module_examples_hold() -> None:
 
     assert results.attempted > 0
     assert results.failed == 0
+
+
+def _is_visible_ascii(value: str) -> bool:
+    return re.fullmatch(r"[\x21-\x7e]+", value) is not None
+
+
+def test_header_values_are_exactly_visible_ascii_character_by_character() -> None:
+    # Every character of the first 2048 code points, and a lone surrogate, inside an id.
+    for code in [*range(0x800), 0xD800]:
+        value = f"evt{chr(code)}1"
+        try:
+            sign(b"{}", SECRET, event_id=value, topic="a/b/c", timestamp=1)
+        except SigningError:
+            assert not _is_visible_ascii(value), code
+        else:
+            assert _is_visible_ascii(value), code
+
+
+@given(st.text(max_size=8))
+def test_header_values_are_exactly_visible_ascii(value: str) -> None:
+    try:
+        sign(b"{}", SECRET, event_id="evt_1", topic=value, timestamp=1)
+    except SigningError:
+        assert not _is_visible_ascii(value)
+    else:
+        assert _is_visible_ascii(value)

@@ -35,10 +35,10 @@ from acadio_webhooks.domain.messages import (
 from acadio_webhooks.domain.models import (
     MAX_DEDUP_KEY_LENGTH,
     MAX_TENANT_LENGTH,
-    Attempt,
     Delivery,
     DeliveryStatus,
     Event,
+    settled_attempt,
 )
 from acadio_webhooks.domain.retry import DEFAULT_RETRY_POLICY, RetryPolicy
 from acadio_webhooks.domain.signing import Signer, encode_event_body
@@ -402,7 +402,7 @@ def settle(
       tells the integration the endpoint started failing; from ``policy.breaker.threshold``
       consecutive failures on, the endpoint is paused (``Settlement.pause_until``).
     """
-    attempt = Attempt(
+    attempt = settled_attempt(
         delivery_id=item.delivery_id,
         number=item.attempt_number,
         started_at=started_at,

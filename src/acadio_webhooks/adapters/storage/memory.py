@@ -347,7 +347,8 @@ class MemoryStore:
         with self._lock:
             self._check_open()
             for settlement in settlements:
-                self.get_delivery(settlement.item.delivery_id)
+                if settlement.item.delivery_id not in self._deliveries:
+                    raise NotFound("delivery", settlement.item.delivery_id)
             owned: list[Settlement] = []
             for settlement in settlements:
                 if settlement.attempt.id in self._attempt_ids:
@@ -620,15 +621,16 @@ class MemoryStore:
     def _apply_verdict(self, settlement: Settlement, now: datetime) -> None:
         delivery_id = settlement.item.delivery_id
         attempt = settlement.attempt
-        self._deliveries[delivery_id] = self._deliveries[delivery_id].model_copy(
-            update={
+        self._deliveries[delivery_id] = _updated(
+            self._deliveries[delivery_id],
+            {
                 "status": settlement.status,
                 "attempts": attempt.number,
                 "next_attempt_at": settlement.next_attempt_at,
                 "last_status_code": attempt.status_code,
                 "last_error": attempt.error,
                 "updated_at": now,
-            }
+            },
         )
         self._leases.pop(delivery_id, None)
         if settlement.status is DeliveryStatus.PENDING:
@@ -665,6 +667,20 @@ class MemoryStore:
             endpoint_failures=subscription.consecutive_failures,
             endpoint_failing_since=subscription.failing_since,
         )
+
+
+def _updated(delivery: Delivery, changes: dict[str, object]) -> Delivery:
+    """``delivery.model_copy(update=changes)``, as pydantic does it for a model without extra
+    or private attributes (no validation either way), minus its generic copying: the store
+    updates one delivery per attempt."""
+    updated = object.__new__(Delivery)
+    object.__setattr__(updated, "__dict__", {**delivery.__dict__, **changes})
+    object.__setattr__(
+        updated, "__pydantic_fields_set__", delivery.__pydantic_fields_set__ | changes.keys()
+    )
+    object.__setattr__(updated, "__pydantic_extra__", None)
+    object.__setattr__(updated, "__pydantic_private__", None)
+    return updated
 
 
 def _matches(delivery: Delivery, query: DeliveryQuery) -> bool:
