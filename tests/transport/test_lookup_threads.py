@@ -91,9 +91,13 @@ def test_past_the_cap_of_running_lookups_an_attempt_fails_at_once(
     server: LoopbackServer, resolver: BlockedResolver
 ) -> None:
     names = [f"hang-{n}.example.com" for n in range(MAX_RUNNING_LOOKUPS + 6)]
+    # Time enough for all 70 attempts to reach the lookup pool on a loaded machine: with
+    # QUICK's 0.3 s, an attempt whose thread started late timed out before asking for a
+    # lookup, leaving its slot to a name that should have been refused.
+    patient = TransportTimeouts(connect=1.0, read=1.0, write=1.0, total=3.0)
     with (
         HttpxTransport(
-            policy=INSECURE, resolver=resolver, timeouts=QUICK, max_connections=len(names)
+            policy=INSECURE, resolver=resolver, timeouts=patient, max_connections=len(names)
         ) as transport,
         ThreadPoolExecutor(len(names)) as pool,
     ):
