@@ -7,30 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from acadio_webhooks.adapters.storage.memory import MemoryStore
 from acadio_webhooks.ports.storage import Store
+from tests.stores import STORE_KINDS, open_store
 
 
-@pytest.fixture(
-    params=[
-        "memory",
-        "sqlite",
-        pytest.param("postgresql", marks=pytest.mark.services),
-    ]
-)
+@pytest.fixture(params=STORE_KINDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "memory":
-        made: Store = MemoryStore()
-    elif request.param == "sqlite":
-        from acadio_webhooks.adapters.storage.sql import SqlStore
-
-        made = SqlStore(tmp_path / "store.db")
-    else:
-        from acadio_webhooks.adapters.storage.sql import SqlStore
-        from tests.adapters.sql_helpers import wipe
-
-        url = request.getfixturevalue("postgres_url")
-        made = SqlStore(url)
-        wipe(made)
+    made = open_store(request.param, request, tmp_path)
     yield made
     made.close()

@@ -20,7 +20,6 @@ import pytest
 
 from acadio_webhooks.adapters.clock import FakeClock
 from acadio_webhooks.adapters.notifier.smtp import SmtpNotifier
-from acadio_webhooks.adapters.storage.memory import MemoryStore
 from acadio_webhooks.adapters.storage.sql import SqlStore
 from acadio_webhooks.domain.models import DeliveryStatus
 from acadio_webhooks.notify import NotificationFlusher
@@ -35,20 +34,16 @@ from tests.contract.builders import (
     subscription,
 )
 from tests.mail import MailCollector, smtp_server
+from tests.stores import STORE_KINDS, open_store, wiped_postgres_store
 
 SENDER = "webhooks@lms.example.com"
 FLUSHER_PROCESS = Path(__file__).with_name("flusher_process.py")
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
+@pytest.fixture(params=STORE_KINDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "memory":
-        made: Store = MemoryStore()
-    elif request.param == "sqlite":
-        made = SqlStore(tmp_path / "store.db")
-    else:
-        made = _postgres_store(request)
+    made = open_store(request.param, request, tmp_path)
     yield made
     made.close()
 
@@ -60,18 +55,10 @@ def shared_sql(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple
         url = f"sqlite:///{tmp_path / 'shared.db'}"
         made = SqlStore(url)
     else:
-        made = _postgres_store(request)
+        made = wiped_postgres_store(request)
         url = request.getfixturevalue("postgres_url")
     yield made, url
     made.close()
-
-
-def _postgres_store(request: pytest.FixtureRequest) -> SqlStore:
-    from tests.adapters.sql_helpers import wipe
-
-    made = SqlStore(request.getfixturevalue("postgres_url"))
-    wipe(made)
-    return made
 
 
 def queue_failures(store: Store, integrations: int, failures: int) -> dict[str, str]:

@@ -1,0 +1,31 @@
+"""Stores to run a test against: memory, a SQLite file, and PostgreSQL (a service), wiped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from acadio_webhooks.adapters.storage.memory import MemoryStore
+from acadio_webhooks.adapters.storage.sql import SqlStore
+from acadio_webhooks.ports.storage import Store
+from tests.adapters.sql_helpers import wipe
+
+STORE_KINDS = ["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.services)]
+"""``params`` for a fixture that opens each kind with :func:`open_store`."""
+
+
+def open_store(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    """A fresh, empty store of ``kind`` (one of :data:`STORE_KINDS`); the caller closes it."""
+    if kind == "memory":
+        return MemoryStore()
+    if kind == "sqlite":
+        return SqlStore(tmp_path / "store.db")
+    return wiped_postgres_store(request)
+
+
+def wiped_postgres_store(request: pytest.FixtureRequest) -> SqlStore:
+    """A store on the session's PostgreSQL database, every table emptied."""
+    made = SqlStore(request.getfixturevalue("postgres_url"))
+    wipe(made)
+    return made
