@@ -216,7 +216,9 @@ async def throughput(
         for concurrency in CONCURRENCIES:
             for setup in order:
                 if setup in BARE.values():
-                    rate = await bench_transport.measure(setup, url, concurrency, count)
+                    rate, _client_cpu = await bench_transport.measure(
+                        setup, url, concurrency, count
+                    )
                     sample = Sample(rate)
                 else:
                     store, transport = setup.split(" + ")
