@@ -62,6 +62,8 @@ def run(argv: list[str]) -> int:
     if command == "demo":
         return subprocess.call([str(PYTHON), "-m", "acadio_webhooks", "demo", *rest], env=env)
     if command == "test":
+        # Hypothesis settings for a developer's machine unless the caller chose (CI sets "ci").
+        env.setdefault("ACADIO_WEBHOOKS_HYPOTHESIS_PROFILE", "dev")
         return subprocess.call([str(PYTHON), "-m", "pytest", *rest], env=env, cwd=ROOT)
     if command == "docs":
         docs_env = {**env, "NO_MKDOCS_2_WARNING": "1"}

@@ -289,8 +289,12 @@ def _stored(
 
 @settings(
     max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    # One store (function-scoped, per adapter) serves every example on purpose: opening a
+    # PostgreSQL store per example would cost seconds; each example gets its own tenants.
+    suppress_health_check=[
+        *settings.default.suppress_health_check,
+        HealthCheck.function_scoped_fixture,
+    ],
 )
 @given(batch=st.lists(new_events(), max_size=12))
 def test_emit_many_stores_what_emitting_one_by_one_stores(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from acadio_webhooks.domain.signing import Signer, encode_event_body
@@ -22,7 +22,7 @@ HEADER_NAMES = [
     "content-type",
 ]
 
-fuzz = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+fuzz = settings(max_examples=300)
 
 json_values = st.recursive(
     st.none()

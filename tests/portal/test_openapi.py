@@ -123,9 +123,12 @@ def test_the_app_conforms_to_its_document(
     @given(case=strategy)
     @settings(
         max_examples=25,
-        deadline=None,
+        # Fixed examples: each case is a real HTTP round trip against one shared world, so a
+        # run is reproducible, and nothing is worth replaying from a database.
         derandomize=True,
         database=None,
+        # schemathesis' strategies filter heavily and build large bodies by design, and the
+        # served world is module-scoped on purpose; none of those checks is about the portal.
         suppress_health_check=list(HealthCheck),
     )
     def conforms(case: Any) -> None:

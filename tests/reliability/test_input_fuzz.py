@@ -44,8 +44,12 @@ from tests.strategies import grammar_like_text, patterns
 EXAMPLES = 250
 fuzz = settings(
     max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    # The autouse `loopback_only` guard is function-scoped and meant to span every example:
+    # no example may open a socket outside loopback.
+    suppress_health_check=[
+        *settings.default.suppress_health_check,
+        HealthCheck.function_scoped_fixture,
+    ],
 )
 
 TOPIC = "course/completion/create"
