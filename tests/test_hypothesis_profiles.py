@@ -14,10 +14,10 @@ from hypothesis.errors import DeadlineExceeded, FailedHealthCheck
 from tests.conftest import PROFILE_VARIABLE, PROFILES
 
 # What a busy machine looks like to Hypothesis: drawing an example takes 0.5 s (over its
-# one-second budget for the first examples) and running one takes 0.25 s (over its 200 ms
+# one-second budget for the first examples) and running one takes 0.3 s (over its 200 ms
 # deadline).
 SLOW_DRAW = 0.5
-SLOW_RUN = 0.25
+SLOW_RUN = 0.3
 
 
 def slow_property(base: settings, *, draw: float, run: float) -> Callable[[], None]:
