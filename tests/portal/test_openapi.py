@@ -127,8 +127,8 @@ def test_the_app_conforms_to_its_document(
         # run is reproducible, and nothing is worth replaying from a database.
         derandomize=True,
         database=None,
-        # schemathesis' strategies filter heavily and build large bodies by design, and the
-        # served world is module-scoped on purpose; none of those checks is about the portal.
+        # schemathesis' strategies filter heavily and build large bodies by design: those
+        # health checks judge schemathesis' generation, not the portal.
         suppress_health_check=list(HealthCheck),
     )
     def conforms(case: Any) -> None:
