@@ -282,6 +282,10 @@ def checked_addresses(
     return addresses
 
 
+# How much later than the attempt's total an abandoned lookup thread stops waiting.
+LOOKUP_BACKSTOP_GRACE = 5.0
+
+
 async def checked_addresses_async(
     policy: EndpointPolicy, resolver: Resolver, host: str, port: int, lookup_timeout: float
 ) -> Sequence[IPAddress]:
@@ -289,10 +293,13 @@ async def checked_addresses_async(
 
     IP literals are checked inline; names go through :func:`checked_addresses_within`, in a
     worker thread that a cancellation abandons rather than waits for (a slow DNS server cannot
-    hold the attempt past its total). That thread waits for the lookup at most
-    ``lookup_timeout`` seconds (the attempt's total) and the lookup itself runs in the shared,
-    bounded pool, so attempts abandoning a hanging lookup pile up no threads. The attempt's
-    progress (:mod:`._progress`) is in the name lookup meanwhile, then connecting.
+    hold the attempt past its total). The caller's cancel scope of ``lookup_timeout`` seconds
+    (the attempt's total) is what ends a hanging lookup; the thread's own wait is only a
+    backstop that frees the thread, set :data:`LOOKUP_BACKSTOP_GRACE` seconds later so that on
+    a busy machine it cannot answer first and turn "the total ran out during the name lookup"
+    into a different error. The lookup itself runs in the shared, bounded pool, so attempts
+    abandoning a hanging lookup pile up no threads. The attempt's progress (:mod:`._progress`)
+    is in the name lookup meanwhile, then connecting.
     """
     literal = _ip_literal(host)
     if literal is None:
@@ -303,7 +310,7 @@ async def checked_addresses_async(
             resolver,
             host,
             port,
-            lookup_timeout,
+            lookup_timeout + LOOKUP_BACKSTOP_GRACE,
             abandon_on_cancel=True,
         )
     else:
