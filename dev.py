@@ -3,6 +3,8 @@
 
     python3 dev.py demo [ARGS...]   # the library's main job on SQLite (see README)
     python3 dev.py test [ARGS...]   # the test suite (pytest; ARGS go to pytest)
+    python3 dev.py test --under-load [ARGS...]
+                                    # the same, with one CPU-burning process per core beside it
     python3 dev.py lint             # ruff check, ruff format --check, mypy --strict src
 
 Each command creates `.venv` beside this file when it is missing and (re)installs the package
@@ -16,6 +18,8 @@ import os
 import subprocess
 import sys
 import venv
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -51,6 +55,57 @@ def ensure_environment(extras: str) -> None:
     stamp_file.write_text(" ".join(sorted(installed | {_stamp_for(extras)})))
 
 
+# A burner spins until its time is up or its parent (this script) is gone, whichever is first,
+# so a killed test run never leaves one behind for more than a moment. The parent's pid is
+# passed in, not read at start: the parent may already be gone by the time a burner starts.
+BURNER = """
+import os, sys, time
+parent, ends = int(sys.argv[1]), time.monotonic() + float(sys.argv[2])
+while os.getppid() == parent and time.monotonic() < ends:
+    for _ in range(200_000):
+        pass
+"""
+# Longer than any test run (CI allows 90 minutes): a bound, not a schedule.
+BURN_SECONDS = 2 * 60 * 60
+
+
+@contextmanager
+def cpu_burners(
+    count: int, seconds: float = BURN_SECONDS
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """``count`` processes that each keep one core busy, stopped when the block ends."""
+    burners = [
+        subprocess.Popen(
+            [sys.executable, "-c", BURNER, str(os.getpid()), str(seconds)], stdin=subprocess.DEVNULL
+        )
+        for _ in range(count)
+    ]
+    try:
+        yield burners
+    finally:
+        for burner in burners:
+            burner.kill()  # a burner holds nothing that needs a graceful stop
+        for burner in burners:
+            burner.wait()
+
+
+def run_tests(args: list[str], env: dict[str, str]) -> int:
+    """pytest in .venv; ``--under-load`` among ``args`` runs it beside one burner per core."""
+    # Hypothesis settings for a developer's machine unless the caller chose (CI sets "ci").
+    env.setdefault("ACADIO_WEBHOOKS_HYPOTHESIS_PROFILE", "dev")
+    command = [str(PYTHON), "-m", "pytest"]
+    if "--under-load" not in args:
+        return subprocess.call([*command, *args], env=env, cwd=ROOT)
+    args = [arg for arg in args if arg != "--under-load"]
+    cores = os.cpu_count() or 1
+    with cpu_burners(cores) as burners:
+        pids = ", ".join(str(burner.pid) for burner in burners)
+        print(f"dev.py: under load: {cores} CPU burner(s) beside the tests (pids {pids})")
+        code = subprocess.call([*command, *args], env=env, cwd=ROOT)
+    print(f"dev.py: under load: the {cores} CPU burner(s) are stopped")
+    return code
+
+
 def run(argv: list[str]) -> int:
     """Run one command of the module docstring and return its exit code."""
     if not argv or argv[0] not in EXTRAS:
@@ -62,9 +117,7 @@ def run(argv: list[str]) -> int:
     if command == "demo":
         return subprocess.call([str(PYTHON), "-m", "acadio_webhooks", "demo", *rest], env=env)
     if command == "test":
-        # Hypothesis settings for a developer's machine unless the caller chose (CI sets "ci").
-        env.setdefault("ACADIO_WEBHOOKS_HYPOTHESIS_PROFILE", "dev")
-        return subprocess.call([str(PYTHON), "-m", "pytest", *rest], env=env, cwd=ROOT)
+        return run_tests(rest, env)
     if command == "docs":
         docs_env = {**env, "NO_MKDOCS_2_WARNING": "1"}
         return subprocess.call(

@@ -9,6 +9,9 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from tests.services import postgres_database
+from tests.skip_report import SkipReport
+
+pytest_plugins = ["pytester"]
 
 # -- Hypothesis profiles --------------------------------------------------------------------
 # A property test must fail because the library is wrong, never because the machine is busy:
@@ -39,6 +42,7 @@ def pytest_configure(config: pytest.Config) -> None:
             f"use one of {', '.join(PROFILES)}"
         )
     settings.load_profile(profile)
+    config.pluginmanager.register(SkipReport(), "acadio-skip-report")
 
 
 def pytest_report_header() -> str:

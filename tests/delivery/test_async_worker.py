@@ -20,10 +20,14 @@ from acadio_webhooks.domain.messages import OutboundRequest
 from acadio_webhooks.domain.models import DeliveryStatus
 from acadio_webhooks.ports.storage import DeliveryQuery
 from acadio_webhooks.worker import AsyncWorker, WorkerSettings
+from tests.loopback import wait_until
+from tests.reliability.worlds import eventually
 
 pytestmark = pytest.mark.anyio
 
 SECRET = "whsec-0123456789abcdef"
+# Seconds a test waits for what it expects; only a broken run gets anywhere near it.
+GENEROUS = 30.0
 RESOLVER = StaticResolver({f"h{i}.example.com": [f"93.184.216.{i}"] for i in range(1, 6)})
 
 
@@ -101,11 +105,7 @@ async def test_one_slow_endpoint_does_not_hold_back_the_others() -> None:
     for n in range(10):
         await dispatcher.emit("course/completion/create", {"n": n}, tenant="t")
     drain = asyncio.ensure_future(dispatcher.drain())
-    for _ in range(200):
-        if sum("h2." in url for url in finished) == 10:
-            break
-        await asyncio.sleep(0.01)
-    assert sum("h2." in url for url in finished) == 10
+    await eventually(lambda: sum("h2." in url for url in finished) == 10, within=GENEROUS)
     release_slow.set()
     report = await drain
     assert report.delivered == 20
@@ -121,11 +121,7 @@ async def test_run_wakes_on_emit_and_stops_gracefully() -> None:
     runner = asyncio.ensure_future(dispatcher.run_worker(stop))
     await asyncio.sleep(0.05)
     await dispatcher.emit("course/completion/create", {}, tenant="t")
-    for _ in range(200):
-        if transport.requests:
-            break
-        await asyncio.sleep(0.01)
-    assert len(transport.requests) == 1
+    await eventually(lambda: len(transport.requests) == 1, within=GENEROUS)
     stop.set()
     await asyncio.wait_for(runner, 5)
     [delivery] = (await dispatcher.deliveries()).items
@@ -144,11 +140,7 @@ async def test_run_wakes_once_on_emit_many() -> None:
     await dispatcher.emit_many(
         NewEvent("course/completion/create", {}, tenant="t") for _ in range(3)
     )
-    for _ in range(200):
-        if len(transport.requests) == 6:
-            break
-        await asyncio.sleep(0.01)
-    assert len(transport.requests) == 6
+    await eventually(lambda: len(transport.requests) == 6, within=GENEROUS)
     stop.set()
     await asyncio.wait_for(runner, 5)
 
@@ -261,11 +253,7 @@ def test_worker_thread_serves_a_sync_host(sync_world: tuple[Dispatcher, threadin
     ).start()
     try:
         dispatcher.emit("course/completion/create", {}, tenant="t")
-        for _ in range(300):
-            if transport.requests:
-                break
-            threading.Event().wait(0.01)
-        assert len(transport.requests) == 1
+        wait_until(lambda: len(transport.requests) == 1, timeout=GENEROUS, what="the delivery")
     finally:
         thread.stop()
     assert transport.closed

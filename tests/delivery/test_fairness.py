@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -20,6 +21,7 @@ from acadio_webhooks.dispatcher import AsyncDispatcher
 from acadio_webhooks.domain.core import CircuitBreaker, DeliveryPolicy
 from acadio_webhooks.domain.messages import OutboundRequest
 from acadio_webhooks.worker import WorkerSettings
+from tests.reliability.worlds import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -47,12 +49,11 @@ async def backlog(dispatcher: AsyncDispatcher, *, old: int, new: int) -> None:
         await dispatcher.emit("identity/user/create", {"n": n}, tenant="t")
 
 
-async def wait_for(condition: object, what: str) -> None:
-    for _ in range(500):
-        if condition():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"gave up waiting for {what}")
+async def wait_for(condition: Callable[[], bool], what: str) -> None:
+    try:
+        await eventually(condition, within=30)
+    except TimeoutError:
+        raise AssertionError(f"gave up waiting for {what}") from None
 
 
 async def test_an_old_backlog_on_a_slow_endpoint_does_not_fill_the_worker() -> None:
