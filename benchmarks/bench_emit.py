@@ -15,9 +15,13 @@ matching subscriptions, so it stores one event row and two delivery rows. Cases:
     store code it ran: read the routing revision in a transaction of its own, re-read the
     tenant's routes when it moved, plan the event, insert it in a second transaction.
 ``bare insert, batch N``
-    The floor: SQLAlchemy Core inserting rows equivalent to N events' (made in advance,
-    nothing validated, routed or serialised) with one ``executemany`` per table, in one
-    transaction per N events.
+    SQLAlchemy Core inserting rows equivalent to N events' (made in advance, nothing
+    validated, routed or serialised) with one ``executemany`` per table, in one transaction
+    per N events.
+``raw driver, batch N``
+    The floor: the same rows, already converted to what the database stores, inserted through
+    the DB-API driver itself (``sqlite3``: ``BEGIN IMMEDIATE`` ... ``COMMIT`` as the store
+    does; psycopg: a commit per transaction), no SQLAlchemy in between.
 ``emit``, ``emit_many, batch N``
     The dispatcher as shipped.
 
@@ -27,6 +31,11 @@ hits every case of a round alike; the table shows the median per event over roun
 ratio is taken within a round, its median and interquartile range over rounds reported.
 PostgreSQL runs in a fresh database on 127.0.0.1:5432 (``--postgres-admin``), dropped
 afterwards, and is skipped with a message when unreachable.
+
+Targets (issue #13): a single ``emit`` <= 2x the raw driver's batch of 1 on SQLite and <= 1.3x
+on PostgreSQL; ``emit_many`` of 1,000 events on SQLite >= 20,000 events/s and >= 0.5x the raw
+driver's batch of 1,000 (its time / ours). The script exits 1 when a run misses one, except
+with ``--smoke``.
 """
 
 from __future__ import annotations
@@ -46,8 +55,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _targets import Target, add_smoke_flag, exit_code, machine_note
+from _targets import report as report_targets
 from bench_delivery import POSTGRES_ADMIN, SECRET, SMALL_DATA, TENANT, TOPIC, postgres_url
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, Engine, Table, delete, func, select
 
 from acadio_webhooks.adapters.resolver import StaticResolver
 from acadio_webhooks.adapters.storage._common import check_batch
@@ -144,6 +155,8 @@ class BareInsert:
     """The floor: rows equivalent to ``batch`` events', made in advance, inserted with one
     ``executemany`` per table in one transaction."""
 
+    ID_PREFIX = "bare"
+
     def __init__(self, dispatcher: Dispatcher, batch: int) -> None:
         self._engine = dispatcher.store.engine  # type: ignore[attr-defined]
         self._batch = batch
@@ -161,7 +174,7 @@ class BareInsert:
         event_rows, delivery_rows = [], []
         for _ in range(self._batch):
             self._serial += 1
-            event_id = f"evt_bare{self._batch:04d}{self._serial:022d}"
+            event_id = f"evt_{self.ID_PREFIX}{self._batch:04d}{self._serial:022d}"
             event_rows.append({**codec.event_row(self._template.event), "id": event_id})
             for n, planned in enumerate(self._template.deliveries):
                 row = codec.delivery_row(planned)
@@ -178,6 +191,79 @@ class BareInsert:
                 conn.execute(events.insert(), event_rows)
                 conn.execute(deliveries.insert(), delivery_rows)
         return time.perf_counter() - started
+
+
+class RawInsert(BareInsert):
+    """The same rows as :class:`BareInsert`, converted in advance to the values the database
+    stores (each column type's own bind processor), inserted through the DB-API driver."""
+
+    ID_PREFIX = "raw0"  # the same length as BareInsert's: rows of the same size
+
+    def __init__(self, dispatcher: Dispatcher, batch: int) -> None:
+        super().__init__(dispatcher, batch)
+        self._sqlite = self._engine.dialect.name == "sqlite"
+        self._events_sql, self._event_values = _raw_insert(self._engine, events)
+        self._deliveries_sql, self._delivery_values = _raw_insert(self._engine, deliveries)
+
+    def run(self, count: int) -> float:
+        prepared = []
+        for _ in range(count // self._batch):
+            event_rows, delivery_rows = self._rows()
+            prepared.append(
+                (
+                    [self._event_values(row) for row in event_rows],
+                    [self._delivery_values(row) for row in delivery_rows],
+                )
+            )
+        pooled = self._engine.raw_connection()
+        try:
+            connection: Any = pooled.driver_connection
+            cursor = connection.cursor()
+            started = time.perf_counter()
+            for event_rows, delivery_rows in prepared:
+                if self._sqlite:  # autocommit mode, as the store sets it: begin explicitly
+                    cursor.execute("BEGIN IMMEDIATE")
+                cursor.executemany(self._events_sql, event_rows)
+                cursor.executemany(self._deliveries_sql, delivery_rows)
+                if self._sqlite:
+                    cursor.execute("COMMIT")
+                else:
+                    connection.commit()
+            elapsed = time.perf_counter() - started
+            cursor.close()
+        finally:
+            pooled.close()
+        return elapsed
+
+
+def _raw_insert(
+    engine: Engine, table: Table
+) -> tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]]:
+    """The driver's INSERT for ``table`` and a function turning a row into its parameters."""
+    columns = list(table.columns)
+    marker = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+    names = ", ".join(column.name for column in columns)
+    sql = f"INSERT INTO {table.name} ({names}) VALUES ({', '.join([marker] * len(columns))})"
+    converters = [column.type.bind_processor(engine.dialect) for column in columns]
+
+    def values(row: dict[str, Any]) -> tuple[Any, ...]:
+        found = []
+        for column, convert in zip(columns, converters, strict=True):
+            value = row.get(column.name, _default(column))
+            found.append(convert(value) if convert is not None else value)
+        return tuple(found)
+
+    return sql, values
+
+
+def _default(column: Any) -> Any:
+    """A column's Python-side default for a row that leaves it out (the ORM would fill it)."""
+    default = column.default
+    if default is None:
+        return None
+    if default.is_callable:
+        return default.arg(None)
+    return default.arg
 
 
 def cases(dispatcher: Dispatcher) -> dict[str, Callable[[int], float]]:
@@ -204,6 +290,8 @@ def cases(dispatcher: Dispatcher) -> dict[str, Callable[[int], float]]:
         found[f"emit_many, batch {batch}"] = emit_many(batch)
     for batch in BATCHES:
         found[f"bare insert, batch {batch}"] = BareInsert(dispatcher, batch).run
+    for batch in (1, max(BATCHES)):
+        found[f"raw driver, batch {batch}"] = RawInsert(dispatcher, batch).run
     return found
 
 
@@ -253,13 +341,52 @@ def report(label: str, samples: dict[str, list[float]]) -> None:
     print(f"  {'case':<26}{'per event':>12}{'speed-up':>24}{'x bare insert':>26}")
     for case, values in samples.items():
         per_event = statistics.median(values) * 1e6
-        if case.startswith("bare insert"):
+        if case.startswith(("bare insert", "raw driver")):
             print(f"  {case:<26}{per_event:>9.1f} us")
             continue
         speedup = _ratios(samples, BEFORE, case)
         batch = int(case.rsplit(" ", 1)[-1]) if "batch" in case else 1
         floor = _ratios(samples, case, f"bare insert, batch {batch}")
         print(f"  {case:<26}{per_event:>9.1f} us{speedup:>24}{floor:>26}")
+
+
+def _median_ratio(samples: dict[str, list[float]], case: str, baseline: str) -> float:
+    """The median over rounds of ``case``'s time / ``baseline``'s time within each round."""
+    ratios = [a / b for a, b in zip(samples[case], samples[baseline], strict=True)]
+    return statistics.median(ratios)
+
+
+def targets(label: str, samples: dict[str, list[float]]) -> list[Target]:
+    """The targets for one store: emit latency against the raw driver, and batch throughput."""
+    biggest = max(BATCHES)
+    emit_bound = 2.0 if label == "SQLite" else 1.3
+    found = [
+        Target(
+            f"{label}: emit / raw driver, batch 1 (time)",
+            _median_ratio(samples, "emit", "raw driver, batch 1"),
+            emit_bound,
+            at_most=True,
+        )
+    ]
+    if label == "SQLite":
+        per_event = statistics.median(samples[f"emit_many, batch {biggest}"])
+        found += [
+            Target(
+                f"{label}: emit_many, batch {biggest}, events/s",
+                1 / per_event,
+                20_000,
+                unit="/s",
+            ),
+            Target(
+                f"{label}: raw driver / emit_many, batch {biggest} (time)",
+                1
+                / _median_ratio(
+                    samples, f"emit_many, batch {biggest}", f"raw driver, batch {biggest}"
+                ),
+                0.5,
+            ),
+        ]
+    return found
 
 
 def stores(stack: ExitStack, wanted: set[str], admin_url: str) -> Iterator[tuple[str, SqlStore]]:
@@ -281,25 +408,30 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer rounds and events")
     parser.add_argument("--stores", default="sqlite,postgresql")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 15, quick 4)")
-    parser.add_argument("--events", type=int, default=1000, help="events per case per round")
+    parser.add_argument("--events", type=int, help="events per case per round (1000)")
     parser.add_argument(
         "--postgres-admin",
         default=POSTGRES_ADMIN,
         help="database URL used to create and drop the benchmark database",
     )
+    add_smoke_flag(parser)
     args = parser.parse_args()
-    rounds = args.rounds or (4 if args.quick else 15)
-    count = args.events
+    rounds = args.rounds or (1 if args.smoke else 4 if args.quick else 15)
+    count = args.events or 1000
     if count % max(BATCHES):
         parser.error(f"--events must be a multiple of {max(BATCHES)}")
+    print(machine_note(smoke=args.smoke))
     key, body = b"k" * 32, b"x" * 1024
     yardstick = min(timeit.repeat(lambda: hmac.digest(key, body, "sha256"), number=20_000))
     print(f"machine speed now: one HMAC-SHA256 of 1 KiB takes {yardstick / 20_000 * 1e6:.2f} us")
     print(f"{rounds} rounds of {count} events per case; each event stores 1 event + 2 deliveries")
+    found: list[Target] = []
     with ExitStack() as stack:
         for label, store in stores(stack, set(args.stores.split(",")), args.postgres_admin):
-            report(label, measure(store, rounds, count))
-    return 0
+            samples = measure(store, rounds, count)
+            report(label, samples)
+            found += targets(label, samples)
+    return exit_code(report_targets(found), smoke=args.smoke)
 
 
 if __name__ == "__main__":

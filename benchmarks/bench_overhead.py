@@ -4,6 +4,7 @@ Run by hand (not part of the test suite; needs ``valgrind``)::
 
     .venv/bin/python benchmarks/bench_overhead.py             # ~2 minutes
     .venv/bin/python benchmarks/bench_overhead.py --time      # also CPU time, no valgrind
+    .venv/bin/python benchmarks/bench_overhead.py --smoke     # CI's check that it runs
 
 The scenario is the ``overhead`` part of ``bench_delivery.py``: a ``MemoryStore``, one
 subscription, an ``AsyncRecordingTransport`` answering 200 at once, an ``AsyncWorker`` at
@@ -20,6 +21,11 @@ and imports cancel out:
 * **baseline**: a bare loop of N one-shot HMAC-SHA256 of the 1 KiB body (``hmac.digest``),
   the yardstick ``bench_delivery.py`` prints, minus an empty loop; the library's figures are
   also given as a multiple of it, which carries over to machines with other speeds.
+
+Targets (issue #13): worker <= 20 us per delivery and emit <= 15 us per event, in this
+machine's microseconds: instructions / the yardstick's instructions x the yardstick's time,
+measured with ``timeit`` in the same run. The script exits 1 when a run misses one, except
+with ``--smoke``.
 """
 
 from __future__ import annotations
@@ -33,10 +39,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import timeit
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _targets import Target, add_smoke_flag, exit_code, machine_note, report
 from bench_delivery import (
     DATA,
     SMALL_DATA,
@@ -51,6 +59,15 @@ from acadio_webhooks.adapters.transport.recording import AsyncRecordingTransport
 from acadio_webhooks.worker import AsyncWorker
 
 BODIES = {"small": SMALL_DATA, "1k": DATA}
+WORKER_TARGET_US = 20.0
+EMIT_TARGET_US = 15.0
+
+
+def hmac_microseconds() -> float:
+    """One 1 KiB HMAC-SHA256 on this machine now, best of 5 runs (the yardstick's time)."""
+    key, payload = b"k" * 32, b"x" * 1024
+    runs = timeit.repeat(lambda: hmac.digest(key, payload, "sha256"), number=20_000, repeat=5)
+    return min(runs) / 20_000 * 1e6
 
 
 def scenario(mode: str, count: int, body: str) -> None:
@@ -133,12 +150,14 @@ def main() -> int:
     parser.add_argument("--time", action="store_true", help="CPU time instead (best of 5)")
     parser.add_argument("--profile", action="store_true", help="cProfile of the drain")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    add_smoke_flag(parser)
     args = parser.parse_args()
     if args.child:
         mode, count, body = args.child
         scenario(mode, int(count), body)
         return 0
-    n, body = args.deliveries, args.body
+    n, body = (50 if args.smoke else args.deliveries), args.body
+    print(machine_note(smoke=args.smoke))
     if args.profile:
         profile_drain(n, body)
         return 0
@@ -153,7 +172,19 @@ def main() -> int:
         print(f"  worker, per delivery   {(both - emit) / n * 1e6:8.1f} us")
         print(f"  emit, per event        {emit / n * 1e6:8.1f} us")
         print(f"  1 KiB HMAC (baseline)  {yardstick / n * 1e6:8.2f} us")
-        return 0
+        met = report(
+            [
+                Target(
+                    "worker, CPU per delivery",
+                    (both - emit) / n * 1e6,
+                    WORKER_TARGET_US,
+                    True,
+                    " us",
+                ),
+                Target("emit, CPU per event", emit / n * 1e6, EMIT_TARGET_US, True, " us"),
+            ]
+        )
+        return exit_code(met, smoke=args.smoke)
     drain = instructions("drain", n, body)
     emit_n = instructions("emit", n, body)
     emit0 = instructions("emit", 0, body)
@@ -164,7 +195,18 @@ def main() -> int:
     print(f"  worker, per delivery   {worker:12,.0f}   {worker / yardstick:6.1f}x baseline")
     print(f"  emit, per event        {emit:12,.0f}   {emit / yardstick:6.1f}x baseline")
     print(f"  baseline: 1 KiB HMAC   {yardstick:12,.0f}   1.0x")
-    return 0
+    hmac_us = hmac_microseconds()
+    worker_us, emit_us = worker / yardstick * hmac_us, emit / yardstick * hmac_us
+    print(f"one 1 KiB HMAC takes {hmac_us:.2f} us here now, so:")
+    print(f"  worker, per delivery   {worker_us:8.1f} us")
+    print(f"  emit, per event        {emit_us:8.1f} us")
+    met = report(
+        [
+            Target("worker, library CPU per delivery", worker_us, WORKER_TARGET_US, True, " us"),
+            Target("emit, library CPU per event", emit_us, EMIT_TARGET_US, True, " us"),
+        ]
+    )
+    return exit_code(met, smoke=args.smoke)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_scale.py [--events N] [--subscriptions S] [--workers 1,2,4]
                                      [--celery-broker URL] [--celery-chunk C]
+    python benchmarks/bench_scale.py --smoke     # CI's check that it runs
 
 Needs PostgreSQL on 127.0.0.1:5432 (and a broker for the Celery case). Every case delivers
 ``events x subscriptions`` webhooks to one fast loopback receiver process (aiohttp, counts ids,
@@ -20,6 +21,9 @@ Each line prints deliveries/s and the ratio to the bare loop; the last lines pri
 ratios the scaling targets are stated in (2 workers vs 1; Celery vs the fleet at equal
 process count). On a 2-core machine the receiver, PostgreSQL and the workers share the same
 two cores, so read the ratios, not the absolute numbers (see docs/scale.md).
+
+Targets: 2 workers >= 1.6x 1 worker; Celery >= 0.3x the fleet at 2 processes. The script
+exits 1 when a run misses one, except with ``--smoke``.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402 - after the path set-up above
+from _targets import Target, add_smoke_flag, exit_code, machine_note, report  # noqa: E402
 
 from tests.scale.fleet import (  # noqa: E402
     Receiver,
@@ -220,7 +225,7 @@ def celery_path(
             stop_processes([worker])
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--subscriptions", type=int, default=5)
@@ -228,7 +233,11 @@ def main() -> None:
     parser.add_argument("--celery-broker", default="amqp://guest:guest@127.0.0.1:5672//")
     parser.add_argument("--celery-chunk", default="1,10", help="chunk sizes to run, e.g. 1,10")
     parser.add_argument("--no-celery", action="store_true")
+    add_smoke_flag(parser)
     args = parser.parse_args()
+    if args.smoke:
+        args.events, args.subscriptions, args.workers, args.celery_chunk = 40, 2, "1,2", "10"
+    print(machine_note(smoke=args.smoke))
     total = args.events * args.subscriptions
     paths = tuple(f"/s{n}" for n in range(args.subscriptions))
     counts = [int(n) for n in args.workers.split(",")]
@@ -280,12 +289,16 @@ def main() -> None:
         results.get("postgres fleet, 1 worker(s)"),
         results.get("postgres fleet, 2 worker(s)"),
     )
+    targets = []
     if one and two:
-        print(f"\n2 workers / 1 worker: {two / one:.2f}x (target >= 1.6x)")
-    for name, value in results.items():
-        if name.startswith("celery") and two:
-            print(f"{name} / fleet at 2 processes: {value / two:.2f}x (target >= 0.3x)")
+        targets.append(Target("2 workers / 1 worker", two / one, 1.6))
+        targets += [
+            Target(f"{name} / fleet at 2 processes", value / two, 0.3)
+            for name, value in results.items()
+            if name.startswith("celery")
+        ]
+    return exit_code(report(targets), smoke=args.smoke)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""What every benchmark prints around its figures: the machine it ran on, one ``MET`` or
+``MISSED`` line per target, and the ``--smoke`` run that CI uses to keep each script working.
+
+A smoke run sends a handful of requests and takes seconds; its figures mean nothing (too few
+samples, and CI's machine is busy), so it never fails on a missed target: it checks that the
+benchmark still runs to its end and prints its ratios and verdicts. A full run exits 1 when a
+target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+__all__ = ["Target", "add_smoke_flag", "exit_code", "machine_note", "report"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One figure and the bound it must reach: ``value >= bound``, or ``<=`` with ``at_most``."""
+
+    label: str
+    value: float
+    bound: float
+    at_most: bool = False
+    unit: str = "x"
+
+    @property
+    def met(self) -> bool:
+        return self.value <= self.bound if self.at_most else self.value >= self.bound
+
+    def line(self) -> str:
+        verdict = "MET   " if self.met else "MISSED"
+        relation = "<=" if self.at_most else ">="
+        return (
+            f"  {verdict} {self.label}: {self.value:,.2f}{self.unit} "
+            f"(target {relation} {self.bound:,g}{self.unit})"
+        )
+
+
+def report(targets: Iterable[Target]) -> bool:
+    """Print the targets' verdicts under a ``targets:`` heading; whether all were met."""
+    print("\ntargets:")
+    met = True
+    for target in targets:
+        print(target.line())
+        met &= target.met
+    return met
+
+
+def add_smoke_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="CI's check that this benchmark still runs: a handful of requests, seconds; "
+        "the figures mean nothing and a missed target does not fail it",
+    )
+
+
+def exit_code(met: bool, *, smoke: bool) -> int:
+    """0 when every target was met, or in a smoke run (which checks that the script runs)."""
+    return 0 if met or smoke else 1
+
+
+def machine_note(*, smoke: bool) -> str:
+    """A line to print first: the machine's cores and load, so a reader can weigh the figures."""
+    try:
+        load = ", ".join(f"{figure:.2f}" for figure in os.getloadavg())
+    except OSError:  # not every platform has a load average
+        load = "unknown"
+    note = (
+        f"machine: {os.cpu_count()} cores, load average {load} (1, 5, 15 min); "
+        f"Python {platform.python_version()}"
+    )
+    if smoke:
+        note = "SMOKE RUN: a handful of samples; the figures below mean nothing\n" + note
+    return note
