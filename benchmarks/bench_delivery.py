@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hmac
 import json
 import secrets
 import sqlite3
@@ -52,7 +51,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import timeit
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -63,7 +61,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_transport
-from _targets import Target, add_smoke_flag, exit_code, machine_note, report
+from _targets import (
+    Target,
+    add_smoke_flag,
+    exit_code,
+    hmac_microseconds,
+    machine_note,
+    report,
+)
 
 from acadio_webhooks.adapters.resolver import StaticResolver
 from acadio_webhooks.adapters.storage.memory import MemoryStore
@@ -290,9 +295,7 @@ SMALL_DATA = {"course_id": 7, "user_id": 42, "completed": True, "score": 0.93, "
 def overhead(rounds: int, count: int) -> list[Target]:
     """Per-delivery cost outside HTTP, memory store, a transport that answers 200 at once."""
     print(f"\noverhead outside HTTP, memory store, {count} deliveries x {rounds} rounds (median)")
-    key, body = b"k" * 32, b"x" * 1024
-    reference = min(timeit.repeat(lambda: hmac.digest(key, body, "sha256"), number=20_000))
-    print(f"  machine speed now: one HMAC-SHA256 of 1 KiB takes {reference / 20_000 * 1e6:.2f} us")
+    print(f"  machine speed now: one HMAC-SHA256 of 1 KiB takes {hmac_microseconds():.2f} us")
     targets = []
     for label, data in (("~200 B body", SMALL_DATA), ("1 KiB body", DATA)):
         emit_cpu, drain_cpu, emit_wall, drain_wall = overhead_samples(data, rounds, count)

@@ -39,12 +39,18 @@ import subprocess
 import sys
 import tempfile
 import time
-import timeit
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _targets import Target, add_smoke_flag, exit_code, machine_note, report
+from _targets import (
+    Target,
+    add_smoke_flag,
+    exit_code,
+    hmac_microseconds,
+    machine_note,
+    report,
+)
 from bench_delivery import (
     DATA,
     SMALL_DATA,
@@ -61,13 +67,6 @@ from acadio_webhooks.worker import AsyncWorker
 BODIES = {"small": SMALL_DATA, "1k": DATA}
 WORKER_TARGET_US = 20.0
 EMIT_TARGET_US = 15.0
-
-
-def hmac_microseconds() -> float:
-    """One 1 KiB HMAC-SHA256 on this machine now, best of 5 runs (the yardstick's time)."""
-    key, payload = b"k" * 32, b"x" * 1024
-    runs = timeit.repeat(lambda: hmac.digest(key, payload, "sha256"), number=20_000, repeat=5)
-    return min(runs) / 20_000 * 1e6
 
 
 def scenario(mode: str, count: int, body: str) -> None:
