@@ -9,6 +9,7 @@ import secrets
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 import pytest
 
@@ -18,6 +19,7 @@ __all__ = [
     "REQUIRE_SERVICES_ENV",
     "services_required",
     "tcp_problem",
+    "unavailable",
     "require_tcp_service",
     "postgres_database",
 ]
@@ -48,10 +50,15 @@ def require_tcp_service(name: str, host: str, port: int) -> None:
     problem = tcp_problem(host, port)
     if problem is None:
         return
-    message = f"{name} not reachable at {host}:{port}: {problem}"
+    unavailable(f"{name} not reachable at {host}:{port}: {problem}")
+
+
+def unavailable(problem: str) -> NoReturn:
+    """Skip the calling test for ``problem`` (a missing service or tool), or fail it when
+    services are required."""
     if services_required():
-        pytest.fail(f"{message} ({REQUIRE_SERVICES_ENV}=1)")
-    pytest.skip(message)
+        pytest.fail(f"{problem} ({REQUIRE_SERVICES_ENV}=1)")
+    pytest.skip(problem)
 
 
 def _admin_url(database: str) -> str:

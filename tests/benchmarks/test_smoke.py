@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import POSTGRES_HOST, POSTGRES_PORT, require_tcp_service, services_required
+from tests.services import POSTGRES_HOST, POSTGRES_PORT, require_tcp_service, unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCHMARKS = sorted((ROOT / "benchmarks").glob("bench_*.py"))
@@ -49,10 +49,7 @@ def _require_tools(name: str) -> None:
     if name in NEEDS_RABBITMQ:
         require_tcp_service("RabbitMQ", "127.0.0.1", 5672)
     if name in NEEDS_VALGRIND and shutil.which("valgrind") is None:
-        message = "valgrind is not installed (apt-get install valgrind)"
-        if services_required():
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("valgrind is not installed (apt-get install valgrind)")
 
 
 @pytest.mark.timeout(600)

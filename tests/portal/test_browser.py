@@ -25,7 +25,7 @@ from acadio_webhooks.dispatcher import Dispatcher
 from acadio_webhooks.domain.endpoints import EndpointPolicy
 from acadio_webhooks.portal import create_portal
 from tests.portal.server import serving
-from tests.services import REQUIRE_SERVICES_ENV, services_required
+from tests.services import unavailable
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -56,9 +56,7 @@ def _browser_missing() -> str | None:
 def chromium() -> Iterator[Any]:
     problem = _browser_missing()
     if problem is not None:
-        if services_required():
-            pytest.fail(f"{problem} ({REQUIRE_SERVICES_ENV}=1)")
-        pytest.skip(problem)
+        unavailable(problem)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
