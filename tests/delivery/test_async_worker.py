@@ -123,7 +123,7 @@ async def test_run_wakes_on_emit_and_stops_gracefully() -> None:
     await dispatcher.emit("course/completion/create", {}, tenant="t")
     await eventually(lambda: len(transport.requests) == 1, within=GENEROUS)
     stop.set()
-    await asyncio.wait_for(runner, 5)
+    await asyncio.wait_for(runner, GENEROUS)
     [delivery] = (await dispatcher.deliveries()).items
     assert delivery.status is DeliveryStatus.DELIVERED
 
@@ -142,7 +142,7 @@ async def test_run_wakes_once_on_emit_many() -> None:
     )
     await eventually(lambda: len(transport.requests) == 6, within=GENEROUS)
     stop.set()
-    await asyncio.wait_for(runner, 5)
+    await asyncio.wait_for(runner, GENEROUS)
 
 
 async def test_shutdown_finishes_in_flight_attempts_and_releases_the_rest() -> None:
@@ -166,10 +166,10 @@ async def test_shutdown_finishes_in_flight_attempts_and_releases_the_rest() -> N
     worker = dispatcher.worker()
     stop = asyncio.Event()
     runner = asyncio.ensure_future(worker.run(stop))
-    await asyncio.wait_for(started.wait(), 5)
+    await asyncio.wait_for(started.wait(), GENEROUS)
     stop.set()
     proceed.set()
-    await asyncio.wait_for(runner, 5)
+    await asyncio.wait_for(runner, GENEROUS)
     statuses = sorted(d.status.value for d in (await dispatcher.deliveries()).items)
     assert statuses == ["delivered", "pending", "pending"]
     # released leases: the other two are claimable at once by another worker
