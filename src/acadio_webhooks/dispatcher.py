@@ -17,6 +17,7 @@ then deliver at least once, retrying on the policy's schedule.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
@@ -57,7 +58,7 @@ class _Host:
 
     def __init__(
         self,
-        store: Store | str,
+        store: Store | str | os.PathLike[str],
         *,
         catalog: TopicCatalog | None,
         clock: Clock | None,
@@ -68,7 +69,7 @@ class _Host:
         settings: WorkerSettings | None,
         max_payload_bytes: int,
     ) -> None:
-        if isinstance(store, str):
+        if isinstance(store, (str, os.PathLike)):
             from acadio_webhooks.adapters.storage.sql import open_store
 
             store = open_store(store)
@@ -190,15 +191,18 @@ def _query(query: DeliveryQuery | None, filters: dict[str, Any]) -> DeliveryQuer
 _HOST_DOC = """
     Parameters (shared by both twins):
 
-    * ``store`` — a :class:`~acadio_webhooks.ports.storage.Store`, or a URL for
-      ``open_store`` (``sqlite:///path.db``, ``postgresql://...``, ``memory://``).
+    * ``store`` — a :class:`~acadio_webhooks.ports.storage.Store`, or a URL or path for
+      ``open_store`` (``sqlite:///path.db``, a SQLite file's path, ``postgresql://...``,
+      ``memory://``).
     * ``catalog`` — the topics that may be emitted (default: the 16 documented ``TOPICS``).
     * ``clock`` — time source (default: the system clock); tests pass a fake clock.
     * ``policy`` — retry schedule and endpoint-health rules (:class:`DeliveryPolicy`).
     * ``endpoint_policy`` — which endpoints are allowed; ``EndpointPolicy(allow_insecure=True)``
       permits ``http://`` and loopback for local development and tests only.
     * ``resolver`` — host-name resolution used for endpoint checks and connection pinning.
-    * ``transport`` — how requests are sent (default: the httpx adapter).
+    * ``transport`` — how requests are sent: a sync ``Transport`` for ``Dispatcher.drain``
+      (default: the httpx adapter), an ``AsyncTransport`` for ``AsyncDispatcher`` (default:
+      the fastest installed, ``AiohttpTransport`` with the ``aiohttp`` extra, else httpx).
     * ``notifier`` — where failure notices go (e.g. ``SmtpNotifier``); None queues them only.
     * ``settings`` — worker concurrency, batch sizes, lease and intervals.
     * ``max_payload_bytes`` — largest event body ``emit`` accepts (default 256 KiB).
@@ -212,7 +216,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        store: Store | str,
+        store: Store | str | os.PathLike[str],
         *,
         catalog: TopicCatalog | None = None,
         clock: Clock | None = None,
@@ -356,20 +360,25 @@ class Dispatcher:
     def start_worker(self, *, transport: AsyncTransport | None = None) -> WorkerThread:
         """Deliver continuously from a background thread with its own event loop.
 
-        ``transport`` defaults to an ``AsyncHttpxTransport`` with this dispatcher's endpoint
-        policy and resolver; the worker closes it when it stops. Emits from this dispatcher
-        wake it at once; on PostgreSQL so do other processes' emits (``LISTEN``/``NOTIFY``,
-        see :class:`~acadio_webhooks.adapters.storage.sql.wakeup.PostgresWakeup`). Call
-        ``stop()`` on the result (or ``close()`` here) to finish in-flight attempts and stop.
+        ``transport`` defaults to the fastest installed async transport (``AiohttpTransport``
+        with the ``aiohttp`` extra, else ``AsyncHttpxTransport``; see
+        :func:`~acadio_webhooks.adapters.transport.default.default_async_transport`) with this
+        dispatcher's endpoint policy and resolver; the worker closes it when it stops. Emits
+        from this dispatcher wake it at once; on PostgreSQL so do other processes' emits
+        (``LISTEN``/``NOTIFY``, see
+        :class:`~acadio_webhooks.adapters.storage.sql.wakeup.PostgresWakeup`). Call ``stop()``
+        on the result (or ``close()`` here) to finish in-flight attempts and stop.
         """
         host = self._host
 
         def make_worker() -> AsyncWorker:
             chosen = transport
             if chosen is None:
-                from acadio_webhooks.adapters.transport.httpx import AsyncHttpxTransport
+                from acadio_webhooks.adapters.transport.default import default_async_transport
 
-                chosen = AsyncHttpxTransport(policy=host.endpoint_policy, resolver=host.resolver)
+                chosen = default_async_transport(
+                    policy=host.endpoint_policy, resolver=host.resolver
+                )
             return AsyncWorker(host.store, chosen, **host.worker_options())
 
         thread = WorkerThread(make_worker).start()
@@ -416,7 +425,7 @@ class AsyncDispatcher:
 
     def __init__(
         self,
-        store: Store | str,
+        store: Store | str | os.PathLike[str],
         *,
         catalog: TopicCatalog | None = None,
         clock: Clock | None = None,
@@ -560,9 +569,9 @@ class AsyncDispatcher:
 
     def _async_transport(self) -> AsyncTransport:
         if self._transport is None:
-            from acadio_webhooks.adapters.transport.httpx import AsyncHttpxTransport
+            from acadio_webhooks.adapters.transport.default import default_async_transport
 
-            self._transport = AsyncHttpxTransport(
+            self._transport = default_async_transport(
                 policy=self._host.endpoint_policy, resolver=self._host.resolver
             )
         return self._transport

@@ -79,6 +79,8 @@ def test_worker_delivers_and_finishes_the_attempt_in_flight_on_sigterm(tmp_path:
                     stream.close()
         assert process.returncode == 0, stderr
         assert "worker stopped: 1 attempts, 1 delivered" in stderr
+        # No --transport: the fastest installed one, said at start-up.
+        assert "delivering with AiohttpTransport, the fastest installed transport" in stderr
         assert "Traceback" not in stderr
         assert SECRET not in stderr
     [received] = receiver.received

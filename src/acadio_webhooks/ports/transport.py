@@ -1,7 +1,8 @@
 """The transport port: how one signed request reaches an endpoint.
 
-Adapters: :mod:`acadio_webhooks.adapters.transport.httpx` (default) and
-:mod:`acadio_webhooks.adapters.transport.aiohttp` (``acadio-webhooks[aiohttp]``); tests use
+Adapters: :mod:`acadio_webhooks.adapters.transport.httpx` (a core dependency) and
+:mod:`acadio_webhooks.adapters.transport.aiohttp` (``acadio-webhooks[aiohttp]``; the async
+default when installed, see :mod:`acadio_webhooks.adapters.transport.default`); tests use
 :class:`acadio_webhooks.testing.RecordingTransport`.
 """
 

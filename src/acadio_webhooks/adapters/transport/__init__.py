@@ -1,9 +1,11 @@
-"""Transports: httpx (default), aiohttp (optional extra), and recording fakes for tests.
+"""Transports: httpx, aiohttp (optional extra), and recording fakes for tests.
 
-* :mod:`acadio_webhooks.adapters.transport.httpx`: ``HttpxTransport`` and
-  ``AsyncHttpxTransport`` (the default).
+* :mod:`acadio_webhooks.adapters.transport.httpx`: ``HttpxTransport`` (the sync default)
+  and ``AsyncHttpxTransport`` (the async default without the aiohttp extra).
 * :mod:`acadio_webhooks.adapters.transport.aiohttp`: ``AiohttpTransport``, with the
-  ``acadio-webhooks[aiohttp]`` extra.
+  ``acadio-webhooks[aiohttp]`` extra (then the async default).
+* :mod:`acadio_webhooks.adapters.transport.default`: which async transport a worker gets
+  when none is named.
 * :mod:`acadio_webhooks.adapters.transport.recording`: fakes that record requests.
 
 The network transports check every connection against an
