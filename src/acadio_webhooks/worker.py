@@ -485,7 +485,9 @@ class AsyncWorker(_Worker[AsyncTransport]):
             if state.unsettled > state.max_unsettled:
                 wanted = 0  # the store is not keeping up with recording: wait for the settler
             skipped: frozenset[str] = frozenset()
+            claimed = False
             if wanted >= threshold or (state.leased == 0 and wanted > 0):
+                claimed = True
                 skipped = state.saturated()
                 try:
                     items = await self._store_call(partial(self._runner.claim, wanted, skipped))
@@ -507,6 +509,9 @@ class AsyncWorker(_Worker[AsyncTransport]):
             if (
                 state.stop is None
                 and state.leased == 0
+                # Only a claim that found nothing proves nothing is due: one held back while
+                # the store catches up with recording must wait for the settler's wake-up.
+                and claimed
                 and not items
                 and not skipped  # a claim that left subscriptions out proves nothing
                 and not state.deferred

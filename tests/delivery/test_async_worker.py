@@ -288,3 +288,30 @@ async def test_every_attempt_made_before_a_stop_is_recorded(tmp_path: Path) -> N
     assert len(delivered.items) == sent
     assert len(pending.items) == 120 - sent
     store.close()
+
+
+class _SlowRecordingStore(MemoryStore):
+    """A store that records settlements slowly, from a worker thread (as SQL stores do)."""
+
+    nonblocking = False
+
+    def settle(self, *args: object, **kwargs: object) -> None:  # type: ignore[override]
+        threading.Event().wait(0.02)
+        super().settle(*args, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_drain_waits_for_slow_recording_instead_of_stopping_with_work_due() -> None:
+    # A fast endpoint and a slow store: attempts finish long before they are recorded, so
+    # the worker stops claiming until the store catches up. drain() must then wait, not
+    # take the pause for "nothing due" and return with deliveries still pending.
+    store = _SlowRecordingStore()
+    settings = WorkerSettings(concurrency=5, per_endpoint=5, batch_size=5)
+    dispatcher = make_dispatcher(store, transport=AsyncRecordingTransport(), settings=settings)
+    subscribe_hosts(dispatcher, 1)
+    await dispatcher.emit_many(
+        NewEvent("course/completion/create", {"n": n}, tenant="t") for n in range(200)
+    )
+    report = await dispatcher.drain()
+    assert report.delivered == 200
+    pending = await dispatcher.deliveries(DeliveryQuery(status=DeliveryStatus.PENDING))
+    assert pending.items == ()
