@@ -107,8 +107,10 @@ def test_start_worker_delivers_with_aiohttp_by_default(
 
 
 def test_an_async_dispatcher_worker_uses_aiohttp_by_default(
-    tmp_path: Path, receiver: LoopbackReceiver
+    tmp_path: Path, receiver: LoopbackReceiver, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger=CHOICE_LOG)
+
     async def scenario() -> None:
         async with AsyncDispatcher(tmp_path / "hooks.db", endpoint_policy=LOCAL) as dispatcher:
             integration = dispatcher.integrations.install("tenant-1", secret=SECRET)
@@ -116,8 +118,10 @@ def test_an_async_dispatcher_worker_uses_aiohttp_by_default(
             await dispatcher.emit("course/completion/create", {"n": 1}, tenant="tenant-1")
             report = await dispatcher.drain()
             assert report.delivered == 1
-            assert isinstance(dispatcher._async_transport(), AiohttpTransport)
 
     asyncio.run(scenario())
     [got] = receiver.received
     assert got.verified
+    assert choice_lines(caplog) == [
+        "delivering with AiohttpTransport, the fastest installed transport"
+    ]

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
-import importlib.util
 import logging
 import signal
 import sys
@@ -185,7 +184,11 @@ class _Built:
 def build_worker(args: argparse.Namespace, notifier: Notifier) -> _Built:
     """The store, transport and worker the options describe."""
     from acadio_webhooks.adapters.resolver import SystemResolver
-    from acadio_webhooks.adapters.transport.default import TransportName, default_async_transport
+    from acadio_webhooks.adapters.transport.default import (
+        TransportName,
+        default_async_transport,
+        is_installed,
+    )
     from acadio_webhooks.domain.endpoints import EndpointPolicy
     from acadio_webhooks.worker import AsyncWorker, WorkerSettings
 
@@ -196,7 +199,8 @@ def build_worker(args: argparse.Namespace, notifier: Notifier) -> _Built:
         name = "aiohttp"
     elif requested == "httpx":
         name = "httpx"
-    if name == "aiohttp" and importlib.util.find_spec("aiohttp") is None:
+    # Before the store is opened: a usage error leaves nothing to close.
+    if name == "aiohttp" and not is_installed("aiohttp"):
         raise CommandError(
             "--transport aiohttp needs aiohttp: pip install 'acadio-webhooks[aiohttp]'",
             EXIT_USAGE,

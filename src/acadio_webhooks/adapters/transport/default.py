@@ -18,16 +18,21 @@ from acadio_webhooks.domain.endpoints import EndpointPolicy
 from acadio_webhooks.ports.resolver import Resolver
 from acadio_webhooks.ports.transport import AsyncTransport
 
-__all__ = ["TransportName", "fastest_installed", "default_async_transport"]
+__all__ = ["TransportName", "is_installed", "fastest_installed", "default_async_transport"]
 
 logger = logging.getLogger("acadio_webhooks.worker")
 
 TransportName = Literal["aiohttp", "httpx"]
 
 
+def is_installed(name: TransportName) -> bool:
+    """Whether the HTTP client behind transport ``name`` can be imported here."""
+    return importlib.util.find_spec(name) is not None
+
+
 def fastest_installed() -> TransportName:
     """``"aiohttp"`` when the aiohttp extra is installed, else ``"httpx"``."""
-    return "aiohttp" if importlib.util.find_spec("aiohttp") is not None else "httpx"
+    return "aiohttp" if is_installed("aiohttp") else "httpx"
 
 
 def default_async_transport(
