@@ -256,9 +256,12 @@ def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
 
 def test_claim_walks_the_due_index(store: SqlStore) -> None:
     from acadio_webhooks.adapters.storage.sql._queue import _due_window
+    from acadio_webhooks.domain.core import PAUSE_HORIZON
 
     postgres = store.dialect == "postgresql"
-    query = _due_window(at(0), 50, lock=postgres)
+    query = _due_window(lock=postgres).params(
+        b_now=at(0), b_horizon=at(0) + PAUSE_HORIZON, b_limit=50
+    )
     compiled = query.compile(store.engine, compile_kwargs={"literal_binds": True})
     with store.engine.begin() as conn:
         if postgres:

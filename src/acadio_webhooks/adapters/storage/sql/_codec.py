@@ -17,7 +17,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from acadio_webhooks.adapters.storage.secret_box import SecretBox
 from acadio_webhooks.adapters.storage.sql import schema
-from acadio_webhooks.domain.messages import Notification, NotificationKind, Settlement
+from acadio_webhooks.domain.messages import Notification, NotificationKind
 from acadio_webhooks.domain.models import (
     Attempt,
     Delivery,
@@ -30,7 +30,7 @@ from acadio_webhooks.domain.models import (
 from acadio_webhooks.errors import UnreadableRecord
 
 __all__ = ["SecretCodec", "integration_row", "subscription_row", "event_row", "delivery_row"]
-__all__ += ["attempt_row", "notification_row", "to_subscription", "to_event", "to_delivery"]
+__all__ += ["notification_row", "to_subscription", "to_event", "to_delivery"]
 __all__ += ["to_attempt", "to_notification", "invalid_row"]
 
 Row = Mapping[Any, Any]  # SQLAlchemy RowMapping keys may be columns too
@@ -207,13 +207,6 @@ def delivery_row(delivery: Delivery) -> dict[str, Any]:
 def to_delivery(row: Row) -> Delivery:
     fields = {name: row[name] for name in Delivery.model_fields}
     return _validated(Delivery, fields, schema.deliveries.name)
-
-
-def attempt_row(settlement: Settlement) -> dict[str, Any]:
-    # The table's own ``id`` is a serial row number; the attempt's id is ``attempt_id``.
-    row = settlement.attempt.model_dump(exclude={"id"})
-    row["attempt_id"] = settlement.attempt.id
-    return row
 
 
 def to_attempt(row: Row) -> Attempt:

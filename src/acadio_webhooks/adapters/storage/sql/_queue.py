@@ -10,17 +10,32 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Select, and_, bindparam, case, func, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    Dialect,
+    Insert,
+    Integer,
+    Select,
+    Update,
+    and_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    update,
+)
 
 from acadio_webhooks.adapters.storage._common import HealthChange, fold_health
 from acadio_webhooks.adapters.storage.sql._codec import (
     SecretCodec,
-    attempt_row,
     notification_row,
 )
 from acadio_webhooks.adapters.storage.sql._dialect import insert_ignoring_conflicts
+from acadio_webhooks.adapters.storage.sql._prepared import prepared
 from acadio_webhooks.adapters.storage.sql.schema import (
     UtcDateTime,
     attempts,
@@ -87,8 +102,26 @@ def cancel_where(conn: Connection, *conditions: Any, now: datetime | None) -> in
     return int(result.rowcount)
 
 
+class _Due(NamedTuple):
+    """One row of a claim or take: the delivery, its subscription, integration and event."""
+
+    id: str
+    event_id: str
+    topic: str
+    tenant: str
+    subscription_id: str
+    integration_id: str
+    attempts: int
+    endpoint: str | None
+    subscription_active: bool | None
+    consecutive_failures: int | None
+    failing_since: datetime | None
+    integration_active: bool | None
+    secrets: str | None
+    payload: bytes
+
+
 def _work_rows() -> Select[Any]:
-    """Everything a work item needs: the delivery, its subscription, integration and event."""
     d, s, i, e = deliveries, subscriptions, integrations, events
     return select(
         d.c.id,
@@ -99,10 +132,10 @@ def _work_rows() -> Select[Any]:
         d.c.integration_id,
         d.c.attempts,
         s.c.endpoint,
-        s.c.active.label("subscription_active"),
+        s.c.active,
         s.c.consecutive_failures,
         s.c.failing_since,
-        i.c.active.label("integration_active"),
+        i.c.active,
         i.c.secrets,
         e.c.payload,
     ).select_from(
@@ -112,10 +145,10 @@ def _work_rows() -> Select[Any]:
     )
 
 
-def _due_window(
-    now: datetime, size: int, *, lock: bool, skip_subscriptions: Collection[str] = ()
-) -> Select[Any]:
+def _due_window(*, lock: bool, skip_subscriptions: Collection[str] = ()) -> Select[Any]:
+    """The oldest due deliveries; parameters ``b_now``, ``b_horizon`` and ``b_limit``."""
     d, s = deliveries, subscriptions
+    now = bindparam("b_now", type_=UtcDateTime)
     query = (
         _work_rows()
         .where(
@@ -127,17 +160,53 @@ def _due_window(
             or_(
                 s.c.paused_until.is_(None),
                 s.c.paused_until <= now,
-                s.c.paused_until > now + PAUSE_HORIZON,
+                s.c.paused_until > bindparam("b_horizon", type_=UtcDateTime),
             ),
         )
         .order_by(d.c.next_attempt_at, d.c.id)
-        .limit(size)
+        .limit(bindparam("b_limit", type_=Integer))
     )
     if skip_subscriptions:
         query = query.where(d.c.subscription_id.not_in(list(skip_subscriptions)))
     if lock:
         query = query.with_for_update(of=d, skip_locked=True)
     return query
+
+
+def _due_rows(
+    conn: Connection, *, now: datetime, limit: int, skip_subscriptions: Collection[str]
+) -> list[_Due]:
+    lock = conn.dialect.name == "postgresql"
+    values = {"b_now": now, "b_horizon": now + PAUSE_HORIZON, "b_limit": limit}
+    if skip_subscriptions:
+        # The list of subscriptions left out changes from claim to claim: not prepared.
+        query = _due_window(lock=lock, skip_subscriptions=skip_subscriptions)
+        return [_Due._make(row) for row in conn.execute(query, values)]
+    window = prepared(conn, "due window", lambda dialect: _due_window(lock=lock))
+    return [_Due._make(row) for row in window.fetch(conn, values)]
+
+
+# Built once: the IN lists are expanded when they run, so neither the statement nor its
+# values are built and coerced again on every claim and settle.
+_IDS: BindParameter[Any] = bindparam("b_ids", expanding=True)
+_LEASE = (
+    update(deliveries)
+    .where(deliveries.c.id.in_(_IDS))
+    .values(lease_owner=bindparam("b_owner"), lease_expires_at=bindparam("b_until"))
+)
+_STATES = select(deliveries.c.id, deliveries.c.status, deliveries.c.lease_owner).where(
+    deliveries.c.id.in_(_IDS)
+)
+_STATES_LOCKED = _STATES.order_by(deliveries.c.id).with_for_update(of=deliveries)
+_RECORDED = select(attempts.c.attempt_id).where(attempts.c.attempt_id.in_(_IDS))
+_DIRTY = select(subscriptions.c.id).where(
+    subscriptions.c.id.in_(_IDS),
+    or_(
+        subscriptions.c.consecutive_failures != 0,
+        subscriptions.c.failing_since.is_not(None),
+        subscriptions.c.paused_until.is_not(None),
+    ),
+)
 
 
 def claim(
@@ -151,8 +220,7 @@ def claim(
     skip_subscriptions: Collection[str] = (),
 ) -> list[WorkItem]:
     """Lease up to ``limit`` due deliveries to ``owner``; cancel the inactive ones met."""
-    lock = conn.dialect.name == "postgresql"
-    if lock:
+    if conn.dialect.name == "postgresql":
         # A lease lost in a server crash only makes its deliveries claimable again (what
         # lease expiry does anyway), so the claim need not wait for its WAL flush; the
         # settle that follows is durable and flushes the claim's WAL with its own.
@@ -161,8 +229,7 @@ def claim(
     items: list[WorkItem] = []
     while len(items) < limit:
         wanted = limit - len(items)
-        window = _due_window(now, wanted, lock=lock, skip_subscriptions=skip_subscriptions)
-        rows = conn.execute(window).mappings().all()
+        rows = _due_rows(conn, now=now, limit=wanted, skip_subscriptions=skip_subscriptions)
         left_out = _lease_rows(conn, codec, rows, items, keys, owner=owner, now=now, lease=lease)
         # A short window means the due backlog is exhausted; a window handed out whole filled
         # the claim.
@@ -174,7 +241,7 @@ def claim(
 def _lease_rows(
     conn: Connection,
     codec: SecretCodec,
-    rows: Sequence[Any],
+    rows: Sequence[_Due],
     items: list[WorkItem],
     keys: dict[str, tuple[bytes, ...] | StorageError],
     *,
@@ -185,25 +252,23 @@ def _lease_rows(
     """Lease the live ``rows`` to ``owner`` and append their work items to ``items``; cancel
     the rows of inactive subscriptions or integrations. Return how many rows were not handed
     out (cancelled, or their integration's secrets unreadable)."""
-    live = [r for r in rows if r["subscription_active"] and r["integration_active"]]
-    dead = [r["id"] for r in rows if not (r["subscription_active"] and r["integration_active"])]
+    live = [r for r in rows if r.subscription_active and r.integration_active]
+    dead = [r.id for r in rows if not (r.subscription_active and r.integration_active)]
     if live:
         # Deliveries whose secrets cannot be read are leased too, though not handed out: the
         # lease keeps them out of the next claims for a while instead of at the head of every
         # one, and they are tried again, still pending, when it runs out.
         conn.execute(
-            update(deliveries)
-            .where(deliveries.c.id.in_([r["id"] for r in live]))
-            .values(lease_owner=owner, lease_expires_at=now + lease)
+            _LEASE, {"b_ids": [r.id for r in live], "b_owner": owner, "b_until": now + lease}
         )
     unreadable: dict[str, list[str]] = {}
     for row in live:
-        integration_id = row["integration_id"]
+        integration_id = row.integration_id
         if integration_id not in keys:
             keys[integration_id] = _signing_keys(codec, row, now)
         signing_keys = keys[integration_id]
         if isinstance(signing_keys, StorageError):
-            unreadable.setdefault(integration_id, []).append(row["id"])
+            unreadable.setdefault(integration_id, []).append(row.id)
         else:
             items.append(_work_item(row, signing_keys))
     for integration_id, skipped in unreadable.items():
@@ -220,10 +285,11 @@ def _lease_rows(
     return len(dead) + sum(map(len, unreadable.values()))
 
 
-def _signing_keys(codec: SecretCodec, row: Any, now: datetime) -> tuple[bytes, ...] | StorageError:
+def _signing_keys(codec: SecretCodec, row: _Due, now: datetime) -> tuple[bytes, ...] | StorageError:
     """The keys that sign the row's delivery now, or why they cannot be read."""
+    assert row.secrets is not None  # only live rows (with their integration) get here
     try:
-        secrets = codec.load(row["secrets"], row["integration_id"])
+        secrets = codec.load(row.secrets, row.integration_id)
     except StorageError as exc:
         return exc
     # Only the secrets take part in choosing signing keys.
@@ -251,26 +317,29 @@ def take(
         conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
         # Two takers of the same lease serialise here; the second finds it moved.
         query = query.with_for_update(of=d)
-    rows = conn.execute(query.order_by(d.c.next_attempt_at, d.c.id)).mappings().all()
+    rows = [_Due._make(row) for row in conn.execute(query.order_by(d.c.next_attempt_at, d.c.id))]
     items: list[WorkItem] = []
     _lease_rows(conn, codec, rows, items, {}, owner=new_owner, now=now, lease=lease)
     return items
 
 
-def _work_item(row: Any, signing_keys: tuple[bytes, ...]) -> WorkItem:
+def _work_item(row: _Due, signing_keys: tuple[bytes, ...]) -> WorkItem:
+    # Live rows only: their subscription exists, so its columns are there.
+    assert row.endpoint is not None
+    assert row.consecutive_failures is not None
     return WorkItem(
-        delivery_id=row["id"],
-        event_id=row["event_id"],
-        topic=row["topic"],
-        tenant=row["tenant"],
-        payload=bytes(row["payload"]),
-        endpoint=row["endpoint"],
-        subscription_id=row["subscription_id"],
-        integration_id=row["integration_id"],
+        delivery_id=row.id,
+        event_id=row.event_id,
+        topic=row.topic,
+        tenant=row.tenant,
+        payload=bytes(row.payload),
+        endpoint=row.endpoint,
+        subscription_id=row.subscription_id,
+        integration_id=row.integration_id,
         signing_keys=signing_keys,
-        attempt_number=row["attempts"] + 1,
-        endpoint_failures=row["consecutive_failures"],
-        endpoint_failing_since=row["failing_since"],
+        attempt_number=row.attempts + 1,
+        endpoint_failures=row.consecutive_failures,
+        endpoint_failing_since=row.failing_since,
     )
 
 
@@ -285,15 +354,13 @@ def settle(
     """
     if not settlements:
         return False
-    d = deliveries
     ids = {s.item.delivery_id for s in settlements}
-    states = select(d.c.id, d.c.status, d.c.lease_owner).where(d.c.id.in_(ids))
-    if conn.dialect.name == "postgresql":
-        # The delivery rows are locked before the attempts are looked up: two settles of the
-        # same attempts queue here, and the second then finds the first's attempts.
-        states = states.order_by(d.c.id).with_for_update(of=d)
+    # On PostgreSQL the delivery rows are locked before the attempts are looked up: two
+    # settles of the same attempts queue there, and the second then finds the first's attempts.
+    states = _STATES_LOCKED if conn.dialect.name == "postgresql" else _STATES
     held = {
-        row.id: row.status == PENDING and row.lease_owner == owner for row in conn.execute(states)
+        delivery_id: status == PENDING and lease_owner == owner
+        for delivery_id, status, lease_owner in conn.execute(states, {"b_ids": list(ids)})
     }
     for delivery_id in ids - held.keys():
         raise NotFound("delivery", delivery_id)
@@ -301,10 +368,7 @@ def settle(
     fresh = _unrecorded(conn, settlements)
     if not fresh:
         return False
-    conn.execute(
-        insert_ignoring_conflicts(conn.dialect.name, attempts, ["attempt_id"]),
-        [attempt_row(s) for s in fresh],
-    )
+    _record_attempts(conn, fresh)
 
     owned: list[Settlement] = []
     for settlement in fresh:
@@ -325,11 +389,7 @@ def settle(
 def _unrecorded(conn: Connection, settlements: Sequence[Settlement]) -> list[Settlement]:
     """The settlements whose attempts are not recorded yet, each attempt once."""
     wanted = {s.attempt.id for s in settlements}
-    recorded = set(
-        conn.execute(
-            select(attempts.c.attempt_id).where(attempts.c.attempt_id.in_(wanted))
-        ).scalars()
-    )
+    recorded = set(conn.execute(_RECORDED, {"b_ids": list(wanted)}).scalars())
     fresh: list[Settlement] = []
     for settlement in settlements:
         if settlement.attempt.id not in recorded:
@@ -338,8 +398,47 @@ def _unrecorded(conn: Connection, settlements: Sequence[Settlement]) -> list[Set
     return fresh
 
 
-def _apply_verdicts(conn: Connection, owned: Sequence[Settlement], now: datetime) -> None:
-    statement = (
+_ATTEMPT_COLUMNS = (
+    "attempt_id",
+    "delivery_id",
+    "number",
+    "started_at",
+    "duration_ms",
+    "status_code",
+    "error",
+    "response_excerpt",
+    "succeeded",
+)
+
+
+def _attempt_insert(dialect: Dialect) -> Insert:
+    return insert_ignoring_conflicts(dialect.name, attempts, ["attempt_id"]).values(
+        {name: bindparam(f"b_{name}", type_=attempts.c[name].type) for name in _ATTEMPT_COLUMNS}
+    )
+
+
+def _record_attempts(conn: Connection, fresh: Sequence[Settlement]) -> None:
+    rows = []
+    for settlement in fresh:
+        attempt = settlement.attempt
+        rows.append(
+            {
+                "b_attempt_id": attempt.id,
+                "b_delivery_id": attempt.delivery_id,
+                "b_number": attempt.number,
+                "b_started_at": attempt.started_at,
+                "b_duration_ms": attempt.duration_ms,
+                "b_status_code": attempt.status_code,
+                "b_error": attempt.error,
+                "b_response_excerpt": attempt.response_excerpt,
+                "b_succeeded": attempt.succeeded,
+            }
+        )
+    prepared(conn, "record attempts", _attempt_insert).execute_many(conn, rows)
+
+
+def _verdict_update(dialect: Dialect) -> Update:
+    return (
         update(deliveries)
         .where(deliveries.c.id == bindparam("b_id"))
         .values(
@@ -348,13 +447,16 @@ def _apply_verdicts(conn: Connection, owned: Sequence[Settlement], now: datetime
             next_attempt_at=bindparam("b_next", type_=UtcDateTime),
             last_status_code=bindparam("b_code"),
             last_error=bindparam("b_error"),
-            updated_at=now,
+            updated_at=bindparam("b_now", type_=UtcDateTime),
             lease_owner=None,
             lease_expires_at=None,
         )
     )
-    conn.execute(
-        statement,
+
+
+def _apply_verdicts(conn: Connection, owned: Sequence[Settlement], now: datetime) -> None:
+    prepared(conn, "apply verdicts", _verdict_update).execute_many(
+        conn,
         [
             {
                 "b_id": s.item.delivery_id,
@@ -363,6 +465,7 @@ def _apply_verdicts(conn: Connection, owned: Sequence[Settlement], now: datetime
                 "b_next": s.next_attempt_at,
                 "b_code": s.attempt.status_code,
                 "b_error": s.attempt.error,
+                "b_now": now,
             }
             for s in owned
         ],
@@ -376,18 +479,7 @@ def _apply_health(conn: Connection, owned: Sequence[Settlement]) -> None:
     # settling successes of the same subscriptions never queue on its row.
     clean = [c.subscription_id for c in changes if c.reset and _is_clean(c)]
     if clean:
-        dirty = set(
-            conn.execute(
-                select(s.c.id).where(
-                    s.c.id.in_(clean),
-                    or_(
-                        s.c.consecutive_failures != 0,
-                        s.c.failing_since.is_not(None),
-                        s.c.paused_until.is_not(None),
-                    ),
-                )
-            ).scalars()
-        )
+        dirty = set(conn.execute(_DIRTY, {"b_ids": clean}).scalars())
         changes = [c for c in changes if c.subscription_id in dirty or not _is_clean(c)]
     if not changes:
         return

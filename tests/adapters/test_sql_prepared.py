@@ -1,0 +1,114 @@
+"""The claim and settle statements the SQL store prepares once: the values they write and
+read are the ones SQLAlchemy's own execute writes and reads, on every dialect."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from acadio_webhooks.adapters.storage.sql import SqlStore
+from acadio_webhooks.adapters.storage.sql._prepared import Prepared, prepared
+from acadio_webhooks.adapters.storage.sql.schema import UtcDateTime
+
+_metadata = sa.MetaData()
+_moments = sa.Table(
+    "prepared_moments",
+    _metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("at", UtcDateTime),
+    sa.Column("flag", sa.Boolean, nullable=False),
+    sa.Column("body", sa.LargeBinary),
+)
+
+# Microseconds of 0 on purpose: a driver's own datetime adapter writes "12:00:00" there, the
+# column type "12:00:00.000000", and the two do not compare equal as text in SQLite.
+_NOON = datetime(2026, 12, 5, 12, 0, tzinfo=timezone.utc)
+
+
+def _insert(dialect: sa.Dialect) -> sa.Insert:
+    return _moments.insert().values(
+        id=sa.bindparam("b_id"),
+        kind="moment",  # built in: every row gets it without naming it
+        at=sa.bindparam("b_at", type_=UtcDateTime),
+        flag=sa.bindparam("b_flag", type_=sa.Boolean),
+        body=sa.bindparam("b_body", type_=sa.LargeBinary),
+    )
+
+
+def _since(dialect: sa.Dialect) -> sa.Select[tuple[int, datetime | None, bool, bytes | None]]:
+    return (
+        sa.select(_moments.c.id, _moments.c.at, _moments.c.flag, _moments.c.body)
+        .where(_moments.c.at >= sa.bindparam("b_since", type_=UtcDateTime))
+        .order_by(_moments.c.id)
+    )
+
+
+@pytest.fixture
+def engine(store: SqlStore) -> Iterator[sa.Engine]:
+    engine = store.engine
+    _metadata.create_all(engine)
+    yield engine
+    _metadata.drop_all(engine)
+
+
+def test_rows_written_prepared_read_back_as_the_store_writes_them(engine: sa.Engine) -> None:
+    eastern = timezone(timedelta(hours=-5))
+    with engine.begin() as conn:
+        prepared(conn, "test insert", _insert).execute_many(
+            conn,
+            [
+                {"b_id": 1, "b_at": _NOON, "b_flag": True, "b_body": b"\x00\xff"},
+                {"b_id": 2, "b_at": _NOON.astimezone(eastern), "b_flag": False, "b_body": None},
+                {"b_id": 3, "b_at": None, "b_flag": False, "b_body": b""},
+            ],
+        )
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(_moments).order_by(_moments.c.id)).all()
+        # SQLAlchemy's own comparison with the same moment finds both timed rows.
+        at_noon = conn.execute(sa.select(_moments.c.id).where(_moments.c.at == _NOON)).all()
+    assert [tuple(row) for row in rows] == [
+        (1, "moment", _NOON, True, b"\x00\xff"),
+        (2, "moment", _NOON, False, None),
+        (3, "moment", None, False, b""),
+    ]
+    assert [row.id for row in at_noon] == [1, 2]
+
+
+def test_a_prepared_query_converts_its_parameters_and_its_results(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            _moments.insert().values(kind="k"),
+            [
+                {"id": 1, "at": _NOON - timedelta(seconds=1), "flag": True, "body": None},
+                {"id": 2, "at": _NOON, "flag": True, "body": b"x"},
+                {"id": 3, "at": _NOON + timedelta(microseconds=1), "flag": False, "body": None},
+            ],
+        )
+    with engine.connect() as conn:
+        found = prepared(conn, "test since", _since).fetch(conn, {"b_since": _NOON})
+    assert found == [(2, _NOON, True, b"x"), (3, _NOON + timedelta(microseconds=1), False, None)]
+    assert found[0][1].tzinfo == timezone.utc
+
+
+def test_a_missing_parameter_is_named_and_nothing_is_written(engine: sa.Engine) -> None:
+    statement = Prepared.compile(_insert(engine.dialect), engine.dialect)
+    with pytest.raises(KeyError, match="'b_flag'"), engine.begin() as conn:
+        statement.execute_many(
+            conn,
+            [
+                {"b_id": 1, "b_at": _NOON, "b_flag": True, "b_body": None},
+                {"b_id": 2, "b_at": _NOON, "b_body": None},
+            ],
+        )
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(_moments)).scalar() == 0
+
+
+def test_statements_whose_shape_changes_per_call_are_refused() -> None:
+    ids = sa.select(_moments.c.id).where(_moments.c.id.in_(sa.bindparam("ids", expanding=True)))
+    with pytest.raises(ValueError, match="cannot prepare"):
+        Prepared.compile(ids, sa.create_engine("sqlite://").dialect)
