@@ -18,7 +18,9 @@ Three parts (``--only`` picks some):
     send the same number of 1 KiB POSTs; event bodies are about 1 KiB too. Rounds are
     interleaved (every set-up at every concurrency once per round, order rotated) and medians
     reported, with every ratio to the bare loops and the targets: with aiohttp at concurrency
-    50, memory >= 0.7x, SQLite >= 0.5x and PostgreSQL >= 0.4x the bare aiohttp loop.
+    50, memory >= 0.7x, SQLite >= 0.5x and PostgreSQL >= 0.4x the bare aiohttp loop. The
+    process first freezes its start-up objects out of garbage collection (``gc.freeze()``),
+    as ``acadio-webhooks worker`` does.
     PostgreSQL runs in a fresh database on 127.0.0.1:5432 (``--postgres-admin``), dropped
     afterwards, and is skipped with a message when the server is unreachable.
 
@@ -43,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import secrets
 import sqlite3
@@ -558,6 +561,11 @@ def main() -> int:
                 f"sink at {url}; {rounds} rounds of {count} deliveries per set-up "
                 f"and concurrency; stores: {', '.join(stores)}"
             )
+            # As `acadio-webhooks worker` does at start-up (cli/_worker.py): the bare loops
+            # run in this same process and gain from it alike.
+            gc.collect()
+            gc.freeze()
+            print(f"start-up objects frozen out of garbage collection: {gc.get_freeze_count():,}")
             samples = asyncio.run(throughput(stores, url, rounds, count))
             targets += report_throughput(samples, list(stores))
     if "backlog" in parts:

@@ -81,6 +81,8 @@ def test_worker_delivers_and_finishes_the_attempt_in_flight_on_sigterm(tmp_path:
         assert "worker stopped: 1 attempts, 1 delivered" in stderr
         # No --transport: the fastest installed one, said at start-up.
         assert "delivering with AiohttpTransport, the fastest installed transport" in stderr
+        # The process is the worker's own: start-up objects stay out of collection passes.
+        assert "start-up objects frozen out of garbage-collection passes" in stderr
         assert "Traceback" not in stderr
         assert SECRET not in stderr
     [received] = receiver.received

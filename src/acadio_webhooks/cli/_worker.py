@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import gc
 import logging
 import signal
 import sys
@@ -287,6 +288,7 @@ async def _main(args: argparse.Namespace) -> None:
     )
     if args.allow_insecure_endpoints:
         logger.warning("insecure endpoints allowed (http://, loopback): development use only")
+    _freeze_start_up_objects()
     try:
         await serve(built.worker, stop, [functools.partial(listen_for_due_work, built.store)])
     finally:
@@ -298,6 +300,22 @@ async def _main(args: argparse.Namespace) -> None:
         counts.delivered,
         counts.retried,
         counts.failed,
+    )
+
+
+def _freeze_start_up_objects() -> None:
+    """Keep what start-up made (modules, classes, the store's engine) out of every later
+    garbage-collection pass.
+
+    This process is the worker's own. Each attempt leaves short-lived objects that survive a
+    young collection while in flight, so full collections come every few thousand
+    deliveries and each walked the ~100,000 objects of the imports: 37 us per delivery of a
+    460 us total (SQLite + aiohttp, docs/performance.md), 1 us after the freeze.
+    """
+    gc.collect()
+    gc.freeze()
+    logger.info(
+        "%d start-up objects frozen out of garbage-collection passes", gc.get_freeze_count()
     )
 
 
