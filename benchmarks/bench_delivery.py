@@ -19,8 +19,9 @@ Three parts (``--only`` picks some):
     interleaved (every set-up at every concurrency once per round, order rotated) and medians
     reported, with every ratio to the bare loops and the targets: with aiohttp at concurrency
     50, memory >= 0.7x, SQLite >= 0.5x and PostgreSQL >= 0.4x the bare aiohttp loop. The
-    process first freezes its start-up objects out of garbage collection (``gc.freeze()``),
-    as ``acadio-webhooks worker`` does.
+    process first freezes its start-up objects out of garbage collection (``gc.freeze()``)
+    and runs on uvloop when it is installed (``--event-loop``), as ``acadio-webhooks worker``
+    does; the bare loops run in the same process on the same loop.
     PostgreSQL runs in a fresh database on 127.0.0.1:5432 (``--postgres-admin``), dropped
     afterwards, and is skipped with a message when the server is unreachable.
 
@@ -80,6 +81,8 @@ from acadio_webhooks.dispatcher import Dispatcher
 from acadio_webhooks.domain.endpoints import EndpointPolicy
 from acadio_webhooks.domain.messages import OutboundRequest, TransportResult
 from acadio_webhooks.domain.signing import encode_event_body
+from acadio_webhooks.event_loop import resolve_event_loop
+from acadio_webhooks.event_loop import run as run_event_loop
 from acadio_webhooks.ports.storage import Store
 from acadio_webhooks.ports.transport import AsyncTransport
 from acadio_webhooks.worker import AsyncWorker, WorkerSettings
@@ -521,6 +524,13 @@ def main() -> int:
         help="comma-separated parts to run (throughput, overhead, backlog)",
     )
     parser.add_argument("--stores", default="memory,sqlite,postgresql")
+    parser.add_argument(
+        "--event-loop",
+        choices=("auto", "uvloop", "asyncio"),
+        default="auto",
+        help="the throughput runs' event loop, bare loops included (default auto: uvloop "
+        "when installed, as acadio-webhooks worker chooses)",
+    )
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 5, quick 3)")
     parser.add_argument(
         "--deliveries", type=int, help="deliveries per measurement (default 1000, quick 300)"
@@ -566,7 +576,9 @@ def main() -> int:
             gc.collect()
             gc.freeze()
             print(f"start-up objects frozen out of garbage collection: {gc.get_freeze_count():,}")
-            samples = asyncio.run(throughput(stores, url, rounds, count))
+            loop = resolve_event_loop(args.event_loop)
+            print(f"event loop: {loop} (the worker's default: uvloop when installed)")
+            samples = run_event_loop(throughput(stores, url, rounds, count), loop=loop)
             targets += report_throughput(samples, list(stores))
     if "backlog" in parts:
         size = args.backlog or (2_000 if args.smoke else 100_000 if args.quick else 1_000_000)

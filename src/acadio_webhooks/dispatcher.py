@@ -32,6 +32,7 @@ from acadio_webhooks.domain.ids import new_id
 from acadio_webhooks.domain.models import Attempt, Delivery, DeliveryStatus, Event
 from acadio_webhooks.domain.topics import TOPICS, TopicCatalog
 from acadio_webhooks.errors import UnknownTopic
+from acadio_webhooks.event_loop import EventLoopName
 from acadio_webhooks.integrations import Integrations
 from acadio_webhooks.observability import DeliveryMetrics
 from acadio_webhooks.ports.clock import Clock, SystemClock
@@ -357,8 +358,13 @@ class Dispatcher:
             self._host.store, self._sync_transport(), **self._host.worker_options()
         ).drain()
 
-    def start_worker(self, *, transport: AsyncTransport | None = None) -> WorkerThread:
+    def start_worker(
+        self, *, transport: AsyncTransport | None = None, event_loop: EventLoopName = "auto"
+    ) -> WorkerThread:
         """Deliver continuously from a background thread with its own event loop.
+
+        ``event_loop`` is that loop: ``"auto"`` (uvloop with the ``uvloop`` extra, else
+        asyncio's), ``"uvloop"`` (``ImportError`` without it) or ``"asyncio"``.
 
         ``transport`` defaults to the fastest installed async transport (``AiohttpTransport``
         with the ``aiohttp`` extra, else ``AsyncHttpxTransport``; see
@@ -381,7 +387,7 @@ class Dispatcher:
                 )
             return AsyncWorker(host.store, chosen, **host.worker_options())
 
-        thread = WorkerThread(make_worker).start()
+        thread = WorkerThread(make_worker, event_loop=event_loop).start()
         self._threads.append(thread)
         host.wakers.append(thread)
         host.listen(thread.wake)

@@ -41,6 +41,8 @@ from acadio_webhooks.domain.messages import (
 from acadio_webhooks.domain.models import DeliveryStatus
 from acadio_webhooks.domain.notices import DEFAULT_NOTICE_GRACE, DEFAULT_NOTICE_WINDOW
 from acadio_webhooks.errors import AcadioWebhooksError
+from acadio_webhooks.event_loop import EventLoopName, resolve_event_loop
+from acadio_webhooks.event_loop import run as run_event_loop
 from acadio_webhooks.notify import DEFAULT_NOTICE_LEASE, NotificationFlusher
 from acadio_webhooks.observability import DeliveryMetrics, log_settlement
 from acadio_webhooks.ports.clock import Clock, SystemClock
@@ -807,13 +809,24 @@ class WorkerThread:
     """An :class:`AsyncWorker` on its own event loop in a daemon thread (for sync hosts).
 
     ``make_worker`` is called inside the new loop, so it can create async transports there.
-    ``stop()`` asks the worker to finish in-flight attempts and waits for the thread.
+    ``event_loop`` chooses that loop (:mod:`acadio_webhooks.event_loop`): by default uvloop
+    when it is installed, else asyncio's. ``stop()`` asks the worker to finish in-flight
+    attempts and waits for the thread.
+
+    Raises:
+        ImportError: ``event_loop="uvloop"`` without uvloop installed.
     """
 
     def __init__(
-        self, make_worker: Callable[[], AsyncWorker], *, name: str = "acadio-webhooks"
+        self,
+        make_worker: Callable[[], AsyncWorker],
+        *,
+        name: str = "acadio-webhooks",
+        event_loop: EventLoopName = "auto",
     ) -> None:
         self._make_worker = make_worker
+        self.event_loop = resolve_event_loop(event_loop)
+        """The loop the thread runs: ``"uvloop"`` or ``"asyncio"``."""
         self._started = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -847,7 +860,10 @@ class WorkerThread:
         return self._worker
 
     def _main(self) -> None:
-        asyncio.run(self._serve())
+        logger.info(
+            "worker thread %s runs on the %s event loop", self._thread.name, self.event_loop
+        )
+        run_event_loop(self._serve(), loop=self.event_loop)
 
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()

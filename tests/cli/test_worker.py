@@ -79,6 +79,8 @@ def test_worker_delivers_and_finishes_the_attempt_in_flight_on_sigterm(tmp_path:
                     stream.close()
         assert process.returncode == 0, stderr
         assert "worker stopped: 1 attempts, 1 delivered" in stderr
+        # No --event-loop: uvloop, installed here, named in the start-up line.
+        assert "uvloop event loop: concurrency 50, 10 per endpoint" in stderr
         # No --transport: the fastest installed one, said at start-up.
         assert "delivering with AiohttpTransport, the fastest installed transport" in stderr
         # The process is the worker's own: start-up objects stay out of collection passes.
@@ -92,6 +94,18 @@ def test_worker_delivers_and_finishes_the_attempt_in_flight_on_sigterm(tmp_path:
         [delivery] = dispatcher.deliveries(event_id=event_id).items
         assert delivery.status is DeliveryStatus.DELIVERED
         assert [a.status_code for a in dispatcher.attempts(delivery.id)] == [200]
+
+
+def test_worker_asking_for_uvloop_without_it_is_a_usage_error(
+    run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [n for n in sys.modules if n == "uvloop" or n.startswith("uvloop.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as without the uvloop extra
+    result = run("worker", "--db", f"sqlite:///{tmp_path / 'w.db'}", "--event-loop", "uvloop")
+    assert result.code == 2
+    assert "pip install 'acadio-webhooks[uvloop]'" in result.err
+    assert not (tmp_path / "w.db").exists()  # refused before anything was opened
 
 
 def test_worker_without_a_database_is_a_usage_error(

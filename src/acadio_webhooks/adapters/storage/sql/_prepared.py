@@ -52,7 +52,10 @@ class Prepared:
         if expanding or compiled.escaped_bind_names:
             # An IN list has as many markers as values, fixed only when it runs; and an
             # escaped name would not match the dictionary keys given here.
-            raise ValueError(f"cannot prepare a statement with parameters {expanding or binds}")
+            raise ValueError(
+                "cannot prepare a statement with parameters "
+                f"{expanding or sorted(compiled.escaped_bind_names)}"
+            )
         positional = compiled.positiontup is not None
         names = tuple(compiled.positiontup or ()) if positional else tuple(binds)
         converters: dict[str, _Convert] = {}

@@ -192,7 +192,10 @@ _IDS: BindParameter[Any] = bindparam("b_ids", expanding=True)
 _LEASE = (
     update(deliveries)
     .where(deliveries.c.id.in_(_IDS))
-    .values(lease_owner=bindparam("b_owner"), lease_expires_at=bindparam("b_until"))
+    .values(
+        lease_owner=bindparam("b_owner"),
+        lease_expires_at=bindparam("b_until", type_=UtcDateTime),
+    )
 )
 _STATES = select(deliveries.c.id, deliveries.c.status, deliveries.c.lease_owner).where(
     deliveries.c.id.in_(_IDS)
