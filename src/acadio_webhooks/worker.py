@@ -20,17 +20,18 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Collection, Coroutine, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 import anyio
 import anyio.to_thread
 
-from acadio_webhooks.domain.core import DeliveryPolicy, is_paused, prepare, settle
+from acadio_webhooks._lanes import Flow
+from acadio_webhooks.domain.core import DeliveryPolicy, prepare, settle
 from acadio_webhooks.domain.messages import (
     ErrorKind,
     OutboundRequest,
@@ -402,6 +403,10 @@ class AsyncWorker(_Worker[AsyncTransport]):
         # Stores that never wait on I/O (MemoryStore) are called on the event loop: a thread
         # hop would cost more than the call.
         self._inline_store = getattr(store, "nonblocking", False) is True
+        settings = self._runner.settings
+        # The feeder claims once this much room is free, and only then is worth waking.
+        self._claim_threshold = max(1, min(settings.batch_size, settings.concurrency) // 2)
+        self._claim_room_at = settings.concurrency * 2 - self._claim_threshold
 
     @property
     def owner(self) -> str:
@@ -433,7 +438,13 @@ class AsyncWorker(_Worker[AsyncTransport]):
     async def _serve(self, *, stop: asyncio.Event | None, report: DrainReport | None) -> None:
         self._loop = asyncio.get_running_loop()
         self._wakeup = asyncio.Event()
-        state = _Flow(self._runner.settings, stop)
+        settings = self._runner.settings
+        state = Flow(
+            concurrency=settings.concurrency,
+            per_endpoint=settings.per_endpoint,
+            batch_size=settings.batch_size,
+            stop=stop,
+        )
         try:
             async with anyio.create_task_group() as group:
                 group.start_soon(self._settler, state, report)
@@ -445,9 +456,11 @@ class AsyncWorker(_Worker[AsyncTransport]):
                 if state.crash is not None:
                     # Out through the task group, as an error in any of its tasks would leave.
                     raise state.crash
+                state.close_lanes()
                 group.cancel_scope.cancel()
         finally:
-            # Only left after a crash or a cancellation from outside: stop the attempts too.
+            # Lanes still running here are left after a crash or a cancellation from
+            # outside: stop their attempts too.
             for task in state.tasks:
                 task.cancel()
             if state.tasks:
@@ -476,10 +489,9 @@ class AsyncWorker(_Worker[AsyncTransport]):
             return function()
         return await anyio.to_thread.run_sync(function)
 
-    async def _feed(self, state: _Flow, report: DrainReport | None) -> None:
+    async def _feed(self, state: Flow, report: DrainReport | None) -> None:
         settings = self._runner.settings
-        threshold = max(1, min(settings.batch_size, settings.concurrency) // 2)
-        assert self._wakeup is not None
+        threshold = self._claim_threshold
         while not state.stopping and state.crash is None:
             room = state.max_leased - state.leased
             items: list[WorkItem] = []
@@ -497,15 +509,18 @@ class AsyncWorker(_Worker[AsyncTransport]):
                     logger.exception("claiming due deliveries failed; retrying after a pause")
                     await self._pause(settings.poll_interval)
                     continue
+                accepted = []
                 for item in items:
                     if state.hold(item.subscription_id):
-                        state.leased += 1
-                        state.start(self._deliver(item, state), self._crashed_task)
+                        accepted.append(item)
                     else:
                         # One endpoint's backlog must not fill this worker's room: give the
                         # excess back; claims skip the subscription until its slots free up.
                         state.deferred.append(item.delivery_id)
                         state.flush.set()
+                state.leased += len(accepted)
+                for _ in range(state.offer(accepted)):
+                    state.start(self._lane(state), self._crashed_task)
                 if len(items) == wanted:
                     continue
             if (
@@ -524,7 +539,7 @@ class AsyncWorker(_Worker[AsyncTransport]):
         if state.leased == 0 or state.crash is not None:
             state.idle.set()
 
-    def _crashed_task(self, state: _Flow, exc: BaseException) -> None:
+    def _crashed_task(self, state: Flow, exc: BaseException) -> None:
         # Not a failing endpoint (the transport reports those), a bug: stop the worker and
         # let the exception out of run()/drain(), as an exception in any other task would.
         if state.crash is None:
@@ -536,43 +551,55 @@ class AsyncWorker(_Worker[AsyncTransport]):
         # Wait first, clear after: a wake-up that arrived while claiming is not lost.
         assert self._wakeup is not None
         if not self._wakeup.is_set():
-            with anyio.move_on_after(float("inf") if seconds is None else seconds):
+            if seconds is None:
                 await self._wakeup.wait()
+            else:
+                with anyio.move_on_after(seconds):
+                    await self._wakeup.wait()
         self._wakeup.clear()
 
-    async def _deliver(self, item: WorkItem, state: _Flow) -> None:
-        runner = self._runner
-        try:
-            async with state.endpoint_slot(item.endpoint), state.slots:
-                if state.stopping:
-                    state.unstarted.append(item.delivery_id)
+    async def _lane(self, state: Flow) -> None:
+        """Attempt queued deliveries one after another until the run ends."""
+        item = state.take(None)
+        while True:
+            if item is None:
+                if not await state.sleep():
                     return
-                if state.is_paused(item.subscription_id, runner.clock.now):
-                    # The circuit breaker opened while this waited for a slot: hand it back
-                    # (the store keeps it pending until the pause ends) instead of hammering.
-                    state.deferred.append(item.delivery_id)
-                    state.flush.set()
-                    return
-                started, began, request = runner.begin(item)
-                try:
-                    result = await self._transport.send(request)
-                except Exception as exc:  # noqa: BLE001 - see _crashed
-                    result = _crashed(exc)
-                settlement = runner.finish(item, result, started, began)
-                state.note_pause(settlement)
-                state.buffer.append(settlement)
-                state.unsettled += 1
-            if len(state.buffer) >= runner.settings.batch_size:
-                state.flush.set()
-        finally:
-            # The attempt is over (its verdict waits in the buffer): room for the next claim.
-            state.let_go(item.subscription_id)
-            state.leased -= 1
-            self._wake_feeder()
-            if state.leased == 0 and (state.stop is None or state.stopping):
-                state.idle.set()
+                item = state.take(None)
+                continue
+            try:
+                await self._attempt(item, state)
+            finally:
+                # The attempt is over (its verdict waits in the buffer): room for the next claim.
+                state.attempt_over(item)
+                if state.leased <= self._claim_room_at:
+                    self._wake_feeder()
+            item = state.take(item)
 
-    async def _settler(self, state: _Flow, report: DrainReport | None) -> None:
+    async def _attempt(self, item: WorkItem, state: Flow) -> None:
+        runner = self._runner
+        if state.stopping:
+            state.unstarted.append(item.delivery_id)
+            return
+        if state.is_paused(item.subscription_id, runner.clock.now):
+            # The circuit breaker opened while this waited for a lane: hand it back (the
+            # store keeps it pending until the pause ends) instead of hammering.
+            state.deferred.append(item.delivery_id)
+            state.flush.set()
+            return
+        started, began, request = runner.begin(item)
+        try:
+            result = await self._transport.send(request)
+        except Exception as exc:  # noqa: BLE001 - see _crashed
+            result = _crashed(exc)
+        settlement = runner.finish(item, result, started, began)
+        state.note_pause(settlement)
+        state.buffer.append(settlement)
+        state.unsettled += 1
+        if len(state.buffer) >= runner.settings.batch_size:
+            state.flush.set()
+
+    async def _settler(self, state: Flow, report: DrainReport | None) -> None:
         interval = self._runner.settings.settle_interval
         while True:
             with anyio.move_on_after(interval):
@@ -581,7 +608,7 @@ class AsyncWorker(_Worker[AsyncTransport]):
             await self._commit(state, report)
 
     async def _commit(
-        self, state: _Flow, report: DrainReport | None, *, final: bool = False
+        self, state: Flow, report: DrainReport | None, *, final: bool = False
     ) -> None:
         """Record the buffered verdicts, then give back the deferred deliveries.
 
@@ -658,151 +685,10 @@ class AsyncWorker(_Worker[AsyncTransport]):
         await stop.wait()
         self.wake()
 
-    async def _notice_loop(self, state: _Flow) -> None:
+    async def _notice_loop(self, state: Flow) -> None:
         while True:
             await anyio.sleep(self._runner.settings.notify_interval)
             await anyio.to_thread.run_sync(self._runner.flush_notices)
-
-
-class _Flow:
-    """Mutable bookkeeping of one ``_serve`` run (only touched from the event loop).
-
-    Plain asyncio tasks and semaphores: anyio's cost several times more per delivery, and the
-    worker is asyncio-only anyway.
-    """
-
-    def __init__(self, settings: WorkerSettings, stop: asyncio.Event | None) -> None:
-        self.stop = stop
-        # Claimed deliveries wait at most about two attempts for a slot, far within the lease.
-        self.max_leased = settings.concurrency * 2
-        self.max_unsettled = settings.batch_size * 4 + self.max_leased
-        self.per_endpoint = settings.per_endpoint
-        self.concurrency = settings.concurrency
-        self.slots = asyncio.Semaphore(settings.concurrency)
-        self.leased = 0  # claimed, attempt not over yet (waiting for a slot or in flight)
-        self.unsettled = 0  # attempts over, verdict not recorded yet
-        self.buffer: list[Settlement] = []
-        self.unstarted: list[str] = []
-        # Claimed but handed back unattempted (over a subscription's share, or paused by
-        # the circuit breaker): released by the settler.
-        self.deferred: list[str] = []
-        self.returning = 0  # deferred deliveries whose release the settler is writing
-        self._paused: dict[str, datetime] = {}
-        # In flight plus queued for a slot, per subscription: two waves of per_endpoint.
-        self.per_subscription_hold = settings.per_endpoint * 2
-        self._held: dict[str, int] = {}
-        self.tasks: set[asyncio.Task[None]] = set()
-        self.crash: BaseException | None = None
-        self.flush = asyncio.Event()
-        self.idle = asyncio.Event()
-        self._endpoints: dict[str, tuple[asyncio.Semaphore, int]] = {}
-
-    @property
-    def stopping(self) -> bool:
-        return self.stop is not None and self.stop.is_set()
-
-    def start(
-        self,
-        attempt: Coroutine[Any, Any, None],
-        on_crash: Callable[[_Flow, BaseException], None],
-    ) -> None:
-        """Run one delivery as its own task, kept referenced until it ends."""
-        task = asyncio.get_running_loop().create_task(attempt)
-        self.tasks.add(task)
-
-        def ended(task: asyncio.Task[None]) -> None:
-            self.tasks.discard(task)
-            if not task.cancelled() and task.exception() is not None:
-                on_crash(self, task.exception())  # type: ignore[arg-type]
-
-        task.add_done_callback(ended)
-
-    def hold(self, subscription_id: str) -> bool:
-        """Count one more claimed delivery of the subscription; False when over its share."""
-        held = self._held.get(subscription_id, 0)
-        if held >= self.per_subscription_hold:
-            return False
-        self._held[subscription_id] = held + 1
-        return True
-
-    def let_go(self, subscription_id: str) -> None:
-        """One held delivery of the subscription was attempted or handed back."""
-        held = self._held.pop(subscription_id, 0) - 1
-        if held > 0:
-            self._held[subscription_id] = held
-
-    def saturated(self) -> frozenset[str]:
-        """Subscriptions holding their full share: the next claim leaves them out."""
-        cap = self.per_subscription_hold
-        return frozenset(sub for sub, held in self._held.items() if held >= cap)
-
-    def note_pause(self, settlement: Settlement) -> None:
-        """Remember circuit-breaker pauses of this run's attempts, and their end on success."""
-        subscription_id = settlement.item.subscription_id
-        if settlement.succeeded:
-            self._paused.pop(subscription_id, None)
-        elif settlement.pause_until is not None:
-            known = self._paused.get(subscription_id, settlement.pause_until)
-            self._paused[subscription_id] = max(known, settlement.pause_until)
-
-    def is_paused(self, subscription_id: str, now: Callable[[], datetime]) -> bool:
-        """Whether an attempt of this run paused the subscription until after ``now()``
-        (the clock is only read when one did)."""
-        paused_until = self._paused.get(subscription_id)
-        return paused_until is not None and is_paused(paused_until, now())
-
-    def endpoint_slot(self, endpoint: str) -> _EndpointSlot | _NoSlot:
-        if self.per_endpoint >= self.concurrency:
-            return _NO_SLOT  # the global bound is the tighter one: skip the bookkeeping
-        return _EndpointSlot(self, endpoint)
-
-
-class _NoSlot:
-    __slots__ = ()
-
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-
-_NO_SLOT = _NoSlot()
-
-
-class _EndpointSlot:
-    """A per-endpoint semaphore, created on first use and dropped when unused."""
-
-    __slots__ = ("_endpoint", "_flow")
-
-    def __init__(self, flow: _Flow, endpoint: str) -> None:
-        self._flow = flow
-        self._endpoint = endpoint
-
-    async def __aenter__(self) -> None:
-        table = self._flow._endpoints
-        semaphore, users = table.get(self._endpoint, (None, 0))
-        if semaphore is None:
-            semaphore = asyncio.Semaphore(self._flow.per_endpoint)
-        table[self._endpoint] = (semaphore, users + 1)
-        try:
-            await semaphore.acquire()
-        except BaseException:
-            self._leave(release=False)
-            raise
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._leave(release=True)
-
-    def _leave(self, *, release: bool) -> None:
-        table = self._flow._endpoints
-        semaphore, users = table[self._endpoint]
-        if release:
-            semaphore.release()
-        if users <= 1:
-            del table[self._endpoint]
-        else:
-            table[self._endpoint] = (semaphore, users - 1)
 
 
 class WorkerThread:
