@@ -17,7 +17,21 @@ import timeit
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["Target", "add_smoke_flag", "exit_code", "hmac_microseconds", "machine_note", "report"]
+__all__ = [
+    "EMIT_TARGET_US",
+    "WORKER_TARGET_US",
+    "Target",
+    "add_smoke_flag",
+    "exit_code",
+    "hmac_microseconds",
+    "machine_note",
+    "overhead_targets",
+    "report",
+]
+
+# Issue #13: library CPU outside HTTP and the store's I/O.
+WORKER_TARGET_US = 20.0
+EMIT_TARGET_US = 15.0
 
 
 @dataclass(frozen=True)
@@ -88,3 +102,12 @@ def hmac_microseconds() -> float:
     key, payload = b"k" * 32, b"x" * 1024
     runs = timeit.repeat(lambda: hmac.digest(key, payload, "sha256"), number=20_000, repeat=5)
     return min(runs) / 20_000 * 1e6
+
+
+def overhead_targets(worker_us: float, emit_us: float, *, label: str = "") -> list[Target]:
+    """The two CPU targets of issue #13, from microseconds however they were measured."""
+    prefix = f"{label}: " if label else ""
+    return [
+        Target(f"{prefix}worker, CPU per delivery", worker_us, WORKER_TARGET_US, True, " us"),
+        Target(f"{prefix}emit, CPU per event", emit_us, EMIT_TARGET_US, True, " us"),
+    ]

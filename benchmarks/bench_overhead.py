@@ -44,11 +44,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _targets import (
-    Target,
     add_smoke_flag,
     exit_code,
     hmac_microseconds,
     machine_note,
+    overhead_targets,
     report,
 )
 from bench_delivery import (
@@ -65,16 +65,6 @@ from acadio_webhooks.adapters.transport.recording import AsyncRecordingTransport
 from acadio_webhooks.worker import AsyncWorker
 
 BODIES = {"small": SMALL_DATA, "1k": DATA}
-WORKER_TARGET_US = 20.0
-EMIT_TARGET_US = 15.0
-
-
-def overhead_targets(worker_us: float, emit_us: float) -> list[Target]:
-    """The two targets, from microseconds however they were measured."""
-    return [
-        Target("worker, library CPU per delivery", worker_us, WORKER_TARGET_US, True, " us"),
-        Target("emit, library CPU per event", emit_us, EMIT_TARGET_US, True, " us"),
-    ]
 
 
 def scenario(mode: str, count: int, body: str) -> None:

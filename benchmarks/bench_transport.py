@@ -10,7 +10,9 @@ A sink server runs in a subprocess (so client and sink do not share one event lo
 core) and answers every POST with ``200`` and an empty body. Each client sends 1 KiB POSTs at
 concurrency 1, 10 and 50 (that many tasks sending back to back). Rounds are interleaved (every
 set-up at every concurrency once per round, order rotated) and the median rate is reported,
-so a noisy neighbour slows every set-up alike. Targets printed at the end:
+so a noisy neighbour slows every set-up alike. A raw ``asyncio.Protocol`` client (one
+connection per sender, one request built once, no HTTP library) shows the floor under every
+client. Targets printed at the end:
 
 * ``AsyncHttpxTransport`` at c=50 >= 0.9 x itself at c=1 (one big httpx pool collapses:
   encode/httpx#3215);
@@ -30,6 +32,8 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from typing import cast
+from urllib.parse import urlsplit
 
 import httpx
 from _targets import Target, add_smoke_flag, exit_code, machine_note
@@ -188,6 +192,58 @@ async def our_aiohttp(stack: AsyncExitStack, url: str, concurrency: int) -> list
     return [send] * concurrency
 
 
+class _RawClient(asyncio.Protocol):
+    """The floor under every HTTP client: a socket, one request built once, and the end of
+    each response found by its blank line (the sink's answers have no body)."""
+
+    def __init__(self, request: bytes) -> None:
+        self.request = request
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses: no isinstance check.
+        self.transport = cast("asyncio.Transport", transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end >= 0 and self.waiter is not None:
+            if not self.buffer.startswith(b"HTTP/1.1 200 "):
+                self.waiter.set_exception(AssertionError(bytes(self.buffer[:40])))
+            else:
+                self.waiter.set_result(None)
+            del self.buffer[: end + 4]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionError(f"the sink closed the connection: {exc}"))
+
+    async def send(self) -> None:
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(self.request)
+        await self.waiter
+
+
+async def raw_protocol(stack: AsyncExitStack, url: str, concurrency: int) -> list[Send]:
+    """One connection per sender, an ``asyncio.Protocol`` and nothing else (issue #13's
+    yardstick for what one process can send at all)."""
+    parsed = urlsplit(url)
+    head = f"POST {parsed.path} HTTP/1.1\r\nHost: {parsed.netloc}\r\n"
+    head += "".join(f"{name}: {value}\r\n" for name, value in HEADERS.items())
+    head += f"Content-Length: {len(BODY)}\r\n\r\n"
+    request = head.encode("ascii") + BODY
+    loop = asyncio.get_running_loop()
+    clients = []
+    for _ in range(concurrency):
+        transport, client = await loop.create_connection(
+            lambda: _RawClient(request), parsed.hostname, parsed.port
+        )
+        stack.callback(transport.close)
+        clients.append(client)
+    return [client.send for client in clients]
+
+
 SETUPS: dict[str, Callable[[AsyncExitStack, str, int], Awaitable[list[Send]]]] = {
     "bare httpx, one client": bare_httpx_single,
     "bare httpx, sharded": bare_httpx_sharded,
@@ -195,6 +251,7 @@ SETUPS: dict[str, Callable[[AsyncExitStack, str, int], Awaitable[list[Send]]]] =
     "bare aiohttp": bare_aiohttp,
     "bare aiohttp, timeouts": bare_aiohttp_timeouts,
     "AiohttpTransport": our_aiohttp,
+    "raw asyncio Protocol": raw_protocol,
 }
 
 
