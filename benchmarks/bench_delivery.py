@@ -61,7 +61,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -83,7 +83,7 @@ from acadio_webhooks.dispatcher import Dispatcher
 from acadio_webhooks.domain.endpoints import EndpointPolicy
 from acadio_webhooks.domain.messages import OutboundRequest, TransportResult
 from acadio_webhooks.domain.signing import encode_event_body
-from acadio_webhooks.event_loop import resolve_event_loop
+from acadio_webhooks.event_loop import EventLoopName, resolve_event_loop
 from acadio_webhooks.event_loop import run as run_event_loop
 from acadio_webhooks.ports.storage import Store
 from acadio_webhooks.ports.transport import AsyncTransport
@@ -552,7 +552,7 @@ def main() -> int:
     parser.add_argument("--stores", default="memory,sqlite,postgresql")
     parser.add_argument(
         "--event-loop",
-        choices=("auto", "uvloop", "asyncio"),
+        choices=get_args(EventLoopName),
         default="auto",
         help="the throughput runs' event loop, bare loops included (default auto: uvloop "
         "when installed, as acadio-webhooks worker chooses)",

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from acadio_webhooks.cli._common import (
     EXIT_OK,
@@ -36,7 +36,7 @@ from acadio_webhooks.cli._common import (
     positive_int,
     read_env_secret,
 )
-from acadio_webhooks.event_loop import resolve_event_loop
+from acadio_webhooks.event_loop import EventLoopName, resolve_event_loop
 from acadio_webhooks.event_loop import run as run_event_loop
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ def register(commands: Any) -> None:
     )
     parser.add_argument(
         "--event-loop",
-        choices=("auto", "uvloop", "asyncio"),
+        choices=get_args(EventLoopName),
         default="auto",
         help="event loop (default auto: uvloop when the uvloop extra is installed, as it "
         "spends less CPU per attempt, else asyncio's)",
