@@ -12,8 +12,11 @@ import sqlalchemy as sa
 
 from acadio_webhooks.adapters.resolver import StaticResolver
 from acadio_webhooks.adapters.storage.sql import SqlStore
+from acadio_webhooks.adapters.storage.sql import store as store_module
 from acadio_webhooks.dispatcher import Dispatcher, NewEvent
+from acadio_webhooks.errors import StorageError
 from acadio_webhooks.ports.storage import DeliveryQuery
+from tests.adapters.sql_helpers import wipe
 
 SECRET = "whsec-sql-emit-0123456789"
 RESOLVER = StaticResolver({"hooks.example.com": ["93.184.216.34"]})
@@ -25,6 +28,7 @@ KINDS = {  # the first text a statement contains names it
     "SELECT acadio_routing_revision.revision": "read revision",
     "FROM acadio_subscriptions JOIN acadio_integrations": "read routes",
     "INSERT INTO acadio_events": "insert events",
+    "SELECT acadio_events.id": "read stored ids",
     "INSERT INTO acadio_deliveries": "insert deliveries",
     "SELECT pg_notify(": "notify",
 }
@@ -48,9 +52,38 @@ class Statements:
         return named
 
 
+class _RecordingCursor:
+    """A driver cursor that notes the SQL it runs."""
+
+    def __init__(self, cursor: Any, seen: Statements) -> None:
+        self._cursor = cursor
+        self._seen = seen
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        self._seen.run.append(sql)
+        return self._cursor.execute(sql, *args)
+
+    def executemany(self, sql: str, *args: Any) -> Any:
+        self._seen.run.append(sql)
+        return self._cursor.executemany(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+
 @contextmanager
-def recorded(engine: sa.Engine) -> Iterator[Statements]:
+def recorded(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[Statements]:
+    """What the store runs: through SQLAlchemy (its events) and in the transactions it runs
+    on the driver itself (emits without a host connection)."""
     seen = Statements()
+    engine = store.engine
+    on_driver = store_module.driver_transaction
+
+    @contextmanager
+    def driver_transaction(engine: sa.Engine) -> Iterator[Any]:
+        with on_driver(engine) as cursor:
+            yield _RecordingCursor(cursor, seen)
+        seen.commits += 1
 
     def statement(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
         seen.run.append(sql)
@@ -61,7 +94,9 @@ def recorded(engine: sa.Engine) -> Iterator[Statements]:
     sa.event.listen(engine, "before_cursor_execute", statement)
     sa.event.listen(engine, "commit", commit)
     try:
-        yield seen
+        with monkeypatch.context() as patched:
+            patched.setattr(store_module, "driver_transaction", driver_transaction)
+            yield seen
     finally:
         sa.event.remove(engine, "before_cursor_execute", statement)
         sa.event.remove(engine, "commit", commit)
@@ -85,13 +120,15 @@ def expected_kinds(store: SqlStore, *, single: bool, routes: bool) -> list[str]:
     return kinds + (["notify"] if store.dialect == "postgresql" else [])
 
 
-def test_an_emit_is_one_transaction_reading_routes_only_after_a_change(store: SqlStore) -> None:
+def test_an_emit_is_one_transaction_reading_routes_only_after_a_change(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     dispatcher, _ = subscribed(store)
-    with recorded(store.engine) as first:
+    with recorded(store, monkeypatch) as first:
         dispatcher.emit(TOPIC, {"n": 1}, tenant="acme")
-    with recorded(store.engine) as second:
+    with recorded(store, monkeypatch) as second:
         dispatcher.emit(TOPIC, {"n": 2}, tenant="acme")
-    with recorded(store.engine) as repeated:
+    with recorded(store, monkeypatch) as repeated:
         dispatcher.emit(TOPIC, {"n": 2}, tenant="acme", dedup_key="once")
         dispatcher.emit(TOPIC, {"n": 2}, tenant="acme", dedup_key="once")
     assert (first.commits, second.commits, repeated.commits) == (1, 1, 2)
@@ -102,14 +139,54 @@ def test_an_emit_is_one_transaction_reading_routes_only_after_a_change(store: Sq
     assert len(repeated.kinds()) == len(second.kinds()) + 1
 
 
-def test_a_batch_is_one_transaction_of_the_same_statements(store: SqlStore) -> None:
+def test_a_batch_is_one_transaction_of_the_same_statements(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     dispatcher, _ = subscribed(store)
-    with recorded(store.engine) as batch:
+    with recorded(store, monkeypatch) as batch:
         ids = dispatcher.emit_many(NewEvent(TOPIC, {"n": n}, tenant="acme") for n in range(300))
     assert batch.commits == 1
     assert batch.kinds() == expected_kinds(store, single=False, routes=True)
     assert len(store.list_deliveries(DeliveryQuery(limit=1000)).items) == 600
     assert all(ids)
+
+
+def test_a_batch_with_dedup_keys_learns_what_it_stored_in_one_more_statement(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dispatcher, _ = subscribed(store)
+    dispatcher.emit(TOPIC, {}, tenant="acme", dedup_key="k-1")
+    with recorded(store, monkeypatch) as batch:
+        ids = dispatcher.emit_many(
+            NewEvent(TOPIC, {"n": n}, tenant="acme", dedup_key=f"k-{n % 4}") for n in range(8)
+        )
+    # k-1 was stored before; k-0, k-2 and k-3 by their first event, repeats suppressed.
+    assert [event_id is not None for event_id in ids] == [True, False, True, True] + [False] * 4
+    assert batch.commits == 1
+    assert batch.kinds() == [
+        "read revision",
+        "insert events",
+        "read stored ids",
+        "insert deliveries",
+        *(["notify"] if store.dialect == "postgresql" else []),
+    ]
+    stored = store.list_deliveries(DeliveryQuery(limit=100)).items
+    assert {d.event_id for d in stored} >= {ids[0], ids[2], ids[3]}
+    assert len(stored) == 2 * 4
+
+
+def test_an_emit_in_the_host_transaction_runs_the_same_statements(
+    store: SqlStore, host_engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dispatcher, _ = subscribed(store)
+    dispatcher.emit(TOPIC, {}, tenant="acme")  # routes read and cached
+    with recorded(store, monkeypatch) as own:
+        dispatcher.emit(TOPIC, {}, tenant="acme")
+    joined = Statements()
+    with host_engine.begin() as conn:
+        sa.event.listen(conn, "before_cursor_execute", lambda *a: joined.run.append(a[2]))
+        dispatcher.emit(TOPIC, {}, tenant="acme", connection=conn)
+    assert joined.kinds() == own.kinds() == expected_kinds(store, single=True, routes=False)
 
 
 def test_a_subscription_added_by_another_process_reaches_the_next_emit(target: str) -> None:
@@ -194,3 +271,49 @@ def test_a_bad_batch_in_the_host_transaction_writes_nothing(
             )
     assert _grades(host_engine) == 1  # the host's own work is untouched: nothing was sent
     assert store.list_deliveries(DeliveryQuery()).items == ()
+
+
+def test_a_failed_emit_stores_nothing_says_what_failed_and_the_next_one_works(
+    store: SqlStore,
+) -> None:
+    dispatcher, _ = subscribed(store)
+    with store.engine.begin() as conn:  # the deliveries table goes missing
+        conn.exec_driver_sql("ALTER TABLE acadio_deliveries RENAME TO parked_deliveries")
+    try:
+        with pytest.raises(StorageError, match=r"^enqueueing events failed \(\w+\)$") as raised:
+            dispatcher.emit(TOPIC, {"grade": "A"}, tenant="acme")
+        assert raised.value.__cause__ is not None
+        with pytest.raises(StorageError, match="enqueueing events failed"):
+            dispatcher.emit_many([NewEvent(TOPIC, {}, tenant="acme")] * 3)
+    finally:
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE parked_deliveries RENAME TO acadio_deliveries")
+    with store.engine.connect() as conn:  # the events were rolled back with the deliveries
+        assert conn.exec_driver_sql("SELECT count(*) FROM acadio_events").scalar_one() == 0
+    event_id = dispatcher.emit(TOPIC, {}, tenant="acme")
+    assert {d.event_id for d in store.list_deliveries(DeliveryQuery()).items} == {event_id}
+
+
+@pytest.mark.services
+def test_an_emit_over_a_connection_the_server_dropped_fails_once_then_works(
+    postgres_url: str,
+) -> None:
+    # No pre-ping: the pool lends the dead connection, the emit finds out, and the pool
+    # must not lend it again.
+    store = SqlStore(postgres_url, engine_options={"pool_pre_ping": False, "pool_size": 1})
+    admin = sa.create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        wipe(store)
+        dispatcher, _ = subscribed(store)
+        dispatcher.emit(TOPIC, {}, tenant="acme")
+        with admin.connect() as conn:
+            conn.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        with pytest.raises(StorageError, match="enqueueing events failed"):
+            dispatcher.emit(TOPIC, {}, tenant="acme")
+        assert dispatcher.emit(TOPIC, {}, tenant="acme")
+    finally:
+        store.close()
+        admin.dispose()

@@ -58,7 +58,7 @@ def engine(store: SqlStore) -> Iterator[sa.Engine]:
 def test_rows_written_prepared_read_back_as_the_store_writes_them(engine: sa.Engine) -> None:
     eastern = timezone(timedelta(hours=-5))
     with engine.begin() as conn:
-        prepared(conn, "test insert", _insert).execute_many(
+        prepared(conn.dialect, "test insert", _insert).execute_many(
             conn,
             [
                 {"b_id": 1, "b_at": _NOON, "b_flag": True, "b_body": b"\x00\xff"},
@@ -89,7 +89,7 @@ def test_a_prepared_query_converts_its_parameters_and_its_results(engine: sa.Eng
             ],
         )
     with engine.connect() as conn:
-        found = prepared(conn, "test since", _since).fetch(conn, {"b_since": _NOON})
+        found = prepared(conn.dialect, "test since", _since).fetch(conn, {"b_since": _NOON})
     assert found == [(2, _NOON, True, b"x"), (3, _NOON + timedelta(microseconds=1), False, None)]
     assert found[0][1].tzinfo == timezone.utc
 
@@ -108,7 +108,53 @@ def test_a_missing_parameter_is_named_and_nothing_is_written(engine: sa.Engine) 
         assert conn.execute(sa.select(sa.func.count()).select_from(_moments)).scalar() == 0
 
 
-def test_statements_whose_shape_changes_per_call_are_refused() -> None:
-    ids = sa.select(_moments.c.id).where(_moments.c.id.in_(sa.bindparam("ids", expanding=True)))
-    with pytest.raises(ValueError, match="cannot prepare"):
-        Prepared.compile(ids, sa.create_engine("sqlite://").dialect)
+def test_an_in_list_gets_as_many_markers_as_values_each_run(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            _moments.insert().values(kind="k", flag=True), [{"id": n} for n in range(1, 6)]
+        )
+    ids = Prepared.compile(
+        sa.select(_moments.c.id)
+        .where(_moments.c.id.in_(sa.bindparam("ids", expanding=True)))
+        .order_by(_moments.c.id),
+        engine.dialect,
+    )
+    with engine.connect() as conn:
+        assert ids.fetch(conn, {"ids": [2, 4, 9]}) == [(2,), (4,)]
+        assert ids.fetch(conn, {"ids": [1, 2, 3, 5]}) == [(1,), (2,), (3,), (5,)]
+        with pytest.raises(ValueError, match="IN list cannot run once per row"):
+            ids.execute_many(conn, [{"ids": [1]}])
+
+
+def test_an_in_list_whose_values_need_converting_is_refused() -> None:
+    moments = sa.select(_moments.c.id).where(
+        _moments.c.at.in_(sa.bindparam("ats", type_=UtcDateTime, expanding=True))
+    )
+    with pytest.raises(ValueError, match="cannot prepare the IN list 'ats'"):
+        Prepared.compile(moments, sa.create_engine("sqlite://").dialect)
+
+
+def test_moments_repeated_across_rows_and_zones_are_each_written_as_given(
+    engine: sa.Engine,
+) -> None:
+    # Converted moments are remembered between parameters: alternating, equal in another
+    # zone, and naive ones must each still come out right.
+    tokyo = timezone(timedelta(hours=9))
+    later = _NOON + timedelta(microseconds=1)
+    moments = [_NOON, later, _NOON.astimezone(tokyo), later, _NOON]
+    statement = Prepared.compile(_insert(engine.dialect), engine.dialect)
+    with engine.begin() as conn:
+        statement.execute_many(
+            conn,
+            [
+                {"b_id": n, "b_at": at, "b_flag": True, "b_body": None}
+                for n, at in enumerate(moments)
+            ],
+        )
+        with pytest.raises(ValueError, match="timezone-aware"):
+            statement.execute_many(
+                conn, [{"b_id": 9, "b_at": _NOON.replace(tzinfo=None), "b_flag": True}]
+            )
+    with engine.connect() as conn:
+        found = conn.execute(sa.select(_moments.c.at).order_by(_moments.c.id)).scalars().all()
+    assert found == moments

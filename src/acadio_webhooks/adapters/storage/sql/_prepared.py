@@ -7,8 +7,13 @@ than SQLite itself spent (docs/performance.md has the profile). A :class:`Prepar
 is compiled once; each row's parameters go through the columns' own bind processors (the
 same conversions, only where a type has one) into the tuple or dictionary the driver's
 parameter style wants, and results come back as plain tuples through the columns' result
-processors. ``exec_driver_sql`` runs it, so SQLAlchemy's transaction, events and error
-wrapping stay as they are.
+processors.
+
+A statement runs on a :data:`Target`: an SQLAlchemy ``Connection`` (``exec_driver_sql``, so
+SQLAlchemy's transaction, events and error wrapping stay as they are), or the DB-API cursor
+of a transaction the store runs on the driver itself (``_engine.driver_transaction``, the
+emit path, where SQLAlchemy's own per-statement and per-transaction work cost more than the
+database's).
 """
 
 from __future__ import annotations
@@ -16,15 +21,19 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeAlias
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, DateTime, TypeDecorator
 from sqlalchemy.engine import Dialect
+from sqlalchemy.engine.interfaces import DBAPICursor
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
-__all__ = ["Prepared", "prepared"]
+__all__ = ["Prepared", "Target", "prepared"]
+
+Target: TypeAlias = "Connection | DBAPICursor"
+"""Where a prepared statement runs: an SQLAlchemy connection or a driver's cursor."""
 
 _Convert = Callable[[Any], Any]
 _REQUIRED = object()
@@ -32,7 +41,10 @@ _REQUIRED = object()
 
 @dataclass(frozen=True)
 class Prepared:
-    """One statement as the driver runs it, with its parameters' names and conversions."""
+    """One statement as the driver runs it, with its parameters' names and conversions.
+
+    An ``IN`` list (an expanding parameter) gets as many markers as it has values when the
+    statement runs; its values are passed to the driver as they are given."""
 
     sql: str
     names: tuple[str, ...]
@@ -40,6 +52,7 @@ class Prepared:
     defaults: Mapping[str, Any]
     converters: Mapping[str, _Convert]
     results: tuple[_Convert | None, ...]
+    expanding: SQLCompiler | None = None
 
     @classmethod
     def compile(cls, statement: ClauseElement, dialect: Dialect) -> Prepared:
@@ -48,28 +61,37 @@ class Prepared:
         compiled = statement.compile(dialect=dialect)
         assert isinstance(compiled, SQLCompiler)
         binds = compiled.binds
-        expanding = sorted(name for name, bind in binds.items() if bind.expanding)
-        if expanding or compiled.escaped_bind_names:
-            # An IN list has as many markers as values, fixed only when it runs; and an
-            # escaped name would not match the dictionary keys given here.
+        if compiled.escaped_bind_names:
+            # An escaped name would not match the dictionary keys given here.
             raise ValueError(
-                "cannot prepare a statement with parameters "
-                f"{expanding or sorted(compiled.escaped_bind_names)}"
+                f"cannot prepare a statement with parameters {sorted(compiled.escaped_bind_names)}"
             )
         positional = compiled.positiontup is not None
         names = tuple(compiled.positiontup or ()) if positional else tuple(binds)
         converters: dict[str, _Convert] = {}
+        # One memory per datetime type: an event's moment recurs across the columns too.
+        moments: dict[str, list[tuple[object, Any]]] = {}
+        expanding = False
         for name in names:
             convert = binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-            if convert is not None:
-                converters[name] = convert
-        results: tuple[_Convert | None, ...] = ()
-        selected = getattr(statement, "selected_columns", None)
-        if selected is not None:
-            results = tuple(
-                column.type.dialect_impl(dialect).result_processor(dialect, None)
-                for column in selected
-            )
+            if binds[name].expanding:
+                expanding = True
+                if convert is not None:
+                    # Its values would have to be converted one by one after expansion.
+                    raise ValueError(
+                        f"cannot prepare the IN list {name!r}: its type converts values"
+                    )
+            elif convert is not None:
+                column_type = binds[name].type
+                if _holds_datetimes(column_type):
+                    last = moments.setdefault(repr(column_type), [(object(), None)])
+                    converters[name] = _remembering_last(convert, last)
+                else:
+                    converters[name] = convert
+        results: tuple[_Convert | None, ...] = tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for column in getattr(statement, "exported_columns", ())
+        )
         return cls(
             sql=compiled.string,
             names=names,
@@ -79,6 +101,7 @@ class Prepared:
             },
             converters=converters,
             results=results,
+            expanding=compiled if expanding else None,
         )
 
     def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
@@ -96,6 +119,21 @@ class Prepared:
             return tuple(converted)
         return dict(zip(self.names, converted, strict=True))
 
+    def bound(self, values: Mapping[str, Any]) -> tuple[str, Sequence[Any] | Mapping[str, Any]]:
+        """The SQL text and the driver's parameters for one run with ``values``."""
+        if self.expanding is None:
+            return self.sql, self.parameters(values)
+        parameters = self.parameters(values)
+        named = (
+            parameters
+            if isinstance(parameters, dict)
+            else dict(zip(self.names, parameters, strict=True))
+        )
+        state = self.expanding.construct_expanded_state(named)
+        if self.positional:
+            return state.statement, state.positional_parameters
+        return state.statement, state.parameters
+
     @cached_property
     def _plan(self) -> tuple[tuple[str, Any, _Convert | None], ...]:
         return tuple(
@@ -103,15 +141,26 @@ class Prepared:
             for name in self.names
         )
 
-    def execute_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Run the statement once per row, in one driver ``executemany``."""
-        if rows:
-            conn.exec_driver_sql(self.sql, [self.parameters(row) for row in rows])
+    def execute(self, target: Target, values: Mapping[str, Any]) -> None:
+        """Run the statement once with ``values``."""
+        _run(target, *self.bound(values))
 
-    def fetch(self, conn: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    def execute_many(self, target: Target, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run the statement once per row, in one driver ``executemany``."""
+        if not rows:
+            return
+        if self.expanding is not None:
+            raise ValueError("an IN list cannot run once per row")
+        parameters: Any = [self.parameters(row) for row in rows]
+        if isinstance(target, Connection):
+            target.exec_driver_sql(self.sql, parameters)
+        else:
+            target.executemany(self.sql, parameters)
+
+    def fetch(self, target: Target, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Run the query with ``values``; its rows, each column through its type's result
         conversion."""
-        rows = conn.exec_driver_sql(self.sql, self.parameters(values)).fetchall()
+        rows = _run(target, *self.bound(values)).fetchall()
         processors = [(i, f) for i, f in enumerate(self.results) if f is not None]
         if not processors:
             return [tuple(row) for row in rows]
@@ -125,12 +174,48 @@ class Prepared:
         return converted
 
 
+def _holds_datetimes(column_type: Any) -> bool:
+    if isinstance(column_type, TypeDecorator):
+        column_type = column_type.impl_instance
+    return isinstance(column_type, DateTime)
+
+
+def _remembering_last(convert: _Convert, last: list[tuple[object, Any]]) -> _Convert:
+    """``convert``, answering at once for the moment it converted last.
+
+    The rows of one event repeat one moment (an event's time is its deliveries' creation,
+    update and due time), and turning a datetime into what the database stores (to UTC, then
+    to text on SQLite) cost more than a tenth of an emit. Equal aware datetimes are the same
+    moment, which converts to the same stored value (a naive one never equals an aware one,
+    so it still reaches ``convert`` and its error). The pair is swapped in one assignment, so
+    threads sharing the statement never see one moment's value for another. ``last`` is
+    shared by the parameters of one statement whose types convert alike.
+    """
+
+    def converted(value: Any) -> Any:
+        seen, result = last[0]
+        if value is seen or value == seen:
+            return result
+        result = convert(value)
+        last[0] = (value, result)
+        return result
+
+    return converted
+
+
+def _run(target: Target, sql: str, parameters: Any) -> Any:
+    """Execute on either kind of target; something with ``fetchall``."""
+    if isinstance(target, Connection):
+        return target.exec_driver_sql(sql, parameters)
+    target.execute(sql, parameters)
+    return target
+
+
 _CACHE: WeakKeyDictionary[Dialect, dict[str, Prepared]] = WeakKeyDictionary()
 
 
-def prepared(conn: Connection, key: str, build: Callable[[Dialect], ClauseElement]) -> Prepared:
-    """The statement ``build`` makes for ``conn``'s dialect, compiled on first use."""
-    dialect = conn.dialect
+def prepared(dialect: Dialect, key: str, build: Callable[[Dialect], ClauseElement]) -> Prepared:
+    """The statement ``build`` makes for ``dialect``, compiled on first use."""
     known = _CACHE.setdefault(dialect, {})
     statement = known.get(key)
     if statement is None:

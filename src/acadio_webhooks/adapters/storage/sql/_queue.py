@@ -182,7 +182,7 @@ def _due_rows(
         # The list of subscriptions left out changes from claim to claim: not prepared.
         query = _due_window(lock=lock, skip_subscriptions=skip_subscriptions)
         return [_Due._make(row) for row in conn.execute(query, values)]
-    window = prepared(conn, "due window", lambda dialect: _due_window(lock=lock))
+    window = prepared(conn.dialect, "due window", lambda dialect: _due_window(lock=lock))
     return [_Due._make(row) for row in window.fetch(conn, values)]
 
 
@@ -437,7 +437,7 @@ def _record_attempts(conn: Connection, fresh: Sequence[Settlement]) -> None:
                 "b_succeeded": attempt.succeeded,
             }
         )
-    prepared(conn, "record attempts", _attempt_insert).execute_many(conn, rows)
+    prepared(conn.dialect, "record attempts", _attempt_insert).execute_many(conn, rows)
 
 
 def _verdict_update(dialect: Dialect) -> Update:
@@ -458,7 +458,7 @@ def _verdict_update(dialect: Dialect) -> Update:
 
 
 def _apply_verdicts(conn: Connection, owned: Sequence[Settlement], now: datetime) -> None:
-    prepared(conn, "apply verdicts", _verdict_update).execute_many(
+    prepared(conn.dialect, "apply verdicts", _verdict_update).execute_many(
         conn,
         [
             {

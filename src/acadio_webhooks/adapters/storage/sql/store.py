@@ -14,26 +14,23 @@ import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, text, update
+from sqlalchemy import Connection, Engine, and_, func, or_, select, text, update
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError, StatementError
-from sqlalchemy.sql.dml import Insert
 
 from acadio_webhooks.adapters.storage import _common
 from acadio_webhooks.adapters.storage.secret_box import SecretBox
-from acadio_webhooks.adapters.storage.sql import _codec, _lease, _queue, migrate
-from acadio_webhooks.adapters.storage.sql._dialect import insert_ignoring_conflicts
-from acadio_webhooks.adapters.storage.sql._engine import WRITE, open_engine
+from acadio_webhooks.adapters.storage.sql import _codec, _lease, _outbox, _queue, migrate
+from acadio_webhooks.adapters.storage.sql._engine import WRITE, driver_transaction, open_engine
+from acadio_webhooks.adapters.storage.sql._prepared import Target
 from acadio_webhooks.adapters.storage.sql.schema import (
     attempts,
     deliveries,
     events,
     integrations,
     notifications,
-    routing_revision,
     subscriptions,
 )
 from acadio_webhooks.domain.messages import Notification, Settlement, WorkItem
@@ -50,7 +47,6 @@ from acadio_webhooks.ports.storage import (
     DeliveryPlanner,
     DeliveryQuery,
     Page,
-    Route,
     RoutingSnapshot,
 )
 
@@ -58,28 +54,6 @@ __all__ = ["SqlStore"]
 
 # pg_advisory_xact_lock key serialising concurrent migrations ("acad" in ASCII).
 _MIGRATION_LOCK = 0x61636164
-
-# The statements of every emit, built once: building a statement and its cache key costs
-# more than SQLAlchemy's execution of it (about 60 us against nothing for a reused one).
-_REVISION = select(routing_revision.c.revision).where(routing_revision.c.id == 1)
-_ROUTES = (
-    select(
-        integrations.c.tenant,
-        subscriptions.c.id,
-        subscriptions.c.integration_id,
-        subscriptions.c.pattern,
-    )
-    .join(integrations, integrations.c.id == subscriptions.c.integration_id)
-    .where(
-        integrations.c.tenant.in_(bindparam("tenants", expanding=True)),
-        integrations.c.active.is_(True),
-        subscriptions.c.active.is_(True),
-    )
-    .order_by(subscriptions.c.created_at, subscriptions.c.id)
-)
-_INSERT_DELIVERIES = deliveries.insert()
-# Tenants per routes query: SQLite allows 32,766 bound values, but lists this long are rare.
-_TENANTS_PER_QUERY = 500
 
 
 class SqlStore:
@@ -248,15 +222,15 @@ class SqlStore:
     def routing_revision(self) -> int:
         """A number that changes whenever any integration or subscription changes."""
         with self._transaction("reading the routing revision") as conn:
-            return self._revision(conn)
+            return _outbox.revision_of(conn, conn.dialect)
 
     def routes(self, tenant: str) -> RoutingSnapshot:
         """Active subscriptions of the tenant's active integrations, with the revision."""
         with self._transaction("reading routes") as conn:
             # Revision first: a change landing in between makes the routes newer than the
             # revision, so the next check rebuilds; never the other way round.
-            revision = self._revision(conn)
-            routes = _routes_of(conn, [tenant])[tenant]
+            revision = _outbox.revision_of(conn, conn.dialect)
+            routes = _outbox.routes_of(conn, conn.dialect, [tenant])[tenant]
         return RoutingSnapshot(revision, routes)
 
     # -- the outbox -------------------------------------------------------------------------
@@ -277,21 +251,8 @@ class SqlStore:
         """
         _common.check_batch(event.id, deliveries)
         conflict = f"event {event.id!r} or one of its deliveries already exists"
-        with self._transaction(
-            "enqueueing an event", write=True, conflict=conflict, joining=connection
-        ) as conn:
-            return self._enqueue(conn, event, deliveries)
-
-    def _enqueue(self, conn: Connection, event: Event, batch: Sequence[Delivery]) -> bool:
-        row = _codec.event_row(event)
-        if event.dedup_key is None:
-            conn.execute(_insert_events(conn.dialect.name), row)
-        elif conn.execute(_insert_events(conn.dialect.name, keyed=True), row).first() is None:
-            return False
-        if batch:
-            conn.execute(_INSERT_DELIVERIES, [_codec.delivery_row(d) for d in batch])
-            _queue.notify_due(conn)
-        return True
+        with self._outbox_transaction("enqueueing an event", conflict, connection) as target:
+            return _outbox.enqueue(target, self._engine.dialect, event, deliveries)
 
     def enqueue_routed(
         self,
@@ -311,63 +272,8 @@ class SqlStore:
         if not events:
             return []
         conflict = "an event or one of its deliveries already exists"
-        with self._transaction(
-            "enqueueing events", write=True, conflict=conflict, joining=connection
-        ) as conn:
-            return self._enqueue_routed(conn, events, plan)
-
-    def _enqueue_routed(
-        self, conn: Connection, batch: Sequence[Event], plan: DeliveryPlanner
-    ) -> list[bool]:
-        firsts = _common.not_repeated_in_batch(batch)
-        candidates = [event for event, first in zip(batch, firsts, strict=True) if first]
-        if len(candidates) == 1:
-            stored, planned = self._insert_one_then_plan(conn, candidates[0], plan)
-        else:
-            stored, planned = self._plan_then_insert(conn, candidates, plan)
-        rows = [
-            _codec.delivery_row(delivery)
-            for event, event_deliveries in zip(candidates, planned, strict=True)
-            if event.id in stored
-            for delivery in event_deliveries
-        ]
-        if rows:
-            conn.execute(_INSERT_DELIVERIES, rows)
-            _queue.notify_due(conn)
-        return [first and event.id in stored for event, first in zip(batch, firsts, strict=True)]
-
-    def _insert_one_then_plan(
-        self, conn: Connection, event: Event, plan: DeliveryPlanner
-    ) -> tuple[set[str], Sequence[Sequence[Delivery]]]:
-        # One statement inserts the event and reads the routing revision (a single emit's
-        # usual case): a statement fewer than reading it first, and none more when the
-        # event's dedup key was stored already, since it then needs no routing at all.
-        statement = _insert_events(
-            conn.dialect.name, keyed=event.dedup_key is not None, with_revision=True
-        )
-        inserted = conn.execute(statement, _codec.event_row(event)).first()
-        if inserted is None:
-            return set(), [()]
-        planned = plan(_RoutingView(conn, _checked_revision(inserted.revision)), [event])
-        _common.check_planned([event], planned)
-        return {event.id}, planned
-
-    def _plan_then_insert(
-        self, conn: Connection, candidates: Sequence[Event], plan: DeliveryPlanner
-    ) -> tuple[set[str], Sequence[Sequence[Delivery]]]:
-        planned = plan(_RoutingView(conn, self._revision(conn)), candidates)
-        _common.check_planned(candidates, planned)
-        plain = [_codec.event_row(e) for e in candidates if e.dedup_key is None]
-        keyed = [_codec.event_row(e) for e in candidates if e.dedup_key is not None]
-        stored = {row["id"] for row in plain}
-        if plain:
-            conn.execute(_insert_events(conn.dialect.name), plain)
-        if keyed:
-            # INSERT ... ON CONFLICT DO NOTHING RETURNING id: the ids that come back are the
-            # events stored; the rest had a dedup key stored already.
-            inserted = conn.execute(_insert_events(conn.dialect.name, keyed=True), keyed)
-            stored.update(inserted.scalars())
-        return stored, planned
+        with self._outbox_transaction("enqueueing events", conflict, connection) as target:
+            return _outbox.enqueue_routed(target, self._engine.dialect, events, plan)
 
     # -- the delivery queue -----------------------------------------------------------------
 
@@ -654,9 +560,26 @@ class SqlStore:
             # error rather than a database one.
             raise _storage_error(what, exc, conflict) from exc
 
-    @staticmethod
-    def _revision(conn: Connection) -> int:
-        return _checked_revision(conn.execute(_REVISION).scalar())
+    @contextmanager
+    def _outbox_transaction(
+        self, what: str, conflict: str, joining: object | None
+    ) -> Iterator[Target]:
+        """The host's connection (see ``_transaction``), else a transaction of the store's own
+        on the driver itself (``driver_transaction``: the emit path); driver errors leave as
+        ``StorageError`` either way."""
+        if joining is not None:
+            with self._transaction(what, write=True, conflict=conflict, joining=joining) as conn:
+                yield conn
+            return
+        self._check_open()
+        dbapi_error = self._engine.dialect.loaded_dbapi.Error
+        try:
+            with driver_transaction(self._engine) as cursor:
+                yield cursor
+        except (SQLAlchemyError, UnicodeEncodeError) as exc:  # the pool's own, on checkout
+            raise _storage_error(what, exc, conflict) from exc
+        except dbapi_error as exc:
+            raise _driver_error(what, exc, conflict, self._engine.dialect) from exc
 
     @staticmethod
     def _one(conn: Connection, table: Any, ident: str, kind: str) -> Mapping[Any, Any]:
@@ -674,47 +597,11 @@ class SqlStore:
             raise NotFound(kind, ident)
 
 
-class _RoutingView:
-    """The routing table as one enqueueing transaction reads it."""
-
-    def __init__(self, conn: Connection, revision: int) -> None:
-        self._conn = conn
-        self.revision = revision
-
-    def routes(self, tenants: Collection[str]) -> dict[str, tuple[Route, ...]]:
-        return _routes_of(self._conn, tenants)
-
-
-def _routes_of(conn: Connection, tenants: Collection[str]) -> dict[str, tuple[Route, ...]]:
-    """Each tenant's active subscriptions of active integrations, oldest first."""
-    found: dict[str, list[Route]] = {tenant: [] for tenant in tenants}
-    wanted = list(found)
-    for start in range(0, len(wanted), _TENANTS_PER_QUERY):
-        chunk = wanted[start : start + _TENANTS_PER_QUERY]
-        for tenant, *route in conn.execute(_ROUTES, {"tenants": chunk}):
-            found[tenant].append(Route(*route))
-    return {tenant: tuple(routes) for tenant, routes in found.items()}
-
-
-def _checked_revision(value: int | None) -> int:
-    if value is None:
-        raise StorageError("the routing revision row is missing: run SqlStore.migrate()")
-    return int(value)
-
-
-@cache
-def _insert_events(dialect: str, *, keyed: bool = False, with_revision: bool = False) -> Insert:
-    """The event insert, built once per variant: ``keyed`` events skip a dedup key already
-    stored (``ON CONFLICT (tenant, dedup_key) DO NOTHING RETURNING id``); ``with_revision``
-    also returns the routing revision, read by the same statement."""
-    statement = (
-        insert_ignoring_conflicts(dialect, events, ["tenant", "dedup_key"])
-        if keyed
-        else events.insert()
-    )
-    if with_revision:
-        return statement.returning(events.c.id, _REVISION.scalar_subquery().label("revision"))
-    return statement.returning(events.c.id) if keyed else statement
+def _driver_error(what: str, exc: Exception, conflict: str | None, dialect: Any) -> StorageError:
+    """``_storage_error`` for an error the driver raised outside SQLAlchemy."""
+    if conflict is not None and isinstance(exc, dialect.loaded_dbapi.IntegrityError):
+        return StorageError(conflict)
+    return StorageError(f"{what} failed ({type(exc).__name__})")
 
 
 def _storage_error(

@@ -1,0 +1,235 @@
+"""Writing the outbox: events and their deliveries, routed in the transaction that stores them.
+
+Every statement here is :mod:`prepared <acadio_webhooks.adapters.storage.sql._prepared>`, so
+the same functions run on a host's SQLAlchemy ``Connection`` (the transactional outbox) and
+on the driver's cursor of the store's own transaction (every other emit), which is what
+brings a single emit on SQLite close to the driver's own insert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import ClauseElement
+
+from acadio_webhooks.adapters.storage import _common
+from acadio_webhooks.adapters.storage.sql import _codec
+from acadio_webhooks.adapters.storage.sql._dialect import insert_ignoring_conflicts
+from acadio_webhooks.adapters.storage.sql._prepared import Prepared, Target, prepared
+from acadio_webhooks.adapters.storage.sql._queue import DUE_CHANNEL
+from acadio_webhooks.adapters.storage.sql.schema import (
+    deliveries,
+    events,
+    integrations,
+    routing_revision,
+    subscriptions,
+)
+from acadio_webhooks.domain.models import Delivery, Event
+from acadio_webhooks.errors import StorageError
+from acadio_webhooks.ports.storage import DeliveryPlanner, Route
+
+__all__ = ["REVISION", "ROUTES", "enqueue", "enqueue_routed", "revision_of", "routes_of"]
+
+REVISION = select(routing_revision.c.revision).where(routing_revision.c.id == 1)
+ROUTES = (
+    select(
+        integrations.c.tenant,
+        subscriptions.c.id,
+        subscriptions.c.integration_id,
+        subscriptions.c.pattern,
+    )
+    .join(integrations, integrations.c.id == subscriptions.c.integration_id)
+    .where(
+        integrations.c.tenant.in_(bindparam("tenants", expanding=True)),
+        integrations.c.active.is_(True),
+        subscriptions.c.active.is_(True),
+    )
+    .order_by(subscriptions.c.created_at, subscriptions.c.id)
+)
+# Tenants per routes query: SQLite allows 32,766 bound values, but lists this long are rare.
+_TENANTS_PER_QUERY = 500
+# The columns the codec's rows fill, in the order the inserts name them.
+_EVENT_COLUMNS = ("id", "tenant", "topic", "created_at", "payload", "dedup_key")
+_DELIVERY_COLUMNS = (
+    "id",
+    "event_id",
+    "subscription_id",
+    "integration_id",
+    "tenant",
+    "topic",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "last_status_code",
+    "last_error",
+    "created_at",
+    "updated_at",
+)
+
+
+def enqueue(target: Target, dialect: Dialect, event: Event, batch: Sequence[Delivery]) -> bool:
+    """Store ``event`` and its planned deliveries; False (nothing stored) for a dedup key
+    stored already."""
+    row = _codec.event_row(event)
+    if event.dedup_key is None:
+        _statement(dialect, "insert event").execute(target, row)
+    elif not _statement(dialect, "insert keyed event").fetch(target, row):
+        return False
+    _insert_deliveries(target, dialect, [_codec.delivery_row(d) for d in batch])
+    return True
+
+
+def enqueue_routed(
+    target: Target, dialect: Dialect, batch: Sequence[Event], plan: DeliveryPlanner
+) -> list[bool]:
+    """Store ``batch`` with the deliveries ``plan`` makes at the routing revision read here;
+    per event, whether it was stored (False: a dedup key suppressed it)."""
+    firsts = _common.not_repeated_in_batch(batch)
+    candidates = [event for event, first in zip(batch, firsts, strict=True) if first]
+    if len(candidates) == 1:
+        stored, planned = _insert_one_then_plan(target, dialect, candidates[0], plan)
+    else:
+        stored, planned = _plan_then_insert(target, dialect, candidates, plan)
+    _insert_deliveries(
+        target,
+        dialect,
+        [
+            _codec.delivery_row(delivery)
+            for event, event_deliveries in zip(candidates, planned, strict=True)
+            if event.id in stored
+            for delivery in event_deliveries
+        ],
+    )
+    return [first and event.id in stored for event, first in zip(batch, firsts, strict=True)]
+
+
+def revision_of(target: Target, dialect: Dialect) -> int:
+    """The routing revision as this transaction reads it."""
+    rows = _statement(dialect, "revision").fetch(target, {})
+    return checked_revision(rows[0][0] if rows else None)
+
+
+def routes_of(
+    target: Target, dialect: Dialect, tenants: Collection[str]
+) -> dict[str, tuple[Route, ...]]:
+    """Each tenant's active subscriptions of active integrations, oldest first."""
+    found: dict[str, list[Route]] = {tenant: [] for tenant in tenants}
+    wanted = list(found)
+    statement = _statement(dialect, "routes")
+    for start in range(0, len(wanted), _TENANTS_PER_QUERY):
+        chunk = wanted[start : start + _TENANTS_PER_QUERY]
+        for tenant, *route in statement.fetch(target, {"tenants": chunk}):
+            found[tenant].append(Route(*route))
+    return {tenant: tuple(routes) for tenant, routes in found.items()}
+
+
+def checked_revision(value: int | None) -> int:
+    if value is None:
+        raise StorageError("the routing revision row is missing: run SqlStore.migrate()")
+    return int(value)
+
+
+class _RoutingView:
+    """The routing table as one enqueueing transaction reads it."""
+
+    def __init__(self, target: Target, dialect: Dialect, revision: int) -> None:
+        self._target = target
+        self._dialect = dialect
+        self.revision = revision
+
+    def routes(self, tenants: Collection[str]) -> dict[str, tuple[Route, ...]]:
+        return routes_of(self._target, self._dialect, tenants)
+
+
+def _insert_one_then_plan(
+    target: Target, dialect: Dialect, event: Event, plan: DeliveryPlanner
+) -> tuple[set[str], Sequence[Sequence[Delivery]]]:
+    # One statement inserts the event and reads the routing revision (a single emit's usual
+    # case): a statement fewer than reading it first, and none more when the event's dedup
+    # key was stored already, since it then needs no routing at all.
+    key = (
+        "insert keyed event, revision" if event.dedup_key is not None else "insert event, revision"
+    )
+    inserted = _statement(dialect, key).fetch(target, _codec.event_row(event))
+    if not inserted:
+        return set(), [()]
+    [(_, revision)] = inserted
+    planned = plan(_RoutingView(target, dialect, checked_revision(revision)), [event])
+    _common.check_planned([event], planned)
+    return {event.id}, planned
+
+
+def _plan_then_insert(
+    target: Target, dialect: Dialect, candidates: Sequence[Event], plan: DeliveryPlanner
+) -> tuple[set[str], Sequence[Sequence[Delivery]]]:
+    planned = plan(_RoutingView(target, dialect, revision_of(target, dialect)), candidates)
+    _common.check_planned(candidates, planned)
+    plain = [_codec.event_row(e) for e in candidates if e.dedup_key is None]
+    keyed = [_codec.event_row(e) for e in candidates if e.dedup_key is not None]
+    stored = {row["id"] for row in plain}
+    _statement(dialect, "insert event").execute_many(target, plain)
+    if keyed:
+        # Rows whose dedup key was stored already are skipped by the database, under its
+        # unique index; the ids found afterwards are the events this batch stored (ids are
+        # new, so no other transaction has them).
+        _statement(dialect, "insert keyed events").execute_many(target, keyed)
+        ids = [row["id"] for row in keyed]
+        for start in range(0, len(ids), _TENANTS_PER_QUERY):
+            chunk = ids[start : start + _TENANTS_PER_QUERY]
+            stored.update(
+                i for (i,) in _statement(dialect, "stored ids").fetch(target, {"ids": chunk})
+            )
+    return stored, planned
+
+
+def _insert_deliveries(target: Target, dialect: Dialect, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        _statement(dialect, "insert deliveries").execute_many(target, rows)
+        if dialect.name == "postgresql":
+            # Sent inside the transaction, so delivered on commit only (a rolled-back host
+            # transaction wakes nobody); PostgreSQL folds a transaction's identical
+            # notifications into one. SQLite's workers poll.
+            _statement(dialect, "notify due").execute(target, {})
+
+
+def _statement(dialect: Dialect, key: str) -> Prepared:
+    return prepared(dialect, f"outbox: {key}", lambda d: _BUILDERS[key](d.name))
+
+
+def _values(table: Any, columns: Sequence[str]) -> dict[str, Any]:
+    return {name: bindparam(name, type_=table.c[name].type) for name in columns}
+
+
+def _insert_event(dialect: str, *, keyed: bool) -> Any:
+    if not keyed:
+        return events.insert().values(_values(events, _EVENT_COLUMNS))
+    # INSERT ... ON CONFLICT (tenant, dedup_key) DO NOTHING
+    ignoring = insert_ignoring_conflicts(dialect, events, ["tenant", "dedup_key"])
+    return ignoring.values(_values(events, _EVENT_COLUMNS))
+
+
+def _with_revision(statement: Any) -> Any:
+    return statement.returning(events.c.id, REVISION.scalar_subquery().label("revision"))
+
+
+_BUILDERS: dict[str, Callable[[str], ClauseElement]] = {
+    "insert event": lambda dialect: _insert_event(dialect, keyed=False),
+    "insert keyed event": lambda dialect: _insert_event(dialect, keyed=True).returning(events.c.id),
+    "insert keyed events": lambda dialect: _insert_event(dialect, keyed=True),
+    "insert event, revision": lambda dialect: _with_revision(_insert_event(dialect, keyed=False)),
+    "insert keyed event, revision": lambda dialect: _with_revision(
+        _insert_event(dialect, keyed=True)
+    ),
+    "stored ids": lambda dialect: select(events.c.id).where(
+        events.c.id.in_(bindparam("ids", expanding=True))
+    ),
+    "insert deliveries": lambda dialect: deliveries.insert().values(
+        _values(deliveries, _DELIVERY_COLUMNS)
+    ),
+    "notify due": lambda dialect: select(func.pg_notify(DUE_CHANNEL, "")),
+    "revision": lambda dialect: REVISION,
+    "routes": lambda dialect: ROUTES,
+}
