@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, or_, select, text, update
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError, StatementError
 
 from acadio_webhooks.adapters.storage import _common
@@ -251,8 +251,11 @@ class SqlStore:
         """
         _common.check_batch(event.id, deliveries)
         conflict = f"event {event.id!r} or one of its deliveries already exists"
-        with self._outbox_transaction("enqueueing an event", conflict, connection) as target:
-            return _outbox.enqueue(target, self._engine.dialect, event, deliveries)
+        with self._outbox_transaction("enqueueing an event", conflict, connection) as (
+            target,
+            dialect,
+        ):
+            return _outbox.enqueue(target, dialect, event, deliveries)
 
     def enqueue_routed(
         self,
@@ -272,8 +275,11 @@ class SqlStore:
         if not events:
             return []
         conflict = "an event or one of its deliveries already exists"
-        with self._outbox_transaction("enqueueing events", conflict, connection) as target:
-            return _outbox.enqueue_routed(target, self._engine.dialect, events, plan)
+        with self._outbox_transaction("enqueueing events", conflict, connection) as (
+            target,
+            dialect,
+        ):
+            return _outbox.enqueue_routed(target, dialect, events, plan)
 
     # -- the delivery queue -----------------------------------------------------------------
 
@@ -563,19 +569,19 @@ class SqlStore:
     @contextmanager
     def _outbox_transaction(
         self, what: str, conflict: str, joining: object | None
-    ) -> Iterator[Target]:
+    ) -> Iterator[tuple[Target, Dialect]]:
         """The host's connection (see ``_transaction``), else a transaction of the store's own
-        on the driver itself (``driver_transaction``: the emit path); driver errors leave as
-        ``StorageError`` either way."""
+        on the driver itself (``driver_transaction``: the emit path), with the dialect to
+        prepare statements for; driver errors leave as ``StorageError`` either way."""
         if joining is not None:
             with self._transaction(what, write=True, conflict=conflict, joining=joining) as conn:
-                yield conn
+                yield conn, conn.dialect
             return
         self._check_open()
         dbapi_error = self._engine.dialect.loaded_dbapi.Error
         try:
             with driver_transaction(self._engine) as cursor:
-                yield cursor
+                yield cursor, self._engine.dialect
         except (SQLAlchemyError, UnicodeEncodeError) as exc:  # the pool's own, on checkout
             raise _storage_error(what, exc, conflict) from exc
         except dbapi_error as exc:
