@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 
@@ -19,7 +19,7 @@ from acadio_webhooks.adapters.storage import _common
 from acadio_webhooks.adapters.storage.sql import _codec
 from acadio_webhooks.adapters.storage.sql._dialect import insert_ignoring_conflicts
 from acadio_webhooks.adapters.storage.sql._prepared import Prepared, Target, prepared
-from acadio_webhooks.adapters.storage.sql._queue import DUE_CHANNEL
+from acadio_webhooks.adapters.storage.sql._queue import notify_due
 from acadio_webhooks.adapters.storage.sql.schema import (
     deliveries,
     events,
@@ -31,10 +31,10 @@ from acadio_webhooks.domain.models import Delivery, Event
 from acadio_webhooks.errors import StorageError
 from acadio_webhooks.ports.storage import DeliveryPlanner, Route
 
-__all__ = ["REVISION", "ROUTES", "enqueue", "enqueue_routed", "revision_of", "routes_of"]
+__all__ = ["enqueue", "enqueue_routed", "revision_of", "routes_of"]
 
-REVISION = select(routing_revision.c.revision).where(routing_revision.c.id == 1)
-ROUTES = (
+_REVISION = select(routing_revision.c.revision).where(routing_revision.c.id == 1)
+_ROUTES = (
     select(
         integrations.c.tenant,
         subscriptions.c.id,
@@ -49,8 +49,9 @@ ROUTES = (
     )
     .order_by(subscriptions.c.created_at, subscriptions.c.id)
 )
-# Tenants per routes query: SQLite allows 32,766 bound values, but lists this long are rare.
-_TENANTS_PER_QUERY = 500
+# Values per IN list (tenants whose routes are read, ids of a batch's keyed events): SQLite
+# allows 32,766 bound values, but lists this long are rare.
+_VALUES_PER_IN_LIST = 500
 # The columns the codec's rows fill, in the order the inserts name them.
 _EVENT_COLUMNS = ("id", "tenant", "topic", "created_at", "payload", "dedup_key")
 _DELIVERY_COLUMNS = (
@@ -109,7 +110,7 @@ def enqueue_routed(
 def revision_of(target: Target, dialect: Dialect) -> int:
     """The routing revision as this transaction reads it."""
     rows = _statement(dialect, "revision").fetch(target, {})
-    return checked_revision(rows[0][0] if rows else None)
+    return _checked_revision(rows[0][0] if rows else None)
 
 
 def routes_of(
@@ -119,14 +120,14 @@ def routes_of(
     found: dict[str, list[Route]] = {tenant: [] for tenant in tenants}
     wanted = list(found)
     statement = _statement(dialect, "routes")
-    for start in range(0, len(wanted), _TENANTS_PER_QUERY):
-        chunk = wanted[start : start + _TENANTS_PER_QUERY]
+    for start in range(0, len(wanted), _VALUES_PER_IN_LIST):
+        chunk = wanted[start : start + _VALUES_PER_IN_LIST]
         for tenant, *route in statement.fetch(target, {"tenants": chunk}):
             found[tenant].append(Route(*route))
     return {tenant: tuple(routes) for tenant, routes in found.items()}
 
 
-def checked_revision(value: int | None) -> int:
+def _checked_revision(value: int | None) -> int:
     if value is None:
         raise StorageError("the routing revision row is missing: run SqlStore.migrate()")
     return int(value)
@@ -157,7 +158,7 @@ def _insert_one_then_plan(
     if not inserted:
         return set(), [()]
     [(_, revision)] = inserted
-    planned = plan(_RoutingView(target, dialect, checked_revision(revision)), [event])
+    planned = plan(_RoutingView(target, dialect, _checked_revision(revision)), [event])
     _common.check_planned([event], planned)
     return {event.id}, planned
 
@@ -177,8 +178,8 @@ def _plan_then_insert(
         # new, so no other transaction has them).
         _statement(dialect, "insert keyed events").execute_many(target, keyed)
         ids = [row["id"] for row in keyed]
-        for start in range(0, len(ids), _TENANTS_PER_QUERY):
-            chunk = ids[start : start + _TENANTS_PER_QUERY]
+        for start in range(0, len(ids), _VALUES_PER_IN_LIST):
+            chunk = ids[start : start + _VALUES_PER_IN_LIST]
             stored.update(
                 i for (i,) in _statement(dialect, "stored ids").fetch(target, {"ids": chunk})
             )
@@ -188,11 +189,7 @@ def _plan_then_insert(
 def _insert_deliveries(target: Target, dialect: Dialect, rows: list[dict[str, Any]]) -> None:
     if rows:
         _statement(dialect, "insert deliveries").execute_many(target, rows)
-        if dialect.name == "postgresql":
-            # Sent inside the transaction, so delivered on commit only (a rolled-back host
-            # transaction wakes nobody); PostgreSQL folds a transaction's identical
-            # notifications into one. SQLite's workers poll.
-            _statement(dialect, "notify due").execute(target, {})
+        notify_due(target, dialect)
 
 
 def _statement(dialect: Dialect, key: str) -> Prepared:
@@ -212,7 +209,7 @@ def _insert_event(dialect: str, *, keyed: bool) -> Any:
 
 
 def _with_revision(statement: Any) -> Any:
-    return statement.returning(events.c.id, REVISION.scalar_subquery().label("revision"))
+    return statement.returning(events.c.id, _REVISION.scalar_subquery().label("revision"))
 
 
 _BUILDERS: dict[str, Callable[[str], ClauseElement]] = {
@@ -229,7 +226,6 @@ _BUILDERS: dict[str, Callable[[str], ClauseElement]] = {
     "insert deliveries": lambda dialect: deliveries.insert().values(
         _values(deliveries, _DELIVERY_COLUMNS)
     ),
-    "notify due": lambda dialect: select(func.pg_notify(DUE_CHANNEL, "")),
-    "revision": lambda dialect: REVISION,
-    "routes": lambda dialect: ROUTES,
+    "revision": lambda dialect: _REVISION,
+    "routes": lambda dialect: _ROUTES,
 }

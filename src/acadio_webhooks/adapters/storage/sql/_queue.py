@@ -35,7 +35,7 @@ from acadio_webhooks.adapters.storage.sql._codec import (
     notification_row,
 )
 from acadio_webhooks.adapters.storage.sql._dialect import insert_ignoring_conflicts
-from acadio_webhooks.adapters.storage.sql._prepared import prepared
+from acadio_webhooks.adapters.storage.sql._prepared import Target, prepared
 from acadio_webhooks.adapters.storage.sql.schema import (
     UtcDateTime,
     attempts,
@@ -62,10 +62,8 @@ CANCELLED = DeliveryStatus.CANCELLED.value
 DUE_CHANNEL = "acadio_webhooks_due"
 """The PostgreSQL notification channel on which stores announce newly due deliveries."""
 
-_NOTIFY_DUE = select(func.pg_notify(DUE_CHANNEL, ""))  # built once: every emit sends it
 
-
-def notify_due(conn: Connection) -> None:
+def notify_due(target: Target, dialect: Dialect) -> None:
     """On PostgreSQL, ``NOTIFY`` listening workers that deliveries became due.
 
     Sent inside the caller's transaction, so it is delivered on commit only (a rolled-back
@@ -73,8 +71,12 @@ def notify_due(conn: Connection) -> None:
     identical notifications of one transaction into one. SQLite has no notifications:
     its workers poll.
     """
-    if conn.dialect.name == "postgresql":
-        conn.execute(_NOTIFY_DUE)
+    if dialect.name == "postgresql":  # prepared: every emit sends it
+        prepared(dialect, "notify due", _notify_due).execute(target, {})
+
+
+def _notify_due(dialect: Dialect) -> Select[tuple[Any]]:
+    return select(func.pg_notify(DUE_CHANNEL, ""))
 
 
 def bump_revision(conn: Connection) -> None:

@@ -346,7 +346,7 @@ class SqlStore:
                 .values(lease_owner=None, lease_expires_at=None)
             )
             if released.rowcount:
-                _queue.notify_due(conn)
+                _queue.notify_due(conn, conn.dialect)
 
     # -- views and operations ---------------------------------------------------------------
 
@@ -420,7 +420,7 @@ class SqlStore:
             self._require(conn, subscriptions, old.subscription_id, "subscription")
             fresh = _common.fresh_delivery(old, now)
             conn.execute(deliveries.insert(), _codec.delivery_row(fresh))
-            _queue.notify_due(conn)
+            _queue.notify_due(conn, conn.dialect)
         return fresh
 
     def resend_failed(self, integration_id: str, *, since: datetime, now: datetime) -> int:
@@ -447,7 +447,7 @@ class SqlStore:
             if failed:
                 rows = [_codec.delivery_row(_common.fresh_delivery(old, now)) for old in failed]
                 conn.execute(deliveries.insert(), rows)
-                _queue.notify_due(conn)
+                _queue.notify_due(conn, conn.dialect)
         return len(failed)
 
     def cancel_pending(
