@@ -153,8 +153,27 @@ def test_moments_repeated_across_rows_and_zones_are_each_written_as_given(
         )
         with pytest.raises(ValueError, match="timezone-aware"):
             statement.execute_many(
-                conn, [{"b_id": 9, "b_at": _NOON.replace(tzinfo=None), "b_flag": True}]
+                conn,
+                [{"b_id": 9, "b_at": _NOON.replace(tzinfo=None), "b_flag": True, "b_body": None}],
             )
+    with engine.connect() as conn:
+        found = conn.execute(sa.select(_moments.c.at).order_by(_moments.c.id)).scalars().all()
+    assert found == moments
+
+
+def test_more_moments_than_are_remembered_are_each_written_as_given(engine: sa.Engine) -> None:
+    # The memory of converted moments empties itself when full; what comes after must still
+    # be converted, and moments met again after that still written right.
+    moments = [_NOON + timedelta(seconds=n) for n in range(2100)] + [_NOON]
+    statement = Prepared.compile(_insert(engine.dialect), engine.dialect)
+    with engine.begin() as conn:
+        statement.execute_many(
+            conn,
+            [
+                {"b_id": n, "b_at": at, "b_flag": False, "b_body": None}
+                for n, at in enumerate(moments)
+            ],
+        )
     with engine.connect() as conn:
         found = conn.execute(sa.select(_moments.c.at).order_by(_moments.c.id)).scalars().all()
     assert found == moments

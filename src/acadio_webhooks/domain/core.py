@@ -38,6 +38,8 @@ from acadio_webhooks.domain.models import (
     Delivery,
     DeliveryStatus,
     Event,
+    planned_delivery,
+    serialised_event,
     settled_attempt,
 )
 from acadio_webhooks.domain.retry import DEFAULT_RETRY_POLICY, RetryPolicy
@@ -241,7 +243,7 @@ def new_event(
             f"data makes an event body of {len(payload)} bytes, over the limit of "
             f"{max_payload_bytes} bytes"
         )
-    return Event(
+    return serialised_event(
         id=ident,
         topic=topic.name,
         tenant=tenant,
@@ -261,16 +263,8 @@ def plan_deliveries(
     when the event occurred. ``new_delivery_id`` makes the ids (default: :func:`new_id`)."""
     make_id = new_delivery_id or _new_delivery_id
     return tuple(
-        Delivery(
-            id=make_id(),
-            event_id=event.id,
-            subscription_id=subscription_id,
-            integration_id=integration_id,
-            tenant=event.tenant,
-            topic=event.topic,
-            next_attempt_at=event.created_at,
-            created_at=event.created_at,
-            updated_at=event.created_at,
+        planned_delivery(
+            event, id=make_id(), subscription_id=subscription_id, integration_id=integration_id
         )
         for subscription_id, integration_id in routes
     )

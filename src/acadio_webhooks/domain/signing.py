@@ -251,8 +251,9 @@ def format_timestamp(moment: object) -> str:
     """
     if not isinstance(moment, datetime) or moment.utcoffset() is None:
         raise InvalidPayload(f"created_at must be a timezone-aware datetime, not {moment!r}")
-    utc = moment.astimezone(timezone.utc).replace(tzinfo=None)
-    return utc.isoformat(timespec="microseconds") + "Z"
+    if moment.tzinfo is not timezone.utc:  # the usual case (every clock's now) needs no shift
+        moment = moment.astimezone(timezone.utc)
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def encode_event_body(

@@ -98,8 +98,11 @@ def check_planned(events: Sequence[Event], planned: Sequence[Sequence[Delivery]]
     ids: set[str] = set()
     count = 0
     for event, batch in zip(events, planned, strict=True):
-        check_batch(event.id, batch)
-        ids.update(d.id for d in batch)
+        event_id = event.id
+        for delivery in batch:
+            if delivery.event_id != event_id:
+                raise ValueError(f"every delivery enqueued with event {event_id!r} must name it")
+            ids.add(delivery.id)
         count += len(batch)
     if len(ids) != count:
         raise ValueError("deliveries enqueued together must have distinct ids")

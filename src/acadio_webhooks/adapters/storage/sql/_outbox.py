@@ -79,7 +79,7 @@ def enqueue(target: Target, dialect: Dialect, event: Event, batch: Sequence[Deli
         _statement(dialect, "insert event").execute(target, row)
     elif not _statement(dialect, "insert keyed event").fetch(target, row):
         return False
-    _insert_deliveries(target, dialect, [_codec.delivery_row(d) for d in batch])
+    _insert_deliveries(target, dialect, batch)
     return True
 
 
@@ -98,7 +98,7 @@ def enqueue_routed(
         target,
         dialect,
         [
-            _codec.delivery_row(delivery)
+            delivery
             for event, event_deliveries in zip(candidates, planned, strict=True)
             if event.id in stored
             for delivery in event_deliveries
@@ -168,16 +168,19 @@ def _plan_then_insert(
 ) -> tuple[set[str], Sequence[Sequence[Delivery]]]:
     planned = plan(_RoutingView(target, dialect, revision_of(target, dialect)), candidates)
     _common.check_planned(candidates, planned)
-    plain = [_codec.event_row(e) for e in candidates if e.dedup_key is None]
-    keyed = [_codec.event_row(e) for e in candidates if e.dedup_key is not None]
-    stored = {row["id"] for row in plain}
-    _statement(dialect, "insert event").execute_many(target, plain)
+    plain = [e for e in candidates if e.dedup_key is None]
+    keyed = [e for e in candidates if e.dedup_key is not None]
+    stored = {e.id for e in plain}
+    if plain:
+        _statement(dialect, "insert event").execute_many(target, map(_codec.event_row, plain))
     if keyed:
         # Rows whose dedup key was stored already are skipped by the database, under its
         # unique index; the ids found afterwards are the events this batch stored (ids are
         # new, so no other transaction has them).
-        _statement(dialect, "insert keyed events").execute_many(target, keyed)
-        ids = [row["id"] for row in keyed]
+        _statement(dialect, "insert keyed events").execute_many(
+            target, map(_codec.event_row, keyed)
+        )
+        ids = [e.id for e in keyed]
         for start in range(0, len(ids), _VALUES_PER_IN_LIST):
             chunk = ids[start : start + _VALUES_PER_IN_LIST]
             stored.update(
@@ -186,9 +189,11 @@ def _plan_then_insert(
     return stored, planned
 
 
-def _insert_deliveries(target: Target, dialect: Dialect, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        _statement(dialect, "insert deliveries").execute_many(target, rows)
+def _insert_deliveries(target: Target, dialect: Dialect, planned: Sequence[Delivery]) -> None:
+    if planned:
+        _statement(dialect, "insert deliveries").execute_many(
+            target, map(_codec.delivery_row, planned)
+        )
         notify_due(target, dialect)
 
 

@@ -18,9 +18,10 @@ database's).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from operator import itemgetter
 from typing import Any, TypeAlias
 from weakref import WeakKeyDictionary
 
@@ -69,8 +70,9 @@ class Prepared:
         positional = compiled.positiontup is not None
         names = tuple(compiled.positiontup or ()) if positional else tuple(binds)
         converters: dict[str, _Convert] = {}
-        # One memory per datetime type: an event's moment recurs across the columns too.
-        moments: dict[str, list[tuple[object, Any]]] = {}
+        # One memory per datetime type and dialect: an event's moment recurs across the
+        # columns, and across the statements of an emit (event row, delivery rows).
+        moments = _MOMENTS.setdefault(dialect, {})
         expanding = False
         for name in names:
             convert = binds[name].type.dialect_impl(dialect).bind_processor(dialect)
@@ -84,8 +86,8 @@ class Prepared:
             elif convert is not None:
                 column_type = binds[name].type
                 if _holds_datetimes(column_type):
-                    last = moments.setdefault(repr(column_type), [(object(), None)])
-                    converters[name] = _remembering_last(convert, last)
+                    memory = moments.setdefault(repr(column_type), {})
+                    converters[name] = _remembering(convert, memory)
                 else:
                     converters[name] = convert
         results: tuple[_Convert | None, ...] = tuple(
@@ -107,17 +109,45 @@ class Prepared:
     def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
         """``values`` (by parameter name; a missing one takes the value it was built with)
         as the driver takes them."""
-        converted = []
-        for name, default, convert in self._plan:
-            value = values.get(name, default)
-            if value is _REQUIRED:
-                raise KeyError(f"no value for parameter {name!r} of {self.sql!r}")
-            if convert is not None and value is not None:
-                value = convert(value)
-            converted.append(value)
+        try:
+            # Rows the stores build name every parameter: one C-level pick, then only the
+            # few values whose type converts (an emit's batch runs this once per row).
+            converted = list(self._pick(values))
+        except KeyError:
+            converted = self._with_defaults(values)
+        for index, convert in self._conversions:
+            value = converted[index]
+            if value is not None:
+                converted[index] = convert(value)
         if self.positional:
             return tuple(converted)
         return dict(zip(self.names, converted, strict=True))
+
+    def _with_defaults(self, values: Mapping[str, Any]) -> list[Any]:
+        found = []
+        for name in self.names:
+            value = values.get(name, self.defaults.get(name, _REQUIRED))
+            if value is _REQUIRED:
+                raise KeyError(f"no value for parameter {name!r} of {self.sql!r}")
+            found.append(value)
+        return found
+
+    @cached_property
+    def _pick(self) -> Callable[[Mapping[str, Any]], Sequence[Any]]:
+        if not self.names:
+            return lambda values: ()
+        if len(self.names) == 1:
+            [name] = self.names
+            return lambda values: (values[name],)
+        return itemgetter(*self.names)
+
+    @cached_property
+    def _conversions(self) -> tuple[tuple[int, _Convert], ...]:
+        return tuple(
+            (index, self.converters[name])
+            for index, name in enumerate(self.names)
+            if name in self.converters
+        )
 
     def bound(self, values: Mapping[str, Any]) -> tuple[str, Sequence[Any] | Mapping[str, Any]]:
         """The SQL text and the driver's parameters for one run with ``values``."""
@@ -134,28 +164,26 @@ class Prepared:
             return state.statement, state.positional_parameters
         return state.statement, state.parameters
 
-    @cached_property
-    def _plan(self) -> tuple[tuple[str, Any, _Convert | None], ...]:
-        return tuple(
-            (name, self.defaults.get(name, _REQUIRED), self.converters.get(name))
-            for name in self.names
-        )
-
     def execute(self, target: Target, values: Mapping[str, Any]) -> None:
         """Run the statement once with ``values``."""
         _run(target, *self.bound(values))
 
-    def execute_many(self, target: Target, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Run the statement once per row, in one driver ``executemany``."""
-        if not rows:
-            return
+    def execute_many(self, target: Target, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Run the statement once per row, in one driver ``executemany``.
+
+        On a driver's cursor the rows are converted one at a time as the driver takes them,
+        so a batch of thousands never holds all its parameters at once: each row is garbage
+        as soon as it is sent, and the garbage collector has that much less to walk.
+        """
         if self.expanding is not None:
             raise ValueError("an IN list cannot run once per row")
-        parameters: Any = [self.parameters(row) for row in rows]
         if isinstance(target, Connection):
-            target.exec_driver_sql(self.sql, parameters)
+            parameters: Any = [self.parameters(row) for row in rows]
+            if parameters:
+                target.exec_driver_sql(self.sql, parameters)
         else:
-            target.executemany(self.sql, parameters)
+            # The DB-API asks for a sequence; sqlite3 and psycopg take any iterable.
+            target.executemany(self.sql, map(self.parameters, rows))  # type: ignore[arg-type]
 
     def fetch(self, target: Target, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Run the query with ``values``; its rows, each column through its type's result
@@ -180,24 +208,28 @@ def _holds_datetimes(column_type: Any) -> bool:
     return isinstance(column_type, DateTime)
 
 
-def _remembering_last(convert: _Convert, last: list[tuple[object, Any]]) -> _Convert:
-    """``convert``, answering at once for the moment it converted last.
+def _remembering(convert: _Convert, memory: dict[Any, Any]) -> _Convert:
+    """``convert``, answering at once for the moments it converted lately.
 
     The rows of one event repeat one moment (an event's time is its deliveries' creation,
-    update and due time), and turning a datetime into what the database stores (to UTC, then
-    to text on SQLite) cost more than a tenth of an emit. Equal aware datetimes are the same
-    moment, which converts to the same stored value (a naive one never equals an aware one,
-    so it still reaches ``convert`` and its error). The pair is swapped in one assignment, so
-    threads sharing the statement never see one moment's value for another. ``last`` is
-    shared by the parameters of one statement whose types convert alike.
+    update and due time, and ``emit_many`` inserts all events before their deliveries), and
+    turning a datetime into what the database stores (to UTC, then to text on SQLite) cost
+    more than a tenth of an emit. Equal aware datetimes are the same moment and hash alike,
+    and convert to the same stored value (a naive one never equals an aware one, so it still
+    reaches ``convert`` and its error). ``memory`` is shared by every statement of a dialect
+    whose types convert alike, and emptied when full; a dictionary's single operations are
+    atomic, so threads sharing it never see one moment's value for another.
     """
 
     def converted(value: Any) -> Any:
-        seen, result = last[0]
-        if value is seen or value == seen:
-            return result
+        try:
+            return memory[value]
+        except KeyError:
+            pass
         result = convert(value)
-        last[0] = (value, result)
+        if len(memory) >= _MOMENTS_REMEMBERED:
+            memory.clear()
+        memory[value] = result
         return result
 
     return converted
@@ -212,6 +244,9 @@ def _run(target: Target, sql: str, parameters: Any) -> Any:
 
 
 _CACHE: WeakKeyDictionary[Dialect, dict[str, Prepared]] = WeakKeyDictionary()
+_MOMENTS: WeakKeyDictionary[Dialect, dict[str, dict[Any, Any]]] = WeakKeyDictionary()
+# Enough for the events and deliveries of one emit_many of 1,000 events; a few hundred KiB.
+_MOMENTS_REMEMBERED = 2048
 
 
 def prepared(dialect: Dialect, key: str, build: Callable[[Dialect], ClauseElement]) -> Prepared:

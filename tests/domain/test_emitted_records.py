@@ -1,0 +1,164 @@
+"""``serialised_event`` and ``planned_delivery``: the emit's unvalidated fast paths build
+exactly the records ``Event(...)`` and ``Delivery(...)`` would, and refuse what they refuse."""
+
+from __future__ import annotations
+
+import pickle
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel, ValidationError
+
+from acadio_webhooks.domain.core import new_event, plan_deliveries
+from acadio_webhooks.domain.models import (
+    Delivery,
+    DeliveryStatus,
+    Event,
+    planned_delivery,
+    serialised_event,
+)
+from acadio_webhooks.domain.topics import Topic
+
+
+class _Text(str):
+    """A str subclass: must take the validated path."""
+
+
+class _Moment(datetime):
+    """A datetime subclass (as time-freezing libraries make): must take the validated path."""
+
+
+_event_valid: dict[str, st.SearchStrategy[Any]] = {
+    "id": st.text(min_size=1, max_size=12),
+    "topic": st.sampled_from(["course/completion/create", "user/create", "a"]),
+    "tenant": st.one_of(st.text(min_size=1, max_size=8), st.just("t" * 255)),
+    "created_at": st.datetimes(
+        timezones=st.sampled_from([timezone.utc, timezone(timedelta(hours=-7, minutes=-30))])
+    ),
+    "payload": st.binary(max_size=8),
+    "dedup_key": st.one_of(st.none(), st.text(max_size=8), st.just("k" * 512)),
+}
+_event_edges: dict[str, st.SearchStrategy[Any]] = {
+    "id": st.one_of(st.text(max_size=4).map(_Text), st.integers(0, 3)),
+    "topic": st.sampled_from(["Course/x", "course/*", "", "a//b"]),
+    "tenant": st.one_of(st.just(""), st.just("t" * 256), st.text(min_size=1).map(_Text)),
+    "created_at": st.one_of(
+        st.datetimes(),  # naive
+        st.datetimes(timezones=st.just(timezone.utc)).map(
+            lambda moment: _Moment.fromtimestamp(moment.timestamp(), timezone.utc)
+        ),
+        st.just("2026-03-03T09:30:00Z"),
+    ),
+    "payload": st.one_of(st.text(max_size=4), st.just(bytearray(b"x"))),
+    "dedup_key": st.one_of(st.just("k" * 513), st.integers(0, 3)),
+}
+
+
+@st.composite
+def _fields(
+    draw: st.DrawFn, valid: dict[str, st.SearchStrategy[Any]], edges: dict[str, Any]
+) -> dict[str, Any]:
+    """Valid fields, with at most one or two of them replaced by an edge value."""
+    fields = {name: draw(strategy) for name, strategy in valid.items()}
+    for name in draw(st.lists(st.sampled_from(sorted(edges)), max_size=2, unique=True)):
+        fields[name] = draw(edges[name])
+    return fields
+
+
+def _outcome(build: Any, fields: dict[str, Any]) -> BaseModel | str:
+    try:
+        built: BaseModel = build(**fields)
+    except ValidationError as exc:
+        return f"refused: {sorted(str(e['loc']) for e in exc.errors())}"
+    return built
+
+
+def _assert_same_record(fast: BaseModel | str, validated: BaseModel | str) -> None:
+    if isinstance(validated, str):
+        assert fast == validated
+        return
+    assert isinstance(fast, BaseModel)
+    assert fast == validated
+    assert fast.model_dump() == validated.model_dump()
+    assert fast.model_fields_set == validated.model_fields_set
+    assert list(fast.__dict__) == list(validated.__dict__)  # declaration order, for dumps
+    for name in type(validated).model_fields:
+        assert type(getattr(fast, name)) is type(getattr(validated, name)), name
+
+
+@settings(max_examples=300)
+@given(_fields(_event_valid, _event_edges))
+def test_serialised_event_is_what_validation_builds(fields: dict[str, Any]) -> None:
+    fast = _outcome(serialised_event, fields)
+    _assert_same_record(fast, _outcome(Event, fields))
+    if isinstance(fast, Event):
+        assert fast.created_at.tzinfo is timezone.utc
+
+
+_delivery_valid: dict[str, st.SearchStrategy[Any]] = {
+    "id": st.text(max_size=12),
+    "subscription_id": st.text(max_size=12),
+    "integration_id": st.text(max_size=12),
+}
+_delivery_edges: dict[str, st.SearchStrategy[Any]] = {
+    "id": st.one_of(st.text(max_size=4).map(_Text), st.integers(0, 3)),
+    "subscription_id": st.one_of(st.text(max_size=4).map(_Text), st.none()),
+    "integration_id": st.one_of(st.text(max_size=4).map(_Text), st.just(b"int")),
+}
+_EVENT = Event(
+    id="evt_1",
+    topic="course/completion/create",
+    tenant="acme",
+    created_at=datetime(2026, 3, 3, 9, 30, tzinfo=timezone.utc),
+    payload=b"{}",
+)
+
+
+def _validated_delivery(event: Event, **fields: Any) -> Delivery:
+    """What ``plan_deliveries`` built before it had a fast path."""
+    return Delivery(
+        event_id=event.id,
+        tenant=event.tenant,
+        topic=event.topic,
+        next_attempt_at=event.created_at,
+        created_at=event.created_at,
+        updated_at=event.created_at,
+        **fields,
+    )
+
+
+@settings(max_examples=200)
+@given(_fields(_delivery_valid, _delivery_edges))
+def test_planned_delivery_is_what_validation_builds(fields: dict[str, Any]) -> None:
+    fast = _outcome(lambda **given: planned_delivery(_EVENT, **given), fields)
+    validated = _outcome(lambda **given: _validated_delivery(_EVENT, **given), fields)
+    _assert_same_record(fast, validated)
+
+
+def test_planned_deliveries_behave_like_validated_ones() -> None:
+    event = new_event(
+        topic=Topic("course/completion/create", "Completed", "A student completed a course."),
+        data={"score": 0.9},
+        tenant="acme",
+        occurred_at=datetime(2026, 3, 3, 10, 30, tzinfo=timezone(timedelta(hours=1))),
+    )
+    assert event.created_at == datetime(2026, 3, 3, 9, 30, tzinfo=timezone.utc)
+    assert event.created_at.tzinfo is timezone.utc
+    [delivery] = plan_deliveries(event, [("sub_1", "int_1")])
+    assert delivery.status is DeliveryStatus.PENDING
+    assert delivery.attempts == 0
+    assert delivery.next_attempt_at == event.created_at
+    assert hash(delivery) == hash(delivery.model_copy())
+    assert pickle.loads(pickle.dumps(delivery)) == delivery
+    assert Delivery.model_validate_json(delivery.model_dump_json()) == delivery
+    assert pickle.loads(pickle.dumps(event)) == event
+    moved = delivery.model_copy(update={"attempts": 1})
+    assert moved.attempts == 1
+    assert delivery.attempts == 0
+    assert "attempts" in moved.model_fields_set
+    assert "attempts" not in delivery.model_fields_set
+    with pytest.raises(ValidationError):
+        delivery.attempts = 3  # type: ignore[misc]  # frozen, like any Delivery
