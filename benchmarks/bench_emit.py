@@ -313,10 +313,6 @@ def empty(store: SqlStore) -> None:
         # copy it back into the database (an automatic checkpoint) and be timed for it.
         with store.engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    else:
-        # Dead rows to vacuum would slow down whichever case ran next.
-        with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql(f"VACUUM {deliveries.name}, {events.name}")
 
 
 def measure(store: SqlStore, rounds: int, count: int) -> dict[str, list[float]]:

@@ -172,7 +172,7 @@ def driver_transaction(engine: Engine) -> Iterator[DBAPICursor]:
     cursor: DBAPICursor | None = None
     try:
         cursor = pooled.cursor()
-        with _pipelined(pooled.driver_connection):
+        with _pipelined(pooled.driver_connection) as pipelined:
             if dialect.name == "sqlite":
                 cursor.execute("BEGIN IMMEDIATE")
             try:
@@ -184,6 +184,11 @@ def driver_transaction(engine: Engine) -> Iterator[DBAPICursor]:
                     # The failure that made us roll back is the one to report.
                     pooled.invalidate(exc)
                 raise
+            if pipelined:
+                # Queued behind the last statements: the pipeline's closing sync waits for
+                # them and the COMMIT at once (commit() would sync once more on its own).
+                cursor.execute("COMMIT")
+        if not pipelined:
             pooled.commit()
     except dialect.loaded_dbapi.Error as exc:
         # (A rollback that failed has invalidated it already.)
@@ -196,7 +201,14 @@ def driver_transaction(engine: Engine) -> Iterator[DBAPICursor]:
         pooled.close()
 
 
-def _pipelined(connection: Any) -> AbstractContextManager[object]:
-    """psycopg's pipeline mode on ``connection``; nothing for drivers without one."""
+def _pipelined(connection: Any) -> AbstractContextManager[bool]:
+    """psycopg's pipeline mode on ``connection``, entered as True; False for drivers
+    without one."""
     pipeline = getattr(connection, "pipeline", None)
-    return pipeline() if pipeline is not None else nullcontext()
+    return _in_pipeline(pipeline) if pipeline is not None else nullcontext(False)
+
+
+@contextmanager
+def _in_pipeline(pipeline: Any) -> Iterator[bool]:
+    with pipeline():
+        yield True
