@@ -3,15 +3,17 @@ routing cache honest across processes, and ``emit_many`` inside the host's trans
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 
 from acadio_webhooks.adapters.resolver import StaticResolver
 from acadio_webhooks.adapters.storage.sql import SqlStore
+from acadio_webhooks.adapters.storage.sql import _engine as engine_module
 from acadio_webhooks.adapters.storage.sql import store as store_module
 from acadio_webhooks.dispatcher import Dispatcher, NewEvent
 from acadio_webhooks.errors import StorageError
@@ -42,11 +44,12 @@ class Statements:
         self.commits = 0
 
     def kinds(self) -> list[str]:
-        """What each statement did (its text when unknown), SQLite's ``BEGIN`` left out."""
+        """What each statement did (its text when unknown), the transaction's own ``BEGIN``
+        and ``COMMIT`` left out (they are counted as ``commits``)."""
         named = []
         for sql in self.run:
             flat = " ".join(sql.split())
-            if flat.startswith("BEGIN"):
+            if flat.startswith("BEGIN") or flat == "COMMIT":
                 continue
             named.append(next((kind for text, kind in KINDS.items() if text in flat), flat))
         return named
@@ -79,11 +82,10 @@ def recorded(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[State
     engine = store.engine
     on_driver = store_module.driver_transaction
 
-    @contextmanager
-    def driver_transaction(engine: sa.Engine) -> Iterator[Any]:
-        with on_driver(engine) as cursor:
-            yield _RecordingCursor(cursor, seen)
+    def driver_transaction(engine: sa.Engine, work: Callable[[Any], Any]) -> Any:
+        result = on_driver(engine, lambda cursor: work(_RecordingCursor(cursor, seen)))
         seen.commits += 1
+        return result
 
     def statement(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
         seen.run.append(sql)
@@ -294,26 +296,110 @@ def test_a_failed_emit_stores_nothing_says_what_failed_and_the_next_one_works(
     assert {d.event_id for d in store.list_deliveries(DeliveryQuery()).items} == {event_id}
 
 
+def _terminate_other_backends(admin: sa.Engine) -> None:
+    with admin.connect() as conn:
+        conn.exec_driver_sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
+@pytest.fixture
+def admin(postgres_url: str) -> Iterator[sa.Engine]:
+    engine = sa.create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def pings(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The connections the pool pinged before lending them (the dialect's own ping runs)."""
+    pinged: list[object] = []
+    ping = PGDialect_psycopg.do_ping
+
+    def counted(self: PGDialect_psycopg, dbapi_connection: Any) -> bool:
+        pinged.append(dbapi_connection)
+        return ping(self, dbapi_connection)
+
+    monkeypatch.setattr(PGDialect_psycopg, "do_ping", counted)
+    return pinged
+
+
 @pytest.mark.services
-def test_an_emit_over_a_connection_the_server_dropped_fails_once_then_works(
-    postgres_url: str,
+def test_an_emit_over_a_connection_the_server_dropped_runs_again_on_a_new_one(
+    postgres_url: str, admin: sa.Engine
 ) -> None:
-    # No pre-ping: the pool lends the dead connection, the emit finds out, and the pool
-    # must not lend it again.
+    # No ping at all: the pool lends the dead connection, the emit finds out before its
+    # COMMIT was sent, so nothing was stored, and it runs again on a fresh connection.
     store = SqlStore(postgres_url, engine_options={"pool_pre_ping": False, "pool_size": 1})
-    admin = sa.create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        wipe(store)
+        dispatcher, _ = subscribed(store)
+        first = dispatcher.emit(TOPIC, {}, tenant="acme")
+        _terminate_other_backends(admin)
+        second = dispatcher.emit(TOPIC, {}, tenant="acme")
+        [third] = dispatcher.emit_many([NewEvent(TOPIC, {}, tenant="acme")])
+        stored = store.list_deliveries(DeliveryQuery(limit=100)).items
+    finally:
+        store.close()
+    assert sorted(d.event_id for d in stored) == sorted(2 * [first, second, third])
+
+
+@pytest.mark.services
+def test_a_connection_used_a_moment_ago_is_lent_without_a_ping(
+    postgres_url: str, admin: sa.Engine, pings: list[object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_module, "IDLE_BEFORE_PING", 3600.0)
+    store = SqlStore(postgres_url)
+    try:
+        wipe(store)
+        dispatcher, _ = subscribed(store)
+        for _ in range(5):
+            dispatcher.emit(TOPIC, {}, tenant="acme")
+        assert pings == []
+        # Closed within the window: the emit finds out and runs again; what reads through
+        # SQLAlchemy meets a fresh connection, the dead one having been dropped.
+        _terminate_other_backends(admin)
+        assert dispatcher.emit(TOPIC, {}, tenant="acme")
+        assert len(store.list_deliveries(DeliveryQuery(limit=100)).items) == 2 * 6
+    finally:
+        store.close()
+
+
+@pytest.mark.services
+def test_a_connection_left_idle_is_pinged_and_replaced_when_the_server_closed_it(
+    postgres_url: str, admin: sa.Engine, pings: list[object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_module, "IDLE_BEFORE_PING", 0.0)
+    store = SqlStore(postgres_url, engine_options={"pool_size": 2})
     try:
         wipe(store)
         dispatcher, _ = subscribed(store)
         dispatcher.emit(TOPIC, {}, tenant="acme")
-        with admin.connect() as conn:
-            conn.exec_driver_sql(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-        with pytest.raises(StorageError, match="enqueueing events failed"):
-            dispatcher.emit(TOPIC, {}, tenant="acme")
+        assert pings  # every reuse is "idle" with a window of 0
+        _terminate_other_backends(admin)
+        pinged = len(pings)
+        # The ping finds the connection gone; the pool connects afresh and nothing fails,
+        # neither on SQLAlchemy's path nor on the emit's.
+        assert len(store.list_deliveries(DeliveryQuery(limit=100)).items) == 2
         assert dispatcher.emit(TOPIC, {}, tenant="acme")
+        assert len(pings) > pinged
     finally:
         store.close()
-        admin.dispose()
+
+
+@pytest.mark.services
+def test_a_pre_ping_the_host_asks_for_pings_at_every_checkout(
+    postgres_url: str, pings: list[object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_module, "IDLE_BEFORE_PING", 3600.0)
+    store = SqlStore(postgres_url, engine_options={"pool_pre_ping": True, "pool_size": 1})
+    try:
+        wipe(store)
+        dispatcher, _ = subscribed(store)
+        pinged = len(pings)
+        for _ in range(3):
+            dispatcher.emit(TOPIC, {}, tenant="acme")
+    finally:
+        store.close()
+    assert len(pings) - pinged == 3  # SQLAlchemy's own pre-ping, not the idle window

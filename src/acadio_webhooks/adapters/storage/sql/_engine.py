@@ -12,21 +12,23 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.engine.interfaces import DBAPICursor
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, InvalidatePoolError
 
 __all__ = ["WRITE", "OpenedEngine", "driver_transaction", "normalise_url", "open_engine"]
 
 WRITE = "acadio_write"
 """Execution option that makes the store's SQLite ``BEGIN`` an ``IMMEDIATE`` one."""
+
+_T = TypeVar("_T")
 
 _POSTGRES_NAMES = {"postgres", "postgresql", "postgresql+psycopg"}
 _SQLITE_NAMES = {"sqlite", "sqlite+pysqlite"}
@@ -98,18 +100,60 @@ def open_engine(
     url = normalise_url(target)
     options: dict[str, Any] = {"hide_parameters": True, **engine_options}
     if url.get_backend_name() == "postgresql":
-        options.setdefault("pool_pre_ping", True)
         try:
-            return OpenedEngine(create_engine(url, **options), owned=True)
+            engine = create_engine(url, **options)
         except ImportError as exc:
             raise ImportError(
                 "PostgreSQL needs psycopg 3: pip install 'acadio-webhooks[postgres]'"
             ) from exc
+        if "pool_pre_ping" not in engine_options:
+            ping_when_idle(engine, after=IDLE_BEFORE_PING)
+        return OpenedEngine(engine, owned=True)
     connect_args = {"timeout": sqlite_busy_timeout, "check_same_thread": False}
     options["connect_args"] = {**connect_args, **options.get("connect_args", {})}
     engine = create_engine(url, **options)
     _configure_sqlite(engine, busy_timeout=sqlite_busy_timeout, synchronous=sqlite_synchronous)
     return OpenedEngine(engine, owned=True)
+
+
+IDLE_BEFORE_PING = 0.5
+"""Seconds a pooled PostgreSQL connection may sit unused and still be lent without a ping."""
+_RETURNED_AT = "acadio_returned_at"
+
+
+def ping_when_idle(engine: Engine, *, after: float) -> None:
+    """Make ``engine``'s pool ping a connection before lending it, when it has sat unused in
+    the pool for more than ``after`` seconds.
+
+    SQLAlchemy's ``pool_pre_ping`` pings at every checkout: on psycopg a ``BEGIN`` and a
+    ``SELECT 1``, two round trips that cost an emit about a seventh of its time. A connection
+    returned a moment ago is alive but for a rare mishap (HikariCP skips its check within
+    500 ms for the same reason); the ones that die are those left idle, which a server
+    restart, an idle timeout or a proxy closes. A ping that finds the connection gone
+    invalidates the whole pool (the same cause closed the others) and the pool connects
+    afresh. A connection lost within the window fails its first statement: the emit path
+    then runs again on another connection (``driver_transaction``), other callers get a
+    ``StorageError`` once, and the connection is not lent again.
+    """
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_RETURNED_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _lent(dbapi_connection: Any, record: Any, _proxy: object) -> None:
+        returned = record.info.get(_RETURNED_AT)
+        if returned is None or time.monotonic() - returned <= after:
+            return  # connected just now, or used a moment ago
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            if dialect.is_disconnect(exc, dbapi_connection, None):
+                # The pool invalidates every connection older than this one and retries.
+                raise InvalidatePoolError("a pooled connection was closed while idle") from exc
+            raise
 
 
 def _enable_wal(cursor: Any, busy_timeout: float) -> None:
@@ -148,15 +192,15 @@ def _configure_sqlite(engine: Engine, *, busy_timeout: float, synchronous: str) 
         connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
 
 
-@contextmanager
-def driver_transaction(engine: Engine) -> Iterator[DBAPICursor]:
-    """One writing transaction on a pooled connection's DB-API driver itself; its cursor.
+def driver_transaction(engine: Engine, work: Callable[[DBAPICursor], _T]) -> _T:
+    """``work``'s result, run in one writing transaction on a pooled connection's DB-API
+    driver itself.
 
     For the emit path, which sits in the host's request: SQLAlchemy's ``Connection`` costs
     more per transaction and per statement than SQLite spends inserting an event (about
     50 us and 30 us against 140 us for the whole transaction, docs/performance.md). The pool
-    (its checkout, pre-ping and reset) and the engine's connect settings are SQLAlchemy's
-    still; SQLite's transaction starts with ``BEGIN IMMEDIATE`` as ``_on_begin`` starts it.
+    (its checkout, ping and reset) and the engine's connect settings are SQLAlchemy's still;
+    SQLite's transaction starts with ``BEGIN IMMEDIATE`` as ``_on_begin`` starts it.
 
     On PostgreSQL the transaction runs in psycopg's pipeline mode: statements whose results
     are not read are sent without waiting for the server, so an emit waits for it twice (the
@@ -165,8 +209,24 @@ def driver_transaction(engine: Engine) -> Iterator[DBAPICursor]:
 
     Driver errors leave as the driver raised them (the store turns them into
     ``StorageError``); a connection such an error shows to be gone is invalidated, so the
-    pool does not lend it again.
+    pool does not lend it again. When it was found gone before the ``COMMIT`` was sent (the
+    database closed it while it sat in the pool), nothing of ``work`` was committed, and
+    ``work`` runs once more on another connection. A connection lost with the ``COMMIT`` on
+    its way is not retried: whether the transaction committed is unknown.
     """
+    try:
+        return _transaction_once(engine, work, retry_lost=True)
+    except _LostBeforeCommit:
+        return _transaction_once(engine, work, retry_lost=False)
+
+
+class _LostBeforeCommit(Exception):
+    """The connection was gone before anything was committed: the work may run again."""
+
+
+def _transaction_once(
+    engine: Engine, work: Callable[[DBAPICursor], _T], *, retry_lost: bool
+) -> _T:
     pooled = engine.raw_connection()
     dialect = engine.dialect
     cursor: DBAPICursor | None = None
@@ -176,13 +236,20 @@ def driver_transaction(engine: Engine) -> Iterator[DBAPICursor]:
             if dialect.name == "sqlite":
                 cursor.execute("BEGIN IMMEDIATE")
             try:
-                yield cursor
-            except BaseException:
+                result = work(cursor)
+            except BaseException as failure:
+                lost = isinstance(failure, dialect.loaded_dbapi.Error) and dialect.is_disconnect(
+                    failure, pooled.dbapi_connection, cursor
+                )
                 try:
                     pooled.rollback()
                 except dialect.loaded_dbapi.Error as exc:
                     # The failure that made us roll back is the one to report.
                     pooled.invalidate(exc)
+                if lost and retry_lost:
+                    if pooled.is_valid:
+                        pooled.invalidate(failure)
+                    raise _LostBeforeCommit from failure
                 raise
             if pipelined:
                 # Queued behind the last statements: the pipeline's closing sync waits for
@@ -199,6 +266,7 @@ def driver_transaction(engine: Engine) -> Iterator[DBAPICursor]:
         if cursor is not None and pooled.is_valid:
             cursor.close()
         pooled.close()
+    return result
 
 
 def _pipelined(connection: Any) -> AbstractContextManager[bool]:

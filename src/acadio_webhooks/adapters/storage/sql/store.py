@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, and_, func, or_, select, text, update
 from sqlalchemy.engine import URL, Dialect
@@ -51,6 +51,8 @@ from acadio_webhooks.ports.storage import (
 )
 
 __all__ = ["SqlStore"]
+
+_Result = TypeVar("_Result")
 
 # pg_advisory_xact_lock key serialising concurrent migrations ("acad" in ASCII).
 _MIGRATION_LOCK = 0x61636164
@@ -251,11 +253,12 @@ class SqlStore:
         """
         _common.check_batch(event.id, deliveries)
         conflict = f"event {event.id!r} or one of its deliveries already exists"
-        with self._outbox_transaction("enqueueing an event", conflict, connection) as (
-            target,
-            dialect,
-        ):
-            return _outbox.enqueue(target, dialect, event, deliveries)
+        return self._in_outbox(
+            "enqueueing an event",
+            conflict,
+            connection,
+            lambda target, dialect: _outbox.enqueue(target, dialect, event, deliveries),
+        )
 
     def enqueue_routed(
         self,
@@ -275,11 +278,12 @@ class SqlStore:
         if not events:
             return []
         conflict = "an event or one of its deliveries already exists"
-        with self._outbox_transaction("enqueueing events", conflict, connection) as (
-            target,
-            dialect,
-        ):
-            return _outbox.enqueue_routed(target, dialect, events, plan)
+        return self._in_outbox(
+            "enqueueing events",
+            conflict,
+            connection,
+            lambda target, dialect: _outbox.enqueue_routed(target, dialect, events, plan),
+        )
 
     # -- the delivery queue -----------------------------------------------------------------
 
@@ -566,26 +570,29 @@ class SqlStore:
             # error rather than a database one.
             raise _storage_error(what, exc, conflict) from exc
 
-    @contextmanager
-    def _outbox_transaction(
-        self, what: str, conflict: str, joining: object | None
-    ) -> Iterator[tuple[Target, Dialect]]:
-        """The host's connection (see ``_transaction``), else a transaction of the store's own
-        on the driver itself (``driver_transaction``: the emit path), with the dialect to
-        prepare statements for; driver errors leave as ``StorageError`` either way."""
+    def _in_outbox(
+        self,
+        what: str,
+        conflict: str,
+        joining: object | None,
+        work: Callable[[Target, Dialect], _Result],
+    ) -> _Result:
+        """``work`` on the host's connection (see ``_transaction``), else in a transaction of
+        the store's own on the driver itself (``driver_transaction``: the emit path, which
+        runs ``work`` again when the pool lent a connection the database had closed), with the
+        dialect to prepare statements for; driver errors leave as ``StorageError`` either way.
+        """
         if joining is not None:
             with self._transaction(what, write=True, conflict=conflict, joining=joining) as conn:
-                yield conn, conn.dialect
-            return
+                return work(conn, conn.dialect)
         self._check_open()
-        dbapi_error = self._engine.dialect.loaded_dbapi.Error
+        dialect = self._engine.dialect
         try:
-            with driver_transaction(self._engine) as cursor:
-                yield cursor, self._engine.dialect
+            return driver_transaction(self._engine, lambda cursor: work(cursor, dialect))
         except (SQLAlchemyError, UnicodeEncodeError) as exc:  # the pool's own, on checkout
             raise _storage_error(what, exc, conflict) from exc
-        except dbapi_error as exc:
-            raise _driver_error(what, exc, conflict, self._engine.dialect) from exc
+        except dialect.loaded_dbapi.Error as exc:
+            raise _driver_error(what, exc, conflict, dialect) from exc
 
     @staticmethod
     def _one(conn: Connection, table: Any, ident: str, kind: str) -> Mapping[Any, Any]:
