@@ -210,6 +210,46 @@ def test_event_body_is_compact_utf8_json_in_wire_order() -> None:
     )
 
 
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(st.characters(exclude_categories=["Cs"])),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=4), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+_wire_text = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=12)
+
+
+@given(
+    event_id=_wire_text,
+    topic=_wire_text,
+    tenant=_wire_text,
+    moment=st.datetimes(timezones=st.sampled_from([timezone.utc, timezone(timedelta(hours=-3))])),
+    data=st.dictionaries(st.text(max_size=6), _json_values, max_size=4),
+)
+def test_event_body_is_the_envelope_as_one_json_object(
+    event_id: str, topic: str, tenant: str, moment: datetime, data: dict[str, Any]
+) -> None:
+    # Quotes, backslashes, control characters and non-ASCII text in every field: the body
+    # is byte for byte what json.dumps writes for the envelope, and reads back as it.
+    envelope = {
+        "id": event_id,
+        "topic": topic,
+        "created_at": moment.astimezone(timezone.utc)
+        .replace(tzinfo=None)
+        .isoformat(timespec="microseconds")
+        + "Z",
+        "tenant": tenant,
+        "data": data,
+    }
+    expected = json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
+    assert encode_event_body(event_id, topic, moment, tenant, data) == expected
+
+
 def test_event_body_time_is_converted_to_utc_with_z() -> None:
     paris = timezone(timedelta(hours=1))
     moment = datetime(2026, 3, 3, 10, 30, 0, 123456, tzinfo=paris)

@@ -26,7 +26,7 @@ import binascii
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any, TypeAlias
 
@@ -69,6 +69,8 @@ Secret: TypeAlias = str | bytes
 
 # json.dumps builds a new encoder for every call with options; this one is built once.
 _BODY_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+# How that encoder writes a string: quoted and escaped, non-ASCII kept as is.
+_json_string: Callable[[str], str] = json.encoder.encode_basestring
 
 
 def _key(secret: object) -> bytes:
@@ -253,7 +255,16 @@ def format_timestamp(moment: object) -> str:
         raise InvalidPayload(f"created_at must be a timezone-aware datetime, not {moment!r}")
     if moment.tzinfo is not timezone.utc:  # the usual case (every clock's now) needs no shift
         moment = moment.astimezone(timezone.utc)
-    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    # What isoformat(timespec="microseconds") writes, in half its time (every event has one).
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031
+        moment.year,
+        moment.month,
+        moment.day,
+        moment.hour,
+        moment.minute,
+        moment.second,
+        moment.microsecond,
+    )
 
 
 def encode_event_body(
@@ -286,15 +297,15 @@ def encode_event_body(
             raise InvalidPayload(f"{name} must be a non-empty string, not {value!r}")
     if not isinstance(data, Mapping):
         raise InvalidPayload(f"data must be a JSON object (a mapping), not {type(data).__name__}")
-    envelope = {
-        "id": event_id,
-        "topic": topic,
-        "created_at": format_timestamp(created_at),
-        "tenant": tenant,
-        "data": data if isinstance(data, dict) else dict(data),
-    }
+    stamp = format_timestamp(created_at)
     try:
-        return _BODY_ENCODER.encode(envelope).encode("utf-8")
+        # The envelope's fields written around the encoded data: what encoding the envelope
+        # as one object writes, without the encoder's walk over its five keys.
+        return (
+            f'{{"id":{_json_string(event_id)},"topic":{_json_string(topic)},'
+            f'"created_at":"{stamp}","tenant":{_json_string(tenant)},'
+            f'"data":{_BODY_ENCODER.encode(data if isinstance(data, dict) else dict(data))}}}'
+        ).encode()
     except (TypeError, ValueError, RecursionError) as exc:
         # TypeError: a value json cannot encode; ValueError: NaN/inf or a circular reference;
         # UnicodeEncodeError (a ValueError): a lone surrogate; RecursionError: absurd nesting.

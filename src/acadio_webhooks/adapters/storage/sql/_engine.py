@@ -224,9 +224,7 @@ class _LostBeforeCommit(Exception):
     """The connection was gone before anything was committed: the work may run again."""
 
 
-def _transaction_once(
-    engine: Engine, work: Callable[[DBAPICursor], _T], *, retry_lost: bool
-) -> _T:
+def _transaction_once(engine: Engine, work: Callable[[DBAPICursor], _T], *, retry_lost: bool) -> _T:
     pooled = engine.raw_connection()
     dialect = engine.dialect
     cursor: DBAPICursor | None = None
