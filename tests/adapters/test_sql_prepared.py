@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from acadio_webhooks.adapters.storage.sql import SqlStore
-from acadio_webhooks.adapters.storage.sql._prepared import Prepared, prepared
+from acadio_webhooks.adapters.storage.sql._prepared import _MOMENTS_REMEMBERED, Prepared, prepared
 from acadio_webhooks.adapters.storage.sql.schema import UtcDateTime
 
 _metadata = sa.MetaData()
@@ -144,36 +144,29 @@ def test_moments_repeated_across_rows_and_zones_are_each_written_as_given(
     moments = [_NOON, later, _NOON.astimezone(tokyo), later, _NOON]
     statement = Prepared.compile(_insert(engine.dialect), engine.dialect)
     with engine.begin() as conn:
-        statement.execute_many(
-            conn,
-            [
-                {"b_id": n, "b_at": at, "b_flag": True, "b_body": None}
-                for n, at in enumerate(moments)
-            ],
-        )
+        statement.execute_many(conn, _moment_rows(moments))
         with pytest.raises(ValueError, match="timezone-aware"):
-            statement.execute_many(
-                conn,
-                [{"b_id": 9, "b_at": _NOON.replace(tzinfo=None), "b_flag": True, "b_body": None}],
-            )
-    with engine.connect() as conn:
-        found = conn.execute(sa.select(_moments.c.at).order_by(_moments.c.id)).scalars().all()
-    assert found == moments
+            statement.execute_many(conn, _moment_rows([_NOON.replace(tzinfo=None)], first_id=9))
+    assert _stored_moments(engine) == moments
 
 
 def test_more_moments_than_are_remembered_are_each_written_as_given(engine: sa.Engine) -> None:
     # The memory of converted moments empties itself when full; what comes after must still
     # be converted, and moments met again after that still written right.
-    moments = [_NOON + timedelta(seconds=n) for n in range(2100)] + [_NOON]
+    moments = [_NOON + timedelta(seconds=n) for n in range(_MOMENTS_REMEMBERED + 50)] + [_NOON]
     statement = Prepared.compile(_insert(engine.dialect), engine.dialect)
     with engine.begin() as conn:
-        statement.execute_many(
-            conn,
-            [
-                {"b_id": n, "b_at": at, "b_flag": False, "b_body": None}
-                for n, at in enumerate(moments)
-            ],
-        )
+        statement.execute_many(conn, _moment_rows(moments))
+    assert _stored_moments(engine) == moments
+
+
+def _moment_rows(moments: list[datetime], *, first_id: int = 0) -> list[dict[str, object]]:
+    return [
+        {"b_id": first_id + n, "b_at": at, "b_flag": True, "b_body": None}
+        for n, at in enumerate(moments)
+    ]
+
+
+def _stored_moments(engine: sa.Engine) -> list[datetime | None]:
     with engine.connect() as conn:
-        found = conn.execute(sa.select(_moments.c.at).order_by(_moments.c.id)).scalars().all()
-    assert found == moments
+        return list(conn.execute(sa.select(_moments.c.at).order_by(_moments.c.id)).scalars())

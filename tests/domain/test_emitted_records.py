@@ -21,6 +21,7 @@ from acadio_webhooks.domain.models import (
     serialised_event,
 )
 from acadio_webhooks.domain.topics import Topic
+from tests.domain.fast_records import fields_near_edges, outcome
 
 
 class _Text(str):
@@ -57,25 +58,6 @@ _event_edges: dict[str, st.SearchStrategy[Any]] = {
 }
 
 
-@st.composite
-def _fields(
-    draw: st.DrawFn, valid: dict[str, st.SearchStrategy[Any]], edges: dict[str, Any]
-) -> dict[str, Any]:
-    """Valid fields, with at most one or two of them replaced by an edge value."""
-    fields = {name: draw(strategy) for name, strategy in valid.items()}
-    for name in draw(st.lists(st.sampled_from(sorted(edges)), max_size=2, unique=True)):
-        fields[name] = draw(edges[name])
-    return fields
-
-
-def _outcome(build: Any, fields: dict[str, Any]) -> BaseModel | str:
-    try:
-        built: BaseModel = build(**fields)
-    except ValidationError as exc:
-        return f"refused: {sorted(str(e['loc']) for e in exc.errors())}"
-    return built
-
-
 def _assert_same_record(fast: BaseModel | str, validated: BaseModel | str) -> None:
     if isinstance(validated, str):
         assert fast == validated
@@ -90,10 +72,10 @@ def _assert_same_record(fast: BaseModel | str, validated: BaseModel | str) -> No
 
 
 @settings(max_examples=300)
-@given(_fields(_event_valid, _event_edges))
+@given(fields_near_edges(_event_valid, _event_edges))
 def test_serialised_event_is_what_validation_builds(fields: dict[str, Any]) -> None:
-    fast = _outcome(serialised_event, fields)
-    _assert_same_record(fast, _outcome(Event, fields))
+    fast = outcome(serialised_event, fields)
+    _assert_same_record(fast, outcome(Event, fields))
     if isinstance(fast, Event):
         assert fast.created_at.tzinfo is timezone.utc
 
@@ -131,10 +113,10 @@ def _validated_delivery(event: Event, **fields: Any) -> Delivery:
 
 
 @settings(max_examples=200)
-@given(_fields(_delivery_valid, _delivery_edges))
+@given(fields_near_edges(_delivery_valid, _delivery_edges))
 def test_planned_delivery_is_what_validation_builds(fields: dict[str, Any]) -> None:
-    fast = _outcome(lambda **given: planned_delivery(_EVENT, **given), fields)
-    validated = _outcome(lambda **given: _validated_delivery(_EVENT, **given), fields)
+    fast = outcome(lambda **given: planned_delivery(_EVENT, **given), fields)
+    validated = outcome(lambda **given: _validated_delivery(_EVENT, **given), fields)
     _assert_same_record(fast, validated)
 
 

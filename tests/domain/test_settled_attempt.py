@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from acadio_webhooks.domain.models import Attempt, settled_attempt
+from tests.domain.fast_records import fields_near_edges, outcome
 
 
 class _Text(str):
@@ -47,27 +48,11 @@ _edges: dict[str, st.SearchStrategy[Any]] = {
 }
 
 
-@st.composite
-def _attempt_fields(draw: st.DrawFn) -> dict[str, Any]:
-    """Valid fields, with at most one or two of them replaced by an edge value."""
-    fields = {name: draw(strategy) for name, strategy in _valid.items()}
-    for name in draw(st.lists(st.sampled_from(sorted(_edges)), max_size=2, unique=True)):
-        fields[name] = draw(_edges[name])
-    return fields
-
-
-def _outcome(build: Any, fields: dict[str, Any]) -> Attempt | str:
-    try:
-        return build(**fields)
-    except ValidationError as exc:
-        return f"refused: {sorted(str(e['loc']) for e in exc.errors())}"
-
-
 @settings(max_examples=300)
-@given(_attempt_fields())
+@given(fields_near_edges(_valid, _edges))
 def test_settled_attempt_is_what_validation_builds(fields: dict[str, Any]) -> None:
-    fast = _outcome(settled_attempt, fields)
-    validated = _outcome(Attempt, fields)
+    fast = outcome(settled_attempt, fields)
+    validated = outcome(Attempt, fields)
     if isinstance(validated, str):
         assert fast == validated
         return

@@ -324,6 +324,14 @@ def serialised_event(
     return these very values (``created_at`` turned to UTC), so the record is assembled as it
     would be. Anything else goes through ``Event(...)`` and gets its checks and errors.
     """
+    fields: dict[str, Any] = {  # every field, in declaration order
+        "id": id,
+        "topic": topic,
+        "tenant": tenant,
+        "created_at": created_at,
+        "payload": payload,
+        "dedup_key": dedup_key,
+    }
     if not (
         type(id) is str
         and type(topic) is str
@@ -337,26 +345,9 @@ def serialised_event(
         )
         and _is_topic(topic)
     ):
-        return Event(
-            id=id,
-            topic=topic,
-            tenant=tenant,
-            created_at=created_at,
-            payload=payload,
-            dedup_key=dedup_key,
-        )
-    return _assembled(
-        Event,
-        {
-            "id": id,
-            "topic": topic,
-            "tenant": tenant,
-            "created_at": _aware_utc(created_at),
-            "payload": payload,
-            "dedup_key": dedup_key,
-        },
-        _EVENT_FIELDS_SET,
-    )
+        return Event(**fields)
+    fields["created_at"] = _aware_utc(created_at)
+    return _assembled(Event, fields, _EVENT_FIELDS_SET)
 
 
 _PLANNED_FIELDS_SET = frozenset(Delivery.model_fields) - {
