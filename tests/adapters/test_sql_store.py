@@ -4,9 +4,12 @@ the transactional outbox through a host connection, and secrets kept out of erro
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
 import threading
 import traceback
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,7 +18,7 @@ import sqlalchemy as sa
 from acadio_webhooks.adapters.storage.sql import SqlStore
 from acadio_webhooks.domain.models import DeliveryStatus, Subscription
 from acadio_webhooks.errors import NotFound, StorageError
-from acadio_webhooks.ports.storage import DeliveryQuery
+from acadio_webhooks.ports.storage import DeliveryQuery, WouldWait
 from tests.adapters.sql_helpers import claim_until_empty, wipe
 from tests.contract.builders import (
     LEASE,
@@ -275,3 +278,97 @@ def test_claim_walks_the_due_index(store: SqlStore) -> None:
     # The index yields rows in claim order: nothing sorts the whole due backlog.
     assert "TEMP B-TREE" not in plan
     assert "Sort" not in plan
+
+
+# -- calls that give up rather than wait (the async worker's fast path on SQLite) -------------
+
+
+@contextmanager
+def _write_lock_held(path: Path, seconds: float | None = None) -> Iterator[None]:
+    """Another connection's writing transaction on ``path``: ended after ``seconds`` by a
+    thread of its own, or at the end of the block."""
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    ended = threading.Event()
+
+    def end() -> None:
+        ended.wait(seconds)
+        other.execute("COMMIT")
+        other.close()
+
+    ender = threading.Thread(target=end)
+    ender.start()
+    try:
+        yield
+    finally:
+        ended.set()
+        ender.join()
+
+
+def _state(store: SqlStore, delivery_id: str) -> tuple[DeliveryStatus, int]:
+    found = store.get_delivery(delivery_id)
+    return found.status, found.attempts
+
+
+def test_a_sqlite_call_without_waiting_gives_up_at_once_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "busy.db"
+    store = SqlStore(path, sqlite_busy_timeout=30)
+    try:
+        [pending] = _backlog(store, _subscribed(store), 1)
+        block = store.without_waiting()
+        assert block is not None
+        with _write_lock_held(path), pytest.raises(WouldWait), block:
+            # Waiting would take the lock holder's whole transaction (the block ends it).
+            store.claim(now=at(10), limit=10, owner="w1", lease=LEASE)
+        # Not leased: another worker can claim it.
+        assert [i.delivery_id for i in store.claim(now=at(10), limit=10, owner="w2", lease=LEASE)]
+        assert _state(store, pending) == (DeliveryStatus.PENDING, 0)
+    finally:
+        store.close()
+
+
+def test_only_the_first_write_of_a_call_without_waiting_may_give_up(tmp_path: Path) -> None:
+    # A call whose first transaction committed must not stop halfway: the later ones wait for
+    # the lock as every other write does, and succeed once it is free.
+    path = tmp_path / "busy.db"
+    store = SqlStore(path, sqlite_busy_timeout=30)
+    try:
+        [pending] = _backlog(store, _subscribed(store), 1)
+        block = store.without_waiting()
+        assert block is not None
+        with block:
+            [item] = store.claim(now=at(10), limit=10, owner="w1", lease=LEASE)
+            # Held when settle begins and for 0.2 s more: settle succeeds only by waiting.
+            with _write_lock_held(path, seconds=0.2):
+                store.settle([settlement(item, ok=True, started=10)], owner="w1", now=at(11))
+        assert _state(store, pending) == (DeliveryStatus.DELIVERED, 1)
+    finally:
+        store.close()
+
+
+def test_a_call_without_waiting_leaves_the_busy_timeout_of_later_calls(tmp_path: Path) -> None:
+    path = tmp_path / "busy.db"
+    store = SqlStore(path, sqlite_busy_timeout=30)
+    try:
+        _backlog(store, _subscribed(store), 1)
+        block = store.without_waiting()
+        assert block is not None
+        with _write_lock_held(path), pytest.raises(WouldWait), block:
+            store.claim(now=at(10), limit=10, owner="w1", lease=LEASE)
+        # The pool's connections still wait for a held lock instead of failing at once.
+        with _write_lock_held(path, seconds=0.2):
+            claimed = store.claim(now=at(10), limit=10, owner="w1", lease=LEASE)
+        assert len(claimed) == 1
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() == 30_000
+    finally:
+        store.close()
+
+
+def test_postgresql_calls_always_wait_on_the_network(store: SqlStore) -> None:
+    if store.dialect == "sqlite":
+        assert store.without_waiting() is not None
+    else:
+        assert store.without_waiting() is None

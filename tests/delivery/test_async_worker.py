@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -14,11 +15,12 @@ import pytest
 from acadio_webhooks.adapters.clock import FakeClock
 from acadio_webhooks.adapters.resolver import StaticResolver
 from acadio_webhooks.adapters.storage.memory import MemoryStore
+from acadio_webhooks.adapters.storage.sql import SqlStore
 from acadio_webhooks.adapters.transport.recording import AsyncRecordingTransport
 from acadio_webhooks.dispatcher import AsyncDispatcher, Dispatcher, NewEvent
 from acadio_webhooks.domain.messages import OutboundRequest
 from acadio_webhooks.domain.models import DeliveryStatus
-from acadio_webhooks.ports.storage import DeliveryQuery
+from acadio_webhooks.ports.storage import DeliveryQuery, WouldWait
 from acadio_webhooks.worker import AsyncWorker, WorkerSettings
 from tests.loopback import wait_until
 from tests.reliability.worlds import eventually
@@ -259,11 +261,19 @@ def test_worker_thread_serves_a_sync_host(sync_world: tuple[Dispatcher, threadin
     assert transport.closed
 
 
-async def test_every_attempt_made_before_a_stop_is_recorded(tmp_path: Path) -> None:
-    # A store behind a worker thread: writes are in flight when the stop comes.
-    from acadio_webhooks.adapters.storage.sql import SqlStore
+class _ThreadedSqlStore(SqlStore):
+    """SQLite called as a database server is: always from a worker thread."""
 
-    store = SqlStore(tmp_path / "webhooks.db")
+    def without_waiting(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize("store_class", [SqlStore, _ThreadedSqlStore])
+async def test_every_attempt_made_before_a_stop_is_recorded(
+    tmp_path: Path, store_class: type[SqlStore]
+) -> None:
+    # Writes are in flight (on the loop, or in a worker thread) when the stop comes.
+    store = store_class(tmp_path / "webhooks.db")
     dispatcher = Dispatcher(store, resolver=RESOLVER)
     subscribe_hosts(dispatcher, 1)
     for n in range(120):
@@ -315,3 +325,52 @@ async def test_drain_waits_for_slow_recording_instead_of_stopping_with_work_due(
     assert report.delivered == 200
     pending = await dispatcher.deliveries(DeliveryQuery(status=DeliveryStatus.PENDING))
     assert pending.items == ()
+
+
+async def test_a_sqlite_write_lock_held_elsewhere_never_blocks_the_event_loop(
+    tmp_path: Path,
+) -> None:
+    # The worker calls SQLite on its event loop, where waiting for a lock would freeze every
+    # attempt in flight: a call that would wait is made again in a thread. Here the lock is
+    # let go by the loop itself, once a claim waits for it in a thread: a worker that waited
+    # on the loop would hold the loop until its busy timeout and never see the lock go.
+    path = tmp_path / "webhooks.db"
+    store = SqlStore(path, sqlite_busy_timeout=GENEROUS)
+    dispatcher = Dispatcher(store, resolver=RESOLVER)
+    subscribe_hosts(dispatcher, 1)
+    for n in range(20):
+        dispatcher.emit("course/completion/create", {"n": n}, tenant="t")
+    loop_thread = threading.get_ident()
+    claims: list[str] = []  # where each claim ran: "loop", "loop: would wait", "thread"
+    waiting_in_thread = threading.Event()
+    claim = store.claim
+
+    def recorded_claim(*args: object, **kwargs: object) -> object:
+        if threading.get_ident() != loop_thread:
+            claims.append("thread")
+            waiting_in_thread.set()
+            return claim(*args, **kwargs)  # type: ignore[arg-type]
+        try:
+            found = claim(*args, **kwargs)  # type: ignore[arg-type]
+        except WouldWait:
+            claims.append("loop: would wait")
+            raise
+        claims.append("loop")
+        return found
+
+    store.claim = recorded_claim  # type: ignore[method-assign]
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    worker = AsyncWorker(store, AsyncRecordingTransport(lambda _request: 200))
+    try:
+        with anyio.fail_after(GENEROUS * 2):
+            draining = asyncio.ensure_future(worker.drain())
+            assert await anyio.to_thread.run_sync(waiting_in_thread.wait, GENEROUS)
+            other.execute("COMMIT")
+            report = await draining
+    finally:
+        other.close()
+    assert report.delivered == 20
+    assert claims[:2] == ["loop: would wait", "thread"]
+    assert "loop" in claims[2:]  # once the lock is free, claims are made on the loop again
+    store.close()

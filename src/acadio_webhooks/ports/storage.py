@@ -7,7 +7,10 @@ PostgreSQL). All pass the same contract suite, ``tests/contract/``.
 Everything here is synchronous: SQL drivers are, and the async worker calls the store from a
 worker thread in batches, so one interface serves sync and async hosts. A store whose calls
 never wait on I/O may say so with a class attribute ``nonblocking = True`` (``MemoryStore``
-does): the async worker then calls it on the event loop, skipping the thread hop.
+does): the async worker then calls it on the event loop, skipping the thread hop. A store whose
+calls wait only while another writer holds the database (SQLite) offers
+:class:`WaitFreeCalls` instead: the worker tries each call on the event loop and hands it to a
+thread only when it would wait.
 
 Errors: ``NotFound`` for unknown ids; ``StorageError`` (driver error chained) for anything the
 backend failed at. Nothing else escapes.
@@ -16,6 +19,7 @@ backend failed at. Nothing else escapes.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Generic, Protocol, TypeVar, runtime_checkable
@@ -38,6 +42,8 @@ __all__ = [
     "DeliveryQuery",
     "Page",
     "Store",
+    "WaitFreeCalls",
+    "WouldWait",
 ]
 
 T = TypeVar("T")
@@ -347,4 +353,29 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release connections. Idempotent."""
+        ...
+
+
+class WouldWait(Exception):
+    """A store call made inside :meth:`WaitFreeCalls.without_waiting` would have had to wait
+    for another writer; raised before the call changed anything."""
+
+
+@runtime_checkable
+class WaitFreeCalls(Protocol):
+    """Optional: a store whose calls finish at the speed of local I/O unless another writer
+    holds the database (SQLite on a local file).
+
+    Waiting for a thread costs more than such a call (each hop hands the interpreter lock
+    between the event loop and the thread, and a busy loop holds it for milliseconds), so the
+    async worker makes the call on the event loop inside :meth:`without_waiting`, and only
+    when that raises :class:`WouldWait` makes it again in a thread, where waiting for the
+    lock blocks nothing else.
+    """
+
+    def without_waiting(self) -> AbstractContextManager[None] | None:
+        """A block in which the first writing transaction this thread begins raises
+        :class:`WouldWait` at once, before changing anything, instead of waiting for a lock
+        held elsewhere; ``None`` when this store's calls wait on the network anyway (a
+        database server) and belong in a thread."""
         ...

@@ -23,10 +23,23 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.engine.interfaces import DBAPICursor
 from sqlalchemy.exc import ArgumentError, InvalidatePoolError
 
-__all__ = ["WRITE", "OpenedEngine", "driver_transaction", "normalise_url", "open_engine"]
+from acadio_webhooks.ports.storage import WouldWait
+
+__all__ = [
+    "WITHOUT_WAITING",
+    "WRITE",
+    "OpenedEngine",
+    "driver_transaction",
+    "normalise_url",
+    "open_engine",
+]
 
 WRITE = "acadio_write"
 """Execution option that makes the store's SQLite ``BEGIN`` an ``IMMEDIATE`` one."""
+
+WITHOUT_WAITING = "acadio_without_waiting"
+"""With :data:`WRITE`: the SQLite ``BEGIN IMMEDIATE`` raises ``WouldWait`` at once instead of
+waiting for the write lock another connection holds."""
 
 _T = TypeVar("_T")
 
@@ -188,8 +201,41 @@ def _configure_sqlite(engine: Engine, *, busy_timeout: float, synchronous: str) 
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        writing = connection.get_execution_options().get(WRITE, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
+        options = connection.get_execution_options()
+        if not options.get(WRITE, False):
+            connection.exec_driver_sql("BEGIN")
+        elif options.get(WITHOUT_WAITING, False):
+            _begin_without_waiting(connection, busy_timeout)
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _begin_without_waiting(connection: Connection, busy_timeout: float) -> None:
+    # Only this BEGIN gives up at once: once it holds the write lock, a WAL transaction's
+    # statements and its commit do not wait for other connections.
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute("PRAGMA busy_timeout = 0")
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc):
+                raise
+            raise WouldWait("another connection holds the SQLite write lock") from None
+        finally:
+            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+    finally:
+        cursor.close()
+
+
+_SQLITE_BUSY = 5  # sqlite3.SQLITE_BUSY, named there from Python 3.11
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    if code is not None:
+        return bool(code & 0xFF == _SQLITE_BUSY)
+    return "database is locked" in str(exc)
 
 
 def driver_transaction(engine: Engine, work: Callable[[DBAPICursor], _T]) -> _T:

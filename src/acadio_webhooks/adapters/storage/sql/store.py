@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -23,7 +23,12 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError, Statemen
 from acadio_webhooks.adapters.storage import _common
 from acadio_webhooks.adapters.storage.secret_box import SecretBox
 from acadio_webhooks.adapters.storage.sql import _codec, _lease, _outbox, _queue, migrate
-from acadio_webhooks.adapters.storage.sql._engine import WRITE, driver_transaction, open_engine
+from acadio_webhooks.adapters.storage.sql._engine import (
+    WITHOUT_WAITING,
+    WRITE,
+    driver_transaction,
+    open_engine,
+)
 from acadio_webhooks.adapters.storage.sql._prepared import Target
 from acadio_webhooks.adapters.storage.sql.schema import (
     attempts,
@@ -93,6 +98,8 @@ class SqlStore:
         self._codec = _codec.SecretCodec(secret_box)
         self._closed = False
         self._close_lock = threading.Lock()
+        # Per thread: whether the next writing transaction is to give up rather than wait.
+        self._unwaiting = threading.local()
         if create:
             try:
                 self.migrate()
@@ -113,6 +120,23 @@ class SqlStore:
     def __repr__(self) -> str:
         url = self._engine.url.render_as_string(hide_password=True)
         return f"SqlStore({url!r})"
+
+    def without_waiting(self) -> AbstractContextManager[None] | None:
+        """See :class:`~acadio_webhooks.ports.storage.WaitFreeCalls`: on SQLite, a block in
+        which the first writing transaction of this thread raises ``WouldWait`` at once when
+        another connection holds the write lock; ``None`` on PostgreSQL, whose every call
+        waits on the network."""
+        if self._engine.dialect.name != "sqlite":
+            return None
+        return self._without_waiting()
+
+    @contextmanager
+    def _without_waiting(self) -> Iterator[None]:
+        self._unwaiting.armed = True
+        try:
+            yield
+        finally:
+            self._unwaiting.armed = False
 
     def migrate(self, revision: str = "head") -> None:
         """Upgrade the schema to ``revision`` (Alembic, shipped migrations), in one
@@ -562,7 +586,11 @@ class SqlStore:
                 return
             with self._engine.connect() as conn:
                 if write:
-                    conn.execution_options(**{WRITE: True})
+                    unwaiting = getattr(self._unwaiting, "armed", False)
+                    # Only the first: a later transaction of the same call may have been
+                    # preceded by one that committed, and must not give up halfway.
+                    self._unwaiting.armed = False
+                    conn.execution_options(**{WRITE: True, WITHOUT_WAITING: unwaiting})
                 with conn.begin():
                     yield conn
         except (SQLAlchemyError, UnicodeEncodeError) as exc:
