@@ -367,7 +367,7 @@ def test_a_call_without_waiting_leaves_the_busy_timeout_of_later_calls(tmp_path:
         store.close()
 
 
-def test_postgresql_calls_always_wait_on_the_network(store: SqlStore) -> None:
+def test_only_sqlite_offers_calls_without_waiting(store: SqlStore) -> None:
     if store.dialect == "sqlite":
         assert store.without_waiting() is not None
     else:
