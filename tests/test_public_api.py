@@ -29,6 +29,7 @@ EXPECTED = {
     "WorkerThread",
     "WorkerSettings",
     "DrainReport",
+    "PruneReport",
     "DeliveryPolicy",
     "RetryPolicy",
     "DeliveryMetrics",

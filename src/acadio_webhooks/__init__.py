@@ -91,6 +91,7 @@ if TYPE_CHECKING:
         MemoryReplayGuard,
         ReplayGuard,
     )
+    from acadio_webhooks.domain.retention import PruneReport
     from acadio_webhooks.domain.retry import (
         RetryPolicy,
     )
@@ -146,6 +147,7 @@ _LAZY: dict[str, str] = {
     "WorkerThread": "acadio_webhooks.worker",
     "WorkerSettings": "acadio_webhooks.worker",
     "DrainReport": "acadio_webhooks.worker",
+    "PruneReport": "acadio_webhooks.domain.retention",
     "DeliveryPolicy": "acadio_webhooks.domain.core",
     "RetryPolicy": "acadio_webhooks.domain.retry",
     "DeliveryMetrics": "acadio_webhooks.observability",
@@ -198,6 +200,7 @@ __all__ = [
     "WorkerThread",
     "WorkerSettings",
     "DrainReport",
+    "PruneReport",
     "DeliveryPolicy",
     "RetryPolicy",
     "DeliveryMetrics",

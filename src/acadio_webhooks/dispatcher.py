@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
@@ -30,8 +30,9 @@ from acadio_webhooks.domain.core import DEFAULT_MAX_PAYLOAD_BYTES, DeliveryPolic
 from acadio_webhooks.domain.endpoints import EndpointPolicy
 from acadio_webhooks.domain.ids import new_id
 from acadio_webhooks.domain.models import Attempt, Delivery, DeliveryStatus, Event
+from acadio_webhooks.domain.retention import PruneReport, prune_cutoff
 from acadio_webhooks.domain.topics import TOPICS, TopicCatalog
-from acadio_webhooks.errors import UnknownTopic
+from acadio_webhooks.errors import NotFound, UnknownTopic
 from acadio_webhooks.event_loop import EventLoopName
 from acadio_webhooks.integrations import Integrations
 from acadio_webhooks.observability import DeliveryMetrics
@@ -52,6 +53,8 @@ if TYPE_CHECKING:
     from acadio_webhooks.adapters.storage.sql.wakeup import PostgresWakeup
 
 __all__ = ["Dispatcher", "AsyncDispatcher", "NewEvent"]
+
+_PRUNED_HINT = ": unknown, or pruned with its event's history"
 
 
 class _Host:
@@ -162,9 +165,18 @@ class _Host:
         return planned.event.id
 
     def resend(self, delivery_id: str) -> Delivery:
-        delivery = self.store.resend(delivery_id, now=self.clock.now())
+        try:
+            delivery = self.store.resend(delivery_id, now=self.clock.now())
+        except NotFound as exc:
+            if exc.kind != "delivery":
+                raise
+            raise NotFound("delivery", delivery_id, hint=_PRUNED_HINT) from None
         self.wake_workers()
         return delivery
+
+    def prune(self, older_than: timedelta, dry_run: bool, batch_size: int) -> Iterator[PruneReport]:
+        cutoff = prune_cutoff(self.clock.now(), older_than)
+        return self.store.prune(cutoff, limit=batch_size, dry_run=dry_run)
 
     def resend_failed(self, integration_id: str, since: datetime) -> int:
         count = self.store.resend_failed(integration_id, since=since, now=self.clock.now())
@@ -324,12 +336,41 @@ class Dispatcher:
         return self._host.send_test_event(subscription_id, topic)
 
     def resend(self, delivery_id: str) -> Delivery:
-        """Queue a fresh delivery of a (failed) delivery's event to the same endpoint."""
+        """Queue a fresh delivery of a (failed) delivery's event to the same endpoint.
+
+        ``NotFound`` for an unknown delivery, and for one pruned with its event's history."""
         return self._host.resend(delivery_id)
 
     def resend_failed(self, integration_id: str, *, since: datetime) -> int:
         """Resend every failed delivery of an integration created since ``since``."""
         return self._host.resend_failed(integration_id, since)
+
+    def prune(
+        self,
+        older_than: timedelta,
+        *,
+        dry_run: bool = False,
+        batch_size: int = 500,
+        progress: Callable[[PruneReport], None] | None = None,
+    ) -> PruneReport:
+        """Delete the delivery history older than ``older_than``; return what went.
+
+        Events stored more than ``older_than`` ago go with their deliveries and attempts
+        once every one of those deliveries is final (delivered, failed, cancelled) and was
+        last changed before the same cut-off; a pending delivery keeps its event whatever
+        its age. Failure notices sent before the cut-off go too; unsent ones stay. The work is
+        done in batches of ``batch_size`` events, one short transaction each, so emits and
+        workers carry on meanwhile; ``progress`` is called with the running total after
+        each. ``dry_run=True`` deletes nothing and returns what would go.
+
+        A dedup key is remembered only as long as its event is kept.
+        """
+        total = PruneReport(dry_run=dry_run)
+        for batch in self._host.prune(older_than, dry_run, batch_size):
+            total += batch
+            if progress is not None:
+                progress(total)
+        return total
 
     def deliveries(self, query: DeliveryQuery | None = None, **filters: Any) -> Page[Delivery]:
         """List deliveries, newest first: a ``DeliveryQuery`` or its fields as keywords."""
@@ -520,6 +561,24 @@ class AsyncDispatcher:
     async def resend_failed(self, integration_id: str, *, since: datetime) -> int:
         """See :meth:`Dispatcher.resend_failed`."""
         return await anyio.to_thread.run_sync(self._host.resend_failed, integration_id, since)
+
+    async def prune(
+        self,
+        older_than: timedelta,
+        *,
+        dry_run: bool = False,
+        batch_size: int = 500,
+        progress: Callable[[PruneReport], None] | None = None,
+    ) -> PruneReport:
+        """See :meth:`Dispatcher.prune`; each batch runs in a worker thread, and cancelling
+        stops between batches."""
+        batches = self._host.prune(older_than, dry_run, batch_size)
+        total = PruneReport(dry_run=dry_run)
+        while (batch := await anyio.to_thread.run_sync(next, batches, None)) is not None:
+            total += batch
+            if progress is not None:
+                progress(total)
+        return total
 
     async def deliveries(
         self, query: DeliveryQuery | None = None, **filters: Any

@@ -176,10 +176,10 @@ class SigningError(AcadioWebhooksError, ValueError):
 class NotFound(AcadioWebhooksError, LookupError):
     """An id the store does not know."""
 
-    def __init__(self, kind: str, ident: str) -> None:
+    def __init__(self, kind: str, ident: str, *, hint: str = "") -> None:
         self.kind = kind
         self.ident = ident
-        super().__init__(f"{kind} {ident!r} not found")
+        super().__init__(f"{kind} {ident!r} not found{hint}")
 
 
 class StorageError(AcadioWebhooksError, RuntimeError):

@@ -8,6 +8,7 @@
     acadio-webhooks deliveries --db URL list|show|resend|resend-failed
     acadio-webhooks integrations --db URL list|create|subscribe|deactivate
     acadio-webhooks worker --db URL                   # deliver until SIGTERM
+    acadio-webhooks prune --db URL --older-than 30d   # delete old, final history
 
 Built on :mod:`argparse` rather than typer or click: it is the standard library, so the
 command adds no dependency beyond the core package (rich, already a core dependency, draws
@@ -29,6 +30,7 @@ from acadio_webhooks.cli import (
     _deliveries,
     _demo,
     _integrations,
+    _prune,
     _signing,
     _topics,
     _worker,
@@ -51,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
     commands.required = True
-    for module in (_demo, _topics, _signing, _deliveries, _integrations, _worker):
+    for module in (_demo, _topics, _signing, _deliveries, _integrations, _worker, _prune):
         module.register(commands)
     return parser
 

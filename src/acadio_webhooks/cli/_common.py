@@ -369,6 +369,18 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
     return moment.astimezone(timezone.utc)
 
 
+def parse_duration(text: str) -> timedelta:
+    """An argparse type: a positive length of time like ``90m``, ``24h``, ``30d`` or ``2w``."""
+    relative = _RELATIVE.fullmatch(text.strip())
+    if relative is None or int(relative.group(1)) == 0:
+        raise argparse.ArgumentTypeError(
+            f"cannot read length of time {text!r}: use a positive number and a unit, "
+            "such as 90m, 24h, 30d or 2w"
+        )
+    amount, unit = relative.groups()
+    return timedelta(**{_UNITS[unit]: int(amount)})
+
+
 def read_bytes(path: str, what: str) -> bytes:
     """The bytes of file ``path`` (``-`` reads standard input)."""
     if path == "-":

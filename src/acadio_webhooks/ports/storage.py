@@ -18,7 +18,7 @@ backend failed at. Nothing else escapes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,6 +33,7 @@ from acadio_webhooks.domain.models import (
     Integration,
     Subscription,
 )
+from acadio_webhooks.domain.retention import PruneReport
 
 __all__ = [
     "Route",
@@ -326,6 +327,22 @@ class Store(Protocol):
 
     def last_notice_at(self, integration_id: str) -> datetime | None:
         """When the integration was last sent a notice, for rate limiting."""
+        ...
+
+    # -- retention --------------------------------------------------------------------------
+
+    def prune(
+        self, before: datetime, *, limit: int = 500, dry_run: bool = False
+    ) -> Iterator[PruneReport]:
+        """Delete the history :mod:`~acadio_webhooks.domain.retention` lets go at ``before``:
+        events created before it whose deliveries are all final and last changed before it,
+        with those deliveries and their attempts; then failure notices sent before it.
+
+        Lazily, one short transaction per item yielded: each examines at most ``limit`` old
+        events (or deletes at most ``limit`` notices) and yields what it deleted. Stopping the
+        iteration early leaves a consistent, partly pruned store. ``dry_run`` deletes nothing
+        and yields what would go. A pending delivery is never deleted, nor its event.
+        """
         ...
 
     # -- named leases (one holder at a time, across threads and processes) -----------------

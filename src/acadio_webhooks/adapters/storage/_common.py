@@ -26,6 +26,7 @@ __all__ = [
     "check_batch",
     "not_repeated_in_batch",
     "check_planned",
+    "check_prune",
     "fresh_delivery",
     "LEASE_KEY_LENGTH",
     "check_lease",
@@ -147,6 +148,14 @@ def later(first: datetime | None, second: datetime | None) -> datetime | None:
     if first is None or second is None:
         return first or second
     return max(first, second)
+
+
+def check_prune(before: datetime, limit: int) -> None:
+    """``Store.prune``'s arguments, refused before any transaction begins."""
+    if before.utcoffset() is None:
+        raise ValueError(f"before must be a timezone-aware datetime, not {before!r}")
+    if limit < 1:
+        raise ValueError(f"limit must be a positive integer, not {limit!r}")
 
 
 def fresh_delivery(old: Delivery, now: datetime) -> Delivery:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 import threading
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,6 +18,7 @@ from acadio_webhooks.adapters.storage._common import (
     check_batch,
     check_lease,
     check_planned,
+    check_prune,
     decode_cursor,
     due_time,
     encode_cursor,
@@ -37,6 +38,7 @@ from acadio_webhooks.domain.models import (
     Integration,
     Subscription,
 )
+from acadio_webhooks.domain.retention import FINAL_STATUSES, PruneReport
 from acadio_webhooks.errors import NotFound, StorageError
 from acadio_webhooks.ports.storage import (
     DeliveryPlanner,
@@ -511,6 +513,75 @@ class MemoryStore:
                 if n.integration_id == integration_id and n.id in self._sent_at
             ]
         return max(times, default=None)
+
+    # -- retention --------------------------------------------------------------------------
+
+    def prune(
+        self, before: datetime, *, limit: int = 500, dry_run: bool = False
+    ) -> Iterator[PruneReport]:
+        """See :meth:`acadio_webhooks.ports.storage.Store.prune`."""
+        check_prune(before, limit)
+        return self._pruned(before, limit, dry_run)
+
+    def _pruned(self, before: datetime, limit: int, dry_run: bool) -> Iterator[PruneReport]:
+        after: tuple[datetime, str] | None = None
+        while True:
+            with self._lock:
+                self._check_open()
+                report, after = self._prune_events(before, after, limit, dry_run)
+            yield report
+            if after is None:
+                break
+        with self._lock:
+            self._check_open()
+            sent = sorted((when, ident) for ident, when in self._sent_at.items() if when < before)
+            if not dry_run:
+                for _, ident in sent:
+                    del self._sent_at[ident]
+                    del self._notifications[ident]
+        yield PruneReport(notifications=len(sent), dry_run=dry_run)
+
+    def _prune_events(
+        self, before: datetime, after: tuple[datetime, str] | None, limit: int, dry_run: bool
+    ) -> tuple[PruneReport, tuple[datetime, str] | None]:
+        old = sorted(
+            (event.created_at, event.id)
+            for event in self._events.values()
+            if event.created_at < before and (after is None or (event.created_at, event.id) > after)
+        )[:limit]
+        if not old:
+            return PruneReport(dry_run=dry_run), None
+        examined = {ident for _, ident in old}
+        theirs: dict[str, list[Delivery]] = {}
+        for delivery in self._deliveries.values():
+            if delivery.event_id in examined:
+                theirs.setdefault(delivery.event_id, []).append(delivery)
+        going = [
+            ident
+            for _, ident in old
+            if all(
+                d.status in FINAL_STATUSES and d.updated_at < before for d in theirs.get(ident, ())
+            )
+        ]
+        gone_deliveries = [d.id for ident in going for d in theirs.get(ident, ())]
+        gone_attempts = sum(len(self._attempts.get(ident, ())) for ident in gone_deliveries)
+        if not dry_run:
+            for delivery_id in gone_deliveries:
+                for attempt in self._attempts.pop(delivery_id, ()):
+                    self._attempt_ids.discard(attempt.id)
+                del self._deliveries[delivery_id]
+            for ident in going:
+                event = self._events.pop(ident)
+                if event.dedup_key is not None:
+                    self._dedup.pop((event.tenant, event.dedup_key), None)
+        report = PruneReport(
+            events=len(going),
+            deliveries=len(gone_deliveries),
+            attempts=gone_attempts,
+            examined=len(old),
+            dry_run=dry_run,
+        )
+        return report, old[-1] if len(old) == limit else None
 
     # -- named leases -----------------------------------------------------------------------
 

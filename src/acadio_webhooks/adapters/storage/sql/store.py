@@ -22,7 +22,14 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError, Statemen
 
 from acadio_webhooks.adapters.storage import _common
 from acadio_webhooks.adapters.storage.secret_box import SecretBox
-from acadio_webhooks.adapters.storage.sql import _codec, _lease, _outbox, _queue, migrate
+from acadio_webhooks.adapters.storage.sql import (
+    _codec,
+    _lease,
+    _outbox,
+    _queue,
+    _retention,
+    migrate,
+)
 from acadio_webhooks.adapters.storage.sql._engine import (
     WITHOUT_WAITING,
     WRITE,
@@ -47,6 +54,7 @@ from acadio_webhooks.domain.models import (
     Integration,
     Subscription,
 )
+from acadio_webhooks.domain.retention import PruneReport
 from acadio_webhooks.errors import NotFound, StorageError
 from acadio_webhooks.ports.storage import (
     DeliveryPlanner,
@@ -530,6 +538,30 @@ class SqlStore:
         with self._transaction("reading the last notice time") as conn:
             last: datetime | None = conn.execute(query).scalar()
         return last
+
+    # -- retention --------------------------------------------------------------------------
+
+    def prune(
+        self, before: datetime, *, limit: int = 500, dry_run: bool = False
+    ) -> Iterator[PruneReport]:
+        """See :meth:`acadio_webhooks.ports.storage.Store.prune`."""
+        _common.check_prune(before, limit)
+        return self._pruned(before, limit, dry_run)
+
+    def _pruned(self, before: datetime, limit: int, dry_run: bool) -> Iterator[PruneReport]:
+        after: _retention.Cursor | None = None
+        while True:
+            with self._transaction("pruning history", write=not dry_run) as conn:
+                report, after = _retention.prune_events(conn, before, after, limit, dry_run=dry_run)
+            yield report
+            if after is None:
+                break
+        while True:
+            with self._transaction("pruning sent notices", write=not dry_run) as conn:
+                report = _retention.prune_notifications(conn, before, limit, dry_run=dry_run)
+            yield report
+            if dry_run or report.notifications < limit:
+                return
 
     # -- named leases -----------------------------------------------------------------------
 
