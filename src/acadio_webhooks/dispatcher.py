@@ -57,6 +57,16 @@ __all__ = ["Dispatcher", "AsyncDispatcher", "NewEvent"]
 _PRUNED_HINT = ": unknown, or pruned with its event's history"
 
 
+def _tallied(
+    total: PruneReport, batch: PruneReport, progress: Callable[[PruneReport], None] | None
+) -> PruneReport:
+    """The running total of a prune, told to ``progress`` after each batch."""
+    total += batch
+    if progress is not None:
+        progress(total)
+    return total
+
+
 class _Host:
     """Everything both dispatchers share; all of it sync (the async twin runs it in a thread)."""
 
@@ -367,9 +377,7 @@ class Dispatcher:
         """
         total = PruneReport(dry_run=dry_run)
         for batch in self._host.prune(older_than, dry_run, batch_size):
-            total += batch
-            if progress is not None:
-                progress(total)
+            total = _tallied(total, batch, progress)
         return total
 
     def deliveries(self, query: DeliveryQuery | None = None, **filters: Any) -> Page[Delivery]:
@@ -575,9 +583,7 @@ class AsyncDispatcher:
         batches = self._host.prune(older_than, dry_run, batch_size)
         total = PruneReport(dry_run=dry_run)
         while (batch := await anyio.to_thread.run_sync(next, batches, None)) is not None:
-            total += batch
-            if progress is not None:
-                progress(total)
+            total = _tallied(total, batch, progress)
         return total
 
     async def deliveries(

@@ -9,7 +9,8 @@ import threading
 import traceback
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -310,61 +311,65 @@ def _state(store: SqlStore, delivery_id: str) -> tuple[DeliveryStatus, int]:
     return found.status, found.attempts
 
 
-def test_a_sqlite_call_without_waiting_gives_up_at_once_and_changes_nothing(
-    tmp_path: Path,
-) -> None:
+@dataclass
+class _BusyFile:
+    """A SQLite store waiting up to 30 s for a lock, with one pending delivery."""
+
+    path: Path
+    store: SqlStore
+    pending: str
+
+    def without_waiting(self) -> AbstractContextManager[None]:
+        block = self.store.without_waiting()
+        assert block is not None
+        return block
+
+
+@pytest.fixture
+def busy_file(tmp_path: Path) -> Iterator[_BusyFile]:
     path = tmp_path / "busy.db"
     store = SqlStore(path, sqlite_busy_timeout=30)
-    try:
-        [pending] = _backlog(store, _subscribed(store), 1)
-        block = store.without_waiting()
-        assert block is not None
-        with _write_lock_held(path), pytest.raises(WouldWait), block:
-            # Waiting would take the lock holder's whole transaction (the block ends it).
-            store.claim(now=at(10), limit=10, owner="w1", lease=LEASE)
-        # Not leased: another worker can claim it.
-        assert [i.delivery_id for i in store.claim(now=at(10), limit=10, owner="w2", lease=LEASE)]
-        assert _state(store, pending) == (DeliveryStatus.PENDING, 0)
-    finally:
-        store.close()
+    [pending] = _backlog(store, _subscribed(store), 1)
+    yield _BusyFile(path, store, pending)
+    store.close()
 
 
-def test_only_the_first_write_of_a_call_without_waiting_may_give_up(tmp_path: Path) -> None:
+def test_a_sqlite_call_without_waiting_gives_up_at_once_and_changes_nothing(
+    busy_file: _BusyFile,
+) -> None:
+    store = busy_file.store
+    with _write_lock_held(busy_file.path), pytest.raises(WouldWait), busy_file.without_waiting():
+        # Waiting would take the lock holder's whole transaction (the block ends it).
+        store.claim(now=at(10), limit=10, owner="w1", lease=LEASE)
+    # Not leased: another worker can claim it.
+    assert [i.delivery_id for i in store.claim(now=at(10), limit=10, owner="w2", lease=LEASE)]
+    assert _state(store, busy_file.pending) == (DeliveryStatus.PENDING, 0)
+
+
+def test_only_the_first_write_of_a_call_without_waiting_may_give_up(busy_file: _BusyFile) -> None:
     # A call whose first transaction committed must not stop halfway: the later ones wait for
     # the lock as every other write does, and succeed once it is free.
-    path = tmp_path / "busy.db"
-    store = SqlStore(path, sqlite_busy_timeout=30)
-    try:
-        [pending] = _backlog(store, _subscribed(store), 1)
-        block = store.without_waiting()
-        assert block is not None
-        with block:
-            [item] = store.claim(now=at(10), limit=10, owner="w1", lease=LEASE)
-            # Held when settle begins and for 0.2 s more: settle succeeds only by waiting.
-            with _write_lock_held(path, seconds=0.2):
-                store.settle([settlement(item, ok=True, started=10)], owner="w1", now=at(11))
-        assert _state(store, pending) == (DeliveryStatus.DELIVERED, 1)
-    finally:
-        store.close()
+    store = busy_file.store
+    with busy_file.without_waiting():
+        [item] = store.claim(now=at(10), limit=10, owner="w1", lease=LEASE)
+        # Held when settle begins and for 0.2 s more: settle succeeds only by waiting.
+        with _write_lock_held(busy_file.path, seconds=0.2):
+            store.settle([settlement(item, ok=True, started=10)], owner="w1", now=at(11))
+    assert _state(store, busy_file.pending) == (DeliveryStatus.DELIVERED, 1)
 
 
-def test_a_call_without_waiting_leaves_the_busy_timeout_of_later_calls(tmp_path: Path) -> None:
-    path = tmp_path / "busy.db"
-    store = SqlStore(path, sqlite_busy_timeout=30)
-    try:
-        _backlog(store, _subscribed(store), 1)
-        block = store.without_waiting()
-        assert block is not None
-        with _write_lock_held(path), pytest.raises(WouldWait), block:
-            store.claim(now=at(10), limit=10, owner="w1", lease=LEASE)
-        # The pool's connections still wait for a held lock instead of failing at once.
-        with _write_lock_held(path, seconds=0.2):
-            claimed = store.claim(now=at(10), limit=10, owner="w1", lease=LEASE)
-        assert len(claimed) == 1
-        with store.engine.connect() as conn:
-            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() == 30_000
-    finally:
-        store.close()
+def test_a_call_without_waiting_leaves_the_busy_timeout_of_later_calls(
+    busy_file: _BusyFile,
+) -> None:
+    store = busy_file.store
+    with _write_lock_held(busy_file.path), pytest.raises(WouldWait), busy_file.without_waiting():
+        store.claim(now=at(10), limit=10, owner="w1", lease=LEASE)
+    # The pool's connections still wait for a held lock instead of failing at once.
+    with _write_lock_held(busy_file.path, seconds=0.2):
+        claimed = store.claim(now=at(10), limit=10, owner="w1", lease=LEASE)
+    assert len(claimed) == 1
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() == 30_000
 
 
 def test_only_sqlite_offers_calls_without_waiting(store: SqlStore) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Select, bindparam, delete, func, or_, select, tuple_
+from sqlalchemy import Connection, Select, delete, func, or_, select, tuple_
 
 from acadio_webhooks.adapters.storage.sql.schema import (
     attempts,
@@ -116,9 +116,7 @@ def prune_notifications(
     ids = list(conn.execute(oldest).scalars())
     if not ids:
         return PruneReport()
-    gone = conn.execute(
-        delete(notifications).where(notifications.c.id.in_(bindparam("ids", ids, expanding=True)))
-    ).rowcount
+    gone = conn.execute(delete(notifications).where(notifications.c.id.in_(ids))).rowcount
     return PruneReport(notifications=gone)
 
 
