@@ -166,13 +166,19 @@ def test_killed_database_connections_lose_nothing(
                         accepted.append(event_id)
                         break
                     time.sleep(0.01)
+
+            def all_delivered() -> bool:
+                try:
+                    delivered = all_deliveries(store, status=DeliveryStatus.DELIVERED)
+                except StorageError:
+                    # The killer's last round may have closed a connection the pool lent
+                    # again within its half-second without a ping: a read meeting it fails
+                    # once, as docs/storage.md says, and the pool is replaced.
+                    return False
+                return len(delivered) >= len(accepted) * len(paths)
+
             wait_until(
-                lambda: (
-                    len(all_deliveries(store, status=DeliveryStatus.DELIVERED))
-                    >= len(accepted) * len(paths)
-                ),
-                timeout=90,
-                what="every accepted event delivered to every endpoint",
+                all_delivered, timeout=90, what="every accepted event delivered to every endpoint"
             )
         finally:
             dispatcher.close()  # stops the worker thread, also when the test failed
