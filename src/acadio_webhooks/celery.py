@@ -9,7 +9,7 @@
     # after an emit, optionally (beat pumps every second anyway):
     transaction.on_commit(webhooks.kick)
 
-Three tasks are registered on the host's app:
+These tasks are registered on the host's app:
 
 * ``acadio_webhooks.pump`` — run by Celery beat every ``pump_interval`` seconds (and by
   :meth:`CeleryDelivery.kick`): claims due deliveries from the store under a lease, at most
@@ -22,6 +22,9 @@ Three tasks are registered on the host's app:
   :func:`~acadio_webhooks.domain.core.settle`). ``acks_late`` and ``reject_on_worker_lost``:
   a message is only acknowledged once its attempts are recorded.
 * ``acadio_webhooks.notify`` — mails queued failure notices every ``notify_interval``.
+* ``acadio_webhooks.prune`` — deletes history past ``retention`` every ``prune_interval``
+  (one run at a time across the fleet, under the store's lease; see
+  :class:`~acadio_webhooks.pruning.Pruner`). Not registered with ``retention=None``.
 
 The store stays the source of truth, so Celery and ``acadio-webhooks worker`` processes can
 share it without delivering an attempt twice. Two known Celery traps are designed around:
@@ -58,6 +61,11 @@ from acadio_webhooks.ports.notifier import Notifier
 from acadio_webhooks.ports.resolver import Resolver
 from acadio_webhooks.ports.storage import Store
 from acadio_webhooks.ports.transport import Transport
+from acadio_webhooks.pruning import (
+    DEFAULT_PRUNE_INTERVAL,
+    DEFAULT_RETENTION,
+    check_pruning_settings,
+)
 from acadio_webhooks.worker import WorkerSettings, _crashed, _make_runner, _Runner
 
 __all__ = ["CelerySettings", "CeleryDelivery"]
@@ -87,7 +95,10 @@ class CelerySettings:
       queueing delay plus ``chunk`` x the transport's total timeout.
     * ``notify_interval``, ``notice_window``, ``notice_grace``, ``notice_lease`` — failure
       e-mails, as for :class:`~acadio_webhooks.worker.WorkerSettings`.
-    * ``queue`` — the Celery queue for all three tasks (None: the app's default queue).
+    * ``retention``, ``prune_interval``, ``prune_batch_size`` — how long history is kept
+      and how it is pruned, as for :class:`~acadio_webhooks.worker.WorkerSettings`
+      (``retention=None`` keeps everything and schedules no prune task).
+    * ``queue`` — the Celery queue for every task (None: the app's default queue).
     """
 
     pump_interval: float = 1.0
@@ -99,6 +110,9 @@ class CelerySettings:
     notice_window: timedelta = DEFAULT_NOTICE_WINDOW
     notice_grace: timedelta = DEFAULT_NOTICE_GRACE
     notice_lease: timedelta = DEFAULT_NOTICE_LEASE
+    retention: timedelta | None = DEFAULT_RETENTION
+    prune_interval: timedelta = DEFAULT_PRUNE_INTERVAL
+    prune_batch_size: int = 500
     queue: str | None = None
 
     def __post_init__(self) -> None:
@@ -106,6 +120,7 @@ class CelerySettings:
             raise ValueError("batch_size, chunk and per_endpoint must be >= 1")
         if self.pump_interval <= 0 or self.lease <= timedelta(0):
             raise ValueError("pump_interval and lease must be positive")
+        check_pruning_settings(self.retention, self.prune_interval, self.prune_batch_size)
 
 
 StoreSource = Store | str | Callable[[], Store]
@@ -194,13 +209,21 @@ class CeleryDelivery:
             reject_on_worker_lost=True,
             **options,
         )(attempt)
+
+        def prune() -> int:
+            return self.prune()
+
         self.notify_task = app.task(name=f"{name}.notify", **options)(notify)
+        self.prune_task = None
+        if self.settings.retention is not None:
+            self.prune_task = app.task(name=f"{name}.prune", **options)(prune)
         if schedule:
             app.conf.beat_schedule = {**(app.conf.beat_schedule or {}), **self.beat_schedule()}
 
     def beat_schedule(self) -> dict[str, dict[str, Any]]:
-        """The beat entries for the pump and the notices (merged into the app's by default)."""
-        return {
+        """The beat entries for the pump, the notices and pruning (merged into the app's by
+        default)."""
+        schedule = {
             self.pump_task.name: {
                 "task": self.pump_task.name,
                 "schedule": self.settings.pump_interval,
@@ -210,6 +233,12 @@ class CeleryDelivery:
                 "schedule": self.settings.notify_interval,
             },
         }
+        if self.prune_task is not None:
+            schedule[self.prune_task.name] = {
+                "task": self.prune_task.name,
+                "schedule": self.settings.prune_interval.total_seconds(),
+            }
+        return schedule
 
     def kick(self) -> None:
         """Queue a pump now (e.g. from ``transaction.on_commit`` after an emit), so a new
@@ -283,6 +312,13 @@ class CeleryDelivery:
         """Mail due failure notices; return how many e-mails were sent."""
         return self._resources.get()[2].flush_notices()
 
+    def prune(self) -> int:
+        """Delete history past ``retention``; return how many events went (0 when another
+        pruner holds the lease, or when ``retention`` is None)."""
+        pruner = self._resources.get()[2].pruner
+        report = pruner.prune() if pruner is not None else None
+        return report.events if report is not None else 0
+
     # -- internals --------------------------------------------------------------------------
 
     def _send(self, items: list[WorkItem], owner: str, store: Store) -> None:
@@ -325,6 +361,9 @@ class CeleryDelivery:
             notice_window=self.settings.notice_window,
             notice_grace=self.settings.notice_grace,
             notice_lease=self.settings.notice_lease,
+            retention=self.settings.retention,
+            prune_interval=self.settings.prune_interval,
+            prune_batch_size=self.settings.prune_batch_size,
         )
         runner = _make_runner(
             store,

@@ -88,15 +88,21 @@ class DeliveryMetrics:
 
 
 def redact_url(url: str) -> str:
-    """``scheme://host[:port]/path`` — query strings and userinfo may carry tokens.
+    """``scheme://host[:port]`` — all a log line needs to say where a delivery went.
+
+    The rest may be a capability: a Slack- or Zapier-style URL carries its secret in the
+    path, others in the query or the userinfo. The full URL stays where the integration's
+    owner sees it (portal, CLI), never in logs.
 
     Never raises: it runs while a settled attempt is being logged, where a malformed stored
     URL must not stop the worker.
 
     >>> redact_url("https://user:pw@hooks.example.com:8443/in?token=abc")
-    'https://hooks.example.com:8443/in'
+    'https://hooks.example.com:8443'
+    >>> redact_url("https://hooks.slack.com/services/T0/B0/XXXXSECRET")
+    'https://hooks.slack.com'
     >>> redact_url("https://hooks.example.com:443:443/x")
-    'https://hooks.example.com/x'
+    'https://hooks.example.com'
     """
     try:
         parts = urlsplit(url)
@@ -110,7 +116,7 @@ def redact_url(url: str) -> str:
         host, port = netloc.split(":", 1)[0].lower(), ""
     if ":" in host:
         host = f"[{host}]"
-    return f"{parts.scheme}://{host}{port}{parts.path}"
+    return f"{parts.scheme}://{host}{port}"
 
 
 def log_settlement(settlement: Settlement) -> None:

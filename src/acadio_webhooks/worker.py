@@ -50,6 +50,12 @@ from acadio_webhooks.ports.clock import Clock, SystemClock
 from acadio_webhooks.ports.notifier import Notifier
 from acadio_webhooks.ports.storage import Store, WaitFreeCalls, WouldWait
 from acadio_webhooks.ports.transport import AsyncTransport, Transport
+from acadio_webhooks.pruning import (
+    DEFAULT_PRUNE_INTERVAL,
+    DEFAULT_RETENTION,
+    Pruner,
+    check_pruning_settings,
+)
 
 __all__ = ["WorkerSettings", "DrainReport", "AsyncWorker", "SyncWorker", "WorkerThread"]
 
@@ -80,6 +86,14 @@ class WorkerSettings:
       without renewing it: while it flushes, other workers' flushers wait, so a fleet mails
       each notice once; one killed mid-flush holds up notices for at most this long (see
       :class:`acadio_webhooks.notify.NotificationFlusher`).
+    * ``retention`` — how long delivery history is kept: a running worker deletes events
+      older than this whose deliveries are all final, with their deliveries and attempts
+      (see :meth:`acadio_webhooks.Dispatcher.prune`). Default 30 days; ``None`` keeps
+      everything (then prune with ``acadio-webhooks prune`` or not at all).
+    * ``prune_interval`` — how often a fleet prunes: one worker at a time, under the store's
+      lease (:class:`acadio_webhooks.pruning.Pruner`); a worker tries when it starts and
+      then once per interval.
+    * ``prune_batch_size`` — events deleted per transaction while pruning.
     """
 
     concurrency: int = 50
@@ -92,10 +106,14 @@ class WorkerSettings:
     notice_window: timedelta = DEFAULT_NOTICE_WINDOW
     notice_grace: timedelta = DEFAULT_NOTICE_GRACE
     notice_lease: timedelta = DEFAULT_NOTICE_LEASE
+    retention: timedelta | None = DEFAULT_RETENTION
+    prune_interval: timedelta = DEFAULT_PRUNE_INTERVAL
+    prune_batch_size: int = 500
 
     def __post_init__(self) -> None:
         if self.notice_lease <= timedelta(0):
             raise ValueError("notice_lease must be positive")
+        check_pruning_settings(self.retention, self.prune_interval, self.prune_batch_size)
         if self.concurrency < 1 or self.per_endpoint < 1 or self.batch_size < 1:
             raise ValueError("concurrency, per_endpoint and batch_size must be >= 1")
 
@@ -136,6 +154,7 @@ class _Runner:
     settings: WorkerSettings
     metrics: DeliveryMetrics
     flusher: NotificationFlusher | None
+    pruner: Pruner | None = None
     owner: str = field(default_factory=_default_owner)
     # Consecutive failures per subscription seen by this worker since its items were claimed.
     # Items claimed in one batch all carry the count the store had at claim time; without
@@ -242,6 +261,15 @@ def _make_runner(
             max_attempts=policy.retry.max_attempts,
             lease=settings.notice_lease,
         )
+    pruner = None
+    if settings.retention is not None:
+        pruner = Pruner(
+            store,
+            retention=settings.retention,
+            clock=clock,
+            interval=settings.prune_interval,
+            batch_size=settings.prune_batch_size,
+        )
     runner = _Runner(
         store=store,
         clock=clock,
@@ -249,6 +277,7 @@ def _make_runner(
         settings=settings,
         metrics=metrics or DeliveryMetrics(),
         flusher=flusher,
+        pruner=pruner,
     )
     if owner:
         runner.owner = owner
@@ -288,6 +317,11 @@ class _Worker(Generic[_TransportT]):
     def metrics(self) -> DeliveryMetrics:
         """Counters of every attempt this worker settled."""
         return self._runner.metrics
+
+    @property
+    def settings(self) -> WorkerSettings:
+        """How this worker paces itself, retention included."""
+        return self._runner.settings
 
 
 class SyncWorker(_Worker[Transport]):
@@ -458,6 +492,8 @@ class AsyncWorker(_Worker[AsyncTransport]):
                 if stop is not None:
                     group.start_soon(self._notice_loop, state)
                     group.start_soon(self._wake_on_stop, stop)
+                    if self._runner.pruner is not None:
+                        group.start_soon(self._prune_loop, self._runner.pruner, stop)
                 await self._feed(state, report)
                 await state.idle.wait()
                 if state.crash is not None:
@@ -705,6 +741,22 @@ class AsyncWorker(_Worker[AsyncTransport]):
         while True:
             await anyio.sleep(self._runner.settings.notify_interval)
             await anyio.to_thread.run_sync(self._runner.flush_notices)
+
+    async def _prune_loop(self, pruner: Pruner, stop: asyncio.Event) -> None:
+        # Reading the event's flag from the pruning thread is safe: a plain attribute read.
+        keep_going = partial(_not_set, stop)
+        while True:
+            try:
+                await anyio.to_thread.run_sync(partial(pruner.prune, keep_going=keep_going))
+            except Exception:
+                # Delivering matters more than pruning: a failing prune (the store, or a bug
+                # in a host's own store adapter) is logged and tried again next interval.
+                logger.exception("pruning old history failed; trying again in %s", pruner.interval)
+            await anyio.sleep(pruner.interval.total_seconds())
+
+
+def _not_set(event: asyncio.Event) -> bool:
+    return not event.is_set()
 
 
 class WorkerThread:

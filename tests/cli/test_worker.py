@@ -7,11 +7,15 @@ import signal
 import subprocess
 import sys
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from acadio_webhooks import DeliveryStatus, Dispatcher, EndpointPolicy
+from acadio_webhooks.adapters.notifier.logging import LoggingNotifier
+from acadio_webhooks.cli import build_parser
+from acadio_webhooks.cli._worker import build_worker
 from tests.cli.conftest import Run
 from tests.loopback import loopback_receiver, wait_until
 
@@ -141,6 +145,7 @@ def test_worker_without_a_database_is_a_usage_error(
             "SMTP settings refused",
         ),
         (["--concurrency", "0"], "must be at least 1"),
+        (["--retention", "0d"], "cannot read retention '0d'"),
     ],
 )  # fmt: skip
 def test_worker_configuration_errors(
@@ -156,3 +161,18 @@ def test_worker_configuration_errors(
     assert message in result.err
     assert "smtp-password-value" not in result.err
     assert not (tmp_path / "webhooks.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"), [([], timedelta(days=30)), (["--retention", "12w"], timedelta(weeks=12)),
+                        (["--retention", "forever"], None)],
+)  # fmt: skip
+def test_worker_keeps_history_for_the_retention_given(
+    tmp_path: Path, given: list[str], kept: timedelta | None
+) -> None:
+    args = build_parser().parse_args(["worker", "--db", str(tmp_path / "w.db"), *given])
+    built = build_worker(args, LoggingNotifier())
+    try:
+        assert built.worker.settings.retention == kept
+    finally:
+        built.store.close()

@@ -64,6 +64,7 @@ ROTATED = "Canary-Rotated-Secret-0a9b8c7d"
 SHORT = "Canary-short"  # 12 characters: refused, and must not be echoed
 LONG = "Canary-long-" * 30  # 360 characters: refused, and must not be echoed
 QUERY_TOKEN = "Canary-Query-Token-c0ffee"  # a receiver's token in its endpoint URL
+PATH_TOKEN = "pathcanary7c1e"  # a Slack/Zapier-style capability in the path
 SECRETS = [CANARY, ROTATED, SHORT, LONG]
 
 
@@ -270,7 +271,8 @@ def test_endpoint_tokens_stay_out_of_attempt_errors_and_logs(
     figures: Figures,
 ) -> None:
     # Clients quote the request URL in their errors (aiohttp does); a receiver's token in
-    # its endpoint's query string or userinfo must not follow it into records and logs.
+    # its endpoint's path, query string or userinfo must not follow it into records and
+    # logs (the give-up WARNING names scheme, host and port only).
     if kind == "aiohttp":
         pytest.importorskip("aiohttp")
     server = hostile_server
@@ -281,7 +283,7 @@ def test_endpoint_tokens_stay_out_of_attempt_errors_and_logs(
     integration = dispatcher.integrations.install("acme", secret=CANARY)
     for listener in hostile:
         dispatcher.integrations.subscribe(
-            integration.id, "course/*", listener.url(f"/in?token={QUERY_TOKEN}")
+            integration.id, "course/*", listener.url(f"/in/{PATH_TOKEN}?token={QUERY_TOKEN}")
         )
     dispatcher.emit("course/completion/create", {"n": 1}, tenant="acme")
     options: dict[str, Any] = {"policy": INSECURE, "timeouts": timeouts(2.0)}
@@ -302,8 +304,10 @@ def test_endpoint_tokens_stay_out_of_attempt_errors_and_logs(
 
             anyio.run(drain)
 
-    haystack = Haystack([QUERY_TOKEN])
-    haystack.search_logs(r for r in caplog.records if r.name.startswith("acadio_webhooks"))
+    haystack = Haystack([QUERY_TOKEN, PATH_TOKEN])
+    logged = [r for r in caplog.records if r.name.startswith("acadio_webhooks")]
+    assert sum("failed after 1 attempts" in r.getMessage() for r in logged) == len(hostile)
+    haystack.search_logs(logged)
     errors = []
     for delivery in all_deliveries(store):
         for attempt in store.list_attempts(delivery.id):

@@ -20,6 +20,7 @@ from acadio_webhooks.domain.core import DeliveryPolicy
 from acadio_webhooks.domain.messages import OutboundRequest
 from acadio_webhooks.domain.models import DeliveryStatus
 from acadio_webhooks.domain.verification import verify
+from acadio_webhooks.errors import NotFound
 
 SECRET = "whsec-celery-0123456789abcdef"
 RESOLVER = StaticResolver({"a.example.com": ["93.184.216.1"], "b.example.com": ["93.184.216.2"]})
@@ -144,11 +145,45 @@ def test_beat_schedules_the_pump_and_the_notices() -> None:
     assert webhooks.attempt_task.reject_on_worker_lost
 
 
+def test_beat_prunes_history_past_retention_unless_told_to_keep_everything(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dispatcher, webhooks, _transport, clock = setup(lambda _request: 200)
+    subscribe(dispatcher, ENDPOINT_A)
+    sent = Sent(run=lambda ids, owner: webhooks.attempt(ids, owner, f"task-{len(sent.calls)}"))
+    monkeypatch.setattr(webhooks.attempt_task, "apply_async", sent)
+    old = dispatcher.emit("course/completion/create", {"n": 1}, tenant="t")
+    assert webhooks.pump() == 1
+    clock.advance(days=31)
+    recent = dispatcher.emit("course/completion/create", {"n": 2}, tenant="t")
+    assert webhooks.pump() == 1
+    assert old is not None
+    assert recent is not None
+    assert webhooks.prune_task is not None
+    assert webhooks.beat_schedule()[webhooks.prune_task.name]["schedule"] == 3600.0
+
+    assert webhooks.prune() == 1
+    assert dispatcher.event(recent).id == recent
+    with pytest.raises(NotFound):
+        dispatcher.event(old)
+
+    keeping = CeleryDelivery(
+        Celery("keep", broker="memory://", set_as_current=False),
+        MemoryStore(),
+        settings=CelerySettings(retention=None),
+    )
+    assert keeping.prune_task is None
+    assert keeping.prune() == 0
+    assert set(keeping.beat_schedule()) == {keeping.pump_task.name, keeping.notify_task.name}
+
+
 def test_nonsense_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="chunk"):
         CelerySettings(chunk=0)
     with pytest.raises(ValueError, match="lease"):
         CelerySettings(lease=timedelta(0))
+    with pytest.raises(ValueError, match="retention"):
+        CelerySettings(retention=timedelta(days=-1))
 
 
 def test_requests_are_signed_by_the_same_core() -> None:

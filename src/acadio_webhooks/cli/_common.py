@@ -381,6 +381,19 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(**{_UNITS[unit]: int(amount)})
 
 
+def retention_period(text: str) -> timedelta | None:
+    """An argparse type: a length of time as for :func:`parse_duration`, or ``forever``."""
+    if text.strip().lower() == "forever":
+        return None
+    try:
+        return parse_duration(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"cannot read retention {text!r}: use a length of time such as 30d or 12w, "
+            "or forever to keep everything"
+        ) from None
+
+
 def read_bytes(path: str, what: str) -> bytes:
     """The bytes of file ``path`` (``-`` reads standard input)."""
     if path == "-":

@@ -35,9 +35,11 @@ from acadio_webhooks.cli._common import (
     positive_float,
     positive_int,
     read_env_secret,
+    retention_period,
 )
 from acadio_webhooks.event_loop import EventLoopName, resolve_event_loop
 from acadio_webhooks.event_loop import run as run_event_loop
+from acadio_webhooks.pruning import DEFAULT_RETENTION
 
 if TYPE_CHECKING:
     from acadio_webhooks.ports.notifier import Notifier
@@ -104,6 +106,14 @@ def register(commands: Any) -> None:
         help="seconds a claimed delivery stays reserved; a worker that dies loses nothing, "
         "its deliveries are claimable again after this (default 300; keep it well above the "
         "20 s attempt timeout)",
+    )
+    parser.add_argument(
+        "--retention",
+        type=retention_period,
+        default=DEFAULT_RETENTION,
+        metavar="AGE",
+        help="delete delivery history older than AGE, once all its deliveries are final: one "
+        "worker of the fleet prunes, hourly (default 30d; forever keeps everything)",
     )
     parser.add_argument(
         "--transport",
@@ -224,6 +234,7 @@ def build_worker(args: argparse.Namespace, notifier: Notifier) -> _Built:
         per_endpoint=args.per_endpoint,
         poll_interval=args.poll_interval,
         lease=timedelta(seconds=args.lease),
+        retention=args.retention,
     )
     worker = AsyncWorker(store, transport, settings=settings, notifier=notifier)
     return _Built(worker=worker, store=store)
@@ -287,15 +298,17 @@ async def _main(args: argparse.Namespace, event_loop: str) -> None:
     _install_stop_signals(stop)
     where = display_url(database_url(args.db, must_exist=False))
     mail = f"SMTP {args.smtp_host}" if args.smtp_host else "the log"
+    kept = f"history kept {args.retention}" if args.retention else "history kept forever"
     logger.info(
         "worker %s started on %s, %s event loop: concurrency %d, %d per endpoint; "
-        "failure notices to %s",
+        "failure notices to %s; %s",
         built.worker.owner,
         where,
         event_loop,
         args.concurrency,
         args.per_endpoint,
         mail,
+        kept,
     )
     if args.allow_insecure_endpoints:
         logger.warning("insecure endpoints allowed (http://, loopback): development use only")

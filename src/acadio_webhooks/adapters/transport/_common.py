@@ -245,21 +245,21 @@ def _describe(exc: BaseException) -> str:
     return _shorten(scrub_urls(text if text.startswith(name) else f"{name}: {text}"))
 
 
-# A URL inside an error message: scheme, optional userinfo, host and path, query/fragment.
+# A URL inside an error message: scheme, optional userinfo, host and port, path/query/fragment.
 _URL_IN_TEXT = re.compile(
-    r"(https?://)(?:[^\s'\"<>/?#@]*@)?([^\s'\"<>?#]*)(?:[?#][^\s'\"<>]*)?", re.I
+    r"(https?://)(?:[^\s'\"<>/?#@]*@)?([^\s'\"<>/?#]*)(?:[/?#][^\s'\"<>]*)?", re.I
 )
 
 
 def scrub_urls(text: str) -> str:
-    """``text`` with every URL cut to scheme, host and path.
+    """``text`` with every URL cut to scheme, host and port.
 
-    Clients quote the request URL in their errors (aiohttp does), and an endpoint's query
-    string or userinfo may hold the receiver's token; error texts are stored with attempts
-    and logged, so the token must not travel with them.
+    Clients quote the request URL in their errors (aiohttp does), and an endpoint's path
+    (Slack- and Zapier-style URLs), query string or userinfo may hold the receiver's token;
+    error texts are stored with attempts and logged, so the token must not travel with them.
 
-    >>> scrub_urls("400, url='https://user:pw@hooks.example.com/in?token=abc#x'")
-    "400, url='https://hooks.example.com/in'"
+    >>> scrub_urls("400, url='https://user:pw@hooks.example.com:8443/in/T0K3N?token=abc#x'")
+    "400, url='https://hooks.example.com:8443'"
     """
     return _URL_IN_TEXT.sub(r"\1\2", text)
 
