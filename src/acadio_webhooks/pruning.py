@@ -39,14 +39,15 @@ PRUNE_LEASE = "acadio_webhooks.prune"
 DEFAULT_RETENTION = timedelta(days=30)
 """How long delivery history is kept by default: the delivery log shows a month."""
 
-_ZERO = timedelta(0)
-
 DEFAULT_PRUNE_INTERVAL = timedelta(hours=1)
 """How often a fleet prunes by default: little to delete each time, never a long backlog."""
 
 
+_ZERO = timedelta(0)
+
+
 def check_pruning_settings(
-    retention: timedelta | None, interval: timedelta, batch_size: int, pause: float = 0.0
+    retention: timedelta | None, interval: timedelta, batch_size: int
 ) -> None:
     """Raise ``ValueError`` naming the setting that cannot work (``retention`` may be None)."""
     if retention is not None and not _positive_duration(retention):
@@ -55,8 +56,6 @@ def check_pruning_settings(
         raise ValueError(f"prune interval must be a positive timedelta, not {interval!r}")
     if batch_size < 1:
         raise ValueError(f"prune batch size must be at least 1, not {batch_size}")
-    if pause < 0:
-        raise ValueError(f"pause between prune batches must not be negative, not {pause}")
 
 
 def _positive_duration(value: object) -> bool:
@@ -70,8 +69,7 @@ class Pruner:
     :meth:`prune` takes the store's lease :data:`PRUNE_LEASE` for ``interval``; while any
     pruner holds it (the one that pruned last, until ``interval`` after its last batch),
     the others' calls return None at once. Each batch of ``batch_size`` events is one short
-    transaction; ``pause`` seconds between batches leave the database to the host's own
-    writers (on SQLite a batch holds the only write lock).
+    transaction.
     """
 
     def __init__(
@@ -82,17 +80,15 @@ class Pruner:
         clock: Clock | None = None,
         interval: timedelta = DEFAULT_PRUNE_INTERVAL,
         batch_size: int = 500,
-        pause: float = 0.0,
         owner: str | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
-        check_pruning_settings(retention, interval, batch_size, pause)
+        check_pruning_settings(retention, interval, batch_size)
         self.store = store
         self.retention = retention
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.interval = interval
         self.batch_size = batch_size
-        self.pause = pause
         self._owner = owner
         self._host = socket.gethostname()[:120]
         self._token = secrets.token_hex(6)
@@ -110,9 +106,8 @@ class Pruner:
     def prune(self, *, keep_going: Callable[[], bool] = lambda: True) -> PruneReport | None:
         """Delete what is past retention now; None when another pruner holds the lease.
 
-        ``keep_going`` is asked before each batch after the first: a worker that is
-        stopping ends the prune there (what was deleted stays deleted; the rest waits for
-        the next prune). Store errors (:class:`~acadio_webhooks.errors.StorageError`)
+        ``keep_going`` is asked after each batch: a worker that is stopping ends the prune
+        there (what was deleted stays deleted; the rest waits for the next prune). Store errors (:class:`~acadio_webhooks.errors.StorageError`)
         propagate; the batches committed before stay done.
         """
         if not self._pruning.acquire(blocking=False):
@@ -135,8 +130,6 @@ class Pruner:
             if not keep_going():
                 self._log.info("stopping: pruning ends after %d batches", count)
                 break
-            if self.pause:
-                time.sleep(self.pause)
             if not self._renew():
                 self._log.warning(
                     "lost the %s lease after %d batches (one took longer than %s?); "
