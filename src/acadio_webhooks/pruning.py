@@ -107,8 +107,9 @@ class Pruner:
         """Delete what is past retention now; None when another pruner holds the lease.
 
         ``keep_going`` is asked after each batch: a worker that is stopping ends the prune
-        there (what was deleted stays deleted; the rest waits for the next prune). Store errors (:class:`~acadio_webhooks.errors.StorageError`)
-        propagate; the batches committed before stay done.
+        there (what was deleted stays deleted; the rest waits for the next prune). Store
+        errors (:class:`~acadio_webhooks.errors.StorageError`) propagate; the batches
+        committed before stay done.
         """
         if not self._pruning.acquire(blocking=False):
             return None
