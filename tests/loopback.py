@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -30,6 +30,8 @@ class Received:
     event_id: str | None
     data: dict[str, Any] | None
     reason: str | None
+    headers: dict[str, str] = field(default_factory=dict)
+    """Every request header, as received."""
 
 
 class LoopbackReceiver:
@@ -73,10 +75,20 @@ class LoopbackReceiver:
                 try:
                     event = verify(body, self.headers, receiver.secret)
                 except VerificationError as exc:
-                    entry = Received(self.path, False, None, None, None, exc.reason)
+                    entry = Received(
+                        self.path, False, None, None, None, exc.reason, dict(self.headers)
+                    )
                     status = 400
                 else:
-                    entry = Received(self.path, True, event.topic, event.id, event.data, None)
+                    entry = Received(
+                        self.path,
+                        True,
+                        event.topic,
+                        event.id,
+                        event.data,
+                        None,
+                        dict(self.headers),
+                    )
                     status = receiver.status
                 status, extra = receiver.answers.get(self.path, (status, {}))
                 with receiver._lock:

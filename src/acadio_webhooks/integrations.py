@@ -15,12 +15,14 @@ endpoint policy — https only, and a host that resolves to public addresses onl
 from __future__ import annotations
 
 import builtins
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, TypeVar
 
 import pydantic
 
 from acadio_webhooks.domain.endpoints import EndpointPolicy
+from acadio_webhooks.domain.headers import endpoint_header_problems
 from acadio_webhooks.domain.models import Integration, SigningSecret, Subscription
 from acadio_webhooks.domain.patterns import Pattern
 from acadio_webhooks.domain.topics import TopicCatalog
@@ -59,6 +61,13 @@ def _field_name(location: tuple[int | str, ...]) -> str:
     if location[:1] == ("secrets",) and location[-1:] == ("value",):
         return "secret"
     return ".".join(str(part) for part in location)
+
+
+def _checked_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    problems = endpoint_header_problems(headers)
+    if problems:
+        raise InvalidInput("subscription", problems)
+    return dict(headers)
 
 
 class Integrations:
@@ -157,15 +166,23 @@ class Integrations:
         pattern: str,
         endpoint: str,
         *,
+        headers: Mapping[str, str] | None = None,
         allow_future_topics: bool = False,
     ) -> Subscription:
         """Subscribe ``endpoint`` to every topic ``pattern`` matches.
 
+        ``headers`` are sent on every attempt (an API gateway's ``Authorization``): their
+        values are secrets, sealed at rest with the store's ``secret_box`` and never shown
+        again (listings give :attr:`Subscription.header_names`).
+
         Refuses a pattern that matches no known topic (``cource/*``) unless
-        ``allow_future_topics``; refuses endpoints the endpoint policy forbids.
+        ``allow_future_topics``; refuses endpoints the endpoint policy forbids; refuses
+        headers with ``InvalidInput`` naming each bad one (see
+        :mod:`acadio_webhooks.domain.headers`).
         """
         self._store.get_integration(integration_id)
         self._check_pattern(pattern, allow_future_topics)
+        checked_headers = _checked_headers(headers or {})
         subscription = _build(
             Subscription,
             "subscription",
@@ -173,6 +190,7 @@ class Integrations:
             pattern=pattern,
             endpoint=self.check_endpoint(endpoint),
             created_at=self._clock.now(),
+            headers=checked_headers,
         )
         self._store.add_subscription(subscription)
         return subscription
@@ -184,12 +202,18 @@ class Integrations:
         pattern: str | None = None,
         endpoint: str | None = None,
         active: bool | None = None,
+        headers: Mapping[str, str] | None = None,
         allow_future_topics: bool = False,
     ) -> Subscription:
-        """Change a subscription's pattern, endpoint or active flag (re-enabling clears the
-        disabled reason and the failure history)."""
+        """Change a subscription's pattern, endpoint, active flag or custom headers
+        (re-enabling clears the disabled reason and the failure history).
+
+        ``headers`` replaces every custom header (``{}`` removes them all); None keeps them.
+        """
         current = self._store.get_subscription(subscription_id)
         changes: dict[str, Any] = {}
+        if headers is not None:
+            changes["headers"] = _checked_headers(headers)
         if pattern is not None:
             self._check_pattern(pattern, allow_future_topics)
             changes["pattern"] = pattern

@@ -138,6 +138,36 @@ def test_subscribe_typo_guard_and_future_topics(run: Run, db: str) -> None:
     assert "position" in bad.err
 
 
+def test_subscribe_reads_header_values_from_the_environment_and_never_shows_them(
+    run: Run, db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = "Bearer cli-canary-5e6f"
+    monkeypatch.setenv("HOOK_AUTH", token)
+    integration_id = _create(run, db)
+    base = ["integrations", "--db", db, "subscribe", integration_id, "course/*"]
+    url = ["http://127.0.0.1:9/", "--allow-insecure-endpoints"]
+    made = run(*base, *url, "--header-env", "Authorization=HOOK_AUTH", "--json")
+    plain = run("integrations", "--db", db, "list")
+    listed = run("integrations", "--db", db, "list", "--json")
+    unset = run(*base, *url, "--header-env", "Authorization=NO_SUCH_VAR_X")
+    malformed = run(*base, *url, "--header-env", "Authorization")
+    reserved = run(*base, *url, "--header-env", "Host=HOOK_AUTH")
+
+    assert made.code == 0, made.err
+    assert json.loads(made.out)["header_names"] == ["Authorization"]
+    assert "headers: Authorization" in plain.out
+    assert json.loads(listed.out)[0]["subscriptions"][0]["header_names"] == ["Authorization"]
+    assert (unset.code, malformed.code, reserved.code) == (2, 2, 2)
+    assert "NO_SUCH_VAR_X is not set" in unset.err
+    assert "use NAME=VAR" in malformed.err
+    assert "headers.Host" in reserved.err
+    for result in (made, plain, listed, unset, malformed, reserved):
+        assert token not in result.out + result.err
+    with Dispatcher(db) as dispatcher:
+        [subscription] = dispatcher.integrations.subscriptions(integration_id)
+    assert subscription.headers == {"Authorization": token}
+
+
 def test_subscribe_to_an_unknown_integration_fails(run: Run, db: str) -> None:
     _create(run, db)
     result = run(

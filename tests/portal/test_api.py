@@ -245,6 +245,34 @@ async def test_subscriptions_are_listed_changed_paused_and_deleted(world: Portal
     assert gone.status_code == 404
 
 
+async def test_custom_headers_are_write_only_and_checked_like_the_library(
+    world: PortalWorld,
+) -> None:
+    integration_id = await install(world)
+    token = "Bearer portal-canary-9a7b"
+    async with world.client("a") as client:
+        created = await client.post(
+            f"/api/integrations/{integration_id}/subscriptions",
+            json={"pattern": "course/*", "endpoint": GOOD, "headers": {"Authorization": token}},
+        )
+        path = f"/api/subscriptions/{created.json()['id']}"
+        refused = await client.patch(path, json={"headers": {"Host": "evil.example"}})
+        replaced = await client.patch(path, json={"headers": {"X-Api-Key": "k2"}})
+        fetched = await client.get(path)
+        removed = await client.patch(path, json={"headers": {}})
+
+    assert created.status_code == 201, created.text
+    assert created.json()["header_names"] == ["Authorization"]
+    assert token not in created.text
+    assert refused.status_code == 422
+    assert set(refused.json()["errors"]) == {"headers.Host"}
+    assert replaced.json()["header_names"] == ["X-Api-Key"]
+    assert "k2" not in fetched.text
+    assert removed.json()["header_names"] == []
+    [stored] = world.dispatcher.integrations.subscriptions(integration_id)
+    assert stored.headers == {}
+
+
 async def test_topics_list_the_catalog_and_what_a_pattern_receives(
     memory_world: PortalWorld,
 ) -> None:

@@ -9,6 +9,8 @@ from rich.markup import escape
 
 from acadio_webhooks.cli._common import (
     EXIT_OK,
+    EXIT_USAGE,
+    CommandError,
     add_db_option,
     add_json_option,
     format_when,
@@ -85,6 +87,14 @@ def register(commands: Any) -> None:
         action="store_true",
         help="accept a pattern that matches no topic yet (otherwise refused as a likely typo)",
     )
+    subscribe.add_argument(
+        "--header-env",
+        action="append",
+        default=[],
+        metavar="NAME=VAR",
+        help="send header NAME on every delivery, its value read from $VAR (repeatable; e.g. "
+        "Authorization=HOOK_AUTH); values are secrets, never shown",
+    )
     subscribe.add_argument("--allow-insecure-endpoints", action="store_true", help=_INSECURE_HELP)
     add_json_option(subscribe)
     subscribe.set_defaults(handler=run_subscribe)
@@ -105,6 +115,7 @@ def _subscription_record(subscription: Subscription) -> dict[str, Any]:
         "endpoint": subscription.endpoint,
         "active": subscription.active,
         "disabled_reason": subscription.disabled_reason,
+        "header_names": subscription.header_names,
         "created_at": subscription.created_at.isoformat(),
     }
 
@@ -154,10 +165,29 @@ def run_list(args: argparse.Namespace) -> int:
             )
             console.print(
                 f"  {subscription.id}  {escape(subscription.pattern.ljust(width))} -> "
-                f"{escape(subscription.endpoint)}{paused}",
+                f"{escape(subscription.endpoint)}{paused}{_header_note(subscription)}",
                 overflow="fold",
             )
     return EXIT_OK
+
+
+def _header_note(subscription: Subscription) -> str:
+    if not subscription.header_names:
+        return ""
+    return f" [dim](headers: {escape(', '.join(subscription.header_names))})[/]"
+
+
+def _headers_from_env(given: list[str]) -> dict[str, str]:
+    """``NAME=VAR`` options as headers, each value read from ``$VAR``."""
+    headers: dict[str, str] = {}
+    for option in given:
+        name, equals, variable = option.partition("=")
+        if not equals or not name or not variable:
+            raise CommandError(
+                f"--header-env {option!r}: use NAME=VAR, e.g. Authorization=HOOK_AUTH", EXIT_USAGE
+            )
+        headers[name] = read_env_secret(variable)
+    return headers
 
 
 def run_create(args: argparse.Namespace) -> int:
@@ -182,6 +212,7 @@ def run_subscribe(args: argparse.Namespace) -> int:
     from acadio_webhooks.domain.topics import TOPICS
 
     console = stdout_console()
+    headers = _headers_from_env(args.header_env)
     if args.allow_insecure_endpoints and not args.json:
         console.print("[yellow]insecure endpoints allowed: local development and tests only[/]")
     with opened_dispatcher(
@@ -191,6 +222,7 @@ def run_subscribe(args: argparse.Namespace) -> int:
             args.integration_id,
             args.pattern,
             args.endpoint,
+            headers=headers,
             allow_future_topics=args.allow_future_topics,
         )
     topics = [topic.name for topic in TOPICS.matching(subscription.pattern)]
@@ -200,6 +232,7 @@ def run_subscribe(args: argparse.Namespace) -> int:
     console.print(
         f"subscribed {subscription.id}: {escape(subscription.pattern)} -> "
         f"{escape(subscription.endpoint)} ({plural(len(topics), 'topic')} today)"
+        f"{_header_note(subscription)}"
     )
     return EXIT_OK
 

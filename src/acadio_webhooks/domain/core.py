@@ -368,6 +368,9 @@ def prepare(item: WorkItem, *, now: datetime) -> OutboundRequest:
     headers = _signer(item.signing_keys).headers(
         item.payload, event_id=item.event_id, topic=item.topic, timestamp=int(now.timestamp())
     )
+    if item.endpoint_headers:
+        # Custom names never overlap the signature's (reserved names are refused on input).
+        headers = {**item.endpoint_headers, **headers}
     return OutboundRequest(url=item.endpoint, headers=headers, body=item.payload)
 
 

@@ -11,12 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from types import MappingProxyType
 
 from acadio_webhooks.domain.models import Attempt, DeliveryStatus
 
 __all__ = [
     "ErrorKind",
     "WorkItem",
+    "NO_HEADERS",
     "OutboundRequest",
     "TransportResult",
     "NotificationKind",
@@ -34,6 +36,10 @@ class ErrorKind(str, Enum):
     BLOCKED = "blocked"  # the endpoint resolved to a forbidden address at connection time
     PROTOCOL = "protocol"  # a malformed or reset HTTP exchange
     OTHER = "other"
+
+
+NO_HEADERS: Mapping[str, str] = MappingProxyType({})
+"""The custom headers of an endpoint that has none (shared, read-only)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,8 @@ class WorkItem:
     endpoint_failures: int = 0
     """Consecutive failed attempts of this subscription's endpoint when claimed."""
     endpoint_failing_since: datetime | None = None
+    endpoint_headers: Mapping[str, str] = field(default_factory=lambda: NO_HEADERS, repr=False)
+    """The subscription's custom headers (secrets), sent beside the signature headers."""
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from pydantic import (
     field_validator,
 )
 
+from acadio_webhooks.domain.headers import endpoint_header_problems
 from acadio_webhooks.domain.ids import new_id
 
 __all__ = [
@@ -161,6 +162,22 @@ class Subscription(_Record):
     paused_until: UtcDatetime | None = None
     """Set by the circuit breaker: workers leave this endpoint's deliveries alone until then."""
     created_at: UtcDatetime = Field(default_factory=utcnow)
+    headers: dict[str, str] = Field(default_factory=dict, repr=False)
+    """Custom headers sent on every attempt (see :mod:`acadio_webhooks.domain.headers`).
+    Their values are secrets: list :attr:`header_names` instead."""
+
+    @field_validator("headers")
+    @classmethod
+    def _valid_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        problems = endpoint_header_problems(value)
+        if problems:
+            raise ValueError("; ".join(f"{name}: {problem}" for name, problem in problems.items()))
+        return value
+
+    @property
+    def header_names(self) -> list[str]:
+        """The names of the custom headers, sorted (their values are secrets)."""
+        return sorted(self.headers, key=str.lower)
 
 
 class Event(_Record):

@@ -297,6 +297,7 @@ async def create_subscription(call: ApiCall) -> Response:
         call.param("integration_id"),
         pattern=body.pattern,
         endpoint=body.endpoint,
+        headers=body.headers,
         allow_future_topics=body.allow_future_topics,
     )
     return call.reply(SubscriptionOut.of(subscription))
@@ -321,6 +322,7 @@ async def update_subscription(call: ApiCall) -> Response:
         pattern=body.pattern,
         endpoint=body.endpoint,
         active=body.active,
+        headers=body.headers,
         allow_future_topics=body.allow_future_topics,
     )
     return call.reply(SubscriptionOut.of(subscription))

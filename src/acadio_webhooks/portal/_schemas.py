@@ -104,6 +104,12 @@ class SecretIn(_Body):
     )
 
 
+_HEADERS_IN = (
+    "Custom headers sent on every delivery (an API gateway's Authorization). Write-only: "
+    "values are never shown again, responses list header_names."
+)
+
+
 class SubscriptionIn(_Body):
     """A pattern and the endpoint that receives every topic it matches (step 5)."""
 
@@ -117,6 +123,7 @@ class SubscriptionIn(_Body):
         default=False,
         description="Accept a pattern that matches no topic yet (otherwise refused as a typo).",
     )
+    headers: dict[str, str] | None = Field(default=None, description=_HEADERS_IN)
 
 
 class SubscriptionPatch(_Body):
@@ -128,6 +135,9 @@ class SubscriptionPatch(_Body):
         default=None, description="false pauses deliveries; true re-enables a disabled one."
     )
     allow_future_topics: bool = False
+    headers: dict[str, str] | None = Field(
+        default=None, description=_HEADERS_IN + " Replaces them all; {} removes them."
+    )
 
 
 class TestEventIn(_Body):
@@ -237,11 +247,15 @@ class SubscriptionOut(BaseModel):
     consecutive_failures: int
     failing_since: datetime | None
     created_at: datetime
+    header_names: list[str] = Field(
+        description="Names of the custom headers; their values are never shown."
+    )
 
     @classmethod
     def of(cls, subscription: Subscription) -> SubscriptionOut:
-        """The public view of ``subscription``."""
-        return cls(**subscription.model_dump())
+        """The public view of ``subscription`` (header names, never their values)."""
+        fields = subscription.model_dump(exclude={"headers", "paused_until"})
+        return cls(**fields, header_names=subscription.header_names)
 
 
 class SubscriptionList(BaseModel):

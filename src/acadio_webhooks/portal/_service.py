@@ -16,7 +16,7 @@ thread (``anyio.to_thread.run_sync``); the event loop never waits on the databas
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -220,14 +220,20 @@ class PortalService:
         pattern: str,
         endpoint: str,
         allow_future_topics: bool,
+        headers: Mapping[str, str] | None = None,
     ) -> Subscription:
-        """Subscribe ``endpoint`` to ``pattern`` (the library validates both)."""
+        """Subscribe ``endpoint`` to ``pattern`` (the library validates both, and the
+        custom headers)."""
 
         def subscribe() -> Subscription:
             self._integration(tenant, integration_id)
             try:
                 return self._integrations.subscribe(
-                    integration_id, pattern, endpoint, allow_future_topics=allow_future_topics
+                    integration_id,
+                    pattern,
+                    endpoint,
+                    headers=headers,
+                    allow_future_topics=allow_future_topics,
                 )
             except (InvalidPattern, PatternMatchesNothing) as exc:
                 raise self._with_endpoint_problem(exc, endpoint) from None
@@ -259,8 +265,9 @@ class PortalService:
         endpoint: str | None,
         active: bool | None,
         allow_future_topics: bool,
+        headers: Mapping[str, str] | None = None,
     ) -> Subscription:
-        """Change a subscription's pattern, endpoint or active flag."""
+        """Change a subscription's pattern, endpoint, active flag or custom headers."""
 
         def update() -> Subscription:
             self._subscription(tenant, subscription_id)
@@ -270,6 +277,7 @@ class PortalService:
                     pattern=pattern,
                     endpoint=endpoint,
                     active=active,
+                    headers=headers,
                     allow_future_topics=allow_future_topics,
                 )
             except (InvalidPattern, PatternMatchesNothing) as exc:

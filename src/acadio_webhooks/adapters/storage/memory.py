@@ -13,6 +13,7 @@ import threading
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import MappingProxyType
 
 from acadio_webhooks.adapters.storage._common import (
     check_batch,
@@ -29,7 +30,7 @@ from acadio_webhooks.adapters.storage._common import (
     require_target,
 )
 from acadio_webhooks.domain.core import is_paused
-from acadio_webhooks.domain.messages import Notification, Settlement, WorkItem
+from acadio_webhooks.domain.messages import NO_HEADERS, Notification, Settlement, WorkItem
 from acadio_webhooks.domain.models import (
     Attempt,
     Delivery,
@@ -739,6 +740,9 @@ class MemoryStore:
             attempt_number=delivery.attempts + 1,
             endpoint_failures=subscription.consecutive_failures,
             endpoint_failing_since=subscription.failing_since,
+            endpoint_headers=MappingProxyType(subscription.headers)
+            if subscription.headers
+            else NO_HEADERS,
         )
 
 

@@ -1,4 +1,5 @@
-"""Rows to records and back, including the (optionally sealed) signing secrets.
+"""Rows to records and back, including the (optionally sealed) signing secrets and endpoint
+headers.
 
 A row that no longer validates (edited by hand, written by a newer version, or refused by a
 stricter rule since) is reported as an :class:`~acadio_webhooks.errors.UnreadableRecord` (a
@@ -10,7 +11,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -29,8 +31,8 @@ from acadio_webhooks.domain.models import (
 )
 from acadio_webhooks.errors import UnreadableRecord
 
-__all__ = ["SecretCodec", "integration_row", "subscription_row", "event_row", "delivery_row"]
-__all__ += ["notification_row", "to_subscription", "to_event", "to_delivery"]
+__all__ = ["SecretCodec", "integration_row", "event_row", "delivery_row"]
+__all__ += ["notification_row", "to_event", "to_delivery"]
 __all__ += ["to_attempt", "to_notification", "invalid_row"]
 
 Row = Mapping[Any, Any]  # SQLAlchemy RowMapping keys may be columns too
@@ -91,8 +93,19 @@ def _sealed_secrets_unreadable(integration_id: str, problem: str) -> UnreadableR
     )
 
 
+def _sealed_headers_unreadable(subscription_id: str, problem: str) -> UnreadableRecord:
+    return UnreadableRecord(
+        f"the custom headers of subscription {subscription_id!r} {problem}",
+        kind="subscription",
+        record_id=subscription_id,
+        table=schema.subscriptions.name,
+        fields=("headers",),
+    )
+
+
 class SecretCodec:
-    """Signing secrets as the ``secrets`` column's text: JSON, sealed when a box is given.
+    """Signing secrets (the ``secrets`` column) and endpoint headers (``headers``) as text:
+    JSON, sealed when a box is given.
 
     Plain rows stay readable after a box is configured (they are sealed on their next write),
     but sealed rows cannot be read without the box.
@@ -112,10 +125,44 @@ class SecretCodec:
                 for s in secrets
             ]
         )
+        return self._sealed(plain)
+
+    def _sealed(self, plain: str) -> str:
         if self._box is None:
             return plain
         sealed = self._box.seal(plain.encode("utf-8"))
         return _SEALED + base64.urlsafe_b64encode(sealed).decode("ascii")
+
+    def _opened(self, text: str, unreadable: Callable[[str], UnreadableRecord]) -> str:
+        if not text.startswith(_SEALED):
+            return text
+        if self._box is None:
+            raise unreadable("are encrypted; open the store with the secret_box that sealed them")
+        try:
+            return self._box.open(base64.urlsafe_b64decode(text[len(_SEALED) :])).decode()
+        except ValueError as exc:
+            raise unreadable("do not open with this secret_box (wrong or retired key?)") from exc
+
+    def dump_headers(self, headers: Mapping[str, str]) -> str | None:
+        """A subscription's custom headers as the ``headers`` column (None when it has none,
+        so that claims of the many subscriptions without any skip decoding)."""
+        return self._sealed(json.dumps(dict(headers))) if headers else None
+
+    def load_headers(self, text: str | None, subscription_id: str) -> dict[str, str]:
+        """The custom headers of a subscription row; ``UnreadableRecord`` if they cannot be
+        read (sealed without the box, or not the JSON object :meth:`dump_headers` wrote)."""
+        if text is None:
+            return {}
+        plain = self._opened(text, partial(_sealed_headers_unreadable, subscription_id))
+        try:
+            headers = json.loads(plain)
+        except ValueError:
+            headers = None
+        if not isinstance(headers, dict) or not all(
+            isinstance(value, str) for value in headers.values()
+        ):
+            raise invalid_row(schema.subscriptions.name, subscription_id, ["headers"])
+        return headers
 
     def opens(self, text: str) -> bool | None:
         """Whether stored secrets are readable: None when not sealed, else whether the box
@@ -132,18 +179,7 @@ class SecretCodec:
 
     def load(self, text: str, integration_id: str) -> tuple[SigningSecret, ...]:
         """The secrets of an integration row; ``UnreadableRecord`` if they cannot be read."""
-        if text.startswith(_SEALED):
-            if self._box is None:
-                raise _sealed_secrets_unreadable(
-                    integration_id,
-                    "are encrypted; open the store with the secret_box that sealed them",
-                )
-            try:
-                text = self._box.open(base64.urlsafe_b64decode(text[len(_SEALED) :])).decode()
-            except ValueError as exc:
-                raise _sealed_secrets_unreadable(
-                    integration_id, "do not open with this secret_box (wrong or retired key?)"
-                ) from exc
+        text = self._opened(text, partial(_sealed_secrets_unreadable, integration_id))
         table = schema.integrations.name
         try:
             return _SECRETS.validate_python(json.loads(text))
@@ -164,6 +200,16 @@ class SecretCodec:
         }
         return _validated(Integration, fields, schema.integrations.name)
 
+    def subscription_row(self, subscription: Subscription) -> dict[str, Any]:
+        row = subscription.model_dump()
+        row["headers"] = self.dump_headers(subscription.headers)
+        return row
+
+    def to_subscription(self, row: Row) -> Subscription:
+        fields = dict(row)
+        fields["headers"] = self.load_headers(fields.get("headers"), fields.get("id", "?"))
+        return _validated(Subscription, fields, schema.subscriptions.name)
+
     def __repr__(self) -> str:
         return f"SecretCodec(sealed={self._box is not None})"
 
@@ -178,14 +224,6 @@ def integration_row(integration: Integration, codec: SecretCodec) -> dict[str, A
         "created_at": integration.created_at,
         "updated_at": integration.updated_at,
     }
-
-
-def subscription_row(subscription: Subscription) -> dict[str, Any]:
-    return subscription.model_dump()
-
-
-def to_subscription(row: Row) -> Subscription:
-    return _validated(Subscription, dict(row), schema.subscriptions.name)
 
 
 def event_row(event: Event) -> dict[str, Any]:

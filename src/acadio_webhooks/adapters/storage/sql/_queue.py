@@ -8,8 +8,9 @@ Both functions run inside the caller's writing transaction. SQLite serialises th
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -47,7 +48,7 @@ from acadio_webhooks.adapters.storage.sql.schema import (
     subscriptions,
 )
 from acadio_webhooks.domain.core import PAUSE_HORIZON
-from acadio_webhooks.domain.messages import Settlement, WorkItem
+from acadio_webhooks.domain.messages import NO_HEADERS, Settlement, WorkItem
 from acadio_webhooks.domain.models import DeliveryStatus, Integration
 from acadio_webhooks.errors import NotFound, StorageError
 
@@ -118,6 +119,7 @@ class _Due(NamedTuple):
     subscription_active: bool | None
     consecutive_failures: int | None
     failing_since: datetime | None
+    headers: str | None
     integration_active: bool | None
     secrets: str | None
     payload: bytes
@@ -137,6 +139,7 @@ def _work_rows() -> Select[Any]:
         s.c.active,
         s.c.consecutive_failures,
         s.c.failing_since,
+        s.c.headers,
         i.c.active,
         i.c.secrets,
         e.c.payload,
@@ -266,28 +269,38 @@ def _lease_rows(
         conn.execute(
             _LEASE, {"b_ids": [r.id for r in live], "b_owner": owner, "b_until": now + lease}
         )
-    unreadable: dict[str, list[str]] = {}
+    # Per integration or subscription whose secrets or headers cannot be read: the error
+    # and the deliveries it leaves pending.
+    unreadable: dict[str, tuple[StorageError, list[str]]] = {}
+    endpoint_headers: dict[str, Mapping[str, str] | StorageError] = {}
     for row in live:
         integration_id = row.integration_id
         if integration_id not in keys:
             keys[integration_id] = _signing_keys(codec, row, now)
         signing_keys = keys[integration_id]
-        if isinstance(signing_keys, StorageError):
-            unreadable.setdefault(integration_id, []).append(row.id)
+        headers: Mapping[str, str] | StorageError = NO_HEADERS
+        if row.headers is not None:
+            if row.subscription_id not in endpoint_headers:
+                endpoint_headers[row.subscription_id] = _headers(codec, row)
+            headers = endpoint_headers[row.subscription_id]
+        problem = signing_keys if isinstance(signing_keys, StorageError) else headers
+        if isinstance(problem, StorageError):
+            unreadable.setdefault(str(problem), (problem, []))[1].append(row.id)
         else:
-            items.append(_work_item(row, signing_keys))
-    for integration_id, skipped in unreadable.items():
+            assert not isinstance(signing_keys, StorageError)
+            assert not isinstance(headers, StorageError)
+            items.append(_work_item(row, signing_keys, headers))
+    for problem, skipped in unreadable.values():
         logger.error(
-            "%d due deliveries of integration %s left pending for %s: %s",
+            "%d due deliveries left pending for %s: %s",
             len(skipped),
-            integration_id,
             lease,
-            keys[integration_id],
-            extra={"integration_id": integration_id, "delivery_ids": skipped},
+            problem,
+            extra={"delivery_ids": skipped},
         )
     if dead:
         cancel_where(conn, deliveries.c.id.in_(dead), now=now)
-    return len(dead) + sum(map(len, unreadable.values()))
+    return len(dead) + sum(len(skipped) for _problem, skipped in unreadable.values())
 
 
 def _signing_keys(codec: SecretCodec, row: _Due, now: datetime) -> tuple[bytes, ...] | StorageError:
@@ -299,6 +312,14 @@ def _signing_keys(codec: SecretCodec, row: _Due, now: datetime) -> tuple[bytes, 
         return exc
     # Only the secrets take part in choosing signing keys.
     return Integration.model_construct(secrets=secrets).signing_keys(now)
+
+
+def _headers(codec: SecretCodec, row: _Due) -> Mapping[str, str] | StorageError:
+    """The row's subscription's custom headers, or why they cannot be read."""
+    try:
+        return MappingProxyType(codec.load_headers(row.headers, row.subscription_id))
+    except StorageError as exc:
+        return exc
 
 
 def take(
@@ -328,7 +349,7 @@ def take(
     return items
 
 
-def _work_item(row: _Due, signing_keys: tuple[bytes, ...]) -> WorkItem:
+def _work_item(row: _Due, signing_keys: tuple[bytes, ...], headers: Mapping[str, str]) -> WorkItem:
     # Live rows only: their subscription exists, so its columns are there.
     assert row.endpoint is not None
     assert row.consecutive_failures is not None
@@ -345,6 +366,7 @@ def _work_item(row: _Due, signing_keys: tuple[bytes, ...]) -> WorkItem:
         attempt_number=row.attempts + 1,
         endpoint_failures=row.consecutive_failures,
         endpoint_failing_since=row.failing_since,
+        endpoint_headers=headers,
     )
 
 

@@ -126,6 +126,8 @@ subscriptions = Table(
     Column("created_at", UtcDateTime, nullable=False),
     # Set by the circuit breaker; the claim skips the subscription's deliveries until then.
     Column("paused_until", UtcDateTime),
+    # Custom headers as JSON, sealed like the signing secrets; NULL when there are none.
+    Column("headers", Text),
     Index(None, "integration_id", "created_at"),
 )
 

@@ -209,7 +209,7 @@ class SqlStore:
         conflict = f"subscription {subscription.id!r} already exists"
         with self._transaction("adding a subscription", write=True, conflict=conflict) as conn:
             self._require(conn, integrations, subscription.integration_id, "integration")
-            conn.execute(subscriptions.insert(), _codec.subscription_row(subscription))
+            conn.execute(subscriptions.insert(), self._codec.subscription_row(subscription))
             _queue.bump_revision(conn)
 
     def update_subscription(self, subscription: Subscription) -> None:
@@ -219,7 +219,7 @@ class SqlStore:
             result = conn.execute(
                 update(subscriptions)
                 .where(subscriptions.c.id == subscription.id)
-                .values(_codec.subscription_row(subscription))
+                .values(self._codec.subscription_row(subscription))
             )
             if result.rowcount == 0:
                 raise NotFound("subscription", subscription.id)
@@ -240,7 +240,7 @@ class SqlStore:
         """The subscription, or ``NotFound``."""
         with self._transaction("reading a subscription") as conn:
             row = self._one(conn, subscriptions, subscription_id, "subscription")
-        return _codec.to_subscription(row)
+        return self._codec.to_subscription(row)
 
     def list_subscriptions(self, integration_id: str) -> list[Subscription]:
         """Subscriptions of one integration, oldest first."""
@@ -251,7 +251,7 @@ class SqlStore:
         )
         with self._transaction("listing subscriptions") as conn:
             rows = conn.execute(query).mappings().all()
-        return [_codec.to_subscription(row) for row in rows]
+        return [self._codec.to_subscription(row) for row in rows]
 
     def routing_revision(self) -> int:
         """A number that changes whenever any integration or subscription changes."""
