@@ -283,12 +283,11 @@ def _lease_rows(
             if row.subscription_id not in endpoint_headers:
                 endpoint_headers[row.subscription_id] = _headers(codec, row)
             headers = endpoint_headers[row.subscription_id]
-        problem = signing_keys if isinstance(signing_keys, StorageError) else headers
-        if isinstance(problem, StorageError):
-            unreadable.setdefault(str(problem), (problem, []))[1].append(row.id)
+        if isinstance(signing_keys, StorageError):
+            unreadable.setdefault(str(signing_keys), (signing_keys, []))[1].append(row.id)
+        elif isinstance(headers, StorageError):
+            unreadable.setdefault(str(headers), (headers, []))[1].append(row.id)
         else:
-            assert not isinstance(signing_keys, StorageError)
-            assert not isinstance(headers, StorageError)
             items.append(_work_item(row, signing_keys, headers))
     for problem, skipped in unreadable.values():
         logger.error(
