@@ -53,6 +53,7 @@ class NewEvent:
     tenant: str
     dedup_key: str | None = None
     occurred_at: datetime | None = None
+    subject: str | None = None
 
 
 class _TenantIndex:
@@ -162,9 +163,17 @@ class Emitter:
         dedup_key: str | None,
         occurred_at: datetime | None,
         connection: object | None,
+        subject: str | None = None,
     ) -> str | None:
         """See :meth:`acadio_webhooks.Dispatcher.emit`."""
-        event = self._event(topic, data, tenant, dedup_key, occurred_at)
+        event = self._event(
+            topic,
+            data,
+            tenant=tenant,
+            dedup_key=dedup_key,
+            occurred_at=occurred_at,
+            subject=subject,
+        )
         [stored] = self._store_batch([event], connection, new_delivery_id=None)
         return event.id if stored else None
 
@@ -179,7 +188,12 @@ class Emitter:
             try:
                 batch.append(
                     self._event(
-                        item.topic, item.data, item.tenant, item.dedup_key, item.occurred_at
+                        item.topic,
+                        item.data,
+                        tenant=item.tenant,
+                        dedup_key=item.dedup_key,
+                        occurred_at=item.occurred_at,
+                        subject=item.subject,
                     )
                 )
             except (InvalidTopic, UnknownTopic) as exc:
@@ -198,9 +212,11 @@ class Emitter:
         self,
         topic: str,
         data: Mapping[str, Any],
+        *,
         tenant: str,
         dedup_key: str | None,
         occurred_at: datetime | None,
+        subject: str | None,
     ) -> Event:
         return new_event(
             topic=self._catalog[topic],
@@ -209,6 +225,7 @@ class Emitter:
             occurred_at=self._clock.now() if occurred_at is None else occurred_at,
             dedup_key=dedup_key,
             max_payload_bytes=self._max_payload_bytes,
+            subject=subject,
         )
 
     def _store_batch(

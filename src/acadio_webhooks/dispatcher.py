@@ -294,8 +294,13 @@ class Dispatcher:
         dedup_key: str | None = None,
         occurred_at: datetime | None = None,
         connection: object | None = None,
+        subject: str | None = None,
     ) -> str | None:
         """Store an event and its deliveries; return the event id.
+
+        ``subject`` names whom the event is about (``"student-3"``), so that
+        :meth:`erase` can find and delete it on an erasure request; it is stored with the
+        event, indexed, and never sent.
 
         Returns None, storing nothing, when ``dedup_key`` was seen before: for
         ``course/activity/create`` (required there) within the same UTC day, for other
@@ -317,6 +322,7 @@ class Dispatcher:
             dedup_key=dedup_key,
             occurred_at=occurred_at,
             connection=connection,
+            subject=subject,
         )
 
     def emit_many(
@@ -377,6 +383,35 @@ class Dispatcher:
         """
         total = PruneReport(dry_run=dry_run)
         for batch in self._host.prune(older_than, dry_run, batch_size):
+            total = _tallied(total, batch, progress)
+        return total
+
+    def erase(
+        self,
+        *,
+        subject: str | None = None,
+        tenant: str | None = None,
+        dry_run: bool = False,
+        batch_size: int = 500,
+        progress: Callable[[PruneReport], None] | None = None,
+    ) -> PruneReport:
+        """Delete every event about ``subject`` (``emit(..., subject=...)``), or every event
+        of ``tenant``, with its deliveries, their attempts and the failure notices naming it;
+        return what went. For erasure requests (GDPR Art. 17, FERPA).
+
+        Exactly one of ``subject`` and ``tenant``. Whatever the events' age or state:
+        pending deliveries go too, atomically with their event, so no worker claims them
+        halfway (an attempt already in flight is not recorded). Batches of ``batch_size``
+        events, one short transaction each, ``progress`` told the running total after each;
+        ``dry_run=True`` deletes nothing and returns what would go. Integrations and
+        subscriptions stay: they are configuration (deactivate a tenant's integration with
+        :meth:`~acadio_webhooks.integrations.Integrations.deactivate`).
+        """
+        total = PruneReport(dry_run=dry_run)
+        batches = self._host.store.erase(
+            subject=subject, tenant=tenant, limit=batch_size, dry_run=dry_run
+        )
+        for batch in batches:
             total = _tallied(total, batch, progress)
         return total
 
@@ -534,6 +569,7 @@ class AsyncDispatcher:
         dedup_key: str | None = None,
         occurred_at: datetime | None = None,
         connection: object | None = None,
+        subject: str | None = None,
     ) -> str | None:
         """Store an event and its deliveries; see :meth:`Dispatcher.emit`."""
         emitter = self._host.emitter
@@ -545,6 +581,7 @@ class AsyncDispatcher:
                 dedup_key=dedup_key,
                 occurred_at=occurred_at,
                 connection=connection,
+                subject=subject,
             )
         )
 
@@ -581,6 +618,25 @@ class AsyncDispatcher:
         """See :meth:`Dispatcher.prune`; each batch runs in a worker thread, and cancelling
         stops between batches."""
         batches = self._host.prune(older_than, dry_run, batch_size)
+        total = PruneReport(dry_run=dry_run)
+        while (batch := await anyio.to_thread.run_sync(next, batches, None)) is not None:
+            total = _tallied(total, batch, progress)
+        return total
+
+    async def erase(
+        self,
+        *,
+        subject: str | None = None,
+        tenant: str | None = None,
+        dry_run: bool = False,
+        batch_size: int = 500,
+        progress: Callable[[PruneReport], None] | None = None,
+    ) -> PruneReport:
+        """See :meth:`Dispatcher.erase`; each batch runs in a worker thread, and cancelling
+        stops between batches."""
+        batches = self._host.store.erase(
+            subject=subject, tenant=tenant, limit=batch_size, dry_run=dry_run
+        )
         total = PruneReport(dry_run=dry_run)
         while (batch := await anyio.to_thread.run_sync(next, batches, None)) is not None:
             total = _tallied(total, batch, progress)

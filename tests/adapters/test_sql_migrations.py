@@ -25,10 +25,12 @@ from acadio_webhooks.adapters.storage.sql.schema import (
     TABLE_PREFIX,
     VERSION_TABLE,
     UtcDateTime,
+    deliveries,
+    events,
     metadata,
     subscriptions,
 )
-from acadio_webhooks.domain.models import Subscription
+from acadio_webhooks.domain.models import Delivery, Event, Subscription
 from tests.contract.builders import (
     LEASE,
     at,
@@ -79,6 +81,13 @@ def _add_subscription_as_of_0002(store: SqlStore, sub: Subscription) -> None:
     """Write ``sub`` as a store at revision 0002 did: without the later ``headers`` column."""
     with store.engine.begin() as conn:
         conn.execute(subscriptions.insert().values(sub.model_dump(exclude={"headers"})))
+
+
+def _enqueue_as_of_0002(store: SqlStore, evt: Event, dlv: Delivery) -> None:
+    """Write ``evt`` and ``dlv`` as a store at revision 0002 did: without ``subject``."""
+    with store.engine.begin() as conn:
+        conn.execute(events.insert().values(evt.model_dump(exclude={"subject"})))
+        conn.execute(deliveries.insert().values(dlv.model_dump()))
 
 
 def _tables(store: SqlStore) -> set[str]:
@@ -154,7 +163,7 @@ def test_attempts_recorded_before_attempt_ids_get_one_each(empty_database: str) 
         _add_subscription_as_of_0002(store, sub)
         evt = event()
         dlv = delivery(evt, sub)
-        store.enqueue(evt, [dlv])
+        _enqueue_as_of_0002(store, evt, dlv)
         with store.engine.begin() as conn:
             for number in (1, 2):
                 conn.execute(

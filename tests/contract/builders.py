@@ -62,13 +62,16 @@ def event(
     topic: str = "course/completion/create",
     created: float = 0,
     dedup_key: str | None = None,
+    subject: str | None = None,
+    payload: bytes = b'{"id": "x", "data": {"score": 1}}',
 ) -> Event:
     return Event(
         topic=topic,
         tenant=tenant,
         created_at=at(created),
-        payload=b'{"id": "x", "data": {"score": 1}}',
+        payload=payload,
         dedup_key=dedup_key,
+        subject=subject,
     )
 
 

@@ -664,12 +664,20 @@ def test_a_settlement_repeated_within_one_batch_counts_once(
     assert store.get_subscription(sub.id).consecutive_failures == 1
 
 
-def test_settle_of_an_unknown_delivery_raises_not_found(store: Store, sub: Subscription) -> None:
-    enqueue_one(store, sub)
+def test_settle_skips_a_delivery_that_no_longer_exists_and_records_the_rest(
+    store: Store, sub: Subscription
+) -> None:
+    # An erasure may delete a delivery while its attempt is in flight: raising would make
+    # the worker retry the whole batch for ever.
+    dlv = enqueue_one(store, sub)
     [item] = claim(store, 1)
     ghost = WorkItem(**{**item.__dict__, "delivery_id": "dlv_ghost"})
+    verdicts = [settlement(ghost, ok=True, started=2), settlement(item, ok=True, started=2)]
+    store.settle(verdicts, owner="w1", now=at(3))
+    assert store.get_delivery(dlv.id).status is DeliveryStatus.DELIVERED
+    assert len(store.list_attempts(dlv.id)) == 1
     with pytest.raises(NotFound):
-        store.settle([settlement(ghost, ok=True, started=2)], owner="w1", now=at(3))
+        store.get_delivery("dlv_ghost")  # nothing was made up for it
 
 
 def test_release_makes_deliveries_due_at_once_for_others(store: Store, sub: Subscription) -> None:

@@ -41,6 +41,7 @@ _event_valid: dict[str, st.SearchStrategy[Any]] = {
     ),
     "payload": st.binary(max_size=8),
     "dedup_key": st.one_of(st.none(), st.text(max_size=8), st.just("k" * 512)),
+    "subject": st.one_of(st.none(), st.text(min_size=1, max_size=8), st.just("s" * 255)),
 }
 _event_edges: dict[str, st.SearchStrategy[Any]] = {
     "id": st.one_of(st.text(max_size=4).map(_Text), st.integers(0, 3)),
@@ -55,6 +56,7 @@ _event_edges: dict[str, st.SearchStrategy[Any]] = {
     ),
     "payload": st.one_of(st.text(max_size=4), st.just(bytearray(b"x"))),
     "dedup_key": st.one_of(st.just("k" * 513), st.integers(0, 3)),
+    "subject": st.one_of(st.just(""), st.just("s" * 256), st.integers(0, 3)),
 }
 
 

@@ -9,6 +9,7 @@
     acadio-webhooks integrations --db URL list|create|subscribe|deactivate
     acadio-webhooks worker --db URL                   # deliver until SIGTERM
     acadio-webhooks prune --db URL --older-than 30d   # delete old, final history
+    acadio-webhooks erase --db URL --subject S --yes  # an erasure request
 
 Built on :mod:`argparse` rather than typer or click: it is the standard library, so the
 command adds no dependency beyond the core package (rich, already a core dependency, draws
@@ -29,6 +30,7 @@ from acadio_webhooks._version import __version__
 from acadio_webhooks.cli import (
     _deliveries,
     _demo,
+    _erase,
     _integrations,
     _prune,
     _signing,
@@ -53,7 +55,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
     commands.required = True
-    for module in (_demo, _topics, _signing, _deliveries, _integrations, _worker, _prune):
+    for module in (
+        _demo,
+        _topics,
+        _signing,
+        _deliveries,
+        _integrations,
+        _worker,
+        _prune,
+        _erase,
+    ):
         module.register(commands)
     return parser
 

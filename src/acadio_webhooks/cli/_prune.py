@@ -22,7 +22,7 @@ from acadio_webhooks.cli._common import (
 if TYPE_CHECKING:
     from acadio_webhooks.domain.retention import PruneReport
 
-__all__ = ["register"]
+__all__ = ["register", "described", "report_record"]
 
 _DESCRIPTION = """\
 Delete events older than a retention period, with their deliveries and attempts, once every
@@ -95,28 +95,36 @@ def run_prune(args: argparse.Namespace) -> int:
                 args.older_than, dry_run=args.dry_run, batch_size=args.batch_size
             )
     if args.json:
-        print_json(
-            {
-                "dry_run": report.dry_run,
-                "older_than_seconds": int(args.older_than.total_seconds()),
-                "events": report.events,
-                "deliveries": report.deliveries,
-                "attempts": report.attempts,
-                "notifications": report.notifications,
-                "examined": report.examined,
-            }
-        )
+        older_than = int(args.older_than.total_seconds())
+        print_json({"older_than_seconds": older_than, **report_record(report)})
         return EXIT_OK
-    verb = "would delete" if report.dry_run else "deleted"
-    counts = [
-        plural(report.events, "event"),
-        plural(report.deliveries, "delivery", "deliveries"),
-        plural(report.attempts, "attempt"),
-        plural(report.notifications, "sent notice"),
-    ]
-    line = f"{verb} {', '.join(counts[:-1])} and {counts[-1]}"
+    line = described(report, notices="sent notice")
     kept = report.examined - report.events
     if kept:
         line += f"; kept {plural(kept, 'old event')} whose deliveries can still change"
     console.print(line)
     return EXIT_OK
+
+
+def report_record(report: PruneReport) -> dict[str, Any]:
+    """A prune or erase report for ``--json``."""
+    return {
+        "dry_run": report.dry_run,
+        "events": report.events,
+        "deliveries": report.deliveries,
+        "attempts": report.attempts,
+        "notifications": report.notifications,
+        "examined": report.examined,
+    }
+
+
+def described(report: PruneReport, *, notices: str) -> str:
+    """``deleted 3 events, 3 deliveries, 5 attempts and 0 <notices>`` (or ``would delete``)."""
+    verb = "would delete" if report.dry_run else "deleted"
+    counts = [
+        plural(report.events, "event"),
+        plural(report.deliveries, "delivery", "deliveries"),
+        plural(report.attempts, "attempt"),
+        plural(report.notifications, notices),
+    ]
+    return f"{verb} {', '.join(counts[:-1])} and {counts[-1]}"

@@ -34,6 +34,7 @@ from acadio_webhooks.domain.messages import (
 )
 from acadio_webhooks.domain.models import (
     MAX_DEDUP_KEY_LENGTH,
+    MAX_SUBJECT_LENGTH,
     MAX_TENANT_LENGTH,
     Delivery,
     DeliveryStatus,
@@ -187,6 +188,7 @@ def plan_event(
     dedup_key: str | None = None,
     event_id: str | None = None,
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    subject: str | None = None,
 ) -> PlannedEvent:
     """Validate and serialise one event, and plan its deliveries: :func:`new_event`, then
     :func:`plan_deliveries` to ``routes``, the ``(subscription_id, integration_id)`` pairs of
@@ -199,6 +201,7 @@ def plan_event(
         dedup_key=dedup_key,
         event_id=event_id,
         max_payload_bytes=max_payload_bytes,
+        subject=subject,
     )
     return PlannedEvent(event=event, deliveries=plan_deliveries(event, routes))
 
@@ -212,6 +215,7 @@ def new_event(
     dedup_key: str | None = None,
     event_id: str | None = None,
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    subject: str | None = None,
 ) -> Event:
     """Validate and serialise one event. The body is serialised here, once; every attempt of
     every delivery signs these same bytes.
@@ -220,12 +224,13 @@ def new_event(
     is not a JSON object of JSON values (NaN and infinities included), nests deeper than 64
     levels, or serialises to more than ``max_payload_bytes``; ``InvalidPayload`` too when a
     ``once_per_day`` topic is emitted without a ``dedup_key``, and for a ``tenant``,
-    ``dedup_key`` or ``occurred_at`` that cannot be stored (empty or over 255 characters, not
-    UTF-8 text, not a timezone-aware datetime). Every message starts with the argument it is
-    about (``tenant``, ``dedup_key``, ``occurred_at``, ``data``), so a caller validating many
-    events can put the event's position in front (``events[3].data['x'] ...``).
+    ``dedup_key``, ``subject`` or ``occurred_at`` that cannot be stored (empty or over 255
+    characters, not UTF-8 text, not a timezone-aware datetime). Every message starts with
+    the argument it is about (``tenant``, ``dedup_key``, ``subject``, ``occurred_at``,
+    ``data``), so a caller validating many events can put the event's position in front
+    (``events[3].data['x'] ...``).
     """
-    check_event_fields(tenant, dedup_key, occurred_at)
+    check_event_fields(tenant, dedup_key, occurred_at, subject)
     if not isinstance(data, Mapping):
         raise InvalidPayload(f"data must be a JSON object (a mapping), not {type(data).__name__}")
     _check_json(data, "data", 0)
@@ -250,6 +255,7 @@ def new_event(
         created_at=occurred_at,
         payload=payload,
         dedup_key=dedup_scope(topic, tenant, dedup_key, occurred_at) if dedup_key else None,
+        subject=subject,
     )
 
 
@@ -274,7 +280,9 @@ def _new_delivery_id() -> str:
     return new_id("dlv")
 
 
-def check_event_fields(tenant: object, dedup_key: object, occurred_at: object) -> None:
+def check_event_fields(
+    tenant: object, dedup_key: object, occurred_at: object, subject: object = None
+) -> None:
     """Raise ``InvalidPayload`` for event fields no store could keep as given.
 
     Takes ``object`` because hosts are not always typed (:func:`new_event` calls it first).
@@ -284,7 +292,18 @@ def check_event_fields(tenant: object, dedup_key: object, occurred_at: object) -
         raise InvalidPayload(f"tenant must be 1 to {MAX_TENANT_LENGTH} characters, not {shown}")
     if dedup_key is not None and not isinstance(dedup_key, str):
         raise InvalidPayload(f"dedup_key must be a string, not {type(dedup_key).__name__}")
-    for name, text in (("tenant", tenant), ("dedup_key", dedup_key or "")):
+    if subject is not None and (
+        not isinstance(subject, str) or not 0 < len(subject) <= MAX_SUBJECT_LENGTH
+    ):
+        shown = f"{len(subject)} characters" if isinstance(subject, str) else type(subject).__name__
+        raise InvalidPayload(
+            f"subject must be None or 1 to {MAX_SUBJECT_LENGTH} characters, not {shown}"
+        )
+    for name, text in (
+        ("tenant", tenant),
+        ("dedup_key", dedup_key or ""),
+        ("subject", subject or ""),
+    ):
         position = _unencodable_at(text)
         if position is not None:
             raise InvalidPayload(f"{name} has a character UTF-8 cannot encode at {position}")

@@ -33,6 +33,7 @@ __all__ = [
     "MAX_URL_LENGTH",
     "MAX_TENANT_LENGTH",
     "MAX_DEDUP_KEY_LENGTH",
+    "MAX_SUBJECT_LENGTH",
     "DeliveryStatus",
     "SigningSecret",
     "Integration",
@@ -50,6 +51,8 @@ MAX_URL_LENGTH = 2048
 MAX_TENANT_LENGTH = 255
 MAX_DEDUP_KEY_LENGTH = 512
 """The longest stored de-duplication key (see :func:`acadio_webhooks.domain.core.dedup_scope`)."""
+MAX_SUBJECT_LENGTH = 255
+"""The longest subject key an event may carry (``emit(..., subject=...)``)."""
 
 
 def utcnow() -> datetime:
@@ -189,6 +192,9 @@ class Event(_Record):
     created_at: UtcDatetime
     payload: bytes = Field(repr=False)
     dedup_key: str | None = Field(default=None, max_length=MAX_DEDUP_KEY_LENGTH)
+    subject: str | None = Field(default=None, min_length=1, max_length=MAX_SUBJECT_LENGTH)
+    """Whom the event is about (``student-3``), so that erasure can find it: see
+    :meth:`acadio_webhooks.Dispatcher.erase`."""
 
     @field_validator("topic")
     @classmethod
@@ -332,6 +338,7 @@ def serialised_event(
     created_at: datetime,
     payload: bytes,
     dedup_key: str | None,
+    subject: str | None = None,
 ) -> Event:
     """``Event(id=..., ...)`` for the fields :func:`~acadio_webhooks.domain.core.new_event`
     has just checked and serialised, without validating them again (internal: every emitted
@@ -348,6 +355,7 @@ def serialised_event(
         "created_at": created_at,
         "payload": payload,
         "dedup_key": dedup_key,
+        "subject": subject,
     }
     if not (
         type(id) is str
@@ -360,6 +368,7 @@ def serialised_event(
         and (
             dedup_key is None or (type(dedup_key) is str and len(dedup_key) <= MAX_DEDUP_KEY_LENGTH)
         )
+        and (subject is None or (type(subject) is str and 0 < len(subject) <= MAX_SUBJECT_LENGTH))
         and _is_topic(topic)
     ):
         return Event(**fields)

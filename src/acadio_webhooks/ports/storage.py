@@ -265,7 +265,8 @@ class Store(Protocol):
         subscription's health (consecutive failures and failing-since reset on success),
         disable subscriptions named in ``disable_subscription`` (cancelling their pending
         deliveries), and queue the notifications. A delivery whose lease ``owner`` no longer
-        holds still gets its attempt recorded, but its state is left to the new holder.
+        holds still gets its attempt recorded, but its state is left to the new holder. A
+        delivery that no longer exists (erased while its attempt was in flight) is skipped.
 
         Idempotent per attempt (``Attempt.id``): a settlement whose attempt is already
         recorded is skipped whole, so a settle retried after its commit went through but the
@@ -342,6 +343,26 @@ class Store(Protocol):
         events (or deletes at most ``limit`` notices) and yields what it deleted. Stopping the
         iteration early leaves a consistent, partly pruned store. ``dry_run`` deletes nothing
         and yields what would go. A pending delivery is never deleted, nor its event.
+        """
+        ...
+
+    def erase(
+        self,
+        *,
+        subject: str | None = None,
+        tenant: str | None = None,
+        limit: int = 500,
+        dry_run: bool = False,
+    ) -> Iterator[PruneReport]:
+        """Delete every event whose ``subject`` (or ``tenant``: exactly one is given) is the
+        one given, whatever its age or state: its deliveries (pending ones cancelled first,
+        so no worker claims them meanwhile), their attempts and the failure notices naming
+        the event. Afterwards no row holds the events' ids, payloads or the subject.
+
+        Lazily, one short transaction per item yielded, each deleting at most ``limit``
+        events and yielding what it deleted (``examined``: the events it found). An attempt
+        in flight when its delivery goes is not recorded (:meth:`settle` skips it).
+        ``dry_run`` deletes nothing and yields what would go.
         """
         ...
 

@@ -27,6 +27,7 @@ __all__ = [
     "not_repeated_in_batch",
     "check_planned",
     "check_prune",
+    "check_erase",
     "fresh_delivery",
     "LEASE_KEY_LENGTH",
     "check_lease",
@@ -154,6 +155,18 @@ def check_prune(before: datetime, limit: int) -> None:
     """``Store.prune``'s arguments, refused before any transaction begins."""
     if before.utcoffset() is None:
         raise ValueError(f"before must be a timezone-aware datetime, not {before!r}")
+    if limit < 1:
+        raise ValueError(f"limit must be a positive integer, not {limit!r}")
+
+
+def check_erase(subject: object, tenant: object, limit: int) -> None:
+    """``Store.erase``'s arguments, refused before any transaction begins (``object``: an
+    id passed as a number must get this error, not match nothing)."""
+    if (subject is None) == (tenant is None):
+        raise ValueError("erase needs exactly one of subject= or tenant=")
+    for name, value in (("subject", subject), ("tenant", tenant)):
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ValueError(f"{name} must be a non-empty string")
     if limit < 1:
         raise ValueError(f"limit must be a positive integer, not {limit!r}")
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 import heapq
 import threading
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
 from acadio_webhooks.adapters.storage._common import (
     check_batch,
+    check_erase,
     check_lease,
     check_planned,
     check_prune,
@@ -351,11 +352,10 @@ class MemoryStore:
         """
         with self._lock:
             self._check_open()
-            for settlement in settlements:
-                if settlement.item.delivery_id not in self._deliveries:
-                    raise NotFound("delivery", settlement.item.delivery_id)
             owned: list[Settlement] = []
             for settlement in settlements:
+                if settlement.item.delivery_id not in self._deliveries:
+                    continue  # erased while its attempt was in flight
                 if settlement.attempt.id in self._attempt_ids:
                     continue
                 self._attempt_ids.add(settlement.attempt.id)
@@ -565,9 +565,17 @@ class MemoryStore:
             )
         ]
         gone_deliveries = [d.id for ident in going for d in theirs.get(ident, ())]
-        gone_attempts = sum(len(self._attempts.get(ident, ())) for ident in gone_deliveries)
+        report = self._delete_events(going, gone_deliveries, dry_run=dry_run)
+        report = replace(report, examined=len(old))
+        return report, old[-1] if len(old) == limit else None
+
+    def _delete_events(
+        self, going: Sequence[str], their_deliveries: Sequence[str], *, dry_run: bool
+    ) -> PruneReport:
+        """Delete events ``going`` with ``their_deliveries`` (none pending) and attempts."""
+        gone_attempts = sum(len(self._attempts.get(ident, ())) for ident in their_deliveries)
         if not dry_run:
-            for delivery_id in gone_deliveries:
+            for delivery_id in their_deliveries:
                 for attempt in self._attempts.pop(delivery_id, ()):
                     self._attempt_ids.discard(attempt.id)
                 del self._deliveries[delivery_id]
@@ -575,14 +583,57 @@ class MemoryStore:
                 event = self._events.pop(ident)
                 if event.dedup_key is not None:
                     self._dedup.pop((event.tenant, event.dedup_key), None)
-        report = PruneReport(
+        return PruneReport(
             events=len(going),
-            deliveries=len(gone_deliveries),
+            deliveries=len(their_deliveries),
             attempts=gone_attempts,
-            examined=len(old),
             dry_run=dry_run,
         )
-        return report, old[-1] if len(old) == limit else None
+
+    def erase(
+        self,
+        *,
+        subject: str | None = None,
+        tenant: str | None = None,
+        limit: int = 500,
+        dry_run: bool = False,
+    ) -> Iterator[PruneReport]:
+        """See :meth:`acadio_webhooks.ports.storage.Store.erase`."""
+        check_erase(subject, tenant, limit)
+        return self._erased(subject, tenant, limit, dry_run)
+
+    def _erased(
+        self, subject: str | None, tenant: str | None, limit: int, dry_run: bool
+    ) -> Iterator[PruneReport]:
+        counted = 0  # a dry run deletes nothing: its next batch steps over what it counted
+        while True:
+            with self._lock:
+                self._check_open()
+                going = sorted(
+                    e.id
+                    for e in self._events.values()
+                    if (subject is not None and e.subject == subject)
+                    or (tenant is not None and e.tenant == tenant)
+                )[counted : counted + limit]
+                if not going:
+                    return
+                wanted = set(going)
+                theirs = [d.id for d in self._deliveries.values() if d.event_id in wanted]
+                notices = [
+                    ident
+                    for ident, notice in self._notifications.items()
+                    if notice.event_id in wanted
+                ]
+                if not dry_run:
+                    # Out of the queue and its leases first; deleted with the rest below.
+                    self._cancel([i for i in theirs if i in self._pending], now=None)
+                    for ident in notices:
+                        del self._notifications[ident]
+                        self._sent_at.pop(ident, None)
+                report = self._delete_events(going, theirs, dry_run=dry_run)
+            yield replace(report, notifications=len(notices), examined=len(going))
+            if dry_run:
+                counted += len(going)
 
     # -- named leases -----------------------------------------------------------------------
 

@@ -50,7 +50,7 @@ from acadio_webhooks.adapters.storage.sql.schema import (
 from acadio_webhooks.domain.core import PAUSE_HORIZON
 from acadio_webhooks.domain.messages import NO_HEADERS, Settlement, WorkItem
 from acadio_webhooks.domain.models import DeliveryStatus, Integration
-from acadio_webhooks.errors import NotFound, StorageError
+from acadio_webhooks.errors import StorageError
 
 __all__ = ["DUE_CHANNEL", "notify_due", "claim", "take", "settle", "cancel_where", "bump_revision"]
 
@@ -388,8 +388,11 @@ def settle(
         delivery_id: status == PENDING and lease_owner == owner
         for delivery_id, status, lease_owner in conn.execute(states, {"b_ids": list(ids)})
     }
-    for delivery_id in ids - held.keys():
-        raise NotFound("delivery", delivery_id)
+    gone = ids - held.keys()
+    if gone:
+        # Erased (or pruned) while its attempt was in flight: nothing left to record it on.
+        logger.info("%d attempts not recorded: their deliveries were erased", len(gone))
+        settlements = [s for s in settlements if s.item.delivery_id not in gone]
 
     fresh = _unrecorded(conn, settlements)
     if not fresh:

@@ -1,4 +1,5 @@
-"""Retention in SQL: old, final history deleted in short batches.
+"""Retention and erasure in SQL: old, final history (or one subject's) deleted in short
+batches.
 
 Each function runs one batch inside the caller's writing transaction. Events are walked in
 ``(created_at, id)`` order from a cursor the caller carries between batches, through the
@@ -24,7 +25,7 @@ from acadio_webhooks.adapters.storage.sql.schema import (
 from acadio_webhooks.domain.models import DeliveryStatus
 from acadio_webhooks.domain.retention import PruneReport
 
-__all__ = ["Cursor", "prune_events", "prune_notifications"]
+__all__ = ["Cursor", "prune_events", "prune_notifications", "erase_events"]
 
 _PENDING = DeliveryStatus.PENDING.value
 
@@ -82,6 +83,18 @@ def prune_events(
             dry_run=True,
         )
         return report, following
+    report = _delete_events(conn, going)
+    return PruneReport(
+        events=report.events,
+        deliveries=report.deliveries,
+        attempts=report.attempts,
+        examined=len(examined),
+    ), following
+
+
+def _delete_events(conn: Connection, going: list[str]) -> PruneReport:
+    """Delete the events ``going`` with their deliveries and those deliveries' attempts."""
+    their_deliveries = select(deliveries.c.id).where(deliveries.c.event_id.in_(going))
     gone_attempts = conn.execute(
         delete(attempts).where(attempts.c.delivery_id.in_(their_deliveries))
     ).rowcount
@@ -89,13 +102,53 @@ def prune_events(
         delete(deliveries).where(deliveries.c.event_id.in_(going))
     ).rowcount
     gone_events = conn.execute(delete(events).where(events.c.id.in_(going))).rowcount
-    report = PruneReport(
-        events=gone_events,
-        deliveries=gone_deliveries,
-        attempts=gone_attempts,
-        examined=len(examined),
+    return PruneReport(events=gone_events, deliveries=gone_deliveries, attempts=gone_attempts)
+
+
+def erase_events(
+    conn: Connection,
+    *,
+    subject: str | None,
+    tenant: str | None,
+    limit: int,
+    dry_run: bool,
+    skip: int = 0,
+) -> PruneReport:
+    """One batch of at most ``limit`` events of ``subject`` (or of ``tenant``) deleted, with
+    their deliveries (pending ones included: they go in the same transaction, so no claim
+    sees them half-erased), attempts and failure notices. ``examined`` is 0 when none is
+    left. A dry run counts the batch after the first ``skip`` events instead."""
+    match = events.c.subject == subject if subject is not None else events.c.tenant == tenant
+    query = select(events.c.id).where(match).order_by(events.c.id).limit(limit)
+    if dry_run:
+        query = query.offset(skip)
+    elif conn.dialect.name == "postgresql":
+        query = query.with_for_update(of=events)
+    going = list(conn.execute(query).scalars())
+    if not going:
+        return PruneReport(dry_run=dry_run)
+    notices = notifications.c.event_id.in_(going)
+    if dry_run:
+        their_deliveries = select(deliveries.c.id).where(deliveries.c.event_id.in_(going))
+        return PruneReport(
+            events=len(going),
+            deliveries=_count(conn, their_deliveries),
+            attempts=_count(
+                conn, select(attempts.c.id).where(attempts.c.delivery_id.in_(their_deliveries))
+            ),
+            notifications=_count(conn, select(notifications.c.id).where(notices)),
+            examined=len(going),
+            dry_run=True,
+        )
+    gone_notices = conn.execute(delete(notifications).where(notices)).rowcount
+    report = _delete_events(conn, going)
+    return PruneReport(
+        events=report.events,
+        deliveries=report.deliveries,
+        attempts=report.attempts,
+        notifications=gone_notices,
+        examined=len(going),
     )
-    return report, following
 
 
 def prune_notifications(

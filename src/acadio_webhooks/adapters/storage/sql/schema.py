@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeDecorator
 
 from acadio_webhooks.adapters.storage._common import LEASE_KEY_LENGTH
+from acadio_webhooks.domain.models import MAX_SUBJECT_LENGTH
 
 __all__ = [
     "TABLE_PREFIX",
@@ -140,10 +141,13 @@ events = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("payload", LargeBinary, nullable=False),
     Column("dedup_key", String(512)),
+    # Whom the event is about, so that erasure finds it (rev 0007).
+    Column("subject", String(MAX_SUBJECT_LENGTH)),
     # NULLs are distinct in both dialects, so events without a key never conflict.
     UniqueConstraint("tenant", "dedup_key"),
     # Retention walks old events in this order, a batch at a time (rev 0005).
     Index(None, "created_at", "id"),
+    Index(None, "subject"),
 )
 
 # Deliveries outlive their subscription (history), so subscription_id has no foreign key.

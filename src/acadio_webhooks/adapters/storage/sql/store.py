@@ -563,6 +563,33 @@ class SqlStore:
             if dry_run or report.notifications < limit:
                 return
 
+    def erase(
+        self,
+        *,
+        subject: str | None = None,
+        tenant: str | None = None,
+        limit: int = 500,
+        dry_run: bool = False,
+    ) -> Iterator[PruneReport]:
+        """See :meth:`acadio_webhooks.ports.storage.Store.erase`."""
+        _common.check_erase(subject, tenant, limit)
+        return self._erased(subject, tenant, limit, dry_run)
+
+    def _erased(
+        self, subject: str | None, tenant: str | None, limit: int, dry_run: bool
+    ) -> Iterator[PruneReport]:
+        counted = 0  # a dry run deletes nothing: its next batch steps over what it counted
+        while True:
+            with self._transaction("erasing history", write=not dry_run) as conn:
+                report = _retention.erase_events(
+                    conn, subject=subject, tenant=tenant, limit=limit, dry_run=dry_run, skip=counted
+                )
+            if not report.examined:
+                return
+            yield report
+            if dry_run:
+                counted += report.examined
+
     # -- named leases -----------------------------------------------------------------------
 
     def acquire_lease(self, name: str, owner: str, *, now: datetime, ttl: timedelta) -> bool:
