@@ -63,7 +63,11 @@ def _field_name(location: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in location)
 
 
-def _checked_headers(headers: Mapping[str, str]) -> dict[str, str]:
+def _checked_headers(headers: object) -> dict[str, str]:
+    # ``object``: hosts are not always typed, and a list of pairs must get this error.
+    if not isinstance(headers, Mapping):
+        shown = type(headers).__name__
+        raise InvalidInput("subscription", {"headers": f"must map names to values, not {shown}"})
     problems = endpoint_header_problems(headers)
     if problems:
         raise InvalidInput("subscription", problems)

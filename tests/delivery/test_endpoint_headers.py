@@ -89,6 +89,13 @@ def test_subscribe_refuses_bad_headers_and_stores_nothing(store: Store) -> None:
         )
     assert set(refused.value.problems) == {"headers.X-Split"}
     assert TOKEN not in str(refused.value)
+    with pytest.raises(InvalidInput, match="headers: must map names to values, not list"):
+        dispatcher.integrations.subscribe(
+            integration.id,
+            "course/*",
+            "http://127.0.0.1:9/hooks",
+            headers=[("A", "b")],  # type: ignore[arg-type]
+        )
     assert dispatcher.integrations.subscriptions(integration.id) == []
 
 

@@ -11,6 +11,7 @@ them waits for the batch, which then no longer finds the event to refer to.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -83,13 +84,7 @@ def prune_events(
             dry_run=True,
         )
         return report, following
-    report = _delete_events(conn, going)
-    return PruneReport(
-        events=report.events,
-        deliveries=report.deliveries,
-        attempts=report.attempts,
-        examined=len(examined),
-    ), following
+    return replace(_delete_events(conn, going), examined=len(examined)), following
 
 
 def _delete_events(conn: Connection, going: list[str]) -> PruneReport:
@@ -141,14 +136,7 @@ def erase_events(
             dry_run=True,
         )
     gone_notices = conn.execute(delete(notifications).where(notices)).rowcount
-    report = _delete_events(conn, going)
-    return PruneReport(
-        events=report.events,
-        deliveries=report.deliveries,
-        attempts=report.attempts,
-        notifications=gone_notices,
-        examined=len(going),
-    )
+    return replace(_delete_events(conn, going), notifications=gone_notices, examined=len(going))
 
 
 def prune_notifications(
