@@ -14,12 +14,10 @@ lost it; a flusher that dies holding it delays the notices by at most the lease 
 from __future__ import annotations
 
 import logging
-import os
-import secrets
-import socket
 import threading
 from datetime import datetime, timedelta
 
+from acadio_webhooks._lease_owner import LeaseOwner
 from acadio_webhooks.domain.notices import (
     DEFAULT_NOTICE_GRACE,
     DEFAULT_NOTICE_WINDOW,
@@ -105,8 +103,6 @@ class NotificationFlusher:
             raise ValueError("batch_limit must be at least 1")
         if lease <= timedelta(0):
             raise ValueError(f"lease must be positive, not {lease}")
-        if owner is not None and not 0 < len(owner) <= 255:
-            raise ValueError("owner must be a non-empty string of at most 255 characters")
         self.store = store
         self.notifier = notifier
         self.clock: Clock = clock if clock is not None else SystemClock()
@@ -117,9 +113,7 @@ class NotificationFlusher:
         self.max_attempts = max_attempts
         self.batch_limit = batch_limit
         self.lease = lease
-        self._owner = owner
-        self._host = socket.gethostname()[:120]
-        self._token = secrets.token_hex(6)
+        self._owner = LeaseOwner(owner)
         self._log = logger if logger is not None else _log
         # The store lease keeps other flushers out, but not this one's other threads (same
         # owner, so the lease would let them in): a worker's notice loop and drain() may meet.
@@ -130,9 +124,7 @@ class NotificationFlusher:
         """This flusher's name as the lease holder: the ``owner`` given, else host, process
         id and a random part, the process id read now (so copies forked from one flusher
         are different owners)."""
-        if self._owner is not None:
-            return self._owner
-        return f"{self._host}:{os.getpid()}:{self._token}"
+        return self._owner.name
 
     def flush(self) -> int:
         """Send every notice that is due now; return how many the notifier accepted.

@@ -11,14 +11,12 @@ again. The holder renews the lease before each batch and stops as soon as it los
 from __future__ import annotations
 
 import logging
-import os
-import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
 
+from acadio_webhooks._lease_owner import LeaseOwner
 from acadio_webhooks.domain.retention import PruneReport, prune_cutoff
 from acadio_webhooks.ports.clock import Clock, SystemClock
 from acadio_webhooks.ports.storage import Store
@@ -89,9 +87,7 @@ class Pruner:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.interval = interval
         self.batch_size = batch_size
-        self._owner = owner
-        self._host = socket.gethostname()[:120]
-        self._token = secrets.token_hex(6)
+        self._owner = LeaseOwner(owner)
         self._log = logger if logger is not None else _log
         # The store lease lets every thread of one owner in: keep this pruner's own apart.
         self._pruning = threading.Lock()
@@ -99,9 +95,7 @@ class Pruner:
     @property
     def owner(self) -> str:
         """This pruner's name as the lease holder (as for the notice flusher)."""
-        if self._owner is not None:
-            return self._owner
-        return f"{self._host}:{os.getpid()}:{self._token}"
+        return self._owner.name
 
     def prune(self, *, keep_going: Callable[[], bool] = lambda: True) -> PruneReport | None:
         """Delete what is past retention now; None when another pruner holds the lease.

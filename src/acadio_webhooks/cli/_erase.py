@@ -12,11 +12,10 @@ from acadio_webhooks.cli._common import (
     add_db_option,
     add_json_option,
     opened_dispatcher,
-    positive_int,
     print_json,
     stdout_console,
 )
-from acadio_webhooks.cli._prune import described, report_record
+from acadio_webhooks.cli._prune import add_batch_size_option, described, report_record
 
 __all__ = ["register"]
 
@@ -48,13 +47,7 @@ def register(commands: Any) -> None:
     confirm = parser.add_mutually_exclusive_group()
     confirm.add_argument("--yes", action="store_true", help="erase (it cannot be undone)")
     confirm.add_argument("--dry-run", action="store_true", help="delete nothing; count")
-    parser.add_argument(
-        "--batch-size",
-        type=positive_int,
-        default=500,
-        metavar="N",
-        help="events deleted per transaction (default 500)",
-    )
+    add_batch_size_option(parser, "deleted")
     add_json_option(parser)
     parser.set_defaults(handler=run_erase)
 

@@ -22,7 +22,7 @@ from acadio_webhooks.cli._common import (
 if TYPE_CHECKING:
     from acadio_webhooks.domain.retention import PruneReport
 
-__all__ = ["register", "described", "report_record"]
+__all__ = ["register", "add_batch_size_option", "described", "report_record"]
 
 _DESCRIPTION = """\
 Delete events older than a retention period, with their deliveries and attempts, once every
@@ -55,15 +55,20 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--dry-run", action="store_true", help="delete nothing; count what would go"
     )
+    add_batch_size_option(parser, "examined")
+    add_json_option(parser)
+    parser.set_defaults(handler=run_prune)
+
+
+def add_batch_size_option(parser: argparse.ArgumentParser, verb: str) -> None:
+    """``--batch-size N``: events ``verb`` per transaction (prune and erase)."""
     parser.add_argument(
         "--batch-size",
         type=positive_int,
         default=500,
         metavar="N",
-        help="events examined per transaction (default 500)",
+        help=f"events {verb} per transaction (default 500)",
     )
-    add_json_option(parser)
-    parser.set_defaults(handler=run_prune)
 
 
 def run_prune(args: argparse.Namespace) -> int:

@@ -83,23 +83,17 @@ def _validated(model: type[ModelT], fields: Mapping[str, Any], table: str) -> Mo
         raise invalid_row(table, fields.get("id"), _field_names(exc)) from None
 
 
-def _sealed_secrets_unreadable(integration_id: str, problem: str) -> UnreadableRecord:
+def _sealed_unreadable(
+    table: str, column: str, what: str, record_id: str, problem: str
+) -> UnreadableRecord:
+    """The error for a sealed ``column`` of a ``table`` row that does not open."""
+    kind = _KINDS[table]
     return UnreadableRecord(
-        f"the secrets of integration {integration_id!r} {problem}",
-        kind="integration",
-        record_id=integration_id,
-        table=schema.integrations.name,
-        fields=("secrets",),
-    )
-
-
-def _sealed_headers_unreadable(subscription_id: str, problem: str) -> UnreadableRecord:
-    return UnreadableRecord(
-        f"the custom headers of subscription {subscription_id!r} {problem}",
-        kind="subscription",
-        record_id=subscription_id,
-        table=schema.subscriptions.name,
-        fields=("headers",),
+        f"the {what} of {kind} {record_id!r} {problem}",
+        kind=kind,
+        record_id=record_id,
+        table=table,
+        fields=(column,),
     )
 
 
@@ -153,7 +147,16 @@ class SecretCodec:
         read (sealed without the box, or not the JSON object :meth:`dump_headers` wrote)."""
         if text is None:
             return {}
-        plain = self._opened(text, partial(_sealed_headers_unreadable, subscription_id))
+        plain = self._opened(
+            text,
+            partial(
+                _sealed_unreadable,
+                schema.subscriptions.name,
+                "headers",
+                "custom headers",
+                subscription_id,
+            ),
+        )
         try:
             headers = json.loads(plain)
         except ValueError:
@@ -179,7 +182,12 @@ class SecretCodec:
 
     def load(self, text: str, integration_id: str) -> tuple[SigningSecret, ...]:
         """The secrets of an integration row; ``UnreadableRecord`` if they cannot be read."""
-        text = self._opened(text, partial(_sealed_secrets_unreadable, integration_id))
+        text = self._opened(
+            text,
+            partial(
+                _sealed_unreadable, schema.integrations.name, "secrets", "secrets", integration_id
+            ),
+        )
         table = schema.integrations.name
         try:
             return _SECRETS.validate_python(json.loads(text))
