@@ -32,6 +32,8 @@ class Received:
     reason: str | None
     headers: dict[str, str] = field(default_factory=dict)
     """Every request header, as received."""
+    arrived_at: float = field(default_factory=time.monotonic)
+    """When the request was answered (``time.monotonic()``)."""
 
 
 class LoopbackReceiver:

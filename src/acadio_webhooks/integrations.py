@@ -17,6 +17,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Mapping
 from datetime import timedelta
+from enum import Enum
 from typing import Any, TypeVar
 
 import pydantic
@@ -36,7 +37,7 @@ from acadio_webhooks.ports.clock import Clock
 from acadio_webhooks.ports.resolver import Resolver
 from acadio_webhooks.ports.storage import Store
 
-__all__ = ["Integrations", "DEFAULT_ROTATION_OVERLAP"]
+__all__ = ["Integrations", "Unchanged", "DEFAULT_ROTATION_OVERLAP"]
 
 DEFAULT_ROTATION_OVERLAP = timedelta(hours=24)
 """How long a replaced secret keeps signing beside the new one (receivers switch meanwhile)."""
@@ -72,6 +73,13 @@ def _checked_headers(headers: object) -> dict[str, str]:
     if problems:
         raise InvalidInput("subscription", problems)
     return dict(headers)
+
+
+class Unchanged(Enum):
+    """The default of an ``update_*`` argument for which None means something: left out,
+    the value stays as it is."""
+
+    KEEP = "keep"
 
 
 class Integrations:
@@ -171,6 +179,7 @@ class Integrations:
         endpoint: str,
         *,
         headers: Mapping[str, str] | None = None,
+        rate_limit: float | None = None,
         allow_future_topics: bool = False,
     ) -> Subscription:
         """Subscribe ``endpoint`` to every topic ``pattern`` matches.
@@ -178,6 +187,10 @@ class Integrations:
         ``headers`` are sent on every attempt (an API gateway's ``Authorization``): their
         values are secrets, sealed at rest with the store's ``secret_box`` and never shown
         again (listings give :attr:`Subscription.header_names`).
+
+        ``rate_limit``: deliveries per second the endpoint receives at most, 0.01 to 10,000,
+        with a burst of one second's worth; workers put off what is over it, without using
+        a retry (see :mod:`acadio_webhooks.domain.rate_limit`). None: as fast as they can.
 
         Refuses a pattern that matches no known topic (``cource/*``) unless
         ``allow_future_topics``; refuses endpoints the endpoint policy forbids; refuses
@@ -195,6 +208,7 @@ class Integrations:
             endpoint=self.check_endpoint(endpoint),
             created_at=self._clock.now(),
             headers=checked_headers,
+            rate_limit=rate_limit,
         )
         self._store.add_subscription(subscription)
         return subscription
@@ -207,15 +221,20 @@ class Integrations:
         endpoint: str | None = None,
         active: bool | None = None,
         headers: Mapping[str, str] | None = None,
+        rate_limit: float | Unchanged | None = Unchanged.KEEP,
         allow_future_topics: bool = False,
     ) -> Subscription:
-        """Change a subscription's pattern, endpoint, active flag or custom headers
-        (re-enabling clears the disabled reason and the failure history).
+        """Change a subscription's pattern, endpoint, active flag, custom headers or rate
+        limit (re-enabling clears the disabled reason and the failure history).
 
         ``headers`` replaces every custom header (``{}`` removes them all); None keeps them.
+        ``rate_limit``: the new limit, or None to lift it; left out, the limit stays. A
+        changed limit applies at once, to deliveries already put off for the old one too.
         """
         current = self._store.get_subscription(subscription_id)
         changes: dict[str, Any] = {}
+        if rate_limit is not Unchanged.KEEP:
+            changes["rate_limit"] = rate_limit
         if headers is not None:
             changes["headers"] = _checked_headers(headers)
         if pattern is not None:

@@ -33,6 +33,7 @@ import anyio.to_thread
 from acadio_webhooks._lanes import Flow
 from acadio_webhooks.domain.core import DeliveryPolicy, prepare, settle
 from acadio_webhooks.domain.messages import (
+    Claimed,
     ErrorKind,
     OutboundRequest,
     Settlement,
@@ -163,7 +164,7 @@ class _Runner:
     failures: dict[str, int] = field(default_factory=dict)
     failures_lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def claim(self, limit: int, skip: Collection[str] = ()) -> list[WorkItem]:
+    def claim(self, limit: int, skip: Collection[str] = ()) -> Claimed:
         return self.store.claim(
             now=self.clock.now(),
             limit=limit,
@@ -434,6 +435,10 @@ class AsyncWorker(_Worker[AsyncTransport]):
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Event | None = None
+        # When deliveries put off for rate limits come due (Claimed.resume_at): the feeder
+        # claims then rather than at its next poll, so a limited endpoint gets its deliveries
+        # spaced as its limit allows instead of in clumps, one per poll.
+        self._resume_at: datetime | None = None
         # Stores that never wait on I/O (MemoryStore) are called on the event loop: a thread
         # hop would cost more than the call.
         self._inline_store = getattr(store, "nonblocking", False) is True
@@ -551,16 +556,19 @@ class AsyncWorker(_Worker[AsyncTransport]):
             if state.unsettled > state.max_unsettled:
                 wanted = 0  # the store is not keeping up with recording: wait for the settler
             skipped: frozenset[str] = frozenset()
-            claimed = False
+            claimed = stopped_early = False
             if wanted >= threshold or (state.leased == 0 and wanted > 0):
                 claimed = True
                 skipped = state.saturated()
+                now = self._runner.clock.now()
                 try:
-                    items = await self._store_call(partial(self._runner.claim, wanted, skipped))
+                    claim = await self._store_call(partial(self._runner.claim, wanted, skipped))
                 except AcadioWebhooksError:
                     logger.exception("claiming due deliveries failed; retrying after a pause")
                     await self._pause(settings.poll_interval)
                     continue
+                items = claim
+                stopped_early = self._note_resume(claim.resume_at, now)
                 accepted = []
                 for item in items:
                     if state.hold(item.subscription_id):
@@ -573,7 +581,7 @@ class AsyncWorker(_Worker[AsyncTransport]):
                 state.leased += len(accepted)
                 for _ in range(state.offer(accepted)):
                     state.start(self._lane(state), self._crashed_task)
-                if len(items) == wanted:
+                if len(items) == wanted or stopped_early:
                     continue
             if (
                 state.stop is None
@@ -587,9 +595,37 @@ class AsyncWorker(_Worker[AsyncTransport]):
                 and not state.returning
             ):
                 break  # drain: nothing in flight, nothing due, nothing waiting to go back
-            await self._pause(settings.poll_interval if state.leased == 0 else None)
+            pause = settings.poll_interval if state.leased == 0 else None
+            await self._pause(self._until_resume(pause) if self._can_claim(state) else pause)
         if state.leased == 0 or state.crash is not None:
             state.idle.set()
+
+    def _note_resume(self, resume_at: datetime | None, now: datetime) -> bool:
+        """Keep a claim's ``resume_at``; True when the claim left due deliveries behind."""
+        if self._resume_at is not None and self._resume_at <= now:
+            self._resume_at = None  # the claim just made took what had come due
+        if resume_at is None:
+            return False
+        if resume_at <= now:
+            return True
+        if self._resume_at is None or resume_at < self._resume_at:
+            self._resume_at = resume_at
+        return False
+
+    def _can_claim(self, state: Flow) -> bool:
+        """Whether the feeder would claim if it looked now (else a finishing attempt or
+        the settler wakes it when it would)."""
+        room = min(state.max_leased - state.leased, self._runner.settings.batch_size)
+        return state.unsettled <= state.max_unsettled and (
+            room >= self._claim_threshold or (state.leased == 0 and room > 0)
+        )
+
+    def _until_resume(self, seconds: float | None) -> float | None:
+        """``seconds`` to pause, or less when deliveries put off come due sooner."""
+        if self._resume_at is None:
+            return seconds
+        left = max(0.0, (self._resume_at - self._runner.clock.now()).total_seconds())
+        return left if seconds is None else min(seconds, left)
 
     def _crashed_task(self, state: Flow, exc: BaseException) -> None:
         # Not a failing endpoint (the transport reports those), a bug: stop the worker and

@@ -78,9 +78,12 @@ def _schema_diff(store: SqlStore) -> list[object]:
 
 
 def _add_subscription_as_of_0002(store: SqlStore, sub: Subscription) -> None:
-    """Write ``sub`` as a store at revision 0002 did: without the later ``headers`` column."""
+    """Write ``sub`` as a store at revision 0002 did: without later columns (``headers``,
+    ``rate_limit``)."""
     with store.engine.begin() as conn:
-        conn.execute(subscriptions.insert().values(sub.model_dump(exclude={"headers"})))
+        conn.execute(
+            subscriptions.insert().values(sub.model_dump(exclude={"headers", "rate_limit"}))
+        )
 
 
 def _enqueue_as_of_0002(store: SqlStore, evt: Event, dlv: Delivery) -> None:

@@ -168,6 +168,37 @@ def test_subscribe_reads_header_values_from_the_environment_and_never_shows_them
     assert subscription.headers == {"Authorization": token}
 
 
+def test_a_rate_limit_is_set_shown_changed_and_lifted(run: Run, db: str) -> None:
+    integration_id = _create(run, db)
+    base = ["integrations", "--db", db, "subscribe", integration_id, "course/*"]
+    url = ["http://127.0.0.1:9/", "--allow-insecure-endpoints"]
+    made = run(*base, *url, "--rate-limit", "5", "--json")
+    too_fast = run(*base, *url, "--rate-limit", "20000")
+    not_a_number = run(*base, *url, "--rate-limit", "fast")
+    subscription_id = json.loads(made.out)["id"]
+    plain = run("integrations", "--db", db, "list")
+    changed = run("integrations", "--db", db, "rate-limit", subscription_id, "0.5")
+    listed = run("integrations", "--db", db, "list", "--json")
+    lifted = run("integrations", "--db", db, "rate-limit", subscription_id, "none", "--json")
+    unknown = run("integrations", "--db", db, "rate-limit", "sub_nope", "1")
+
+    assert made.code == 0, made.err
+    assert json.loads(made.out)["rate_limit"] == 5.0
+    assert (too_fast.code, not_a_number.code) == (2, 2)
+    assert "between 0.01 and 10,000" in too_fast.err
+    assert "'fast': must be a number" in not_a_number.err
+    assert "at most 5/s" in plain.out
+    assert changed.code == 0, changed.err
+    assert "at most 0.5 deliveries a second" in changed.out
+    assert json.loads(listed.out)[0]["subscriptions"][0]["rate_limit"] == 0.5
+    assert json.loads(lifted.out)["rate_limit"] is None
+    assert unknown.code == 1
+    assert "not found" in unknown.err
+    with Dispatcher(db) as dispatcher:
+        [subscription] = dispatcher.integrations.subscriptions(integration_id)
+    assert subscription.rate_limit is None
+
+
 def test_subscribe_to_an_unknown_integration_fails(run: Run, db: str) -> None:
     _create(run, db)
     result = run(

@@ -273,6 +273,33 @@ async def test_custom_headers_are_write_only_and_checked_like_the_library(
     assert stored.headers == {}
 
 
+async def test_a_rate_limit_is_set_kept_changed_and_lifted(world: PortalWorld) -> None:
+    integration_id = await install(world)
+    async with world.client("a") as client:
+        created = await client.post(
+            f"/api/integrations/{integration_id}/subscriptions",
+            json={"pattern": "course/*", "endpoint": GOOD, "rate_limit": 5},
+        )
+        path = f"/api/subscriptions/{created.json()['id']}"
+        kept = await client.patch(path, json={"pattern": "*"})
+        too_fast = await client.patch(path, json={"rate_limit": 20_000})
+        not_a_number = await client.patch(path, json={"rate_limit": "fast"})
+        changed = await client.patch(path, json={"rate_limit": 0.5})
+        lifted = await client.patch(path, json={"rate_limit": None})
+
+    assert created.status_code == 201, created.text
+    assert created.json()["rate_limit"] == 5.0
+    assert kept.json()["rate_limit"] == 5.0  # left out: stays
+    assert too_fast.status_code == 422
+    assert set(too_fast.json()["errors"]) == {"rate_limit"}
+    assert not_a_number.status_code == 422
+    assert set(not_a_number.json()["errors"]) == {"rate_limit"}
+    assert changed.json()["rate_limit"] == 0.5
+    assert lifted.json()["rate_limit"] is None
+    [stored] = world.dispatcher.integrations.subscriptions(integration_id)
+    assert stored.rate_limit is None
+
+
 async def test_topics_list_the_catalog_and_what_a_pattern_receives(
     memory_world: PortalWorld,
 ) -> None:

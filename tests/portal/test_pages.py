@@ -319,6 +319,41 @@ async def test_subscription_edit_toggle_test_event_and_delete(memory_world: Port
     assert world.dispatcher.integrations.subscriptions(integration) == []
 
 
+async def test_the_rate_limit_is_set_shown_and_lifted_in_the_forms(
+    memory_world: PortalWorld,
+) -> None:
+    world = memory_world
+    integration = world.install("a", SECRET_A)
+    async with world.client("a") as client:
+        page = await client.get(f"/integrations/{integration}")
+        token = csrf_token(page.text)
+        fields = {"csrf_token": token, "pattern": "course/*", "endpoint": GOOD}
+        refused = await client.post(
+            f"/integrations/{integration}/subscriptions", data={**fields, "rate_limit": "lots"}
+        )
+        created = await client.post(
+            f"/integrations/{integration}/subscriptions", data={**fields, "rate_limit": "2.5"}
+        )
+        [subscription] = world.dispatcher.integrations.subscriptions(integration)
+        listed = await client.get(f"/integrations/{integration}")
+        edit = await client.get(f"/subscriptions/{subscription.id}")
+        without_field = await client.post(f"/subscriptions/{subscription.id}", data=fields)
+        kept = world.dispatcher.integrations.subscriptions(integration)[0].rate_limit
+        emptied = await client.post(
+            f"/subscriptions/{subscription.id}", data={**fields, "rate_limit": ""}
+        )
+    assert refused.status_code == 422
+    assert Markup(refused.text).control("rate_limit")["aria-invalid"] == "true"
+    assert created.status_code == 303
+    assert subscription.rate_limit == 2.5
+    assert "at most 2.5 a second" in listed.text
+    assert Markup(edit.text).control("rate_limit")["value"] == "2.5"
+    assert without_field.status_code == 303
+    assert kept == 2.5  # a form without the field leaves the limit alone
+    assert emptied.status_code == 303
+    assert world.dispatcher.integrations.subscriptions(integration)[0].rate_limit is None
+
+
 async def test_log_filters_and_resend_failed_since(memory_world: PortalWorld) -> None:
     world = memory_world
     integration = world.install("a", SECRET_A)

@@ -20,6 +20,7 @@ from acadio_webhooks.cli._common import (
     read_env_secret,
     stdout_console,
 )
+from acadio_webhooks.domain.rate_limit import check_rate_limit
 
 if TYPE_CHECKING:
     from acadio_webhooks.domain.models import Integration, Subscription
@@ -36,6 +37,7 @@ examples:
       --secret-env HOOK_SECRET --email lms-admin@example.com
   acadio-webhooks integrations --db sqlite:///webhooks.db subscribe int_0193... \\
       'course/*' https://hooks.example.com/acadio
+  acadio-webhooks integrations --db sqlite:///webhooks.db rate-limit sub_0193... 5
   acadio-webhooks integrations --db sqlite:///webhooks.db list --tenant tenant-42
   acadio-webhooks integrations --db sqlite:///webhooks.db deactivate int_0193...
 """
@@ -95,9 +97,29 @@ def register(commands: Any) -> None:
         help="send header NAME on every delivery, its value read from $VAR (repeatable; e.g. "
         "Authorization=HOOK_AUTH); values are secrets, never shown",
     )
+    subscribe.add_argument(
+        "--rate-limit",
+        type=_rate_limit,
+        metavar="N",
+        help="deliveries per second the endpoint gets at most (0.01 to 10000; default: no limit)",
+    )
     subscribe.add_argument("--allow-insecure-endpoints", action="store_true", help=_INSECURE_HELP)
     add_json_option(subscribe)
     subscribe.set_defaults(handler=run_subscribe)
+
+    limit = actions.add_parser(
+        "rate-limit", help="change how many deliveries a second a subscription's endpoint gets"
+    )
+    add_db_option(limit, nested=True)
+    limit.add_argument("subscription_id", metavar="SUBSCRIPTION_ID")
+    limit.add_argument(
+        "rate_limit",
+        type=_rate_limit,
+        metavar="N|none",
+        help="deliveries per second at most (0.01 to 10000), or 'none' to lift the limit",
+    )
+    add_json_option(limit)
+    limit.set_defaults(handler=run_rate_limit)
 
     deactivate = actions.add_parser(
         "deactivate", help="disconnect: stop all deliveries now, cancel pending ones"
@@ -116,6 +138,7 @@ def _subscription_record(subscription: Subscription) -> dict[str, Any]:
         "active": subscription.active,
         "disabled_reason": subscription.disabled_reason,
         "header_names": subscription.header_names,
+        "rate_limit": subscription.rate_limit,
         "created_at": subscription.created_at.isoformat(),
     }
 
@@ -172,9 +195,23 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def _header_note(subscription: Subscription) -> str:
-    if not subscription.header_names:
-        return ""
-    return f" [dim](headers: {escape(', '.join(subscription.header_names))})[/]"
+    notes = []
+    if subscription.rate_limit is not None:
+        notes.append(f"at most {subscription.rate_limit:g}/s")
+    if subscription.header_names:
+        notes.append(f"headers: {escape(', '.join(subscription.header_names))}")
+    return f" [dim]({'; '.join(notes)})[/]" if notes else ""
+
+
+def _rate_limit(text: str) -> float | None:
+    """``--rate-limit``'s value: a number of deliveries per second, or ``none``."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return check_rate_limit(float(text))
+    except ValueError as exc:
+        problem = str(exc) if "between" in str(exc) else "must be a number, e.g. 5 or 0.5"
+        raise argparse.ArgumentTypeError(f"{text!r}: {problem}") from None
 
 
 def _headers_from_env(given: list[str]) -> dict[str, str]:
@@ -223,6 +260,7 @@ def run_subscribe(args: argparse.Namespace) -> int:
             args.pattern,
             args.endpoint,
             headers=headers,
+            rate_limit=args.rate_limit,
             allow_future_topics=args.allow_future_topics,
         )
     topics = [topic.name for topic in TOPICS.matching(subscription.pattern)]
@@ -234,6 +272,23 @@ def run_subscribe(args: argparse.Namespace) -> int:
         f"{escape(subscription.endpoint)} ({plural(len(topics), 'topic')} today)"
         f"{_header_note(subscription)}"
     )
+    return EXIT_OK
+
+
+def run_rate_limit(args: argparse.Namespace) -> int:
+    """Change or lift a subscription's rate limit."""
+    with opened_dispatcher(args.db) as dispatcher:
+        subscription = dispatcher.integrations.update_subscription(
+            args.subscription_id, rate_limit=args.rate_limit
+        )
+    if args.json:
+        print_json(_subscription_record(subscription))
+    elif subscription.rate_limit is None:
+        stdout_console().print(f"{subscription.id}: no rate limit")
+    else:
+        stdout_console().print(
+            f"{subscription.id}: at most {subscription.rate_limit:g} deliveries a second"
+        )
     return EXIT_OK
 
 

@@ -7,7 +7,7 @@ the resulting :class:`Settlement` back to the store. None of these values holds 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -18,6 +18,7 @@ from acadio_webhooks.domain.models import Attempt, DeliveryStatus
 __all__ = [
     "ErrorKind",
     "WorkItem",
+    "Claimed",
     "NO_HEADERS",
     "OutboundRequest",
     "TransportResult",
@@ -62,6 +63,20 @@ class WorkItem:
     endpoint_failing_since: datetime | None = None
     endpoint_headers: Mapping[str, str] = field(default_factory=lambda: NO_HEADERS, repr=False)
     """The subscription's custom headers (secrets), sent beside the signature headers."""
+
+
+class Claimed(list[WorkItem]):
+    """What a claim leased (a plain list of work items), and ``resume_at``: the earliest
+    time the claim knows more of its deliveries come due — the first one it put off for an
+    endpoint's rate limit, or ``now`` when it stopped before the end of the due backlog.
+    None when it knows of nothing; a claimer claims again by then instead of at its next
+    poll."""
+
+    __slots__ = ("resume_at",)
+
+    def __init__(self, items: Iterable[WorkItem] = (), resume_at: datetime | None = None) -> None:
+        super().__init__(items)
+        self.resume_at = resume_at
 
 
 @dataclass(frozen=True)

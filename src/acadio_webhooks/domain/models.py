@@ -26,6 +26,7 @@ from pydantic import (
 
 from acadio_webhooks.domain.headers import endpoint_header_problems
 from acadio_webhooks.domain.ids import new_id
+from acadio_webhooks.domain.rate_limit import check_rate_limit
 
 __all__ = [
     "MIN_SECRET_LENGTH",
@@ -168,6 +169,17 @@ class Subscription(_Record):
     headers: dict[str, str] = Field(default_factory=dict, repr=False)
     """Custom headers sent on every attempt (see :mod:`acadio_webhooks.domain.headers`).
     Their values are secrets: list :attr:`header_names` instead."""
+    rate_limit: float | None = None
+    """Deliveries per second this endpoint receives at most, with a burst of one second's
+    worth (see :mod:`acadio_webhooks.domain.rate_limit`); None for no limit."""
+
+    @field_validator("rate_limit", mode="before")
+    @classmethod
+    def _valid_rate_limit(cls, value: object) -> float | None:
+        try:
+            return check_rate_limit(value)
+        except TypeError as exc:  # pydantic reports ValueErrors only
+            raise ValueError(str(exc)) from None
 
     @field_validator("headers")
     @classmethod

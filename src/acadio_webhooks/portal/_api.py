@@ -37,6 +37,7 @@ from acadio_webhooks.errors import (
     StorageError,
     UnreadableRecord,
 )
+from acadio_webhooks.integrations import Unchanged
 from acadio_webhooks.portal._errors import (
     BadInput,
     Conflict,
@@ -298,6 +299,7 @@ async def create_subscription(call: ApiCall) -> Response:
         pattern=body.pattern,
         endpoint=body.endpoint,
         headers=body.headers,
+        rate_limit=body.rate_limit,
         allow_future_topics=body.allow_future_topics,
     )
     return call.reply(SubscriptionOut.of(subscription))
@@ -323,6 +325,8 @@ async def update_subscription(call: ApiCall) -> Response:
         endpoint=body.endpoint,
         active=body.active,
         headers=body.headers,
+        # null lifts the limit; left out, it stays.
+        rate_limit=body.rate_limit if "rate_limit" in body.model_fields_set else Unchanged.KEEP,
         allow_future_topics=body.allow_future_topics,
     )
     return call.reply(SubscriptionOut.of(subscription))

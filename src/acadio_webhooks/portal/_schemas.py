@@ -9,6 +9,7 @@ values are never copied into one, only when each secret was set and until when i
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
 
@@ -22,6 +23,7 @@ from acadio_webhooks.domain.models import (
     Integration,
     Subscription,
 )
+from acadio_webhooks.domain.rate_limit import MAX_RATE_LIMIT, MIN_RATE_LIMIT
 from acadio_webhooks.domain.topics import Topic
 
 __all__ = [
@@ -110,6 +112,23 @@ _HEADERS_IN = (
 )
 
 
+_RATE_LIMIT_IN = (
+    "Deliveries per second the endpoint receives at most (a burst of one second's worth), "
+    "from 0.01 to 10000; null for no limit."
+)
+
+
+def _rate_limit_field() -> Any:
+    return Field(
+        default=None,
+        ge=MIN_RATE_LIMIT,
+        le=MAX_RATE_LIMIT,
+        allow_inf_nan=False,
+        description=_RATE_LIMIT_IN,
+        examples=[5.0],
+    )
+
+
 class SubscriptionIn(_Body):
     """A pattern and the endpoint that receives every topic it matches (step 5)."""
 
@@ -124,6 +143,7 @@ class SubscriptionIn(_Body):
         description="Accept a pattern that matches no topic yet (otherwise refused as a typo).",
     )
     headers: dict[str, str] | None = Field(default=None, description=_HEADERS_IN)
+    rate_limit: float | None = _rate_limit_field()
 
 
 class SubscriptionPatch(_Body):
@@ -138,6 +158,8 @@ class SubscriptionPatch(_Body):
     headers: dict[str, str] | None = Field(
         default=None, description=_HEADERS_IN + " Replaces them all; {} removes them."
     )
+    rate_limit: float | None = _rate_limit_field()
+    """Left out, the limit stays; null lifts it."""
 
 
 class TestEventIn(_Body):
@@ -249,6 +271,9 @@ class SubscriptionOut(BaseModel):
     created_at: datetime
     header_names: list[str] = Field(
         description="Names of the custom headers; their values are never shown."
+    )
+    rate_limit: float | None = Field(
+        default=None, description="Deliveries per second at most; null for no limit."
     )
 
     @classmethod

@@ -40,6 +40,7 @@ from acadio_webhooks.errors import (
     PatternMatchesNothing,
     UnreadableRecord,
 )
+from acadio_webhooks.integrations import Unchanged
 from acadio_webhooks.portal._errors import BadInput, Conflict, field_errors
 from acadio_webhooks.ports.storage import DeliveryQuery
 
@@ -221,9 +222,10 @@ class PortalService:
         endpoint: str,
         allow_future_topics: bool,
         headers: Mapping[str, str] | None = None,
+        rate_limit: float | None = None,
     ) -> Subscription:
         """Subscribe ``endpoint`` to ``pattern`` (the library validates both, and the
-        custom headers)."""
+        custom headers and rate limit)."""
 
         def subscribe() -> Subscription:
             self._integration(tenant, integration_id)
@@ -233,6 +235,7 @@ class PortalService:
                     pattern,
                     endpoint,
                     headers=headers,
+                    rate_limit=rate_limit,
                     allow_future_topics=allow_future_topics,
                 )
             except (InvalidPattern, PatternMatchesNothing) as exc:
@@ -266,8 +269,10 @@ class PortalService:
         active: bool | None,
         allow_future_topics: bool,
         headers: Mapping[str, str] | None = None,
+        rate_limit: float | Unchanged | None = Unchanged.KEEP,
     ) -> Subscription:
-        """Change a subscription's pattern, endpoint, active flag or custom headers."""
+        """Change a subscription's pattern, endpoint, active flag, custom headers or rate
+        limit."""
 
         def update() -> Subscription:
             self._subscription(tenant, subscription_id)
@@ -278,6 +283,7 @@ class PortalService:
                     endpoint=endpoint,
                     active=active,
                     headers=headers,
+                    rate_limit=rate_limit,
                     allow_future_topics=allow_future_topics,
                 )
             except (InvalidPattern, PatternMatchesNothing) as exc:

@@ -32,6 +32,7 @@ from acadio_webhooks.errors import (
     StorageError,
     UnreadableRecord,
 )
+from acadio_webhooks.integrations import Unchanged
 from acadio_webhooks.portal._csrf import COOKIE_NAME, FIELD_NAME, CsrfSigner
 from acadio_webhooks.portal._errors import (
     BadInput,
@@ -115,6 +116,24 @@ class UiCall:
         if done is not None:
             target += f"?done={done}"
         return RedirectResponse(target, status_code=303)
+
+
+def _subscription_fields(call: UiCall) -> dict[str, str]:
+    return {
+        "pattern": call.field("pattern"),
+        "endpoint": call.field("endpoint"),
+        "rate_limit": call.field("rate_limit"),
+    }
+
+
+def _with_rate_limit(values: Mapping[str, str]) -> dict[str, Any]:
+    """The form's values with an empty rate limit as no limit."""
+    return {**values, "rate_limit": values["rate_limit"] or None}
+
+
+def _shown_rate(rate_limit: float | None) -> str:
+    """A limit as the form shows it: ``5``, ``0.5``, or empty for none."""
+    return "" if rate_limit is None else f"{rate_limit:g}"
 
 
 def _validated(model: type[pydantic.BaseModel], data: Mapping[str, Any]) -> Any:
@@ -374,17 +393,18 @@ class Pages:
 
     async def subscribe(self, call: UiCall) -> Response:
         integration_id = call.param("integration_id")
-        values = {"pattern": call.field("pattern"), "endpoint": call.field("endpoint")}
+        values = _subscription_fields(call)
         allow_future = call.form.get("allow_future_topics") == "yes"
         try:
             body: SubscriptionIn = _validated(
-                SubscriptionIn, {**values, "allow_future_topics": allow_future}
+                SubscriptionIn, {**_with_rate_limit(values), "allow_future_topics": allow_future}
             )
             await self._service.subscribe(
                 call.tenant,
                 integration_id,
                 pattern=body.pattern,
                 endpoint=body.endpoint,
+                rate_limit=body.rate_limit,
                 allow_future_topics=body.allow_future_topics,
             )
         except AcadioWebhooksError as exc:
@@ -411,16 +431,21 @@ class Pages:
 
     async def subscription(self, call: UiCall) -> Response:
         subscription = await self._service.subscription(call.tenant, call.param("subscription_id"))
-        values = {"pattern": subscription.pattern, "endpoint": subscription.endpoint}
+        values = {
+            "pattern": subscription.pattern,
+            "endpoint": subscription.endpoint,
+            "rate_limit": _shown_rate(subscription.rate_limit),
+        }
         return await self._subscription_page(call, subscription, FormState(values))
 
     async def update_subscription(self, call: UiCall) -> Response:
         subscription = await self._service.subscription(call.tenant, call.param("subscription_id"))
-        values = {"pattern": call.field("pattern"), "endpoint": call.field("endpoint")}
+        values = _subscription_fields(call)
         allow_future = call.form.get("allow_future_topics") == "yes"
         try:
             body: SubscriptionPatch = _validated(
-                SubscriptionPatch, {**values, "allow_future_topics": allow_future}
+                SubscriptionPatch,
+                {**_with_rate_limit(values), "allow_future_topics": allow_future},
             )
             await self._service.update_subscription(
                 call.tenant,
@@ -428,6 +453,8 @@ class Pages:
                 pattern=body.pattern,
                 endpoint=body.endpoint,
                 active=None,
+                # The form shows the limit: emptied, it is lifted; not posted, it stays.
+                rate_limit=body.rate_limit if "rate_limit" in call.form else Unchanged.KEEP,
                 allow_future_topics=body.allow_future_topics,
             )
         except AcadioWebhooksError as exc:

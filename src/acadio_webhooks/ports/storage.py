@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Generic, Protocol, TypeVar, runtime_checkable
 
-from acadio_webhooks.domain.messages import Notification, Settlement, WorkItem
+from acadio_webhooks.domain.messages import Claimed, Notification, Settlement, WorkItem
 from acadio_webhooks.domain.models import (
     Attempt,
     Delivery,
@@ -226,7 +226,7 @@ class Store(Protocol):
         owner: str,
         lease: timedelta,
         skip_subscriptions: Collection[str] = (),
-    ) -> list[WorkItem]:
+    ) -> Claimed:
         """Lease up to ``limit`` due deliveries to ``owner`` until ``now + lease``.
 
         Due: pending, ``next_attempt_at <= now``, no unexpired lease, and the subscription
@@ -237,6 +237,13 @@ class Store(Protocol):
 
         ``skip_subscriptions``: leave these subscriptions' deliveries for later (a worker
         whose slots for an endpoint are full asks for other endpoints' work instead).
+
+        Rate limits (:attr:`Subscription.rate_limit`): a due delivery its endpoint's limit
+        does not let go now is put off, still pending and not attempted, to the time it may
+        (see :mod:`acadio_webhooks.domain.rate_limit`); the limiter's state is kept in the
+        store, so every claimer shares it. The result's ``resume_at`` says when the first
+        delivery put off comes due (or ``now`` if the claim stopped before the end of the
+        due backlog).
         """
         ...
 

@@ -31,7 +31,7 @@ from acadio_webhooks.adapters.storage._common import (
     require_target,
 )
 from acadio_webhooks.domain.core import is_paused
-from acadio_webhooks.domain.messages import NO_HEADERS, Notification, Settlement, WorkItem
+from acadio_webhooks.domain.messages import NO_HEADERS, Claimed, Notification, Settlement, WorkItem
 from acadio_webhooks.domain.models import (
     Attempt,
     Delivery,
@@ -40,6 +40,7 @@ from acadio_webhooks.domain.models import (
     Integration,
     Subscription,
 )
+from acadio_webhooks.domain.rate_limit import Pace, Throttle
 from acadio_webhooks.domain.retention import FINAL_STATUSES, PruneReport
 from acadio_webhooks.errors import NotFound, StorageError
 from acadio_webhooks.ports.storage import (
@@ -88,6 +89,10 @@ class MemoryStore:
         self._notifications: dict[str, Notification] = {}
         self._sent_at: dict[str, datetime] = {}
         self._named_leases: dict[str, _Lease] = {}
+        # Rate limits: each limited subscription's limiter state (sent_until, queued_until),
+        # and the pending deliveries put off for a limit (see domain.rate_limit).
+        self._throttled: dict[str, tuple[datetime | None, datetime | None]] = {}
+        self._reserved: set[str] = set()
 
     def __repr__(self) -> str:
         return f"MemoryStore(deliveries={len(self._deliveries)})"
@@ -136,12 +141,17 @@ class MemoryStore:
             self._revision += 1
 
     def update_subscription(self, subscription: Subscription) -> None:
-        """Replace the subscription with the same id; ``NotFound`` if there is none."""
+        """Replace the subscription with the same id; ``NotFound`` if there is none.
+
+        A changed rate limit starts afresh: deliveries put off for the old one come due now.
+        """
         with self._lock:
-            self.get_subscription(subscription.id)
+            stored = self.get_subscription(subscription.id)
             self.get_integration(subscription.integration_id)
             self._subscriptions[subscription.id] = subscription
             self._revision += 1
+            if stored.rate_limit != subscription.rate_limit:
+                self._reset_throttle(subscription.id)
 
     def delete_subscription(self, subscription_id: str) -> None:
         """Remove a subscription and cancel its pending deliveries; ``NotFound`` if unknown."""
@@ -255,7 +265,7 @@ class MemoryStore:
         owner: str,
         lease: timedelta,
         skip_subscriptions: Collection[str] = (),
-    ) -> list[WorkItem]:
+    ) -> Claimed:
         """Lease up to ``limit`` due deliveries, oldest due first; cancel inactive ones."""
         skipped = frozenset(skip_subscriptions)
         put_back: list[tuple[datetime, str]] = []
@@ -265,6 +275,7 @@ class MemoryStore:
             items: list[WorkItem] = []
             dead: list[str] = []
             keys: dict[str, tuple[bytes, ...]] = {}
+            throttles: dict[str, Throttle] = {}
             expires_at = now + lease
             due = self._due
             while due and len(items) < limit and due[0][0] <= now:
@@ -293,6 +304,10 @@ class MemoryStore:
                     self._queued[delivery_id] = paused
                     heapq.heappush(due, (paused, delivery_id))
                     continue
+                if subscription.rate_limit is not None and self._put_off(
+                    delivery, subscription, now, throttles
+                ):
+                    continue
                 self._leases[delivery.id] = _Lease(owner, expires_at)
                 heapq.heappush(self._expiries, (expires_at, delivery.id))
                 if integration.id not in keys:
@@ -301,7 +316,9 @@ class MemoryStore:
             for entry in put_back:
                 heapq.heappush(due, entry)
             self._cancel(dead, now=now)
-            return items
+            for subscription_id, throttle in throttles.items():
+                self._throttled[subscription_id] = (throttle.sent_until, throttle.queued_until)
+            return Claimed(items, self._next_reserved(throttles, now))
 
     def take(
         self,
@@ -579,6 +596,7 @@ class MemoryStore:
                 for attempt in self._attempts.pop(delivery_id, ()):
                     self._attempt_ids.discard(attempt.id)
                 del self._deliveries[delivery_id]
+                self._reserved.discard(delivery_id)
             for ident in going:
                 event = self._events.pop(ident)
                 if event.dedup_key is not None:
@@ -693,6 +711,65 @@ class MemoryStore:
         self._queued[delivery.id] = when
         heapq.heappush(self._due, (when, delivery.id))
 
+    def _put_off(
+        self,
+        delivery: Delivery,
+        subscription: Subscription,
+        now: datetime,
+        throttles: dict[str, Throttle],
+    ) -> bool:
+        """Whether the subscription's rate limit puts the due delivery off (then queued
+        again for when it may go, reserved); the claim's limiters are kept in ``throttles``."""
+        assert subscription.rate_limit is not None
+        throttle = throttles.get(subscription.id)
+        if throttle is None:
+            throttle = throttles[subscription.id] = Throttle(
+                Pace.of(subscription.rate_limit),
+                *self._throttled.get(subscription.id, (None, None)),
+            )
+        put_off = throttle.admit(now, reserved=delivery.id in self._reserved)
+        if put_off is None:
+            self._reserved.discard(delivery.id)
+            return False
+        self._reserved.add(delivery.id)
+        self._deliveries[delivery.id] = _updated(delivery, {"next_attempt_at": put_off})
+        self._queued[delivery.id] = put_off
+        heapq.heappush(self._due, (put_off, delivery.id))
+        return True
+
+    def _next_reserved(self, throttles: dict[str, Throttle], now: datetime) -> datetime | None:
+        """When the first delivery put off for these subscriptions' limits comes due."""
+        queueing = {
+            ident
+            for ident, t in throttles.items()
+            if t.queued_until is not None and t.queued_until > now
+        }
+        if not queueing:
+            return None
+        return min(
+            (
+                self._queued[ident]
+                for ident in self._reserved
+                if ident in self._queued
+                and self._queued[ident] > now
+                and self._deliveries[ident].subscription_id in queueing
+            ),
+            default=None,
+        )
+
+    def _reset_throttle(self, subscription_id: str) -> None:
+        """Forget the limiter state; reserved deliveries are due since they were created
+        (they were due when put off)."""
+        self._throttled.pop(subscription_id, None)
+        for delivery_id in self._pending_of(subscription_id=subscription_id):
+            if delivery_id in self._reserved:
+                self._reserved.discard(delivery_id)
+                delivery = self._deliveries[delivery_id]
+                delivery = _updated(delivery, {"next_attempt_at": delivery.created_at})
+                self._deliveries[delivery_id] = delivery
+                if delivery_id in self._queued:
+                    self._enqueue_due(delivery)
+
     def _unpause(self, subscription_id: str) -> None:
         """The breaker closed: deliveries queued for the pause's end are due as before."""
         for delivery_id in self._pending_of(subscription_id=subscription_id):
@@ -742,6 +819,7 @@ class MemoryStore:
             self._pending.discard(delivery_id)
             self._leases.pop(delivery_id, None)
             self._queued.pop(delivery_id, None)
+            self._reserved.discard(delivery_id)
 
     def _apply_verdict(self, settlement: Settlement, now: datetime) -> None:
         delivery_id = settlement.item.delivery_id

@@ -215,6 +215,9 @@ class SecretCodec:
 
     def to_subscription(self, row: Row) -> Subscription:
         fields = dict(row)
+        # The rate limiter's state belongs to the claims, not to the record.
+        fields.pop("rate_sent_until", None)
+        fields.pop("rate_queued_until", None)
         fields["headers"] = self.load_headers(fields.get("headers"), fields.get("id", "?"))
         return _validated(Subscription, fields, schema.subscriptions.name)
 

@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 
 from acadio_webhooks.adapters.storage._common import HealthChange, fold_health
+from acadio_webhooks.adapters.storage.sql import _throttle
 from acadio_webhooks.adapters.storage.sql._codec import (
     SecretCodec,
     notification_row,
@@ -48,8 +49,9 @@ from acadio_webhooks.adapters.storage.sql.schema import (
     subscriptions,
 )
 from acadio_webhooks.domain.core import PAUSE_HORIZON
-from acadio_webhooks.domain.messages import NO_HEADERS, Settlement, WorkItem
+from acadio_webhooks.domain.messages import NO_HEADERS, Claimed, Settlement, WorkItem
 from acadio_webhooks.domain.models import DeliveryStatus, Integration
+from acadio_webhooks.domain.rate_limit import Throttle
 from acadio_webhooks.errors import StorageError
 
 __all__ = ["DUE_CHANNEL", "notify_due", "claim", "take", "settle", "cancel_where", "bump_revision"]
@@ -115,11 +117,14 @@ class _Due(NamedTuple):
     subscription_id: str
     integration_id: str
     attempts: int
+    next_attempt_at: datetime
+    rate_reserved: bool | None
     endpoint: str | None
     subscription_active: bool | None
     consecutive_failures: int | None
     failing_since: datetime | None
     headers: str | None
+    rate_limited: bool | None
     integration_active: bool | None
     secrets: str | None
     payload: bytes
@@ -135,11 +140,15 @@ def _work_rows() -> Select[Any]:
         d.c.subscription_id,
         d.c.integration_id,
         d.c.attempts,
+        d.c.next_attempt_at,
+        d.c.rate_reserved,
         s.c.endpoint,
         s.c.active,
         s.c.consecutive_failures,
         s.c.failing_since,
         s.c.headers,
+        # Whether only: the limit itself is read with the limiter's state, under its lock.
+        s.c.rate_limit.is_not(None),
         i.c.active,
         i.c.secrets,
         e.c.payload,
@@ -200,6 +209,7 @@ _LEASE = (
     .values(
         lease_owner=bindparam("b_owner"),
         lease_expires_at=bindparam("b_until", type_=UtcDateTime),
+        rate_reserved=None,
     )
 )
 _STATES = select(deliveries.c.id, deliveries.c.status, deliveries.c.lease_owner).where(
@@ -217,6 +227,12 @@ _DIRTY = select(subscriptions.c.id).where(
 )
 
 
+_MAX_ROUNDS = 8
+"""Windows one claim reads at most: rows put off for rate limits, cancelled or unreadable
+do not fill a claim, and a long backlog of them is worked through over several claims
+rather than in one long transaction."""
+
+
 def claim(
     conn: Connection,
     codec: SecretCodec,
@@ -226,24 +242,86 @@ def claim(
     owner: str,
     lease: timedelta,
     skip_subscriptions: Collection[str] = (),
-) -> list[WorkItem]:
-    """Lease up to ``limit`` due deliveries to ``owner``; cancel the inactive ones met."""
+) -> Claimed:
+    """Lease up to ``limit`` due deliveries to ``owner``; cancel the inactive ones met and
+    put off those over their endpoint's rate limit."""
     if conn.dialect.name == "postgresql":
         # A lease lost in a server crash only makes its deliveries claimable again (what
         # lease expiry does anyway), so the claim need not wait for its WAL flush; the
         # settle that follows is durable and flushes the claim's WAL with its own.
         conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
     keys: dict[str, tuple[bytes, ...] | StorageError] = {}
-    items: list[WorkItem] = []
-    while len(items) < limit:
+    items = Claimed()
+    limits = _Limits(skip_subscriptions)
+    for _round in range(_MAX_ROUNDS):
         wanted = limit - len(items)
-        rows = _due_rows(conn, now=now, limit=wanted, skip_subscriptions=skip_subscriptions)
-        left_out = _lease_rows(conn, codec, rows, items, keys, owner=owner, now=now, lease=lease)
+        rows = _due_rows(conn, now=now, limit=wanted, skip_subscriptions=limits.skipped)
+        going = limits.apply(conn, rows, now)
+        left_out = len(rows) - len(going)
+        left_out += _lease_rows(conn, codec, going, items, keys, owner=owner, now=now, lease=lease)
         # A short window means the due backlog is exhausted; a window handed out whole filled
         # the claim.
-        if len(rows) < wanted or not left_out:
+        if len(rows) < wanted or not left_out or len(items) >= limit:
             break
+    else:
+        items.resume_at = now  # more may be due: claim again without waiting
+    limits.save(conn)
+    if items.resume_at is None:
+        items.resume_at = _throttle.next_reserved(conn, limits.queueing(now), now=now)
     return items
+
+
+class _Limits:
+    """The rate limits met during one claim."""
+
+    def __init__(self, skip_subscriptions: Collection[str]) -> None:
+        self.skipped = set(skip_subscriptions)
+        self.throttles: dict[str, Throttle] = {}
+        self.unlimited: set[str] = set()
+
+    def apply(self, conn: Connection, rows: Sequence[_Due], now: datetime) -> list[_Due]:
+        """The rows that may go now; put off the others."""
+        limited = {
+            r.subscription_id
+            for r in rows
+            if r.rate_limited and r.subscription_active and r.integration_active
+        }
+        if not limited:
+            return list(rows)
+        unknown = limited - self.throttles.keys() - self.unlimited
+        if unknown:
+            loaded = _throttle.load_throttles(conn, unknown)
+            self.throttles.update(loaded)
+            self.unlimited.update(sub for sub in unknown if sub not in loaded)
+        going: list[_Due] = []
+        until: list[tuple[str, datetime]] = []
+        for row in rows:
+            throttle = self.throttles.get(row.subscription_id)
+            if throttle is None:
+                if row.subscription_id in limited and row.subscription_id not in self.unlimited:
+                    # Locked by another claimer (PostgreSQL): its deliveries wait for it.
+                    self.skipped.add(row.subscription_id)
+                    continue
+                going.append(row)
+                continue
+            due = throttle.admit(now, reserved=bool(row.rate_reserved))
+            if due is None:
+                going.append(row)
+            else:
+                until.append((row.id, due))
+        _throttle.put_off(conn, until)
+        return going
+
+    def save(self, conn: Connection) -> None:
+        _throttle.save_throttles(conn, self.throttles)
+
+    def queueing(self, now: datetime) -> list[str]:
+        """The subscriptions met with deliveries put off until after ``now``."""
+        return [
+            ident
+            for ident, t in self.throttles.items()
+            if t.queued_until is not None and t.queued_until > now
+        ]
 
 
 def _lease_rows(

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Double,
     Float,
     ForeignKey,
     Index,
@@ -129,6 +130,11 @@ subscriptions = Table(
     Column("paused_until", UtcDateTime),
     # Custom headers as JSON, sealed like the signing secrets; NULL when there are none.
     Column("headers", Text),
+    # Deliveries per second at most, and the limiter's state (domain.rate_limit.Throttle);
+    # written by claims only (rev 0008).
+    Column("rate_limit", Double),
+    Column("rate_sent_until", UtcDateTime),
+    Column("rate_queued_until", UtcDateTime),
     Index(None, "integration_id", "created_at"),
 )
 
@@ -169,11 +175,15 @@ deliveries = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     Column("lease_owner", String(255)),
     Column("lease_expires_at", UtcDateTime),
+    # Put off for its endpoint's rate limit: goes ahead of newer deliveries when due (rev
+    # 0008). NULL, not false, otherwise: nothing to write on the emit's insert.
+    Column("rate_reserved", Boolean),
     # The claim walks this index in (due time, id) order and stops after `limit` rows; the
     # trailing id gives the full ORDER BY, so no backlog-wide sort is ever needed.
     Index(None, "status", "next_attempt_at", "id"),
     Index(None, "event_id"),
-    Index(None, "subscription_id", "status"),
+    # Also finds the next delivery put off for a rate limit (rev 0008 added next_attempt_at).
+    Index(None, "subscription_id", "status", "next_attempt_at"),
     Index(None, "integration_id", "created_at"),
     Index(None, "tenant", "created_at"),
     Index(None, "created_at", "id"),

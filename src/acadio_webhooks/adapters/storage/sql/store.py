@@ -28,6 +28,7 @@ from acadio_webhooks.adapters.storage.sql import (
     _outbox,
     _queue,
     _retention,
+    _throttle,
     migrate,
 )
 from acadio_webhooks.adapters.storage.sql._engine import (
@@ -45,7 +46,7 @@ from acadio_webhooks.adapters.storage.sql.schema import (
     notifications,
     subscriptions,
 )
-from acadio_webhooks.domain.messages import Notification, Settlement, WorkItem
+from acadio_webhooks.domain.messages import Claimed, Notification, Settlement, WorkItem
 from acadio_webhooks.domain.models import (
     Attempt,
     Delivery,
@@ -213,9 +214,17 @@ class SqlStore:
             _queue.bump_revision(conn)
 
     def update_subscription(self, subscription: Subscription) -> None:
-        """Replace the subscription with the same id; ``NotFound`` if there is none."""
+        """Replace the subscription with the same id; ``NotFound`` if there is none.
+
+        A changed rate limit starts afresh: deliveries put off for the old one come due now.
+        """
         with self._transaction("updating a subscription", write=True) as conn:
             self._require(conn, integrations, subscription.integration_id, "integration")
+            stored = conn.execute(
+                select(subscriptions.c.rate_limit).where(subscriptions.c.id == subscription.id)
+            ).first()
+            if stored is not None and stored.rate_limit != subscription.rate_limit:
+                _throttle.reset_throttle(conn, subscription.id)
             result = conn.execute(
                 update(subscriptions)
                 .where(subscriptions.c.id == subscription.id)
@@ -327,7 +336,7 @@ class SqlStore:
         owner: str,
         lease: timedelta,
         skip_subscriptions: Collection[str] = (),
-    ) -> list[WorkItem]:
+    ) -> Claimed:
         """Lease up to ``limit`` due deliveries, oldest due first; cancel inactive ones."""
         with self._transaction("claiming deliveries", write=True) as conn:
             return _queue.claim(

@@ -1,0 +1,126 @@
+"""Rate limits in SQL: the limiter state of rate-limited subscriptions, read and written
+inside the claim's transaction (see :mod:`acadio_webhooks.domain.rate_limit`).
+
+SQLite runs one claim at a time. On PostgreSQL each claim locks the subscription rows it
+limits, ``SKIP LOCKED``: a subscription another claimer is limiting right now is left to
+that claimer (its due deliveries stay as they are for the next claim), so claimers never
+wait for each other here nor take locks in an order that could dead-lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Select, bindparam, select, true, update
+
+from acadio_webhooks.adapters.storage.sql.schema import UtcDateTime, deliveries, subscriptions
+from acadio_webhooks.domain.rate_limit import Pace, Throttle
+
+__all__ = ["load_throttles", "save_throttles", "put_off", "next_reserved", "reset_throttle"]
+
+
+def load_throttles(conn: Connection, subscription_ids: Collection[str]) -> dict[str, Throttle]:
+    """The limiters of ``subscription_ids`` this claim may use, locked on PostgreSQL.
+
+    Left out: subscriptions another claimer holds (PostgreSQL), and subscriptions whose
+    limit was lifted since the due deliveries were read (they go unthrottled).
+    """
+    s = subscriptions
+    query = (
+        select(s.c.id, s.c.rate_limit, s.c.rate_sent_until, s.c.rate_queued_until)
+        .where(s.c.id.in_(sorted(subscription_ids)))
+        .order_by(s.c.id)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return {
+        row.id: Throttle(Pace.of(row.rate_limit), row.rate_sent_until, row.rate_queued_until)
+        for row in conn.execute(query)
+        if row.rate_limit is not None
+    }
+
+
+_SAVE = (
+    update(subscriptions)
+    .where(subscriptions.c.id == bindparam("b_id"))
+    .values(
+        rate_sent_until=bindparam("b_sent", type_=UtcDateTime),
+        rate_queued_until=bindparam("b_queued", type_=UtcDateTime),
+    )
+)
+
+
+def save_throttles(conn: Connection, throttles: Mapping[str, Throttle]) -> None:
+    """Write the limiters' state back."""
+    if throttles:
+        conn.execute(
+            _SAVE,
+            [
+                {"b_id": ident, "b_sent": t.sent_until, "b_queued": t.queued_until}
+                for ident, t in throttles.items()
+            ],
+        )
+
+
+_PUT_OFF = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("b_id"))
+    .values(next_attempt_at=bindparam("b_due", type_=UtcDateTime), rate_reserved=True)
+)
+
+
+def put_off(conn: Connection, until: Sequence[tuple[str, datetime]]) -> None:
+    """Reschedule deliveries to the times their endpoints' limits let them go, reserved."""
+    if until:
+        conn.execute(_PUT_OFF, [{"b_id": ident, "b_due": due} for ident, due in until])
+
+
+def _first_reserved(subscription_id: str, now: datetime) -> Select[Any]:
+    d = deliveries
+    # Walks the (subscription_id, status, next_attempt_at) index from ``now`` on.
+    return (
+        select(d.c.next_attempt_at)
+        .where(
+            d.c.subscription_id == subscription_id,
+            d.c.status == "pending",
+            d.c.next_attempt_at > now,
+            d.c.rate_reserved == true(),
+        )
+        .order_by(d.c.next_attempt_at)
+        .limit(1)
+    )
+
+
+def next_reserved(
+    conn: Connection, subscription_ids: Sequence[str], *, now: datetime
+) -> datetime | None:
+    """When the first delivery put off for these subscriptions' limits comes due."""
+    # One short index walk per subscription: a claim meets few limited ones.
+    firsts = [conn.execute(_first_reserved(ident, now)).scalar() for ident in subscription_ids]
+    return min((first for first in firsts if first is not None), default=None)
+
+
+def reset_throttle(conn: Connection, subscription_id: str) -> None:
+    """Forget a subscription's limiter state and make its reserved deliveries due again:
+    after its limit changed, they are spaced by the new one (or go, without one)."""
+    d = deliveries
+    # They were due when put off, so due since they were created is right, whichever clock
+    # the claimers keep. The deliveries first: a claim holding some of them then waits for
+    # no subscription row this transaction already holds.
+    values: dict[str, Any] = {"next_attempt_at": d.c.created_at, "rate_reserved": None}
+    conn.execute(
+        update(d)
+        .where(
+            d.c.subscription_id == subscription_id,
+            d.c.status == "pending",
+            d.c.rate_reserved == true(),
+        )
+        .values(values)
+    )
+    conn.execute(
+        update(subscriptions)
+        .where(subscriptions.c.id == subscription_id)
+        .values(rate_sent_until=None, rate_queued_until=None)
+    )
