@@ -26,7 +26,13 @@ VERDICT = re.compile(
     r"^  (MET   |MISSED) .+: -?[\d,.]+ ?\S* \(target (<=|>=) [\d,.]+ ?\S*\)$", re.M
 )
 # What each benchmark needs beyond Python, and which of the suite's services.
-NEEDS_POSTGRES = {"bench_delivery", "bench_emit", "bench_scale"}
+NEEDS_POSTGRES = {
+    "bench_delivery",
+    "bench_emit",
+    "bench_prune",
+    "bench_rate_limit",
+    "bench_scale",
+}
 NEEDS_RABBITMQ = {"bench_scale"}
 NEEDS_VALGRIND = {"bench_overhead"}
 
@@ -37,6 +43,8 @@ def test_every_benchmark_is_covered() -> None:
         "bench_emit",
         "bench_matching",
         "bench_overhead",
+        "bench_prune",
+        "bench_rate_limit",
         "bench_scale",
         "bench_signing",
         "bench_transport",
