@@ -66,6 +66,12 @@ class _Queue:
             self.next_id += 1
 
     def claim(self, now: datetime) -> None:
+        """Claim what is due, oldest first; keep when to claim again as the worker does:
+        the earliest of its hints (a claim's first delivery put off, and the next one due
+        behind a reserved delivery it let go), dropping those that have passed."""
+        if self.resume_at is not None and self.resume_at <= now:
+            self.resume_at = None
+        hints: list[datetime] = []
         for ident, (due, reserved) in sorted(self.due.items(), key=lambda kv: (kv[1][0], kv[0])):
             if due > now:
                 continue
@@ -73,11 +79,16 @@ class _Queue:
             if put_off is None:
                 del self.due[ident]
                 self.sent.append((now, ident))
+                following = [d for d, r in self.due.values() if r and d > now]
+                if reserved and following:
+                    hints.append(min(following))
             else:
                 assert put_off > now  # never put off to a time that is already due
                 self.due[ident] = (put_off, True)
-        # As a store's claim gives it: when the next delivery put off comes due.
-        self.resume_at = min((due for due, _ in self.due.values() if due > now), default=None)
+                hints.append(put_off)
+        if self.resume_at is not None:
+            hints.append(self.resume_at)
+        self.resume_at = min(hints, default=None)
 
 
 @given(

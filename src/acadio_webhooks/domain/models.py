@@ -38,6 +38,7 @@ __all__ = [
     "DeliveryStatus",
     "SigningSecret",
     "Integration",
+    "signing_keys",
     "Subscription",
     "Event",
     "Delivery",
@@ -148,8 +149,14 @@ class Integration(_Record):
 
     def signing_keys(self, now: datetime) -> tuple[bytes, ...]:
         """Keys that sign a request made at ``now``, newest first (expired ones dropped)."""
-        keys = tuple(s.key() for s in self.secrets if s.expires_at is None or s.expires_at > now)
-        return keys or (self.secrets[0].key(),)
+        return signing_keys(self.secrets, now)
+
+
+def signing_keys(secrets: tuple[SigningSecret, ...], now: datetime) -> tuple[bytes, ...]:
+    """The keys of ``secrets`` (newest first) that sign a request made at ``now``: those not
+    expired, or the newest if all are (what :meth:`Integration.signing_keys` returns)."""
+    keys = tuple(s.key() for s in secrets if s.expires_at is None or s.expires_at > now)
+    return keys or (secrets[0].key(),)
 
 
 class Subscription(_Record):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import threading
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
@@ -93,6 +93,9 @@ class MemoryStore:
         # and the pending deliveries put off for a limit (see domain.rate_limit).
         self._throttled: dict[str, tuple[datetime | None, datetime | None]] = {}
         self._reserved: set[str] = set()
+        # Per subscription, a heap of (due, id) of its reserved deliveries (stale entries
+        # skipped), so the next one due is found without a scan.
+        self._reserved_due: dict[str, list[tuple[datetime, str]]] = {}
 
     def __repr__(self) -> str:
         return f"MemoryStore(deliveries={len(self._deliveries)})"
@@ -275,7 +278,7 @@ class MemoryStore:
             items: list[WorkItem] = []
             dead: list[str] = []
             keys: dict[str, tuple[bytes, ...]] = {}
-            throttles: dict[str, Throttle] = {}
+            limits = _Limits()
             expires_at = now + lease
             due = self._due
             while due and len(items) < limit and due[0][0] <= now:
@@ -305,7 +308,7 @@ class MemoryStore:
                     heapq.heappush(due, (paused, delivery_id))
                     continue
                 if subscription.rate_limit is not None and self._put_off(
-                    delivery, subscription, now, throttles
+                    delivery, subscription, now, limits
                 ):
                     continue
                 self._leases[delivery.id] = _Lease(owner, expires_at)
@@ -316,9 +319,11 @@ class MemoryStore:
             for entry in put_back:
                 heapq.heappush(due, entry)
             self._cancel(dead, now=now)
-            for subscription_id, throttle in throttles.items():
+            for subscription_id, throttle in limits.throttles.items():
                 self._throttled[subscription_id] = (throttle.sent_until, throttle.queued_until)
-            return Claimed(items, self._next_reserved(throttles, now))
+            firsts = [self._next_reserved(ident, now) for ident in limits.sent_reserved]
+            firsts.append(limits.first_put_off)
+            return Claimed(items, min((f for f in firsts if f is not None), default=None))
 
     def take(
         self,
@@ -712,55 +717,48 @@ class MemoryStore:
         heapq.heappush(self._due, (when, delivery.id))
 
     def _put_off(
-        self,
-        delivery: Delivery,
-        subscription: Subscription,
-        now: datetime,
-        throttles: dict[str, Throttle],
+        self, delivery: Delivery, subscription: Subscription, now: datetime, limits: _Limits
     ) -> bool:
         """Whether the subscription's rate limit puts the due delivery off (then queued
-        again for when it may go, reserved); the claim's limiters are kept in ``throttles``."""
+        again for when it may go, reserved); ``limits`` keeps what the claim met."""
         assert subscription.rate_limit is not None
-        throttle = throttles.get(subscription.id)
+        throttle = limits.throttles.get(subscription.id)
         if throttle is None:
-            throttle = throttles[subscription.id] = Throttle(
+            throttle = limits.throttles[subscription.id] = Throttle(
                 Pace.of(subscription.rate_limit),
                 *self._throttled.get(subscription.id, (None, None)),
             )
-        put_off = throttle.admit(now, reserved=delivery.id in self._reserved)
+        reserved = delivery.id in self._reserved
+        put_off = throttle.admit(now, reserved=reserved)
         if put_off is None:
-            self._reserved.discard(delivery.id)
+            if reserved:
+                self._reserved.discard(delivery.id)
+                limits.sent_reserved.add(subscription.id)
             return False
         self._reserved.add(delivery.id)
         self._deliveries[delivery.id] = _updated(delivery, {"next_attempt_at": put_off})
         self._queued[delivery.id] = put_off
         heapq.heappush(self._due, (put_off, delivery.id))
+        heapq.heappush(self._reserved_due.setdefault(subscription.id, []), (put_off, delivery.id))
+        if limits.first_put_off is None or put_off < limits.first_put_off:
+            limits.first_put_off = put_off
         return True
 
-    def _next_reserved(self, throttles: dict[str, Throttle], now: datetime) -> datetime | None:
-        """When the first delivery put off for these subscriptions' limits comes due."""
-        queueing = {
-            ident
-            for ident, t in throttles.items()
-            if t.queued_until is not None and t.queued_until > now
-        }
-        if not queueing:
-            return None
-        return min(
-            (
-                self._queued[ident]
-                for ident in self._reserved
-                if ident in self._queued
-                and self._queued[ident] > now
-                and self._deliveries[ident].subscription_id in queueing
-            ),
-            default=None,
-        )
+    def _next_reserved(self, subscription_id: str, now: datetime) -> datetime | None:
+        """When the subscription's next reserved delivery comes due (after ``now``)."""
+        queue = self._reserved_due.get(subscription_id, [])
+        while queue:
+            due, ident = queue[0]
+            if ident in self._reserved and self._queued.get(ident) == due and due > now:
+                return due
+            heapq.heappop(queue)
+        return None
 
     def _reset_throttle(self, subscription_id: str) -> None:
         """Forget the limiter state; reserved deliveries are due since they were created
         (they were due when put off)."""
         self._throttled.pop(subscription_id, None)
+        self._reserved_due.pop(subscription_id, None)
         for delivery_id in self._pending_of(subscription_id=subscription_id):
             if delivery_id in self._reserved:
                 self._reserved.discard(delivery_id)
@@ -873,6 +871,16 @@ class MemoryStore:
             if subscription.headers
             else NO_HEADERS,
         )
+
+
+@dataclass
+class _Limits:
+    """The rate limits one claim met: their limiters, the first delivery it put off, and
+    the subscriptions whose reserved deliveries it let go."""
+
+    throttles: dict[str, Throttle] = field(default_factory=dict)
+    first_put_off: datetime | None = None
+    sent_reserved: set[str] = field(default_factory=set)
 
 
 def _updated(delivery: Delivery, changes: dict[str, object]) -> Delivery:

@@ -50,7 +50,8 @@ from acadio_webhooks.adapters.storage.sql.schema import (
 )
 from acadio_webhooks.domain.core import PAUSE_HORIZON
 from acadio_webhooks.domain.messages import NO_HEADERS, Claimed, Settlement, WorkItem
-from acadio_webhooks.domain.models import DeliveryStatus, Integration
+from acadio_webhooks.domain.models import DeliveryStatus
+from acadio_webhooks.domain.models import signing_keys as keys_signing_at
 from acadio_webhooks.domain.rate_limit import Throttle
 from acadio_webhooks.errors import StorageError
 
@@ -257,17 +258,24 @@ def claim(
         wanted = limit - len(items)
         rows = _due_rows(conn, now=now, limit=wanted, skip_subscriptions=limits.skipped)
         going = limits.apply(conn, rows, now)
-        left_out = len(rows) - len(going)
-        left_out += _lease_rows(conn, codec, going, items, keys, owner=owner, now=now, lease=lease)
+        put_off = len(rows) - len(going)
+        unsent = _lease_rows(conn, codec, going, items, keys, owner=owner, now=now, lease=lease)
+        left_out = put_off + unsent
         # A short window means the due backlog is exhausted; a window handed out whole filled
         # the claim.
-        if len(rows) < wanted or not left_out or len(items) >= limit:
+        if len(rows) < wanted or not left_out:
+            break
+        if not unsent and 2 * len(items) >= limit:
+            # Only rows put off for rate limits: a few of each window while an endpoint's
+            # backlog is being spaced out. Half full is enough then, as another round costs
+            # about as much as another claim; more are due, so the claimer comes back at once.
+            items.resume_at = now
             break
     else:
         items.resume_at = now  # more may be due: claim again without waiting
     limits.save(conn)
     if items.resume_at is None:
-        items.resume_at = _throttle.next_reserved(conn, limits.queueing(now), now=now)
+        items.resume_at = limits.resume_at(conn, now)
     return items
 
 
@@ -278,6 +286,8 @@ class _Limits:
         self.skipped = set(skip_subscriptions)
         self.throttles: dict[str, Throttle] = {}
         self.unlimited: set[str] = set()
+        self.first_put_off: datetime | None = None
+        self.sent_reserved: set[str] = set()
 
     def apply(self, conn: Connection, rows: Sequence[_Due], now: datetime) -> list[_Due]:
         """The rows that may go now; put off the others."""
@@ -307,21 +317,29 @@ class _Limits:
             due = throttle.admit(now, reserved=bool(row.rate_reserved))
             if due is None:
                 going.append(row)
+                if row.rate_reserved:
+                    self.sent_reserved.add(row.subscription_id)
             else:
                 until.append((row.id, due))
+                if self.first_put_off is None or due < self.first_put_off:
+                    self.first_put_off = due
         _throttle.put_off(conn, until)
         return going
 
     def save(self, conn: Connection) -> None:
         _throttle.save_throttles(conn, self.throttles)
 
-    def queueing(self, now: datetime) -> list[str]:
-        """The subscriptions met with deliveries put off until after ``now``."""
-        return [
+    def resume_at(self, conn: Connection, now: datetime) -> datetime | None:
+        """When the first delivery this claim knows to be put off comes due: the first it
+        put off, or the next one queued behind a reserved delivery it let go. (Those put off
+        by earlier claims were those claims' news.)"""
+        after_sent = [
             ident
-            for ident, t in self.throttles.items()
-            if t.queued_until is not None and t.queued_until > now
+            for ident in self.sent_reserved
+            if (queued := self.throttles[ident].queued_until) is not None and queued > now
         ]
+        firsts = [self.first_put_off, _throttle.next_reserved(conn, after_sent, now=now)]
+        return min((first for first in firsts if first is not None), default=None)
 
 
 def _lease_rows(
@@ -387,8 +405,7 @@ def _signing_keys(codec: SecretCodec, row: _Due, now: datetime) -> tuple[bytes, 
         secrets = codec.load(row.secrets, row.integration_id)
     except StorageError as exc:
         return exc
-    # Only the secrets take part in choosing signing keys.
-    return Integration.model_construct(secrets=secrets).signing_keys(now)
+    return keys_signing_at(secrets, now)
 
 
 def _headers(codec: SecretCodec, row: _Due) -> Mapping[str, str] | StorageError:
