@@ -565,7 +565,6 @@ class AsyncWorker(_Worker[AsyncTransport]):
             if wanted >= threshold or (state.leased == 0 and wanted > 0):
                 claimed = True
                 skipped = state.saturated()
-                now = self._runner.clock.now()
                 try:
                     claim = await self._store_call(partial(self._runner.claim, wanted, skipped))
                 except AcadioWebhooksError:
@@ -573,7 +572,8 @@ class AsyncWorker(_Worker[AsyncTransport]):
                     await self._pause(settings.poll_interval)
                     continue
                 items = claim
-                stopped_early = self._note_resume(claim.resume_at, now)
+                # Read after the claim: its resume_at is at or after the time it claimed at.
+                stopped_early = self._note_resume(claim.resume_at, self._runner.clock.now())
                 accepted = []
                 for item in items:
                     if state.hold(item.subscription_id):
@@ -608,7 +608,8 @@ class AsyncWorker(_Worker[AsyncTransport]):
             state.idle.set()
 
     def _note_resume(self, resume_at: datetime | None, now: datetime) -> bool:
-        """Keep a claim's ``resume_at``; True when the claim left due deliveries behind."""
+        """Keep a claim's ``resume_at``; True when deliveries are due already (the claim
+        left some behind, or some it put off came due while it ran)."""
         if self._resume_at is not None and self._resume_at <= now:
             self._resume_at = None  # the claim just made took what had come due
         if resume_at is None:
