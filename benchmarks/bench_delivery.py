@@ -139,6 +139,25 @@ def postgres_url(admin_url: str) -> Iterator[str | None]:
         admin.dispose()
 
 
+@contextmanager
+def fresh_sql_store(kind: str, admin_url: str) -> Iterator[Any]:
+    """A fresh SqlStore of ``kind`` (``sqlite``: a temporary file; ``postgresql``: a new
+    database, dropped afterwards), closed afterwards; exits when PostgreSQL is unreachable."""
+    from acadio_webhooks.adapters.storage.sql import SqlStore
+
+    with ExitStack() as stack:
+        if kind == "sqlite":
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="acadio-bench-"))
+            store = SqlStore(Path(folder) / "bench.db")
+        else:
+            url = stack.enter_context(postgres_url(admin_url))
+            if url is None:
+                raise SystemExit("PostgreSQL is needed for --stores postgresql")
+            store = SqlStore(url)
+        stack.callback(store.close)
+        yield store
+
+
 def open_stores(stack: ExitStack, admin_url: str, wanted: set[str]) -> dict[str, Store]:
     from acadio_webhooks.adapters.storage.sql import SqlStore
 

@@ -23,11 +23,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -36,7 +33,7 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _targets import Target, add_smoke_flag, exit_code, machine_note, report
-from bench_delivery import INSECURE, POSTGRES_ADMIN, postgres_url
+from bench_delivery import INSECURE, POSTGRES_ADMIN, fresh_sql_store
 
 from acadio_webhooks import Dispatcher
 from acadio_webhooks.adapters.resolver import StaticResolver
@@ -49,21 +46,6 @@ TOPIC = "course/completion/create"
 DATA = {"course_id": 7, "user_id": 42, "note": "x" * 900}
 TARGET = 2.0
 RETENTION = timedelta(days=30)
-
-
-@contextmanager
-def opened(kind: str, admin_url: str) -> Iterator[SqlStore]:
-    with ExitStack() as stack:
-        if kind == "sqlite":
-            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="acadio-bench-"))
-            store = SqlStore(Path(folder) / "bench.db")
-        else:
-            url = stack.enter_context(postgres_url(admin_url))
-            if url is None:
-                raise SystemExit("PostgreSQL is needed for --stores postgresql")
-            store = SqlStore(url)
-        stack.callback(store.close)
-        yield store
 
 
 def build_history(store: SqlStore, size: int) -> Dispatcher:
@@ -150,7 +132,7 @@ def p(values: list[float], percent: int) -> float:
 def measure(
     kind: str, admin_url: str, size: int, *, quiet: float, pace: float, batch: int
 ) -> list[Target]:
-    with opened(kind, admin_url) as store:
+    with fresh_sql_store(kind, admin_url) as store:
         started = time.perf_counter()
         dispatcher = build_history(store, size)
         print(f"{kind}: {size:,} old deliveries built in {time.perf_counter() - started:.1f} s")

@@ -29,11 +29,9 @@ import asyncio
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -41,11 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_transport
 from _targets import Target, add_smoke_flag, exit_code, machine_note, report
-from bench_delivery import INSECURE, POSTGRES_ADMIN, our_transport, postgres_url
+from bench_delivery import INSECURE, POSTGRES_ADMIN, fresh_sql_store, our_transport
 
 from acadio_webhooks import Dispatcher, NewEvent
 from acadio_webhooks.adapters.resolver import StaticResolver
-from acadio_webhooks.adapters.storage.sql import SqlStore
 from acadio_webhooks.domain.messages import OutboundRequest, TransportResult
 from acadio_webhooks.ports.storage import Store
 from acadio_webhooks.ports.transport import AsyncTransport
@@ -112,28 +109,13 @@ def populate(store: Store, url: str, per_endpoint: int, *, limits: bool) -> None
         )
 
 
-@contextmanager
-def fresh_store(kind: str, admin_url: str) -> Iterator[Store]:
-    with ExitStack() as stack:
-        if kind == "sqlite":
-            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="acadio-bench-"))
-            store = SqlStore(Path(folder) / "bench.db")
-        else:
-            url = stack.enter_context(postgres_url(admin_url))
-            if url is None:
-                raise SystemExit("PostgreSQL is needed for --stores postgresql")
-            store = SqlStore(url)
-        stack.callback(store.close)
-        yield store
-
-
 async def one_run(
     kind: str, admin_url: str, url: str, per_endpoint: int, *, limits: bool
 ) -> tuple[float, int]:
     """The unlimited endpoints' deliveries per second; the most one limited endpoint got
     in one second."""
     expected = (ENDPOINTS - ENDPOINTS // LIMITED_EVERY) * per_endpoint
-    with fresh_store(kind, admin_url) as store:
+    with fresh_sql_store(kind, admin_url) as store:
         populate(store, url, per_endpoint, limits=limits)
         transport = CountingTransport(our_transport("aiohttp"), expected)
         worker = AsyncWorker(store, transport)

@@ -16,7 +16,10 @@ from typing import Any
 from sqlalchemy import Connection, Select, bindparam, func, select, true, union_all, update
 
 from acadio_webhooks.adapters.storage.sql.schema import UtcDateTime, deliveries, subscriptions
+from acadio_webhooks.domain.models import DeliveryStatus
 from acadio_webhooks.domain.rate_limit import Pace, Throttle
+
+_PENDING = DeliveryStatus.PENDING.value
 
 __all__ = ["load_throttles", "save_throttles", "put_off", "next_reserved", "reset_throttle"]
 
@@ -90,7 +93,7 @@ def _first_reserved(subscription_id: str, now: datetime) -> Select[Any]:
         select(d.c.next_attempt_at)
         .where(
             d.c.subscription_id == subscription_id,
-            d.c.status == "pending",
+            d.c.status == _PENDING,
             d.c.next_attempt_at > now,
             d.c.rate_reserved == true(),
         )
@@ -124,7 +127,7 @@ def reset_throttle(conn: Connection, subscription_id: str) -> None:
         update(d)
         .where(
             d.c.subscription_id == subscription_id,
-            d.c.status == "pending",
+            d.c.status == _PENDING,
             d.c.rate_reserved == true(),
         )
         .values(values)
