@@ -122,3 +122,32 @@ def test_the_limiter_state_outlives_the_store_connection_it_was_written_by(store
     assert len(store.claim(now=at(0), limit=1, owner="w1", lease=LEASE)) == 1
     assert store.claim(now=at(0.5), limit=10, owner="w2", lease=LEASE) == []
     assert len(store.claim(now=at(1.0), limit=10, owner="w2", lease=LEASE)) == 1
+
+
+@pytest.mark.services
+def test_a_limit_another_claimer_holds_is_left_to_it_on_postgresql(
+    request: pytest.FixtureRequest,
+) -> None:
+    from sqlalchemy import select
+
+    from acadio_webhooks.adapters.storage.sql.schema import subscriptions
+    from tests.stores import wiped_postgres_store
+
+    store = wiped_postgres_store(request)
+    try:
+        limited = _setup(store, 1.0)
+        free = _setup(store, None)
+        _enqueue(store, limited, 2)
+        _enqueue(store, free, 1)
+        with store.engine.connect() as other, other.begin():
+            # Another claimer is spacing this subscription's deliveries right now.
+            other.execute(
+                select(subscriptions.c.id).where(subscriptions.c.id == limited.id).with_for_update()
+            )
+            meanwhile = store.claim(now=at(1), limit=10, owner="w1", lease=LEASE)
+        assert [i.subscription_id for i in meanwhile] == [free.id]
+        assert all(d.next_attempt_at == at(0) for d in _pending(store, limited))  # untouched
+        after = store.claim(now=at(1), limit=10, owner="w1", lease=LEASE)
+        assert [i.subscription_id for i in after] == [limited.id]  # one: 1/s, burst 1
+    finally:
+        store.close()

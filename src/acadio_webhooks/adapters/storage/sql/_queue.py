@@ -300,9 +300,11 @@ class _Limits:
             return list(rows)
         unknown = limited - self.throttles.keys() - self.unlimited
         if unknown:
-            loaded = _throttle.load_throttles(conn, unknown)
-            self.throttles.update(loaded)
-            self.unlimited.update(sub for sub in unknown if sub not in loaded)
+            for ident, loaded in _throttle.load_throttles(conn, unknown).items():
+                if loaded is None:
+                    self.unlimited.add(ident)
+                else:
+                    self.throttles[ident] = loaded
         going: list[_Due] = []
         until: list[tuple[str, datetime]] = []
         for row in rows:

@@ -37,17 +37,19 @@ _STATE = (
 _STATE_LOCKED = _STATE.with_for_update(skip_locked=True)
 
 
-def load_throttles(conn: Connection, subscription_ids: Collection[str]) -> dict[str, Throttle]:
-    """The limiters of ``subscription_ids`` this claim may use, locked on PostgreSQL.
-
-    Left out: subscriptions another claimer holds (PostgreSQL), and subscriptions whose
-    limit was lifted since the due deliveries were read (they go unthrottled).
-    """
+def load_throttles(
+    conn: Connection, subscription_ids: Collection[str]
+) -> dict[str, Throttle | None]:
+    """The limiters of ``subscription_ids`` this claim may use, locked on PostgreSQL; None
+    for a subscription whose limit was lifted since its due deliveries were read (they go
+    unthrottled). Left out: subscriptions another claimer holds (PostgreSQL), whose due
+    deliveries are that claimer's to space."""
     query = _STATE_LOCKED if conn.dialect.name == "postgresql" else _STATE
     return {
-        row.id: Throttle(Pace.of(row.rate_limit), row.rate_sent_until, row.rate_queued_until)
+        row.id: None
+        if row.rate_limit is None
+        else Throttle(Pace.of(row.rate_limit), row.rate_sent_until, row.rate_queued_until)
         for row in conn.execute(query, {"b_ids": list(subscription_ids)})
-        if row.rate_limit is not None
     }
 
 
