@@ -10,12 +10,12 @@ they were sent before the cut-off; unsent ones always stay.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from acadio_webhooks.domain.models import DeliveryStatus
 
-__all__ = ["FINAL_STATUSES", "PruneReport", "prune_cutoff"]
+__all__ = ["FINAL_STATUSES", "BatchPacer", "PruneReport", "prune_cutoff"]
 
 FINAL_STATUSES = frozenset(
     {DeliveryStatus.DELIVERED, DeliveryStatus.FAILED, DeliveryStatus.CANCELLED}
@@ -59,3 +59,39 @@ def prune_cutoff(now: datetime, older_than: timedelta) -> datetime:
     if older_than <= timedelta(0):
         raise ValueError(f"older_than must be positive, not {older_than}")
     return now - older_than
+
+
+@dataclass
+class BatchPacer:
+    """Paces a long deletion done in batches so that the host's own writes hardly notice it.
+
+    Each batch is sized so that its transaction lasts about ``budget`` seconds: a writer that
+    has to wait for it (SQLite has one write lock for the whole file) waits that long at
+    most. Sizes start at ``smallest`` and at most double or halve from one batch to the next,
+    never above ``limit`` (the caller's bound) nor below ``smallest``. After each batch it
+    rests, so that batches take at most ``share`` of the time and the database is left to
+    the host the rest of it. ``budget=None`` and ``share=1.0``: every batch is ``limit``
+    long and none rests (a dry run, which writes nothing).
+    """
+
+    limit: int
+    budget: float | None = None
+    share: float = 1.0
+    smallest: int = 16
+    size: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.share <= 1.0:
+            raise ValueError(f"share must be in (0, 1], not {self.share}")
+        if self.budget is not None and self.budget <= 0:
+            raise ValueError(f"budget must be positive, not {self.budget}")
+        self.size = self.limit if self.budget is None else min(self.limit, self.smallest)
+
+    def after(self, took: float) -> float:
+        """Note that the last batch (``size`` long) held its transaction ``took`` seconds;
+        the seconds to rest before the next one. ``size`` is then the next batch's."""
+        if self.budget is not None and took > 0:
+            wanted = self.size * self.budget / took
+            bounded = max(self.size / 2, min(wanted, self.size * 2.0))
+            self.size = max(1, min(self.limit, max(self.smallest, int(bounded))))
+        return took * (1.0 - self.share) / self.share

@@ -11,11 +11,26 @@ them waits for the batch, which then no longer finds the event to refer to.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Select, delete, func, or_, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Delete,
+    Select,
+    String,
+    any_,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    tuple_,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from acadio_webhooks.adapters.storage.sql.schema import (
     attempts,
@@ -29,6 +44,56 @@ from acadio_webhooks.domain.retention import PruneReport
 __all__ = ["Cursor", "prune_events", "prune_notifications", "erase_events"]
 
 _PENDING = DeliveryStatus.PENDING.value
+
+
+def _in_list(column: ColumnElement[str], name: str) -> ColumnElement[bool]:
+    return column.in_(bindparam(name, expanding=True))
+
+
+def _in_array(column: ColumnElement[str], name: str) -> ColumnElement[bool]:
+    # One array parameter: the statement's text is the same for every batch, so neither
+    # SQLAlchemy nor psycopg renders and parses hundreds of placeholders each time, and
+    # PostgreSQL prepares it once.
+    return column == any_(bindparam(name, type_=ARRAY(String())))
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """A batch's statements, built once, its ids passed as parameters (``events``,
+    ``deliveries``): every statement finds its rows by index whatever the table size
+    (deleting attempts through a subquery let PostgreSQL pick a hash join over all of them).
+    """
+
+    kept: Select[str]
+    their_deliveries: Select[str]
+    count_attempts: Select[int]
+    delete_attempts: Delete
+    delete_deliveries: Delete
+    delete_events: Delete
+
+    @classmethod
+    def using(cls, among: Callable[[ColumnElement[str], str], ColumnElement[bool]]) -> _Statements:
+        recent = deliveries.c.updated_at >= bindparam("before")
+        their_attempts = among(attempts.c.delivery_id, "deliveries")
+        return cls(
+            kept=select(deliveries.c.event_id)
+            .where(among(deliveries.c.event_id, "events"))
+            .where(or_(deliveries.c.status == _PENDING, recent))
+            .distinct(),
+            their_deliveries=select(deliveries.c.id).where(among(deliveries.c.event_id, "events")),
+            count_attempts=select(func.count()).where(their_attempts),
+            delete_attempts=delete(attempts).where(their_attempts),
+            delete_deliveries=delete(deliveries).where(among(deliveries.c.id, "deliveries")),
+            delete_events=delete(events).where(among(events.c.id, "events")),
+        )
+
+
+_STATEMENTS = {"postgresql": _Statements.using(_in_array)}
+_PORTABLE = _Statements.using(_in_list)
+
+
+def _statements(conn: Connection) -> _Statements:
+    return _STATEMENTS.get(conn.dialect.name, _PORTABLE)
 
 
 class Cursor(NamedTuple):
@@ -58,45 +123,32 @@ def prune_events(
         return PruneReport(dry_run=dry_run), None
     examined = [row.id for row in rows]
     kept = set(
-        conn.execute(
-            select(deliveries.c.event_id)
-            .where(
-                deliveries.c.event_id.in_(examined),
-                or_(deliveries.c.status == _PENDING, deliveries.c.updated_at >= before),
-            )
-            .distinct()
-        ).scalars()
+        conn.execute(_statements(conn).kept, {"events": examined, "before": before}).scalars()
     )
     going = [ident for ident in examined if ident not in kept]
     last = rows[-1]
     following = Cursor(last.created_at, last.id) if len(rows) == limit else None
     if not going:
         return PruneReport(examined=len(examined), dry_run=dry_run), following
-    their_deliveries = select(deliveries.c.id).where(deliveries.c.event_id.in_(going))
+    return replace(_history(conn, going, dry_run=dry_run), examined=len(examined)), following
+
+
+def _history(conn: Connection, going: list[str], *, dry_run: bool) -> PruneReport:
+    """Delete the events ``going`` with their deliveries and those deliveries' attempts, or
+    count them for a dry run."""
+    run = _statements(conn)
+    their = list(conn.execute(run.their_deliveries, {"events": going}).scalars())
+    if not their:  # events no subscription matched
+        gone = 0 if dry_run else conn.execute(run.delete_events, {"events": going}).rowcount
+        return PruneReport(events=len(going) if dry_run else gone, dry_run=dry_run)
     if dry_run:
-        report = PruneReport(
-            events=len(going),
-            deliveries=_count(conn, their_deliveries),
-            attempts=_count(
-                conn, select(attempts.c.id).where(attempts.c.delivery_id.in_(their_deliveries))
-            ),
-            examined=len(examined),
-            dry_run=True,
+        counted = conn.execute(run.count_attempts, {"deliveries": their}).scalar_one()
+        return PruneReport(
+            events=len(going), deliveries=len(their), attempts=int(counted), dry_run=True
         )
-        return report, following
-    return replace(_delete_events(conn, going), examined=len(examined)), following
-
-
-def _delete_events(conn: Connection, going: list[str]) -> PruneReport:
-    """Delete the events ``going`` with their deliveries and those deliveries' attempts."""
-    their_deliveries = select(deliveries.c.id).where(deliveries.c.event_id.in_(going))
-    gone_attempts = conn.execute(
-        delete(attempts).where(attempts.c.delivery_id.in_(their_deliveries))
-    ).rowcount
-    gone_deliveries = conn.execute(
-        delete(deliveries).where(deliveries.c.event_id.in_(going))
-    ).rowcount
-    gone_events = conn.execute(delete(events).where(events.c.id.in_(going))).rowcount
+    gone_attempts = conn.execute(run.delete_attempts, {"deliveries": their}).rowcount
+    gone_deliveries = conn.execute(run.delete_deliveries, {"deliveries": their}).rowcount
+    gone_events = conn.execute(run.delete_events, {"events": going}).rowcount
     return PruneReport(events=gone_events, deliveries=gone_deliveries, attempts=gone_attempts)
 
 
@@ -124,19 +176,13 @@ def erase_events(
         return PruneReport(dry_run=dry_run)
     notices = notifications.c.event_id.in_(going)
     if dry_run:
-        their_deliveries = select(deliveries.c.id).where(deliveries.c.event_id.in_(going))
-        return PruneReport(
-            events=len(going),
-            deliveries=_count(conn, their_deliveries),
-            attempts=_count(
-                conn, select(attempts.c.id).where(attempts.c.delivery_id.in_(their_deliveries))
-            ),
-            notifications=_count(conn, select(notifications.c.id).where(notices)),
-            examined=len(going),
-            dry_run=True,
+        counted = _count(conn, select(notifications.c.id).where(notices))
+        return replace(
+            _history(conn, going, dry_run=True), notifications=counted, examined=len(going)
         )
     gone_notices = conn.execute(delete(notifications).where(notices)).rowcount
-    return replace(_delete_events(conn, going), notifications=gone_notices, examined=len(going))
+    history = _history(conn, going, dry_run=False)
+    return replace(history, notifications=gone_notices, examined=len(going))
 
 
 def prune_notifications(

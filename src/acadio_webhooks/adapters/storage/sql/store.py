@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
@@ -55,7 +56,7 @@ from acadio_webhooks.domain.models import (
     Integration,
     Subscription,
 )
-from acadio_webhooks.domain.retention import PruneReport
+from acadio_webhooks.domain.retention import BatchPacer, PruneReport
 from acadio_webhooks.errors import NotFound, StorageError
 from acadio_webhooks.ports.storage import (
     DeliveryPlanner,
@@ -67,6 +68,16 @@ from acadio_webhooks.ports.storage import (
 __all__ = ["SqlStore"]
 
 _Result = TypeVar("_Result")
+
+# Deleting batches (prune, erase): seconds one transaction may last, and the share of the
+# time batches may take. SQLite has one write lock for the whole file, and a writer waiting
+# for it sleeps 1, 2, 5, 10 ms… between tries: a 2 ms batch followed by as long a rest lets
+# a waiting emit in by its second try. PostgreSQL's locks are per row; its rests leave the
+# CPU and the disk to the host. Measured in benchmarks/bench_prune.py.
+_DELETION_PACE: dict[str, tuple[float, float]] = {
+    "sqlite": (0.002, 0.5),
+    "postgresql": (0.010, 1 / 3),
+}
 
 # pg_advisory_xact_lock key serialising concurrent migrations ("acad" in ASCII).
 _MIGRATION_LOCK = 0x61636164
@@ -559,18 +570,18 @@ class SqlStore:
 
     def _pruned(self, before: datetime, limit: int, dry_run: bool) -> Iterator[PruneReport]:
         after: _retention.Cursor | None = None
-        while True:
-            with self._transaction("pruning history", write=not dry_run) as conn:
-                report, after = _retention.prune_events(conn, before, after, limit, dry_run=dry_run)
-            yield report
-            if after is None:
-                break
-        while True:
-            with self._transaction("pruning sent notices", write=not dry_run) as conn:
-                report = _retention.prune_notifications(conn, before, limit, dry_run=dry_run)
-            yield report
-            if dry_run or report.notifications < limit:
-                return
+
+        def history(conn: Connection, size: int) -> tuple[PruneReport | None, bool]:
+            nonlocal after
+            report, after = _retention.prune_events(conn, before, after, size, dry_run=dry_run)
+            return report, after is not None
+
+        def notices(conn: Connection, size: int) -> tuple[PruneReport | None, bool]:
+            report = _retention.prune_notifications(conn, before, size, dry_run=dry_run)
+            return report, not dry_run and report.notifications == size
+
+        yield from self._in_batches("pruning history", limit, dry_run, history)
+        yield from self._in_batches("pruning sent notices", limit, dry_run, notices)
 
     def erase(
         self,
@@ -588,16 +599,42 @@ class SqlStore:
         self, subject: str | None, tenant: str | None, limit: int, dry_run: bool
     ) -> Iterator[PruneReport]:
         counted = 0  # a dry run deletes nothing: its next batch steps over what it counted
-        while True:
-            with self._transaction("erasing history", write=not dry_run) as conn:
-                report = _retention.erase_events(
-                    conn, subject=subject, tenant=tenant, limit=limit, dry_run=dry_run, skip=counted
-                )
-            if not report.examined:
-                return
-            yield report
-            if dry_run:
-                counted += report.examined
+
+        def batch(conn: Connection, size: int) -> tuple[PruneReport | None, bool]:
+            nonlocal counted
+            report = _retention.erase_events(
+                conn, subject=subject, tenant=tenant, limit=size, dry_run=dry_run, skip=counted
+            )
+            counted += report.examined if dry_run else 0
+            return (report, True) if report.examined else (None, False)
+
+        yield from self._in_batches("erasing history", limit, dry_run, batch)
+
+    def _in_batches(
+        self,
+        what: str,
+        limit: int,
+        dry_run: bool,
+        batch: Callable[[Connection, int], tuple[PruneReport | None, bool]],
+    ) -> Iterator[PruneReport]:
+        """``batch(conn, size)`` in one transaction after another, while it says more follow;
+        each report it gives yielded. Deleting batches are paced (``BatchPacer``): short
+        enough that the host's writes hardly wait behind one, with rests between them."""
+        if dry_run:
+            pacer = BatchPacer(limit)
+        else:
+            budget, share = _DELETION_PACE.get(self.dialect, _DELETION_PACE["postgresql"])
+            pacer = BatchPacer(limit, budget=budget, share=share)
+        more = True
+        while more:
+            with self._transaction(what, write=not dry_run) as conn:
+                began = time.perf_counter()
+                report, more = batch(conn, pacer.size)
+            rest = pacer.after(time.perf_counter() - began)
+            if report is not None:
+                yield report
+            if more and rest:
+                time.sleep(rest)
 
     # -- named leases -----------------------------------------------------------------------
 
