@@ -133,6 +133,42 @@ def test_one_pump_hands_out_at_most_per_endpoint_deliveries_of_a_subscription(
     assert len(later) == 16
 
 
+def test_the_pump_keeps_a_rate_limited_endpoint_within_its_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dispatcher, webhooks, _transport, clock = setup(lambda _request: 200)
+    integration = dispatcher.integrations.install("t", secret=SECRET)
+    dispatcher.integrations.subscribe(integration.id, "course/*", ENDPOINT_A, rate_limit=5.0)
+    dispatcher.integrations.subscribe(integration.id, "identity/*", ENDPOINT_B)
+    for n in range(12):
+        dispatcher.emit("course/completion/create", {"n": n}, tenant="t")
+    for n in range(12):
+        dispatcher.emit("identity/user/create", {"n": n}, tenant="t")
+    sent = Sent(run=lambda ids, owner: webhooks.attempt(ids, owner, f"task-{len(sent.calls)}"))
+    monkeypatch.setattr(webhooks.attempt_task, "apply_async", sent)
+
+    def pumped() -> dict[str, int]:
+        before = len(sent.calls)
+        webhooks.pump()
+        handed: dict[str, int] = {}
+        for args, _options in sent.calls[before:]:
+            for delivery_id in args[0]:
+                family = dispatcher.delivery(delivery_id).topic.split("/")[0]
+                handed[family] = handed.get(family, 0) + 1
+        return handed
+
+    # One second's worth of A (its burst) and all of B: B never waits behind A's limit.
+    assert pumped() == {"course": 5, "identity": 12}
+    assert pumped() == {}  # the same instant: A's next one is not due yet
+    clock.advance(timedelta(seconds=1))
+    assert pumped() == {"course": 5}  # five a second, however often the pump runs
+    clock.advance(timedelta(seconds=0.4))
+    assert pumped() == {"course": 2}
+    delivered = dispatcher.deliveries(status=DeliveryStatus.DELIVERED).items
+    assert len(delivered) == 24
+    assert sum(d.attempts for d in delivered) == 24  # waiting for the limit used no attempt
+
+
 def test_beat_schedules_the_pump_and_the_notices() -> None:
     app = Celery("test", broker="memory://", set_as_current=False)
     webhooks = CeleryDelivery(
