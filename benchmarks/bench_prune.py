@@ -104,6 +104,9 @@ def build_history(store: SqlStore, size: int) -> Dispatcher:
             conn.execute(sa.text(statement), params)
     with store.engine.begin() as conn:  # ANALYZE's statistics are kept only when it commits
         conn.execute(sa.text("ANALYZE"))
+    if sqlite:  # a settled database: not one whose next commit copies gigabytes of log
+        with store.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     return dispatcher
 
 

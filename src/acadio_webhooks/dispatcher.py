@@ -375,9 +375,10 @@ class Dispatcher:
         once every one of those deliveries is final (delivered, failed, cancelled) and was
         last changed before the same cut-off; a pending delivery keeps its event whatever
         its age. Failure notices sent before the cut-off go too; unsent ones stay. The work is
-        done in batches of ``batch_size`` events, one short transaction each, so emits and
-        workers carry on meanwhile; ``progress`` is called with the running total after
-        each. ``dry_run=True`` deletes nothing and returns what would go.
+        done in batches of at most ``batch_size`` events, one short transaction each, paced
+        by the store so that emits and workers carry on meanwhile (SQL stores: a few
+        milliseconds each, with rests between them); ``progress`` is called with the running
+        total after each. ``dry_run=True`` deletes nothing and returns what would go.
 
         A dedup key is remembered only as long as its event is kept.
         """
@@ -401,8 +402,9 @@ class Dispatcher:
 
         Exactly one of ``subject`` and ``tenant``. Whatever the events' age or state:
         pending deliveries go too, atomically with their event, so no worker claims them
-        halfway (an attempt already in flight is not recorded). Batches of ``batch_size``
-        events, one short transaction each, ``progress`` told the running total after each;
+        halfway (an attempt already in flight is not recorded). Batches of at most
+        ``batch_size`` events, one short transaction each, paced as :meth:`prune`'s are,
+        ``progress`` told the running total after each;
         ``dry_run=True`` deletes nothing and returns what would go. Integrations and
         subscriptions stay: they are configuration (deactivate a tenant's integration with
         :meth:`~acadio_webhooks.integrations.Integrations.deactivate`).
