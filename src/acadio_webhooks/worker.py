@@ -553,16 +553,12 @@ class AsyncWorker(_Worker[AsyncTransport]):
 
     async def _feed(self, state: Flow, report: DrainReport | None) -> None:
         settings = self._runner.settings
-        threshold = self._claim_threshold
         while not state.stopping and state.crash is None:
-            room = state.max_leased - state.leased
             items: list[WorkItem] = []
-            wanted = min(room, settings.batch_size)
-            if state.unsettled > state.max_unsettled:
-                wanted = 0  # the store is not keeping up with recording: wait for the settler
+            wanted = self._wanted(state)
             skipped: frozenset[str] = frozenset()
             claimed = stopped_early = False
-            if wanted >= threshold or (state.leased == 0 and wanted > 0):
+            if wanted:
                 claimed = True
                 skipped = state.saturated()
                 try:
@@ -601,7 +597,7 @@ class AsyncWorker(_Worker[AsyncTransport]):
             ):
                 break  # drain: nothing in flight, nothing due, nothing waiting to go back
             pause = settings.poll_interval if state.leased == 0 else None
-            if self._can_claim(state):
+            if self._wanted(state):
                 pause = self._until_resume(pause, busy=state.leased > 0)
             await self._pause(pause)
         if state.leased == 0 or state.crash is not None:
@@ -620,13 +616,15 @@ class AsyncWorker(_Worker[AsyncTransport]):
             self._resume_at = resume_at
         return False
 
-    def _can_claim(self, state: Flow) -> bool:
-        """Whether the feeder would claim if it looked now (else a finishing attempt or
-        the settler wakes it when it would)."""
-        room = min(state.max_leased - state.leased, self._runner.settings.batch_size)
-        return state.unsettled <= state.max_unsettled and (
-            room >= self._claim_threshold or (state.leased == 0 and room > 0)
-        )
+    def _wanted(self, state: Flow) -> int:
+        """How many deliveries the feeder claims if it looks now; 0 when it does not claim
+        (then a finishing attempt or the settler wakes it when it would)."""
+        if state.unsettled > state.max_unsettled:
+            return 0  # the store is not keeping up with recording: wait for the settler
+        wanted = min(state.max_leased - state.leased, self._runner.settings.batch_size)
+        if wanted >= self._claim_threshold or (state.leased == 0 and wanted > 0):
+            return wanted
+        return 0
 
     def _until_resume(self, seconds: float | None, *, busy: bool) -> float | None:
         """``seconds`` to pause, or less when deliveries put off come due sooner.
