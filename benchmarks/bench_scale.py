@@ -216,6 +216,7 @@ def celery_path(
             processes=processes,
             chunk=chunk,
             batch=2000,
+            pump_interval=0.5,
         )
         meter.roots = {worker.pid}
         try:

@@ -27,18 +27,20 @@ VERDICT = re.compile(
 )
 # What each benchmark needs beyond Python, and which of the suite's services.
 NEEDS_POSTGRES = {
+    "bench_celery",
     "bench_delivery",
     "bench_emit",
     "bench_prune",
     "bench_rate_limit",
     "bench_scale",
 }
-NEEDS_RABBITMQ = {"bench_scale"}
+NEEDS_RABBITMQ = {"bench_celery", "bench_scale"}
 NEEDS_VALGRIND = {"bench_overhead"}
 
 
 def test_every_benchmark_is_covered() -> None:
     assert [path.stem for path in BENCHMARKS] == [
+        "bench_celery",
         "bench_delivery",
         "bench_emit",
         "bench_matching",

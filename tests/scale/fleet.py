@@ -132,8 +132,10 @@ def start_worker(
     lease: float = 300.0,
     poll_interval: float = 1.0,
     transport: str = "aiohttp",
+    per_endpoint: int | None = None,
 ) -> subprocess.Popen[str]:
-    """An ``acadio-webhooks worker`` process on ``db_url``."""
+    """An ``acadio-webhooks worker`` process on ``db_url`` (``per_endpoint`` None: the
+    command's default)."""
     command = [
         sys.executable,
         "-m",
@@ -153,6 +155,8 @@ def start_worker(
         "--log-level",
         "WARNING",
     ]
+    if per_endpoint is not None:
+        command += ["--per-endpoint", str(per_endpoint)]
     return subprocess.Popen(command, cwd=ROOT, env=_env(), text=True)
 
 
@@ -163,22 +167,21 @@ def start_celery_worker(
     schedule_file: Path,
     *,
     processes: int = 2,
-    lease: float = 300.0,
-    chunk: int = 10,
-    batch: int = 500,
+    lease: float | None = None,
+    chunk: int | None = None,
+    batch: int | None = None,
+    pump_interval: float | None = None,
     log: Path | None = None,
 ) -> subprocess.Popen[str]:
     """A real ``celery worker`` (prefork, with embedded beat for the pump) running
-    ``tests/scale/celery_app.py``, in its own process group so it can be killed whole."""
+    ``tests/scale/celery_app.py``, in its own process group so it can be killed whole.
+    Settings left None keep :class:`~acadio_webhooks.celery.CelerySettings`' defaults."""
     env = _env()
-    env.update(
-        ACADIO_CELERY_BROKER=broker,
-        ACADIO_CELERY_DB=db_url,
-        ACADIO_CELERY_QUEUE=queue,
-        ACADIO_CELERY_LEASE=str(lease),
-        ACADIO_CELERY_CHUNK=str(chunk),
-        ACADIO_CELERY_BATCH=str(batch),
-    )
+    env.update(ACADIO_CELERY_BROKER=broker, ACADIO_CELERY_DB=db_url, ACADIO_CELERY_QUEUE=queue)
+    given = {"LEASE": lease, "CHUNK": chunk, "BATCH": batch, "PUMP_INTERVAL": pump_interval}
+    env.update({f"ACADIO_CELERY_{key}": str(value) for key, value in given.items() if value})
+    for key in (key for key, value in given.items() if not value):
+        env.pop(f"ACADIO_CELERY_{key}", None)
     command = [
         sys.executable,
         "-m",
