@@ -16,7 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from acadio_webhooks.adapters.storage.sql.wakeup import APPLICATION_NAME
+from acadio_webhooks.celery import CelerySettings
 from tests.scale.fleet import (
     Fleet,
     Receiver,
@@ -157,5 +160,47 @@ def test_a_celery_worker_killed_mid_way_loses_nothing(
     duplicates = receipts(receiver, fleet)
     print(f"\ncelery with its worker SIGKILLed: {duplicates} duplicate receipts")
     # Only attempts made but not yet recorded at the kill can arrive twice: at most one
-    # chunk (10, the default) per pool process.
-    assert duplicates <= PROCESSES * 10
+    # chunk (the default's) per pool process.
+    assert duplicates <= PROCESSES * CelerySettings().chunk
+
+
+def listening(db_url: str) -> bool:
+    """Whether a Celery worker holds its ``LISTEN`` connection to this database."""
+    with _admin_engine(db_url).connect() as conn:
+        return bool(
+            conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = :name "
+                    "AND datname = current_database()"
+                ),
+                {"name": APPLICATION_NAME},
+            ).scalar_one()
+        )
+
+
+def _admin_engine(db_url: str) -> sa.Engine:
+    return sa.create_engine(
+        db_url.replace("postgresql://", "postgresql+psycopg://", 1), poolclass=sa.pool.NullPool
+    )
+
+
+def test_an_idle_celery_worker_attempts_a_new_event_without_beat_or_kick(
+    db_url: str, receiver: Receiver, tmp_path: Path
+) -> None:
+    url = broker_url("rabbitmq")
+    fleet = prepare_fleet(db_url, receiver)
+    queue = f"acadio_test_{secrets.token_hex(4)}"
+    log = tmp_path / "worker.log"
+    # Beat would not pump for an hour: only the worker's LISTEN can start this delivery.
+    worker = start_celery_worker(
+        db_url, url, queue, tmp_path / "beat", lease=LEASE, pump_interval=3600.0, log=log
+    )
+    try:
+        wait_for(lambda: listening(db_url), timeout=120, what="the worker's LISTEN")
+        progress(db_url, [worker], log)
+        time.sleep(2.0)  # the pump its (re)connection starts has found nothing and ended
+        emit_events(db_url, fleet, 1)
+        wait_for(lambda: progress(db_url, [worker], log) == 3, timeout=60, what="the new event")
+    finally:
+        stop_processes([worker])
+    assert audit(db_url).by_status == {"delivered": 3}

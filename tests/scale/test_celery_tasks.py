@@ -1,5 +1,6 @@
 """The Celery integration's tasks without a broker: retry delays live in the store, never in a
-countdown; a duplicated message finds nothing to take; one endpoint cannot fill a pump run."""
+countdown; a duplicated message finds nothing to take; one endpoint's backlog cannot keep
+another endpoint's events out of a round; the pump chain runs alone and stops when idle."""
 
 from __future__ import annotations
 
@@ -41,6 +42,29 @@ class Sent:
             self._run(*args)
 
 
+class Chain:
+    """Stands in for the pump task's ``apply_async``: keeps each next step a chain queues."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[Any, ...]] = []
+
+    def __call__(self, args: tuple[Any, ...] = (), **options: Any) -> None:
+        assert set(options) <= {"queue"}  # never a countdown or an ETA
+        self.steps.append(tuple(args))
+
+
+def pump(webhooks: CeleryDelivery) -> int:
+    """A pump as beat starts it, then every next step its chain queues, in order, until the
+    chain stops; how many deliveries were handed out in all."""
+    chain = webhooks.pump_task.apply_async
+    assert isinstance(chain, Chain)
+    handed = webhooks.pump()
+    while chain.steps:
+        token, size, count, sent_at = chain.steps.pop(0)
+        handed += webhooks.pump(token, size=size, handed=count, sent_at=sent_at)
+    return handed
+
+
 def setup(
     handler: Any, *, settings: CelerySettings | None = None
 ) -> tuple[Dispatcher, CeleryDelivery, RecordingTransport, FakeClock]:
@@ -57,6 +81,7 @@ def setup(
         settings=settings,
         schedule=False,
     )
+    webhooks.pump_task.apply_async = Chain()  # type: ignore[method-assign]
     return dispatcher, webhooks, transport, clock
 
 
@@ -76,16 +101,16 @@ def test_a_failed_attempt_is_retried_from_the_store_never_with_a_countdown(
     monkeypatch.setattr(webhooks.attempt_task, "apply_async", sent)
     dispatcher.emit("course/completion/create", {"n": 1}, tenant="t")
 
-    assert webhooks.pump() == 1
+    assert pump(webhooks) == 1
     [delivery] = dispatcher.deliveries().items
     assert delivery.status is DeliveryStatus.PENDING
     assert delivery.next_attempt_at is not None
     wait = delivery.next_attempt_at - clock.now()
     assert timedelta(seconds=3) < wait < timedelta(seconds=7)  # the policy's first retry
-    assert webhooks.pump() == 0  # not due yet: nothing queued in the broker meanwhile
+    assert pump(webhooks) == 0  # not due yet: nothing queued in the broker meanwhile
 
     clock.advance(seconds=10)
-    assert webhooks.pump() == 1
+    assert pump(webhooks) == 1
     assert dispatcher.delivery(delivery.id).status is DeliveryStatus.DELIVERED
     assert len(transport.requests) == 2
     assert all(set(options) <= {"queue"} for _args, options in sent.calls)  # no countdown/eta
@@ -104,33 +129,133 @@ def test_a_duplicated_attempt_message_finds_nothing_to_take() -> None:
     assert webhooks.metrics.snapshot().delivered == 1
 
 
-def test_one_pump_hands_out_at_most_per_endpoint_deliveries_of_a_subscription(
+def test_a_round_gives_every_endpoint_its_turn_before_a_backlog_takes_the_rest(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     settings = CelerySettings(per_endpoint=4, chunk=3, batch_size=100)
     dispatcher, webhooks, _transport, clock = setup(lambda _request: 200, settings=settings)
     subscribe(dispatcher, ENDPOINT_A, ENDPOINT_B)
-    for n in range(20):
+    for n in range(30):
         dispatcher.emit("course/completion/create", {"n": n}, tenant="t")
     for n in range(2):
         dispatcher.emit("identity/user/create", {"n": n}, tenant="t")
     sent = Sent()
     monkeypatch.setattr(webhooks.attempt_task, "apply_async", sent)
 
-    assert webhooks.pump() == 6  # 4 of A's backlog, then B's 2: B is not stuck behind A
-    # chunk=3 deliveries of one subscription per task: A's 4 in two tasks, B's 2 in one.
-    # Which subscription's tasks go first is not part of the promise (deliveries emitted in
-    # the same millisecond are claimed in id order, whose tail is random).
-    sizes: dict[str, list[int]] = {}
-    for args, _options in sent.calls:
-        [topic] = {dispatcher.delivery(delivery_id).topic for delivery_id in args[0]}
-        sizes.setdefault(topic.split("/")[0], []).append(len(args[0]))
-    assert sizes == {"course": [3, 1], "identity": [2]}
-    # The rest of A's backlog was given back: due for the next pump, not leased away.
+    # A first round is 4 chunks (12): A's share (4), then B's 2 although emitted last, then
+    # the rest of the round to A, whose backlog is all that is left: a share is no ceiling.
+    assert webhooks.pump() == 12
+    tasks = [
+        ({dispatcher.delivery(i).topic.split("/")[0] for i in args[0]}, len(args[0]))
+        for args, _options in sent.calls
+    ]
+    # B's one task goes first, then A's in chunks of 3 (one subscription per task).
+    assert tasks == [
+        ({"identity"}, 2),
+        ({"course"}, 3),
+        ({"course"}, 3),
+        ({"course"}, 3),
+        ({"course"}, 1),
+    ]
+    # The chain's next step went out halfway, after the first three tasks (8 deliveries):
+    # it claims the next round while the pool works on the rest of this one.
+    chain = webhooks.pump_task.apply_async
+    assert isinstance(chain, Chain)
+    [(_token, size, ahead, _sent_at)] = chain.steps
+    assert (size, ahead) == (12, 8)
+    # The rest of A's backlog is still due, not leased away.
     later = dispatcher.store.claim(
         now=clock.now(), limit=100, owner="other", lease=timedelta(minutes=5)
     )
-    assert len(later) == 16
+    assert len(later) == 20
+
+
+def test_the_chain_keeps_pumping_while_work_is_due_and_stops_when_idle() -> None:
+    settings = CelerySettings(chunk=5, batch_size=40)
+    dispatcher, webhooks, transport, clock = setup(lambda _request: 200, settings=settings)
+    subscribe(dispatcher, ENDPOINT_A)
+    for n in range(150):
+        dispatcher.emit("course/completion/create", {"n": n}, tenant="t")
+    sizes: list[int] = []
+    chain = webhooks.pump_task.apply_async
+    assert isinstance(chain, Chain)
+
+    def attempt(ids: list[str], owner: str) -> None:
+        webhooks.attempt(ids, owner, f"task-{len(transport.requests)}")
+
+    webhooks.attempt_task.apply_async = Sent(run=attempt)  # type: ignore[method-assign]
+    handed = webhooks.pump()
+    while chain.steps:
+        token, size, count, sent_at = chain.steps.pop(0)
+        clock.advance(seconds=0.01)  # the pool takes a round in 10 ms: rounds grow
+        handed += webhooks.pump(token, size=size, handed=count, sent_at=sent_at)
+        sizes.append(size)
+
+    assert handed == 150
+    assert len(transport.requests) == 150
+    # 20, then doubling to the largest round (40) while the pool keeps up; the last step
+    # found nothing due and ended the chain.
+    assert sizes == [20, 40, 40, 40, 40]
+    assert dispatcher.store.acquire_lease(
+        "acadio_webhooks.pump-chain", "someone-else", now=clock.now(), ttl=timedelta(seconds=1)
+    )
+
+
+def test_a_pump_started_while_a_chain_runs_leaves_the_work_to_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dispatcher, webhooks, _transport, clock = setup(lambda _request: 200)
+    subscribe(dispatcher, ENDPOINT_A)
+    for n in range(300):
+        dispatcher.emit("course/completion/create", {"n": n}, tenant="t")
+    monkeypatch.setattr(webhooks.attempt_task, "apply_async", Sent())
+    chain = webhooks.pump_task.apply_async
+    assert isinstance(chain, Chain)
+
+    assert webhooks.pump() == 200  # the first round: 4 chunks of 50
+    assert webhooks.pump() == 0  # beat's, a kick's: the chain's next round sees the work
+    [step] = chain.steps
+    clock.advance(seconds=10)
+    token, size, count, sent_at = step
+    assert webhooks.pump(token, size=size, handed=count, sent_at=sent_at) == 100
+
+    # A step lost with its process: once the chain's lease lapses, beat starts a new chain,
+    # and the stale step, should it still arrive, stops instead of running a second chain.
+    chain.steps.clear()
+    for n in range(10):
+        dispatcher.emit("course/completion/create", {"n": n}, tenant="t")
+    clock.advance(seconds=16)
+    assert webhooks.pump() == 10
+    assert webhooks.pump(token, size=size, handed=count, sent_at=sent_at) == 0
+
+
+def test_an_attempt_task_gives_back_what_it_cannot_start_in_task_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    elapsed = [0.0]
+
+    def slow(_request: OutboundRequest) -> int:
+        elapsed[0] += 0.6  # each answer takes 0.6 s of the task's 1 s
+        return 200
+
+    dispatcher, webhooks, transport, clock = setup(slow)
+    monkeypatch.setattr("acadio_webhooks.celery.time.monotonic", lambda: elapsed[0])
+    subscribe(dispatcher, ENDPOINT_A)
+    for n in range(5):
+        dispatcher.emit("course/completion/create", {"n": n}, tenant="t")
+    items = dispatcher.store.claim(
+        now=clock.now(), limit=5, owner="pump", lease=timedelta(minutes=5)
+    )
+
+    # Started at 0 and 0.6 s; at 1.2 s the task is past its second: three go back.
+    assert webhooks.attempt([i.delivery_id for i in items], "pump", "task") == 2
+    assert len(transport.requests) == 2
+    statuses = [dispatcher.delivery(i.delivery_id).status for i in items]
+    assert statuses.count(DeliveryStatus.DELIVERED) == 2
+    returned = dispatcher.store.claim(
+        now=clock.now(), limit=5, owner="next-round", lease=timedelta(minutes=5)
+    )
+    assert len(returned) == 3  # due again at once, not leased away for five minutes
 
 
 def test_the_pump_keeps_a_rate_limited_endpoint_within_its_limit(
@@ -149,7 +274,7 @@ def test_the_pump_keeps_a_rate_limited_endpoint_within_its_limit(
 
     def pumped() -> dict[str, int]:
         before = len(sent.calls)
-        webhooks.pump()
+        pump(webhooks)
         handed: dict[str, int] = {}
         for args, _options in sent.calls[before:]:
             for delivery_id in args[0]:
@@ -189,10 +314,10 @@ def test_beat_prunes_history_past_retention_unless_told_to_keep_everything(
     sent = Sent(run=lambda ids, owner: webhooks.attempt(ids, owner, f"task-{len(sent.calls)}"))
     monkeypatch.setattr(webhooks.attempt_task, "apply_async", sent)
     old = dispatcher.emit("course/completion/create", {"n": 1}, tenant="t")
-    assert webhooks.pump() == 1
+    assert pump(webhooks) == 1
     clock.advance(days=31)
     recent = dispatcher.emit("course/completion/create", {"n": 2}, tenant="t")
-    assert webhooks.pump() == 1
+    assert pump(webhooks) == 1
     assert old is not None
     assert recent is not None
     assert webhooks.prune_task is not None
@@ -216,6 +341,10 @@ def test_beat_prunes_history_past_retention_unless_told_to_keep_everything(
 def test_nonsense_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="chunk"):
         CelerySettings(chunk=0)
+    with pytest.raises(ValueError, match="per_endpoint"):
+        CelerySettings(per_endpoint=0)
+    with pytest.raises(ValueError, match="task_seconds"):
+        CelerySettings(task_seconds=0)
     with pytest.raises(ValueError, match="lease"):
         CelerySettings(lease=timedelta(0))
     with pytest.raises(ValueError, match="retention"):

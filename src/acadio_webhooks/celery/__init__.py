@@ -6,21 +6,30 @@
     app = Celery("lms")
     webhooks = CeleryDelivery(app, "postgresql://webhooks@db/lms")
 
-    # after an emit, optionally (beat pumps every second anyway):
-    transaction.on_commit(webhooks.kick)
+Nothing needs calling after an emit: on PostgreSQL each Celery worker listens for the
+store's notification and starts a pump at once (elsewhere beat pumps every
+``pump_interval``; :meth:`CeleryDelivery.kick` starts one sooner and costs the caller a
+flag, not a broker round trip).
 
 These tasks are registered on the host's app:
 
-* ``acadio_webhooks.pump`` — run by Celery beat every ``pump_interval`` seconds (and by
-  :meth:`CeleryDelivery.kick`): claims due deliveries from the store under a lease, at most
-  ``per_endpoint`` per subscription per run, and sends one ``attempt`` task per ``chunk`` of
-  them. Messages carry delivery ids only: no payloads, no secrets in the broker.
+* ``acadio_webhooks.pump`` — claims due deliveries under a lease and sends one ``attempt``
+  task per ``chunk`` of one subscription's deliveries. Pumps run as one *chain* across the
+  fleet (under a named lease in the store): while due work remains, each pump queues the
+  next behind its own attempt tasks, so the pool always has about
+  :data:`~acadio_webhooks.celery._rounds.ROUND_SECONDS` of work queued, sized from how fast
+  it takes it. Within a round every subscription with due work gets a share before any
+  takes more, so one endpoint's backlog delays another's events by at most a round.
+  Beat, kicks and notifications start a chain when none runs (otherwise they return at
+  once). Messages carry delivery ids only: no payloads, no secrets in the broker.
 * ``acadio_webhooks.attempt`` — first :meth:`~acadio_webhooks.ports.storage.Store.take` s the
   leases from the pump (so of two copies of one message, only one finds work), then makes
   each attempt with a sync transport and settles it through the same delivery core as the
   workers (:func:`~acadio_webhooks.domain.core.prepare`,
-  :func:`~acadio_webhooks.domain.core.settle`). ``acks_late`` and ``reject_on_worker_lost``:
-  a message is only acknowledged once its attempts are recorded.
+  :func:`~acadio_webhooks.domain.core.settle`). It starts no attempt after ``task_seconds``
+  and gives the rest back, so a slow endpoint holds a pool process about that long.
+  ``acks_late`` and ``reject_on_worker_lost``: a message is only acknowledged once its
+  attempts are recorded.
 * ``acadio_webhooks.notify`` — mails queued failure notices every ``notify_interval``.
 * ``acadio_webhooks.prune`` — deletes history past ``retention`` every ``prune_interval``
   (one run at a time across the fleet, under the store's lease; see
@@ -31,7 +40,7 @@ share it without delivering an attempt twice. Two known Celery traps are designe
 
 * Early acknowledgement loses a task whose worker dies: tasks ack late and are rejected
   (re-queued) when their worker process is lost. Even a lost message loses nothing: the
-  delivery's lease runs out and the next pump claims it again.
+  delivery's lease runs out and a later pump claims it again.
 * On Redis, a countdown or ETA longer than the visibility timeout is redelivered early and
   duplicates multiply. Retry delays here never touch the broker: a failed attempt's next
   time is written to the store (``next_attempt_at``, from the same retry policy) and a later
@@ -40,16 +49,22 @@ share it without delivering an attempt twice. Two known Celery traps are designe
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Engine
+
 from acadio_webhooks.adapters.storage import open_store
+from acadio_webhooks.adapters.storage.sql._engine import normalise_url
+from acadio_webhooks.adapters.storage.sql.wakeup import PostgresWakeup
+from acadio_webhooks.celery._kick import Kicker
+from acadio_webhooks.celery._rounds import RoundSizer, chunks_in_turn
 from acadio_webhooks.domain.core import DeliveryPolicy
 from acadio_webhooks.domain.endpoints import EndpointPolicy
 from acadio_webhooks.domain.messages import Settlement, WorkItem
@@ -70,29 +85,40 @@ from acadio_webhooks.worker import WorkerSettings, _crashed, _make_runner, _Runn
 
 __all__ = ["CelerySettings", "CeleryDelivery"]
 
-logger = logging.getLogger("acadio_webhooks.celery")
+# How long a pump chain holds its lease without its next step running. The step waits in
+# the broker behind one round (about ROUND_SECONDS of work); if it is lost (its process
+# killed), beat starts a new chain once this has passed.
+_CHAIN_LEASE = timedelta(seconds=15)
+# At most one pump queued per this many seconds for kicks (a notification per emit).
+_KICK_GAP = 0.05
 
 
 @dataclass(frozen=True)
 class CelerySettings:
-    """How the Celery integration paces itself.
+    """How the Celery integration paces itself. The defaults are the fast path: most
+    deployments set nothing but ``queue``.
 
-    * ``pump_interval`` — seconds between beat-scheduled pumps (the longest an event waits
-      without a :meth:`CeleryDelivery.kick`).
-    * ``batch_size`` — deliveries one pump claims at most. Keep it near what the Celery
-      workers attempt in one ``pump_interval``: claims that wait in the broker longer than
-      ``lease`` are claimed again by a later pump (the first task then finds nothing to take).
-    * ``chunk`` — deliveries of one subscription per attempt task, attempted one after
-      another and recorded together. Celery's per-task cost (a broker round trip, two
-      database transactions, its own bookkeeping) dwarfs an attempt's: 10 per task delivered
-      about 5x as much per process as 1 on the benchmark machine. The price: a process
-      killed mid-chunk re-sends the chunk's attempts not yet recorded, and a slow endpoint
-      holds its own chunk (never another endpoint's: chunks are per subscription).
-    * ``per_endpoint`` — deliveries of one subscription one pump hands out at most, so one
-      endpoint's backlog cannot fill the queue ahead of everyone else's; with one pump a
-      second this caps each endpoint at that many attempts started per second.
-    * ``lease`` — how long a claimed delivery stays reserved; keep it above the broker's
-      queueing delay plus ``chunk`` x the transport's total timeout.
+    * ``pump_interval`` — seconds between beat's pumps: the longest a due delivery waits
+      when nothing else starts a pump (no ``LISTEN`` on this store, or a notification lost).
+    * ``chunk`` — deliveries of one subscription per attempt task at most, attempted one
+      after another and recorded together. Celery's per-task cost (a broker round trip, two
+      database transactions, its own bookkeeping) dwarfs a fast attempt's, so chunks of 50
+      deliver about 20x as much per process as 1. A process killed mid-task re-sends the
+      chunk's attempts not yet recorded; ``task_seconds`` bounds how long a slow endpoint
+      holds a process.
+    * ``task_seconds`` — an attempt task starts no attempt after this many seconds and gives
+      the rest of its chunk back (due again at once, for the next round).
+    * ``batch_size`` — the most deliveries one pump round hands out. Rounds size themselves
+      below it to what the pool takes in about a quarter of a second.
+    * ``per_endpoint`` — deliveries of one subscription a round hands out before every
+      other subscription with due work has had its turn (None: an eighth of the round).
+      Not a ceiling: what is left of a round goes to whoever has more due.
+    * ``lease`` — how long a claimed delivery stays reserved: above a round's wait in the
+      broker plus ``task_seconds`` plus the transport's total timeout (20 s by default);
+      the 5 minutes default leaves room for a busy broker. A lease that runs out only
+      wastes work: a later pump claims the delivery again and the late task finds nothing.
+    * ``listen`` — each Celery worker process ``LISTEN`` s on PostgreSQL's due channel and
+      starts a pump when deliveries are queued (no-op on other stores).
     * ``notify_interval``, ``notice_window``, ``notice_grace``, ``notice_lease`` — failure
       e-mails, as for :class:`~acadio_webhooks.worker.WorkerSettings`.
     * ``retention``, ``prune_interval``, ``prune_batch_size`` — how long history is kept
@@ -102,10 +128,12 @@ class CelerySettings:
     """
 
     pump_interval: float = 1.0
-    batch_size: int = 500
-    chunk: int = 10
-    per_endpoint: int = 100
+    batch_size: int = 2000
+    chunk: int = 50
+    task_seconds: float = 1.0
+    per_endpoint: int | None = None
     lease: timedelta = timedelta(minutes=5)
+    listen: bool = True
     notify_interval: float = 30.0
     notice_window: timedelta = DEFAULT_NOTICE_WINDOW
     notice_grace: timedelta = DEFAULT_NOTICE_GRACE
@@ -116,10 +144,11 @@ class CelerySettings:
     queue: str | None = None
 
     def __post_init__(self) -> None:
-        if min(self.batch_size, self.chunk, self.per_endpoint) < 1:
+        share = 1 if self.per_endpoint is None else self.per_endpoint
+        if min(self.batch_size, self.chunk, share) < 1:
             raise ValueError("batch_size, chunk and per_endpoint must be >= 1")
-        if self.pump_interval <= 0 or self.lease <= timedelta(0):
-            raise ValueError("pump_interval and lease must be positive")
+        if self.pump_interval <= 0 or self.lease <= timedelta(0) or self.task_seconds <= 0:
+            raise ValueError("pump_interval, task_seconds and lease must be positive")
         check_pruning_settings(self.retention, self.prune_interval, self.prune_batch_size)
 
 
@@ -187,13 +216,21 @@ class CeleryDelivery:
         self._clock = clock
         self._metrics = metrics
         self._resources = _ProcessResources(self._build)
+        self._rounds = RoundSizer(chunk=self.settings.chunk, largest=self.settings.batch_size)
+        self._chain_lease = f"{name}.pump-chain"
+        self._listener: PostgresWakeup | None = None
         options: dict[str, Any] = {"ignore_result": True}
         if self.settings.queue is not None:
             options["queue"] = self.settings.queue
 
         # Plain functions, not bound methods: Celery builds task classes from signatures.
-        def pump() -> int:
-            return self.pump()
+        def pump(
+            chain: str | None = None,
+            size: int | None = None,
+            handed: int = 0,
+            sent_at: float | None = None,
+        ) -> int:
+            return self.pump(chain, size=size, handed=handed, sent_at=sent_at)
 
         def attempt(task: Any, delivery_ids: list[str], pump_owner: str) -> int:
             return self.attempt(delivery_ids, pump_owner, str(task.request.id))
@@ -217,8 +254,14 @@ class CeleryDelivery:
         self.prune_task = None
         if self.settings.retention is not None:
             self.prune_task = app.task(name=f"{name}.prune", **options)(prune)
+        self._kicker = Kicker(self.pump_task.apply_async, gap=_KICK_GAP)
         if schedule:
             app.conf.beat_schedule = {**(app.conf.beat_schedule or {}), **self.beat_schedule()}
+        if self.settings.listen:
+            from celery import signals
+
+            signals.worker_ready.connect(self._start_listening, weak=False)
+            signals.worker_shutdown.connect(self._stop_listening, weak=False)
 
     def beat_schedule(self) -> dict[str, dict[str, Any]]:
         """The beat entries for the pump, the notices and pruning (merged into the app's by
@@ -241,9 +284,12 @@ class CeleryDelivery:
         return schedule
 
     def kick(self) -> None:
-        """Queue a pump now (e.g. from ``transaction.on_commit`` after an emit), so a new
-        event does not wait for the next beat."""
-        self.pump_task.apply_async()
+        """Have a pump queued now rather than at the next beat (e.g. from
+        ``transaction.on_commit`` after an emit on a store without ``LISTEN``).
+
+        Returns at once: a thread of this process publishes the pump, one for any burst of
+        kicks. Not needed on PostgreSQL, where the Celery workers listen for new work."""
+        self._kicker.kick()
 
     @property
     def metrics(self) -> DeliveryMetrics:
@@ -252,42 +298,61 @@ class CeleryDelivery:
 
     # -- what the tasks do (callable directly, e.g. in tests with a solo worker) ------------
 
-    def pump(self) -> int:
-        """Claim due deliveries and send their attempt tasks; return how many were sent."""
+    def pump(
+        self,
+        chain: str | None = None,
+        *,
+        size: int | None = None,
+        handed: int = 0,
+        sent_at: float | None = None,
+    ) -> int:
+        """Run one round of the pump chain; return how many deliveries it handed out.
+
+        Without ``chain`` (beat, a kick, a notification), start a chain unless one runs:
+        then return 0 at once, the running chain's next round sees the same work. The other
+        arguments carry the chain's state from round to round: the last round's ``size``,
+        how many it ``handed`` out, and when (``sent_at``, the clock's POSIX time)."""
         store, _transport, runner = self._resources.get()
+        now = runner.clock.now()
+        token = chain or f"celery-chain:{uuid.uuid4().hex}"
+        if not store.acquire_lease(self._chain_lease, token, now=now, ttl=_CHAIN_LEASE):
+            return 0
+        if size is None or sent_at is None:
+            size = self._rounds.first()
+        else:
+            size = self._rounds.next(size, handed, now.timestamp() - sent_at)
         owner = f"celery-pump:{uuid.uuid4().hex}"
-        cap = self.settings.per_endpoint
-        held: dict[str, int] = {}
-        sent = 0
-        while sent < self.settings.batch_size:
-            wanted = self.settings.batch_size - sent
-            saturated = frozenset(sub for sub, count in held.items() if count >= cap)
-            items = store.claim(
-                now=runner.clock.now(),
-                limit=wanted,
+        try:
+            items = claim_round(
+                store,
+                now=now,
+                size=size,
+                share=self._rounds.share(size, self.settings.per_endpoint),
                 owner=owner,
                 lease=self.settings.lease,
-                skip_subscriptions=saturated,
             )
-            keep: list[WorkItem] = []
-            excess: list[str] = []
-            for item in items:
-                count = held.get(item.subscription_id, 0)
-                if count < cap:
-                    keep.append(item)
-                else:
-                    excess.append(item.delivery_id)
-                held[item.subscription_id] = count + 1
-            if excess:
-                store.release(excess, owner=owner)
-            self._send(keep, owner, store)
-            sent += len(keep)
-            if len(items) < wanted or not keep:
-                break
-        return sent
+            if items:
+                tasks = chunks_in_turn(items, self.settings.chunk)
+                # The chain's next step goes halfway through the round: it claims the next
+                # round while the pool still has the second half to work on, so no process
+                # waits for a pump. The wait of the step measures the first half's pace.
+                half = (len(tasks) + 1) // 2
+                self._send(tasks[:half], owner, store)
+                ahead = sum(len(task) for task in tasks[:half])
+                self.pump_task.apply_async(args=(token, size, ahead, now.timestamp()))
+                self._send(tasks[half:], owner, store)
+        except BaseException:
+            store.release_lease(self._chain_lease, token)  # beat starts a new chain
+            raise
+        if not items:
+            store.release_lease(self._chain_lease, token)
+        return len(items)
 
     def attempt(self, delivery_ids: Sequence[str], pump_owner: str, task_id: str) -> int:
-        """Take the pump's leases and attempt each delivery; return how many were attempted."""
+        """Take the pump's leases and attempt each delivery; return how many were attempted.
+
+        Starts no attempt after ``task_seconds``: the deliveries left are given back, due at
+        once for the pump's next round."""
         store, transport, runner = self._resources.get()
         owner = f"celery-task:{task_id}"
         items = store.take(
@@ -297,8 +362,11 @@ class CeleryDelivery:
             now=runner.clock.now(),
             lease=self.settings.lease,
         )
+        deadline = time.monotonic() + self.settings.task_seconds
         settlements: list[Settlement] = []
         for item in items:
+            if settlements and time.monotonic() > deadline:
+                break
             started, began, request = runner.begin(item)
             try:
                 result = transport.send(request)
@@ -306,6 +374,8 @@ class CeleryDelivery:
                 result = _crashed(exc)
             settlements.append(runner.finish(item, result, started, began))
         runner.commit(settlements, owner=owner)
+        if len(settlements) < len(items):
+            store.release([item.delivery_id for item in items[len(settlements) :]], owner=owner)
         return len(settlements)
 
     def flush_notices(self) -> int:
@@ -321,24 +391,28 @@ class CeleryDelivery:
 
     # -- internals --------------------------------------------------------------------------
 
-    def _send(self, items: list[WorkItem], owner: str, store: Store) -> None:
-        # Chunks never mix subscriptions: a slow endpoint only ever holds up its own work.
-        by_subscription: dict[str, list[str]] = {}
-        for item in items:
-            by_subscription.setdefault(item.subscription_id, []).append(item.delivery_id)
-        chunks = [
-            ids[start : start + self.settings.chunk]
-            for ids in by_subscription.values()
-            for start in range(0, len(ids), self.settings.chunk)
-        ]
+    def _send(self, tasks: list[list[str]], owner: str, store: Store) -> None:
         sent = 0
         try:
-            for sent, chunk in enumerate(chunks):  # noqa: B007 - read in the handler below
+            for sent, chunk in enumerate(tasks):  # noqa: B007 - read in the handler below
                 self.attempt_task.apply_async(args=(chunk, owner))
         except Exception:
             # The broker refused: hand the rest back rather than leave it leased.
-            store.release([i for chunk in chunks[sent:] for i in chunk], owner=owner)
+            store.release([i for chunk in tasks[sent:] for i in chunk], owner=owner)
             raise
+
+    def _start_listening(self, sender: Any = None, **_kwargs: Any) -> None:
+        # worker_ready: in the worker's main process, once its pool has started.
+        if getattr(sender, "app", None) is not self.app or self._listener is not None:
+            return
+        target = _listen_target(self._store_source)
+        if target is not None:
+            self._listener = PostgresWakeup(target, [self.kick]).start()
+
+    def _stop_listening(self, sender: Any = None, **_kwargs: Any) -> None:
+        if self._listener is not None and getattr(sender, "app", self.app) is self.app:
+            self._listener.stop()
+            self._listener = None
 
     def _build(self) -> tuple[Store, Transport, _Runner]:
         source = self._store_source
@@ -375,3 +449,57 @@ class CeleryDelivery:
             owner=None,
         )
         return store, transport, runner
+
+
+def claim_round(
+    store: Store, *, now: datetime, size: int, share: int, owner: str, lease: timedelta
+) -> list[WorkItem]:
+    """Lease up to ``size`` due deliveries to ``owner``: first at most ``share`` of each
+    subscription with due work (oldest due first), then the rest of the round to whoever
+    has more. Deliveries claimed past a subscription's share are given back."""
+    held: dict[str, int] = {}
+    full: set[str] = set()
+    kept: list[WorkItem] = []
+    while len(kept) < size:
+        wanted = min(share, size - len(kept))
+        items = store.claim(
+            now=now, limit=wanted, owner=owner, lease=lease, skip_subscriptions=frozenset(full)
+        )
+        excess: list[str] = []
+        for item in items:
+            count = held.get(item.subscription_id, 0)
+            if count < share:
+                kept.append(item)
+                held[item.subscription_id] = count + 1
+            else:
+                excess.append(item.delivery_id)
+        full.update(sub for sub, count in held.items() if count >= share)
+        if excess:
+            store.release(excess, owner=owner)
+        if len(items) < wanted:
+            break  # nothing more is due outside the subscriptions that had their share
+    if len(kept) < size and full:
+        kept += store.claim(now=now, limit=size - len(kept), owner=owner, lease=lease)
+    return kept
+
+
+def _listen_target(source: StoreSource) -> str | Engine | None:
+    """What the worker's ``LISTEN`` connection should reach: the store's PostgreSQL URL or
+    engine, or None when the store is not on PostgreSQL."""
+    from acadio_webhooks.adapters.storage.sql import SqlStore
+
+    if isinstance(source, str):
+        return source if normalise_url(source).get_backend_name() == "postgresql" else None
+    if isinstance(source, SqlStore):
+        return source.engine if source.engine.dialect.name == "postgresql" else None
+    if not callable(source):
+        return None
+    # Made in the worker's main process only to read its address, then closed at once: the
+    # pool's children make their own (a connection must never cross a fork).
+    store = source()
+    try:
+        if isinstance(store, SqlStore) and store.engine.dialect.name == "postgresql":
+            return store.engine.url.render_as_string(hide_password=False)
+        return None
+    finally:
+        store.close()
