@@ -102,8 +102,8 @@ class CelerySettings:
       when nothing else starts a pump (no ``LISTEN`` on this store, or a notification lost).
     * ``chunk`` — deliveries of one subscription per attempt task at most, attempted one
       after another and recorded together. Celery's per-task cost (a broker round trip, two
-      database transactions, its own bookkeeping) dwarfs a fast attempt's, so chunks of 50
-      deliver about 20x as much per process as 1. A process killed mid-task re-sends the
+      database transactions, its own bookkeeping) dwarfs a fast attempt's: on the benchmark
+      machine 10 per task delivered about 5x as much per process as 1. A process killed mid-task re-sends the
       chunk's attempts not yet recorded; ``task_seconds`` bounds how long a slow endpoint
       holds a process.
     * ``task_seconds`` — an attempt task starts no attempt after this many seconds and gives
