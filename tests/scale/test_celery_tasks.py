@@ -4,6 +4,7 @@ another endpoint's events out of a round; the pump chain runs alone and stops wh
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import timedelta
 from typing import Any
@@ -14,7 +15,10 @@ from celery import Celery
 from acadio_webhooks.adapters.clock import FakeClock
 from acadio_webhooks.adapters.resolver import StaticResolver
 from acadio_webhooks.adapters.storage.memory import MemoryStore
-from acadio_webhooks.adapters.transport.recording import RecordingTransport
+from acadio_webhooks.adapters.transport.recording import (
+    AsyncRecordingTransport,
+    RecordingTransport,
+)
 from acadio_webhooks.celery import CeleryDelivery, CelerySettings
 from acadio_webhooks.dispatcher import Dispatcher
 from acadio_webhooks.domain.core import DeliveryPolicy
@@ -370,3 +374,94 @@ def test_requests_are_signed_by_the_same_core() -> None:
     # Signed at the fake clock's time: verify as of then.
     signed = verify(request.body, request.headers, SECRET, now=clock.now())
     assert signed.id == event_id
+
+
+def setup_default_transport(
+    monkeypatch: pytest.MonkeyPatch, handler: Any, settings: CelerySettings
+) -> tuple[Dispatcher, CeleryDelivery, AsyncRecordingTransport, FakeClock]:
+    """Like :func:`setup`, but the host names no transport: the Celery path makes its own
+    async one (recorded here in place of the network)."""
+    transport = AsyncRecordingTransport(handler)
+    made: list[dict[str, Any]] = []
+
+    def fastest(**options: Any) -> AsyncRecordingTransport:
+        made.append(options)
+        return transport
+
+    monkeypatch.setattr("acadio_webhooks.celery.default_async_transport", fastest)
+    clock = FakeClock()
+    store = MemoryStore()
+    dispatcher = Dispatcher(store, clock=clock, resolver=RESOLVER)
+    webhooks = CeleryDelivery(
+        Celery("test", broker="memory://", set_as_current=False),
+        store,
+        clock=clock,
+        resolver=RESOLVER,
+        settings=settings,
+        schedule=False,
+    )
+    webhooks._resources.get()  # what the first task in a pool process does
+    assert made[0]["resolver"] is RESOLVER  # SSRF pinning uses the host's resolver
+    return dispatcher, webhooks, transport, clock
+
+
+def test_the_default_transport_attempts_a_chunk_several_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    in_flight, most = 0, 0
+
+    async def answer(_request: OutboundRequest) -> int:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.001)
+        in_flight -= 1
+        return 200
+
+    settings = CelerySettings(concurrency=3)
+    dispatcher, webhooks, transport, clock = setup_default_transport(monkeypatch, answer, settings)
+    subscribe(dispatcher, ENDPOINT_A)
+    for n in range(10):
+        dispatcher.emit("course/completion/create", {"n": n}, tenant="t")
+    items = dispatcher.store.claim(
+        now=clock.now(), limit=10, owner="pump", lease=timedelta(minutes=5)
+    )
+
+    assert webhooks.attempt([i.delivery_id for i in items], "pump", "task") == 10
+    assert most == 3  # never more than concurrency at once to the one endpoint
+    assert len(dispatcher.deliveries(status=DeliveryStatus.DELIVERED).items) == 10
+    for request in transport.requests:
+        verify(request.body, request.headers, SECRET, now=clock.now())
+
+    webhooks._resources.close()  # what a stopping pool process does
+    assert transport.closed
+
+
+def test_concurrent_attempts_start_none_after_task_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    elapsed = [0.0]
+
+    async def slow(_request: OutboundRequest) -> int:
+        elapsed[0] += 0.6  # each attempt takes 0.6 s of the task's 1 s
+        await asyncio.sleep(0)
+        return 200
+
+    monkeypatch.setattr("acadio_webhooks.celery._senders.time.monotonic", lambda: elapsed[0])
+    monkeypatch.setattr("acadio_webhooks.celery.time.monotonic", lambda: elapsed[0])
+    settings = CelerySettings(concurrency=2)
+    dispatcher, webhooks, transport, clock = setup_default_transport(monkeypatch, slow, settings)
+    subscribe(dispatcher, ENDPOINT_A)
+    for n in range(5):
+        dispatcher.emit("course/completion/create", {"n": n}, tenant="t")
+    items = dispatcher.store.claim(
+        now=clock.now(), limit=5, owner="pump", lease=timedelta(minutes=5)
+    )
+
+    # Two start at 0 and 0.6 s; by 1.2 s the task is past its second: three go back.
+    assert webhooks.attempt([i.delivery_id for i in items], "pump", "task") == 2
+    assert len(transport.requests) == 2
+    returned = dispatcher.store.claim(
+        now=clock.now(), limit=5, owner="next-round", lease=timedelta(minutes=5)
+    )
+    assert len(returned) == 3

@@ -24,8 +24,9 @@ These tasks are registered on the host's app:
   once). Messages carry delivery ids only: no payloads, no secrets in the broker.
 * ``acadio_webhooks.attempt`` — first :meth:`~acadio_webhooks.ports.storage.Store.take` s the
   leases from the pump (so of two copies of one message, only one finds work), then makes
-  each attempt with a sync transport and settles it through the same delivery core as the
-  workers (:func:`~acadio_webhooks.domain.core.prepare`,
+  the attempts (``concurrency`` at once with the default async transport; see
+  :mod:`acadio_webhooks.celery._senders`) and settles them through the same delivery core as
+  the workers (:func:`~acadio_webhooks.domain.core.prepare`,
   :func:`~acadio_webhooks.domain.core.settle`). It starts no attempt after ``task_seconds``
   and gives the rest back, so a slow endpoint holds a pool process about that long.
   ``acks_late`` and ``reject_on_worker_lost``: a message is only acknowledged once its
@@ -60,14 +61,17 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from acadio_webhooks.adapters.resolver import SystemResolver
 from acadio_webhooks.adapters.storage import open_store
 from acadio_webhooks.adapters.storage.sql._engine import normalise_url
 from acadio_webhooks.adapters.storage.sql.wakeup import PostgresWakeup
+from acadio_webhooks.adapters.transport.default import default_async_transport
 from acadio_webhooks.celery._kick import Kicker
 from acadio_webhooks.celery._rounds import RoundSizer, chunks_in_turn
+from acadio_webhooks.celery._senders import AsyncSender, Sender, SyncSender
 from acadio_webhooks.domain.core import DeliveryPolicy
 from acadio_webhooks.domain.endpoints import EndpointPolicy
-from acadio_webhooks.domain.messages import Settlement, WorkItem
+from acadio_webhooks.domain.messages import WorkItem
 from acadio_webhooks.domain.notices import DEFAULT_NOTICE_GRACE, DEFAULT_NOTICE_WINDOW
 from acadio_webhooks.notify import DEFAULT_NOTICE_LEASE
 from acadio_webhooks.observability import DeliveryMetrics
@@ -81,7 +85,7 @@ from acadio_webhooks.pruning import (
     DEFAULT_RETENTION,
     check_pruning_settings,
 )
-from acadio_webhooks.worker import WorkerSettings, _crashed, _make_runner, _Runner
+from acadio_webhooks.worker import WorkerSettings, _make_runner, _Runner
 
 __all__ = ["CelerySettings", "CeleryDelivery"]
 
@@ -103,9 +107,12 @@ class CelerySettings:
     * ``chunk`` — deliveries of one subscription per attempt task at most, attempted one
       after another and recorded together. Celery's per-task cost (a broker round trip, two
       database transactions, its own bookkeeping) dwarfs a fast attempt's: on the benchmark
-      machine 10 per task delivered about 5x as much per process as 1. A process killed mid-task re-sends the
-      chunk's attempts not yet recorded; ``task_seconds`` bounds how long a slow endpoint
-      holds a process.
+      machine 10 per task delivered about 5x as much per process as 1. A process killed
+      mid-task re-sends the chunk's attempts not yet recorded; ``task_seconds`` bounds how
+      long a slow endpoint holds a process.
+    * ``concurrency`` — attempts of one task in flight at once (all to one endpoint: a chunk
+      is one subscription's), with the default transport; a host's own ``transport``
+      attempts one after another.
     * ``task_seconds`` — an attempt task starts no attempt after this many seconds and gives
       the rest of its chunk back (due again at once, for the next round).
     * ``batch_size`` — the most deliveries one pump round hands out. Rounds size themselves
@@ -130,6 +137,7 @@ class CelerySettings:
     pump_interval: float = 1.0
     batch_size: int = 2000
     chunk: int = 50
+    concurrency: int = 10
     task_seconds: float = 1.0
     per_endpoint: int | None = None
     lease: timedelta = timedelta(minutes=5)
@@ -145,8 +153,8 @@ class CelerySettings:
 
     def __post_init__(self) -> None:
         share = 1 if self.per_endpoint is None else self.per_endpoint
-        if min(self.batch_size, self.chunk, share) < 1:
-            raise ValueError("batch_size, chunk and per_endpoint must be >= 1")
+        if min(self.batch_size, self.chunk, self.concurrency, share) < 1:
+            raise ValueError("batch_size, chunk, concurrency and per_endpoint must be >= 1")
         if self.pump_interval <= 0 or self.lease <= timedelta(0) or self.task_seconds <= 0:
             raise ValueError("pump_interval, task_seconds and lease must be positive")
         check_pruning_settings(self.retention, self.prune_interval, self.prune_batch_size)
@@ -163,18 +171,32 @@ class _ProcessResources:
     pools must be created in the child, never inherited, hence lazily and per process id.
     """
 
-    def __init__(self, build: Callable[[], tuple[Store, Transport, _Runner]]) -> None:
+    def __init__(
+        self, build: Callable[[], tuple[Store, Sender, _Runner]], *, owns_store: bool
+    ) -> None:
         self._build = build
+        self._owns_store = owns_store
         self._lock = threading.Lock()
         self._pid: int | None = None
-        self._made: tuple[Store, Transport, _Runner] | None = None
+        self._made: tuple[Store, Sender, _Runner] | None = None
 
-    def get(self) -> tuple[Store, Transport, _Runner]:
+    def get(self) -> tuple[Store, Sender, _Runner]:
         with self._lock:
             if self._made is None or self._pid != os.getpid():
                 self._made = self._build()
                 self._pid = os.getpid()
             return self._made
+
+    def close(self) -> None:
+        """Close what this process made (its pool process is stopping); idempotent."""
+        with self._lock:
+            made, self._made = self._made, None
+            if made is None or self._pid != os.getpid():
+                return
+            store, sender, _runner = made
+            sender.close()
+            if self._owns_store:  # a store instance is the host's to close
+                store.close()
 
 
 class CeleryDelivery:
@@ -182,11 +204,14 @@ class CeleryDelivery:
 
     ``store``: a URL (``postgresql://...``), a factory, or a store instance (only for the
     ``solo``/``threads`` pools: a forked child must not reuse its parent's connections).
-    ``transport``: a factory of sync transports (default: ``HttpxTransport`` with
-    ``endpoint_policy`` and ``resolver``). ``notifier``: a factory of the notifier for
-    failure e-mails (None: notices stay queued in the store). ``policy`` and ``clock`` as for
-    the workers. ``schedule=False`` leaves ``app.conf.beat_schedule`` alone (then run
-    :attr:`pump_task` and :attr:`notify_task` on your own schedule).
+    ``transport``: a factory of sync transports, attempted one after another (default: the
+    fastest installed async transport — ``AiohttpTransport`` with the ``aiohttp`` extra,
+    else ``AsyncHttpxTransport`` — with ``endpoint_policy`` and ``resolver``, on an event
+    loop of each pool process, ``concurrency`` attempts of a task at once). ``notifier``: a
+    factory of the notifier for failure e-mails (None: notices stay queued in the store).
+    ``policy`` and ``clock`` as for the workers. ``schedule=False`` leaves
+    ``app.conf.beat_schedule`` alone (then run :attr:`pump_task` and :attr:`notify_task` on
+    your own schedule).
     """
 
     def __init__(
@@ -215,7 +240,7 @@ class CeleryDelivery:
         self._notifier_factory = notifier
         self._clock = clock
         self._metrics = metrics
-        self._resources = _ProcessResources(self._build)
+        self._resources = _ProcessResources(self._build, owns_store=not isinstance(store, Store))
         self._rounds = RoundSizer(chunk=self.settings.chunk, largest=self.settings.batch_size)
         self._chain_lease = f"{name}.pump-chain"
         self._listener: PostgresWakeup | None = None
@@ -257,9 +282,11 @@ class CeleryDelivery:
         self._kicker = Kicker(self.pump_task.apply_async, gap=_KICK_GAP)
         if schedule:
             app.conf.beat_schedule = {**(app.conf.beat_schedule or {}), **self.beat_schedule()}
-        if self.settings.listen:
-            from celery import signals
+        from celery import signals
 
+        # A pool process closes its HTTP sessions and connections as it stops.
+        signals.worker_process_shutdown.connect(self._close_process, weak=False)
+        if self.settings.listen:
             signals.worker_ready.connect(self._start_listening, weak=False)
             signals.worker_shutdown.connect(self._stop_listening, weak=False)
 
@@ -312,7 +339,7 @@ class CeleryDelivery:
         then return 0 at once, the running chain's next round sees the same work. The other
         arguments carry the chain's state from round to round: the last round's ``size``,
         how many it ``handed`` out, and when (``sent_at``, the clock's POSIX time)."""
-        store, _transport, runner = self._resources.get()
+        store, _sender, runner = self._resources.get()
         now = runner.clock.now()
         token = chain or f"celery-chain:{uuid.uuid4().hex}"
         if not store.acquire_lease(self._chain_lease, token, now=now, ttl=_CHAIN_LEASE):
@@ -353,7 +380,7 @@ class CeleryDelivery:
 
         Starts no attempt after ``task_seconds``: the deliveries left are given back, due at
         once for the pump's next round."""
-        store, transport, runner = self._resources.get()
+        store, sender, runner = self._resources.get()
         owner = f"celery-task:{task_id}"
         items = store.take(
             delivery_ids,
@@ -363,19 +390,12 @@ class CeleryDelivery:
             lease=self.settings.lease,
         )
         deadline = time.monotonic() + self.settings.task_seconds
-        settlements: list[Settlement] = []
-        for item in items:
-            if settlements and time.monotonic() > deadline:
-                break
-            started, began, request = runner.begin(item)
-            try:
-                result = transport.send(request)
-            except Exception as exc:  # noqa: BLE001 - see acadio_webhooks.worker._crashed
-                result = _crashed(exc)
-            settlements.append(runner.finish(item, result, started, began))
+        settlements = sender.send_all(items, runner, deadline)
         runner.commit(settlements, owner=owner)
-        if len(settlements) < len(items):
-            store.release([item.delivery_id for item in items[len(settlements) :]], owner=owner)
+        started = {settlement.item.delivery_id for settlement in settlements}
+        unstarted = [item.delivery_id for item in items if item.delivery_id not in started]
+        if unstarted:
+            store.release(unstarted, owner=owner)
         return len(settlements)
 
     def flush_notices(self) -> int:
@@ -401,6 +421,9 @@ class CeleryDelivery:
             store.release([i for chunk in tasks[sent:] for i in chunk], owner=owner)
             raise
 
+    def _close_process(self, **_kwargs: Any) -> None:
+        self._resources.close()
+
     def _start_listening(self, sender: Any = None, **_kwargs: Any) -> None:
         # worker_ready: in the worker's main process, once its pool has started.
         if getattr(sender, "app", None) is not self.app or self._listener is not None:
@@ -414,7 +437,7 @@ class CeleryDelivery:
             self._listener.stop()
             self._listener = None
 
-    def _build(self) -> tuple[Store, Transport, _Runner]:
+    def _build(self) -> tuple[Store, Sender, _Runner]:
         source = self._store_source
         if isinstance(source, str):
             store = open_store(source)
@@ -422,14 +445,15 @@ class CeleryDelivery:
             store = source()
         else:
             store = source
+        sender: Sender
         if self._transport_factory is not None:
-            transport = self._transport_factory()
+            sender = SyncSender(self._transport_factory())
         else:
-            from acadio_webhooks.adapters.transport.httpx import HttpxTransport
-
-            transport = HttpxTransport(
-                policy=self._endpoint_policy or EndpointPolicy(), resolver=self._resolver
+            transport = default_async_transport(
+                policy=self._endpoint_policy or EndpointPolicy(),
+                resolver=self._resolver or SystemResolver(),
             )
+            sender = AsyncSender(transport, self.settings.concurrency)
         worker_settings = WorkerSettings(
             lease=self.settings.lease,
             notice_window=self.settings.notice_window,
@@ -448,7 +472,7 @@ class CeleryDelivery:
             metrics=self._metrics,
             owner=None,
         )
-        return store, transport, runner
+        return store, sender, runner
 
 
 def claim_round(
