@@ -59,12 +59,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine
-
 from acadio_webhooks.adapters.resolver import SystemResolver
 from acadio_webhooks.adapters.storage import open_store
 from acadio_webhooks.adapters.storage.sql._engine import normalise_url
-from acadio_webhooks.adapters.storage.sql.wakeup import PostgresWakeup
+from acadio_webhooks.adapters.storage.sql.wakeup import PostgresWakeup, wakeup_for
 from acadio_webhooks.adapters.transport.default import default_async_transport
 from acadio_webhooks.celery._kick import Kicker
 from acadio_webhooks.celery._rounds import RoundSizer, chunks_in_turn
@@ -428,9 +426,9 @@ class CeleryDelivery:
         # worker_ready: in the worker's main process, once its pool has started.
         if getattr(sender, "app", None) is not self.app or self._listener is not None:
             return
-        target = _listen_target(self._store_source)
-        if target is not None:
-            self._listener = PostgresWakeup(target, [self.kick]).start()
+        listener = _listener_for(self._store_source, [self.kick])
+        if listener is not None:
+            self._listener = listener.start()
 
     def _stop_listening(self, sender: Any = None, **_kwargs: Any) -> None:
         if self._listener is not None and getattr(sender, "app", self.app) is self.app:
@@ -507,23 +505,21 @@ def claim_round(
     return kept
 
 
-def _listen_target(source: StoreSource) -> str | Engine | None:
-    """What the worker's ``LISTEN`` connection should reach: the store's PostgreSQL URL or
-    engine, or None when the store is not on PostgreSQL."""
-    from acadio_webhooks.adapters.storage.sql import SqlStore
-
+def _listener_for(
+    source: StoreSource, callbacks: list[Callable[[], None]]
+) -> PostgresWakeup | None:
+    """A (not yet started) listener on the store's PostgreSQL database, or None when the
+    store is not on PostgreSQL."""
     if isinstance(source, str):
-        return source if normalise_url(source).get_backend_name() == "postgresql" else None
-    if isinstance(source, SqlStore):
-        return source.engine if source.engine.dialect.name == "postgresql" else None
+        if normalise_url(source).get_backend_name() != "postgresql":
+            return None
+        return PostgresWakeup(source, callbacks)
     if not callable(source):
-        return None
-    # Made in the worker's main process only to read its address, then closed at once: the
-    # pool's children make their own (a connection must never cross a fork).
+        return wakeup_for(source, callbacks)
+    # Made in the worker's main process only for its address (the listener keeps its own
+    # connection), then closed at once: a connection must never cross a fork.
     store = source()
     try:
-        if isinstance(store, SqlStore) and store.engine.dialect.name == "postgresql":
-            return store.engine.url.render_as_string(hide_password=False)
-        return None
+        return wakeup_for(store, callbacks)
     finally:
         store.close()
