@@ -202,6 +202,24 @@ class _Runner:
                 self.failures.pop(item.subscription_id, None)
         return verdict
 
+    def attempt(self, item: WorkItem, transport: Transport) -> Settlement:
+        """One attempt of ``item`` with a sync transport, start to verdict."""
+        started, began, request = self.begin(item)
+        try:
+            result = transport.send(request)
+        except Exception as exc:  # noqa: BLE001 - see _crashed
+            result = _crashed(exc)
+        return self.finish(item, result, started, began)
+
+    async def attempt_async(self, item: WorkItem, transport: AsyncTransport) -> Settlement:
+        """The async twin of :meth:`attempt`."""
+        started, began, request = self.begin(item)
+        try:
+            result = await transport.send(request)
+        except Exception as exc:  # noqa: BLE001 - see _crashed
+            result = _crashed(exc)
+        return self.finish(item, result, started, began)
+
     def commit(self, settlements: Sequence[Settlement], *, owner: str | None = None) -> None:
         if not settlements:
             return
@@ -337,12 +355,7 @@ class SyncWorker(_Worker[Transport]):
     _unrecorded: tuple[Settlement, ...] = ()
 
     def _attempt(self, item: WorkItem) -> Settlement:
-        started, began, request = self._runner.begin(item)
-        try:
-            result = self._transport.send(request)
-        except Exception as exc:  # noqa: BLE001 - see _crashed
-            result = _crashed(exc)
-        return self._runner.finish(item, result, started, began)
+        return self._runner.attempt(item, self._transport)
 
     def run_once(self) -> DrainReport:
         """Claim one batch of due deliveries, attempt each, and settle them.
@@ -688,12 +701,7 @@ class AsyncWorker(_Worker[AsyncTransport]):
             state.deferred.append(item.delivery_id)
             state.flush.set()
             return
-        started, began, request = runner.begin(item)
-        try:
-            result = await self._transport.send(request)
-        except Exception as exc:  # noqa: BLE001 - see _crashed
-            result = _crashed(exc)
-        settlement = runner.finish(item, result, started, began)
+        settlement = await runner.attempt_async(item, self._transport)
         state.note_pause(settlement)
         state.buffer.append(settlement)
         state.unsettled += 1

@@ -7,7 +7,7 @@ seconds. When the host names no transport, each pool process keeps one event loo
 fastest installed async transport (aiohttp with its extra, else httpx), and a task runs up
 to ``concurrency`` attempts of its chunk at once — all to one endpoint, since a chunk never
 mixes subscriptions. Either way every attempt goes through the same delivery core
-(``_Runner.begin`` / ``finish``) as the workers, and no attempt starts after the deadline.
+(``_Runner.attempt`` / ``attempt_async``) as the workers, and no attempt starts after the deadline.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Protocol
 
 from acadio_webhooks.domain.messages import Settlement, WorkItem
 from acadio_webhooks.ports.transport import AsyncTransport, Transport
-from acadio_webhooks.worker import _crashed, _Runner
+from acadio_webhooks.worker import _Runner
 
 __all__ = ["AsyncSender", "Sender", "SyncSender"]
 
@@ -49,12 +49,7 @@ class SyncSender:
         for item in items:
             if settlements and time.monotonic() > deadline:
                 break
-            started, began, request = runner.begin(item)
-            try:
-                result = self.transport.send(request)
-            except Exception as exc:  # noqa: BLE001 - see acadio_webhooks.worker._crashed
-                result = _crashed(exc)
-            settlements.append(runner.finish(item, result, started, began))
+            settlements.append(runner.attempt(item, self.transport))
         return settlements
 
     def close(self) -> None:
@@ -92,12 +87,7 @@ class AsyncSender:
                 if started_any and time.monotonic() > deadline:
                     return
                 started_any = True
-                started, began, request = runner.begin(item)
-                try:
-                    result = await self.transport.send(request)
-                except Exception as exc:  # noqa: BLE001 - see acadio_webhooks.worker._crashed
-                    result = _crashed(exc)
-                settlements.append(runner.finish(item, result, started, began))
+                settlements.append(await runner.attempt_async(item, self.transport))
 
         await asyncio.gather(*(lane() for _ in range(min(self.concurrency, len(items)))))
         return settlements
