@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
-from tests.services import postgres_database
+from tests.services import mariadb_database, postgres_database
 from tests.skip_report import SkipReport
 
 pytest_plugins = ["pytester"]
@@ -57,4 +57,11 @@ def _chosen_profile() -> str:
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session (skips when PostgreSQL is down)."""
     with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def mariadb_url() -> Iterator[str]:
+    """A fresh MariaDB database for this test session (skips when MariaDB is down)."""
+    with mariadb_database() as url:
         yield url

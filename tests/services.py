@@ -22,12 +22,17 @@ __all__ = [
     "unavailable",
     "require_tcp_service",
     "postgres_database",
+    "mariadb_database",
 ]
 
 POSTGRES_HOST = "127.0.0.1"
 POSTGRES_PORT = 5432
 POSTGRES_ADMIN_DB = "test"
 POSTGRES_USER = "postgres"
+MARIADB_HOST = "127.0.0.1"
+MARIADB_PORT = 3306
+MARIADB_ADMIN_DB = "test"
+MARIADB_USER = "root"
 REQUIRE_SERVICES_ENV = "ACADIO_WEBHOOKS_REQUIRE_SERVICES"
 
 
@@ -81,5 +86,30 @@ def postgres_database(prefix: str = "acadio_test") -> Iterator[str]:
         finally:
             with admin.connect() as conn:
                 conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
+def _mariadb_url(database: str) -> str:
+    return f"mysql+pymysql://{MARIADB_USER}@{MARIADB_HOST}:{MARIADB_PORT}/{database}"
+
+
+@contextmanager
+def mariadb_database(prefix: str = "acadio_test") -> Iterator[str]:
+    """Create a fresh, uniquely named MariaDB (or MySQL) database with the server's default
+    character set and collation, as a host's would be; yield its URL; drop it afterwards."""
+    require_tcp_service("MariaDB", MARIADB_HOST, MARIADB_PORT)
+    import sqlalchemy as sa
+
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    admin = sa.create_engine(_mariadb_url(MARIADB_ADMIN_DB), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE `{name}`")
+        try:
+            yield _mariadb_url(name)
+        finally:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
     finally:
         admin.dispose()

@@ -1,4 +1,5 @@
-"""Stores to run a test against: memory, a SQLite file, and PostgreSQL (a service), wiped."""
+"""Stores to run a test against: memory, a SQLite file, PostgreSQL and MariaDB (services),
+wiped."""
 
 from __future__ import annotations
 
@@ -11,7 +12,12 @@ from acadio_webhooks.adapters.storage.sql import SqlStore
 from acadio_webhooks.ports.storage import Store
 from tests.adapters.sql_helpers import wipe
 
-STORE_KINDS = ["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.services)]
+STORE_KINDS = [
+    "memory",
+    "sqlite",
+    pytest.param("postgresql", marks=pytest.mark.services),
+    pytest.param("mariadb", marks=pytest.mark.services),
+]
 """``params`` for a fixture that opens each kind with :func:`open_store`."""
 
 
@@ -21,11 +27,18 @@ def open_store(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Sto
         return MemoryStore()
     if kind == "sqlite":
         return SqlStore(tmp_path / "store.db")
+    if kind == "mariadb":
+        return wiped_store(request, "mariadb_url")
     return wiped_postgres_store(request)
 
 
 def wiped_postgres_store(request: pytest.FixtureRequest) -> SqlStore:
     """A store on the session's PostgreSQL database, every table emptied."""
-    made = SqlStore(request.getfixturevalue("postgres_url"))
+    return wiped_store(request, "postgres_url")
+
+
+def wiped_store(request: pytest.FixtureRequest, url_fixture: str) -> SqlStore:
+    """A store on the session's database of ``url_fixture``, every table emptied."""
+    made = SqlStore(request.getfixturevalue(url_fixture))
     wipe(made)
     return made

@@ -1,5 +1,5 @@
-"""Fixtures of the SQL adapter tests: a database on each dialect (SQLite and PostgreSQL),
-and a host's own engine."""
+"""Fixtures of the SQL adapter tests: a database on each dialect (SQLite, PostgreSQL and
+MariaDB), and a host's own engine."""
 
 from __future__ import annotations
 
@@ -13,12 +13,19 @@ from acadio_webhooks.adapters.storage.sql import SqlStore
 from tests.adapters.sql_helpers import wipe
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.services),
+        pytest.param("mariadb", marks=pytest.mark.services),
+    ]
+)
 def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A database URL: a fresh SQLite file, or the session's PostgreSQL database wiped."""
+    """A database URL: a fresh SQLite file, or the session's PostgreSQL or MariaDB database
+    wiped."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.db'}"
-    url: str = request.getfixturevalue("postgres_url")
+    url: str = request.getfixturevalue(f"{request.param}_url".replace("postgresql", "postgres"))
     store = SqlStore(url)
     wipe(store)
     store.close()
@@ -38,7 +45,7 @@ def host_engine(store: SqlStore, target: str) -> Iterator[sa.Engine]:
     engine = sa.create_engine(target.replace("postgresql://", "postgresql+psycopg://", 1))
     with engine.begin() as conn:
         conn.exec_driver_sql("DROP TABLE IF EXISTS lms_grades")
-        conn.exec_driver_sql("CREATE TABLE lms_grades (student TEXT NOT NULL)")
+        conn.exec_driver_sql("CREATE TABLE lms_grades (student VARCHAR(100) NOT NULL)")
     yield engine
     with engine.begin() as conn:
         conn.exec_driver_sql("DROP TABLE lms_grades")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, update
+from typing import Any
+
+from sqlalchemy import Connection, delete, update
 
 from acadio_webhooks.adapters.storage.sql import SqlStore
 from acadio_webhooks.adapters.storage.sql.schema import metadata, routing_revision
@@ -34,3 +36,29 @@ def claim_until_empty(target: str, owner: str, batch: int) -> list[str]:
     finally:
         store.close()
     return claimed
+
+
+def query_plan(conn: Connection, sql: str, parameters: Any = None) -> str:
+    """The database's plan for ``sql``, as text in which index names appear.
+
+    MySQL's rows are written in the other databases' words, so that one set of assertions
+    holds everywhere: a full scan reads ``SCAN <table>``, a sort ``Sort``, the primary key
+    ``pk_<table>`` (the store's name for it elsewhere). PostgreSQL is told to avoid scans: on
+    a table this small it would scan whatever the indexes, and the plan is to show whether an
+    index *can* serve the statement as written.
+    """
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        return "\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {sql}", parameters))
+    if dialect == "sqlite":
+        rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", parameters)
+        return "\n".join(str(row[-1]) for row in rows)
+    lines = []
+    for row in conn.exec_driver_sql(f"EXPLAIN {sql}", parameters).mappings():
+        table, key, extra = row["table"], row["key"], row["Extra"] or ""
+        key = f"pk_{table}" if key == "PRIMARY" else key
+        scan = f"SCAN {table}" if row["type"] == "ALL" else f"SEARCH {table}"
+        sort = " Sort" if "filesort" in extra else ""
+        lines.append(f"{scan} USING {key}{sort} ({extra})")
+    return "\n".join(lines)

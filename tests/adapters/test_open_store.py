@@ -49,9 +49,29 @@ def test_postgresql_urls_use_psycopg(url: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("url", "driver"),
+    [
+        ("mysql://u@127.0.0.1/db", "mysql+pymysql"),
+        ("mysql+pymysql://u@127.0.0.1/db", "mysql+pymysql"),
+        ("mariadb://u@127.0.0.1/db", "mariadb+pymysql"),
+    ],
+)
+def test_mysql_urls_use_pymysql_in_utf8mb4(url: str, driver: str) -> None:
+    store = open_store(url, create=False)  # nothing connects before the first query
+    try:
+        assert isinstance(store, SqlStore)
+        assert store.engine.url.drivername == driver
+        assert store.engine.url.query["charset"] == "utf8mb4"
+        assert store.dialect == "mysql"
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(
     ("url", "problem"),
     [
-        ("mysql://u@host/db", "unsupported database"),
+        ("oracle://u@host/db", "unsupported database"),
+        ("mysql+mysqldb://u@host/db", "unsupported database"),
         ("sqlite://", "in-memory SQLite"),
         ("sqlite:///:memory:", "in-memory SQLite"),
         ("postgresql+asyncpg://u@h/db", "unsupported database"),

@@ -29,6 +29,7 @@ KINDS = {  # the first text a statement contains names it
     "(SELECT acadio_routing_revision.revision": "insert event, read revision",
     "SELECT acadio_routing_revision.revision": "read revision",
     "FROM acadio_subscriptions JOIN acadio_integrations": "read routes",
+    "FROM acadio_subscriptions INNER JOIN acadio_integrations": "read routes",
     "INSERT INTO acadio_events": "insert events",
     "SELECT acadio_events.id": "read stored ids",
     "INSERT INTO acadio_deliveries": "insert deliveries",
@@ -114,10 +115,12 @@ def subscribed(store: SqlStore) -> tuple[Dispatcher, str]:
 
 def expected_kinds(store: SqlStore, *, single: bool, routes: bool) -> list[str]:
     # A single event is inserted by the statement that reads the routing revision; a batch
-    # reads the revision first and inserts its events with one multi-row statement.
-    kinds = ["insert event, read revision"] if single else ["read revision"]
+    # reads the revision first and inserts its events with one multi-row statement, and so
+    # does a single event on MySQL, which has no INSERT ... RETURNING.
+    together = single and store.dialect != "mysql"
+    kinds = ["insert event, read revision"] if together else ["read revision"]
     kinds += ["read routes"] if routes else []
-    kinds += [] if single else ["insert events"]
+    kinds += [] if together else ["insert events"]
     kinds += ["insert deliveries"]
     return kinds + (["notify"] if store.dialect == "postgresql" else [])
 
@@ -136,9 +139,15 @@ def test_an_emit_is_one_transaction_reading_routes_only_after_a_change(
     assert (first.commits, second.commits, repeated.commits) == (1, 1, 2)
     assert first.kinds() == expected_kinds(store, single=True, routes=True)
     assert second.kinds() == expected_kinds(store, single=True, routes=False)
-    # The suppressed repeat is one statement: nothing to route, nothing to deliver.
-    assert repeated.kinds()[-1] == "insert event, read revision"
-    assert len(repeated.kinds()) == len(second.kinds()) + 1
+    keyed = expected_kinds(store, single=True, routes=False)
+    if store.dialect == "mysql":
+        # Whether a keyed insert went in shows in the table only: its id is looked up.
+        keyed.insert(2, "read stored ids")
+        suppressed = ["read revision", "insert events", "read stored ids"]
+    else:
+        # The suppressed repeat is one statement: nothing to route, nothing to deliver.
+        suppressed = ["insert event, read revision"]
+    assert repeated.kinds() == keyed + suppressed
 
 
 def test_a_batch_is_one_transaction_of_the_same_statements(

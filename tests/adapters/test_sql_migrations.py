@@ -40,10 +40,16 @@ from tests.contract.builders import (
     settlement,
     subscription,
 )
-from tests.services import postgres_database
+from tests.services import mariadb_database, postgres_database
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.services),
+        pytest.param("mariadb", marks=pytest.mark.services),
+    ]
+)
 def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The URL of a database with nothing in it but one table of the host application."""
     if request.param == "sqlite":
@@ -51,7 +57,8 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
         _add_host_table(url)
         yield url
         return
-    with postgres_database("acadio_migrate") as url:
+    server = postgres_database if request.param == "postgresql" else mariadb_database
+    with server("acadio_migrate") as url:
         _add_host_table(url)
         yield url
 
@@ -204,7 +211,7 @@ def test_concurrent_openers_migrate_once(empty_database: str) -> None:
         store.close()
 
 
-@pytest.mark.parametrize("url", ["postgresql+psycopg://", "sqlite://"])
+@pytest.mark.parametrize("url", ["postgresql+psycopg://", "sqlite://", "mysql+pymysql://"])
 def test_migrations_render_as_sql_for_dbas(url: str) -> None:
     config = alembic_config(url=url)
     config.output_buffer = io.StringIO()

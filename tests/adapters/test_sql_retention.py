@@ -13,6 +13,7 @@ from sqlalchemy.sql import Executable
 from acadio_webhooks.adapters.storage.sql import SqlStore
 from acadio_webhooks.adapters.storage.sql._retention import _statements
 from acadio_webhooks.domain.retention import PruneReport
+from tests.adapters.sql_helpers import query_plan
 from tests.contract.builders import at, delivery, event, integration, subscription
 
 _INDEX_OF = {
@@ -38,15 +39,7 @@ def _plan(store: SqlStore, statement: Executable) -> str:
         conn.execute(statement, ids)  # on empty tables: changes nothing
         sa.event.remove(conn, "before_cursor_execute", keep)
         [(sql, parameters)] = sent
-        if store.dialect == "postgresql":
-            # The plan on an empty table would be a scan whatever the indexes: rule scans out,
-            # so that the plan shows whether an index *can* serve the statement as written.
-            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-            rows = conn.exec_driver_sql(f"EXPLAIN {sql}", parameters)
-            plan = "\n".join(row[0] for row in rows)
-        else:
-            rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", parameters)
-            plan = "\n".join(str(row[-1]) for row in rows)
+        plan = query_plan(conn, sql, parameters)
         conn.rollback()
     return plan
 

@@ -20,7 +20,7 @@ from acadio_webhooks.adapters.storage.sql import SqlStore
 from acadio_webhooks.domain.models import DeliveryStatus, Subscription
 from acadio_webhooks.errors import NotFound, StorageError
 from acadio_webhooks.ports.storage import DeliveryQuery, WouldWait
-from tests.adapters.sql_helpers import claim_until_empty, wipe
+from tests.adapters.sql_helpers import claim_until_empty, query_plan, wipe
 from tests.contract.builders import (
     LEASE,
     SECRET,
@@ -176,6 +176,10 @@ _REFUSE_UPDATES = {
         "CREATE TRIGGER refuse BEFORE UPDATE ON acadio_integrations "
         "FOR EACH ROW EXECUTE FUNCTION refuse()",
     ],
+    "mysql": [
+        "CREATE TRIGGER refuse BEFORE UPDATE ON acadio_integrations "
+        "FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused'"
+    ],
 }
 
 
@@ -248,6 +252,25 @@ def test_a_host_postgresql_engine_is_shared_and_left_open(postgres_url: str) -> 
     host.dispose()
 
 
+@pytest.mark.services
+def test_a_host_mariadb_engine_is_shared_at_read_committed(mariadb_url: str) -> None:
+    host = sa.create_engine(mariadb_url)  # MariaDB's default: REPEATABLE READ
+    store = SqlStore(host)
+    wipe(store)
+    try:
+        assert store.engine.pool is host.pool
+        assert store.engine.hide_parameters is True
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT @@tx_isolation").scalar_one() == "READ-COMMITTED"
+        _subscribed(store)
+    finally:
+        store.close()
+    with host.connect() as conn:  # the host's own connections keep the host's level
+        assert conn.exec_driver_sql("SELECT @@tx_isolation").scalar_one() == "REPEATABLE-READ"
+        assert conn.exec_driver_sql("SELECT count(*) FROM acadio_integrations").scalar_one() == 1
+    host.dispose()
+
+
 def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
     store = SqlStore(tmp_path / "wal.db")
     try:
@@ -259,21 +282,18 @@ def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
 
 
 def test_claim_walks_the_due_index(store: SqlStore) -> None:
-    from acadio_webhooks.adapters.storage.sql._queue import _due_window
+    from acadio_webhooks.adapters.storage.sql._queue import _due_candidates, _due_window
     from acadio_webhooks.domain.core import PAUSE_HORIZON
 
-    postgres = store.dialect == "postgresql"
-    query = _due_window(lock=postgres).params(
-        b_now=at(0), b_horizon=at(0) + PAUSE_HORIZON, b_limit=50
-    )
+    if store.dialect == "mysql":  # reads the window without locks (_due_rows_locked_apart)
+        query = _due_candidates((), None).params(b_now=at(0), b_limit=50)
+    else:
+        query = _due_window(lock=store.dialect == "postgresql").params(
+            b_now=at(0), b_horizon=at(0) + PAUSE_HORIZON, b_limit=50
+        )
     compiled = query.compile(store.engine, compile_kwargs={"literal_binds": True})
     with store.engine.begin() as conn:
-        if postgres:
-            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-            plan = "\n".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN {compiled}"))
-        else:
-            rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}")
-            plan = "\n".join(str(r[-1]) for r in rows)
+        plan = query_plan(conn, str(compiled))
     assert "ix_acadio_deliveries_status_next_attempt_at_id" in plan
     assert "SCAN acadio_deliveries\n" not in plan + "\n"
     # The index yields rows in claim order: nothing sorts the whole due backlog.

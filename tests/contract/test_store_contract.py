@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import pytest
 
+from acadio_webhooks.domain.core import DEFAULT_MAX_PAYLOAD_BYTES
 from acadio_webhooks.domain.messages import NotificationKind, WorkItem
 from acadio_webhooks.domain.models import Delivery, DeliveryStatus, SigningSecret, Subscription
 from acadio_webhooks.errors import NotFound, StorageError
@@ -229,6 +230,33 @@ def test_dedup_keys_are_per_tenant(store: Store) -> None:
     key = "student-1:activity-9:2025-03-01"
     assert store.enqueue(event("acme", dedup_key=key), []) is True
     assert store.enqueue(event("globex", dedup_key=key), []) is True
+
+
+def test_dedup_keys_and_tenants_are_compared_exactly(store: Store) -> None:
+    # A database's default text comparison may ignore case, accents or trailing spaces
+    # (MySQL's usually does): two keys a host tells apart must stay two events.
+    owner = integration("ACME")
+    store.add_integration(owner)
+    keys = ["key", "Key", "key ", "kéy"]
+    assert [store.enqueue(event("acme", dedup_key=k), []) for k in keys] == [True] * 4
+    assert store.enqueue(event("ACME", dedup_key="key"), []) is True
+    assert store.enqueue(event("acme", dedup_key="key "), []) is False
+
+
+def test_a_payload_of_the_default_size_limit_and_times_to_the_microsecond_round_trip(
+    store: Store, sub: Subscription
+) -> None:
+    payload = b'{"data": "' + b"x" * (DEFAULT_MAX_PAYLOAD_BYTES - 12) + b'"}'
+    assert len(payload) == DEFAULT_MAX_PAYLOAD_BYTES
+    evt = event(payload=payload).model_copy(
+        update={"created_at": at(0) + timedelta(microseconds=123_457)}
+    )
+    dlv = delivery(evt, sub)
+    store.enqueue(evt, [dlv])
+    assert store.get_event(evt.id) == evt
+    assert store.get_delivery(dlv.id).next_attempt_at == evt.created_at
+    [item] = claim(store, 1)
+    assert item.payload == payload
 
 
 def test_enqueue_of_an_existing_event_id_fails(store: Store, sub: Subscription) -> None:

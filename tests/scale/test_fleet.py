@@ -33,7 +33,7 @@ from tests.scale.fleet import (
     stop_processes,
     wait_for,
 )
-from tests.services import postgres_database
+from tests.services import mariadb_database, postgres_database
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(900)]
 
@@ -46,9 +46,10 @@ CONCURRENCY = 40
 LEASE = 15.0
 
 
-@pytest.fixture
-def db_url() -> Iterator[str]:
-    with postgres_database("acadio_fleet") as url:
+@pytest.fixture(params=["postgresql", "mariadb"])
+def db_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    server = postgres_database if request.param == "postgresql" else mariadb_database
+    with server("acadio_fleet") as url:
         yield url
 
 

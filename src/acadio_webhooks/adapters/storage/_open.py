@@ -18,7 +18,9 @@ def open_store(url: str | os.PathLike[str], **options: Any) -> Store:
     * ``memory://`` — a :class:`~acadio_webhooks.adapters.storage.memory.MemoryStore`;
     * ``sqlite:///path/to/file.db`` or a bare file path — SQLite;
     * ``postgresql://user@host/db`` (also ``postgres://``, ``postgresql+psycopg://``) —
-      PostgreSQL through psycopg 3.
+      PostgreSQL through psycopg 3;
+    * ``mysql://user@host/db`` or ``mariadb://user@host/db`` — MySQL or MariaDB through
+      PyMySQL.
 
     ``options`` go to :class:`~acadio_webhooks.adapters.storage.sql.SqlStore` (``create``,
     ``secret_box``, ...). ``ValueError`` for a URL of another kind.

@@ -1,14 +1,32 @@
-"""The few statements that differ between SQLite and PostgreSQL."""
+"""The few statements that differ between SQLite, PostgreSQL and MySQL / MariaDB."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.dml import Insert
 
-__all__ = ["upsert", "insert_ignoring_conflicts"]
+__all__ = ["family", "locks_rows", "upsert", "insert_ignoring_conflicts"]
+
+MYSQL = "mysql"
+"""The family name of MySQL and MariaDB (SQLAlchemy names MariaDB's dialect ``mariadb``)."""
+
+
+def family(dialect: Dialect | str) -> str:
+    """``sqlite``, ``postgresql`` or ``mysql`` (MariaDB included): what the store's SQL
+    depends on."""
+    name = dialect if isinstance(dialect, str) else dialect.name
+    return MYSQL if name == "mariadb" else name
+
+
+def locks_rows(dialect: Dialect | str) -> bool:
+    """Whether concurrent writers meet on row locks (``FOR UPDATE``, ``SKIP LOCKED``), rather
+    than one database-wide write lock as on SQLite, where every writer runs alone."""
+    return family(dialect) in ("postgresql", MYSQL)
 
 
 def upsert(dialect: str, table: Table) -> postgresql.Insert | sqlite.Insert:
@@ -18,7 +36,7 @@ def upsert(dialect: str, table: Table) -> postgresql.Insert | sqlite.Insert:
         return postgresql.insert(table)
     if dialect == "sqlite":
         return sqlite.insert(table)
-    raise TypeError(f"the SQL store supports SQLite and PostgreSQL, not {dialect!r}")
+    raise TypeError(f"{dialect!r} has no INSERT ... ON CONFLICT")
 
 
 def insert_ignoring_conflicts(
@@ -26,7 +44,13 @@ def insert_ignoring_conflicts(
 ) -> Insert:
     """``INSERT ... ON CONFLICT (conflict_columns) DO NOTHING`` in ``dialect`` (its name).
 
-    Both dialects decide the conflict inside the database, under the unique index, so
-    concurrent duplicates are resolved without a read-then-write race.
+    Every dialect decides the conflict inside the database, under the unique index, so
+    concurrent duplicates are resolved without a read-then-write race. MySQL has no
+    ``DO NOTHING``: a duplicate sets one of its own columns to itself (``INSERT IGNORE``
+    would also turn a value too long or out of range into a warning and store it cut).
     """
+    if family(dialect) == MYSQL:
+        statement = mysql.insert(table)
+        same: dict[str, Any] = {conflict_columns[0]: table.c[conflict_columns[0]]}
+        return statement.on_duplicate_key_update(same)
     return upsert(dialect, table).on_conflict_do_nothing(index_elements=conflict_columns)

@@ -45,6 +45,8 @@ _T = TypeVar("_T")
 
 _POSTGRES_NAMES = {"postgres", "postgresql", "postgresql+psycopg"}
 _SQLITE_NAMES = {"sqlite", "sqlite+pysqlite"}
+_MYSQL_NAMES = {"mysql", "mysql+pymysql", "mariadb", "mariadb+pymysql"}
+_MYSQL_ISOLATION = "READ COMMITTED"
 _SYNCHRONOUS = {"OFF", "NORMAL", "FULL", "EXTRA"}
 
 
@@ -52,7 +54,8 @@ def normalise_url(target: str | os.PathLike[str] | URL) -> URL:
     """The SQLAlchemy URL for a store target.
 
     A path (or a string without ``://``) is a SQLite file; ``postgres://`` and
-    ``postgresql://`` mean PostgreSQL through psycopg 3. In-memory SQLite is refused: each
+    ``postgresql://`` mean PostgreSQL through psycopg 3; ``mysql://`` and ``mariadb://``
+    MySQL or MariaDB through PyMySQL, in ``utf8mb4``. In-memory SQLite is refused: each
     connection would see its own empty database (use ``MemoryStore`` instead).
     """
     if isinstance(target, URL):
@@ -63,11 +66,14 @@ def normalise_url(target: str | os.PathLike[str] | URL) -> URL:
         try:
             url = make_url(target)
         except ArgumentError as exc:
-            raise ValueError(
-                "not a database URL (expected sqlite:///path or postgresql://…)"
-            ) from exc
+            raise ValueError(f"not a database URL (expected {_EXPECTED})") from exc
     if url.drivername in _POSTGRES_NAMES:
         return url.set(drivername="postgresql+psycopg")
+    if url.drivername in _MYSQL_NAMES:
+        # MySQL's "utf8" holds three bytes a character at most; an emoji in an event's topic
+        # or a dedup key would be refused or mangled.
+        driver = url.get_backend_name() + "+pymysql"
+        return url.set(drivername=driver).update_query_dict({"charset": "utf8mb4"})
     if url.drivername in _SQLITE_NAMES:
         database = url.database or ""
         if database in ("", ":memory:") or url.query.get("mode") == "memory":
@@ -76,9 +82,10 @@ def normalise_url(target: str | os.PathLike[str] | URL) -> URL:
                 "use a file path, or MemoryStore for a store that lives in memory"
             )
         return url
-    raise ValueError(
-        f"unsupported database {url.drivername!r}: use sqlite:///path or postgresql://…"
-    )
+    raise ValueError(f"unsupported database {url.drivername!r}: use {_EXPECTED}")
+
+
+_EXPECTED = "sqlite:///path, postgresql://… or mysql://…"
 
 
 @dataclass(frozen=True)
@@ -98,27 +105,33 @@ def open_engine(
 ) -> OpenedEngine:
     """The engine a :class:`SqlStore` runs on.
 
-    A host's PostgreSQL ``Engine`` is shared (its pool too) through a copy that hides bound
-    parameters in error messages. A host's SQLite ``Engine`` is only used for its URL: the store
+    A host's PostgreSQL or MySQL ``Engine`` is shared (its pool too) through a copy that
+    hides bound parameters in error messages (and, on MySQL, runs the store's transactions
+    at ``READ COMMITTED``). A host's SQLite ``Engine`` is only used for its URL: the store
     needs its own transaction settings (module docstring), which it must not impose on the host.
+
+    On MySQL every transaction of the store runs at ``READ COMMITTED``: at MySQL's default
+    ``REPEATABLE READ``, a claim's locking reads would also lock the gaps between index
+    entries, and emits inserting into them would wait for claims or dead-lock with them.
     """
     if sqlite_synchronous.upper() not in _SYNCHRONOUS:
         raise ValueError(f"sqlite_synchronous must be one of {sorted(_SYNCHRONOUS)}")
     if isinstance(target, Engine):
-        if target.dialect.name == "postgresql":
-            shared = target.execution_options()
+        if target.dialect.name in _SHARED:
+            shared = target.execution_options(**_SHARED[target.dialect.name])
             shared.hide_parameters = True
             return OpenedEngine(shared, owned=False)
         target = target.url
     url = normalise_url(target)
     options: dict[str, Any] = {"hide_parameters": True, **engine_options}
-    if url.get_backend_name() == "postgresql":
+    backend = url.get_backend_name()
+    if backend in _SERVERS:
+        if backend != "postgresql":
+            options.setdefault("isolation_level", _MYSQL_ISOLATION)
         try:
             engine = create_engine(url, **options)
         except ImportError as exc:
-            raise ImportError(
-                "PostgreSQL needs psycopg 3: pip install 'acadio-webhooks[postgres]'"
-            ) from exc
+            raise ImportError(_SERVERS[backend]) from exc
         if "pool_pre_ping" not in engine_options:
             ping_when_idle(engine, after=IDLE_BEFORE_PING)
         return OpenedEngine(engine, owned=True)
@@ -129,8 +142,22 @@ def open_engine(
     return OpenedEngine(engine, owned=True)
 
 
+# Server databases, and the error when their driver is missing.
+_SERVERS = {
+    "postgresql": "PostgreSQL needs psycopg 3: pip install 'acadio-webhooks[postgres]'",
+    "mysql": "MySQL and MariaDB need PyMySQL: pip install 'acadio-webhooks[mysql]'",
+    "mariadb": "MySQL and MariaDB need PyMySQL: pip install 'acadio-webhooks[mysql]'",
+}
+# A host's engine of these dialects is shared, with these execution options.
+_SHARED: dict[str, dict[str, Any]] = {
+    "postgresql": {},
+    "mysql": {"isolation_level": _MYSQL_ISOLATION},
+    "mariadb": {"isolation_level": _MYSQL_ISOLATION},
+}
+
 IDLE_BEFORE_PING = 0.5
-"""Seconds a pooled PostgreSQL connection may sit unused and still be lent without a ping."""
+"""Seconds a pooled PostgreSQL or MySQL connection may sit unused and still be lent without a
+ping."""
 _RETURNED_AT = "acadio_returned_at"
 
 

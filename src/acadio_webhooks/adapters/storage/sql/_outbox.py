@@ -17,7 +17,7 @@ from sqlalchemy.sql import ClauseElement
 
 from acadio_webhooks.adapters.storage import _common
 from acadio_webhooks.adapters.storage.sql import _codec
-from acadio_webhooks.adapters.storage.sql._dialect import insert_ignoring_conflicts
+from acadio_webhooks.adapters.storage.sql._dialect import MYSQL, family, insert_ignoring_conflicts
 from acadio_webhooks.adapters.storage.sql._prepared import Prepared, Target, prepared
 from acadio_webhooks.adapters.storage.sql._queue import notify_due
 from acadio_webhooks.adapters.storage.sql.schema import (
@@ -77,7 +77,7 @@ def enqueue(target: Target, dialect: Dialect, event: Event, batch: Sequence[Deli
     row = _codec.event_row(event)
     if event.dedup_key is None:
         _statement(dialect, "insert event").execute(target, row)
-    elif not _statement(dialect, "insert keyed event").fetch(target, row):
+    elif not _inserted_keyed(target, dialect, row):
         return False
     _insert_deliveries(target, dialect, batch)
     return True
@@ -90,7 +90,7 @@ def enqueue_routed(
     per event, whether it was stored (False: a dedup key suppressed it)."""
     firsts = _common.not_repeated_in_batch(batch)
     candidates = [event for event, first in zip(batch, firsts, strict=True) if first]
-    if len(candidates) == 1:
+    if len(candidates) == 1 and family(dialect) != MYSQL:
         stored, planned = _insert_one_then_plan(target, dialect, candidates[0], plan)
     else:
         stored, planned = _plan_then_insert(target, dialect, candidates, plan)
@@ -105,6 +105,17 @@ def enqueue_routed(
         ],
     )
     return [first and event.id in stored for event, first in zip(batch, firsts, strict=True)]
+
+
+def _inserted_keyed(target: Target, dialect: Dialect, row: dict[str, Any]) -> bool:
+    """Insert one event with a dedup key; whether it was stored (False: the key was)."""
+    if family(dialect) != MYSQL:
+        return bool(_statement(dialect, "insert keyed event").fetch(target, row))
+    # MySQL has no RETURNING (MariaDB's would also return the duplicate's row), and its
+    # affected-row count cannot tell an insert from a duplicate under CLIENT_FOUND_ROWS: the
+    # event's new id is in the table exactly when the event went in.
+    _statement(dialect, "insert keyed events").execute(target, row)
+    return bool(_statement(dialect, "stored ids").fetch(target, {"ids": [row["id"]]}))
 
 
 def revision_of(target: Target, dialect: Dialect) -> int:

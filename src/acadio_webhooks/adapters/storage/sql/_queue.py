@@ -1,8 +1,8 @@
 """The delivery queue in SQL: claim and settle, one transaction per batch, few round trips.
 
 Both functions run inside the caller's writing transaction. SQLite serialises them with
-``BEGIN IMMEDIATE``; PostgreSQL lets claimers run side by side, each locking its own rows with
-``FOR UPDATE SKIP LOCKED``, so two claimers never get the same delivery.
+``BEGIN IMMEDIATE``; PostgreSQL and MySQL let claimers run side by side, each locking its own
+rows with ``FOR UPDATE SKIP LOCKED``, so two claimers never get the same delivery.
 """
 
 from __future__ import annotations
@@ -36,7 +36,12 @@ from acadio_webhooks.adapters.storage.sql._codec import (
     SecretCodec,
     notification_row,
 )
-from acadio_webhooks.adapters.storage.sql._dialect import insert_ignoring_conflicts
+from acadio_webhooks.adapters.storage.sql._dialect import (
+    MYSQL,
+    family,
+    insert_ignoring_conflicts,
+    locks_rows,
+)
 from acadio_webhooks.adapters.storage.sql._prepared import Target, prepared
 from acadio_webhooks.adapters.storage.sql.schema import (
     UtcDateTime,
@@ -191,6 +196,8 @@ def _due_window(*, lock: bool, skip_subscriptions: Collection[str] = ()) -> Sele
 def _due_rows(
     conn: Connection, *, now: datetime, limit: int, skip_subscriptions: Collection[str]
 ) -> list[_Due]:
+    if family(conn.dialect) == MYSQL:
+        return _due_rows_locked_apart(conn, now=now, limit=limit, skip=skip_subscriptions)
     lock = conn.dialect.name == "postgresql"
     values = {"b_now": now, "b_horizon": now + PAUSE_HORIZON, "b_limit": limit}
     if skip_subscriptions:
@@ -199,6 +206,85 @@ def _due_rows(
         return [_Due._make(row) for row in conn.execute(query, values)]
     window = prepared(conn.dialect, "due window", lambda dialect: _due_window(lock=lock))
     return [_Due._make(row) for row in window.fetch(conn, values)]
+
+
+def _due_rows_locked_apart(
+    conn: Connection, *, now: datetime, limit: int, skip: Collection[str]
+) -> list[_Due]:
+    """The due window on MySQL, found by a plain read and locked by primary key.
+
+    A locking read through the due index would lock the index entry of every row it passes,
+    other workers' leased rows included, and MariaDB then waits for their row locks even
+    with ``SKIP LOCKED``: settles updating those entries and claims dead-locked. (Nor can
+    its ``FOR UPDATE`` name the table to lock: MariaDB has no ``OF``.) So the oldest due
+    rows, paused subscriptions left out, are read without locks, window after window, then
+    locked one by one by primary key with ``SKIP LOCKED`` (another claimer's go to it),
+    their state checked again under the lock; their work rows are read last."""
+    d = deliveries
+    paused = conn.execute(_PAUSED, {"b_now": now, "b_horizon": now + PAUSE_HORIZON}).scalars()
+    left_out = sorted(set(skip).union(paused))
+    locked: list[str] = []
+    after: Any = None
+    for _window in range(_MAX_ROUNDS):
+        wanted = limit - len(locked)
+        window = _due_candidates(left_out, after)
+        candidates = conn.execute(window, {"b_now": now, "b_limit": wanted}).all()
+        ids = [row.id for row in candidates]
+        if ids:
+            mine = set(conn.execute(_LOCK_DUE, {"b_ids": ids, "b_now": now}).scalars())
+            locked.extend(ident for ident in ids if ident in mine)
+        if len(candidates) < wanted or len(locked) >= limit:
+            break
+        after = candidates[-1]
+    if not locked:
+        return []
+    rows = conn.execute(
+        _work_rows().where(d.c.id.in_(locked)).order_by(d.c.next_attempt_at, d.c.id)
+    )
+    return [_Due._make(row) for row in rows]
+
+
+def _due_candidates(left_out: Sequence[str], after: Any) -> Select[Any]:
+    """The oldest due deliveries (id and due time), read without locks, after ``after``."""
+    d = deliveries
+    now = bindparam("b_now", type_=UtcDateTime)
+    query = select(d.c.id, d.c.next_attempt_at).where(
+        d.c.status == PENDING,
+        d.c.next_attempt_at <= now,
+        or_(d.c.lease_expires_at.is_(None), d.c.lease_expires_at <= now),
+    )
+    if left_out:
+        query = query.where(d.c.subscription_id.not_in(left_out))
+    if after is not None:
+        query = query.where(
+            or_(
+                d.c.next_attempt_at > after.next_attempt_at,
+                and_(d.c.next_attempt_at == after.next_attempt_at, d.c.id > after.id),
+            )
+        )
+    return query.order_by(d.c.next_attempt_at, d.c.id).limit(bindparam("b_limit", type_=Integer))
+
+
+_LOCK_DUE = (
+    select(deliveries.c.id)
+    .where(
+        deliveries.c.id.in_(bindparam("b_ids", expanding=True)),
+        deliveries.c.status == PENDING,
+        deliveries.c.next_attempt_at <= bindparam("b_now", type_=UtcDateTime),
+        or_(
+            deliveries.c.lease_expires_at.is_(None),
+            deliveries.c.lease_expires_at <= bindparam("b_now", type_=UtcDateTime),
+        ),
+    )
+    .with_for_update(skip_locked=True)
+)
+
+
+# Paused by the circuit breaker, the same rule as the joined window's (domain.core.is_paused).
+_PAUSED = select(subscriptions.c.id).where(
+    subscriptions.c.paused_until > bindparam("b_now", type_=UtcDateTime),
+    subscriptions.c.paused_until <= bindparam("b_horizon", type_=UtcDateTime),
+)
 
 
 # Built once: the IN lists are expanded when they run, so neither the statement nor its
@@ -311,7 +397,7 @@ class _Limits:
             throttle = self.throttles.get(row.subscription_id)
             if throttle is None:
                 if row.subscription_id in limited and row.subscription_id not in self.unlimited:
-                    # Locked by another claimer (PostgreSQL): its deliveries wait for it.
+                    # Locked by another claimer: its deliveries wait for it.
                     self.skipped.add(row.subscription_id)
                     continue
                 going.append(row)
@@ -439,6 +525,9 @@ def take(
         conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
         # Two takers of the same lease serialise here; the second finds it moved.
         query = query.with_for_update(of=d)
+    elif family(conn.dialect) == MYSQL:
+        # The same, on the delivery rows alone (see _due_rows_locked_apart).
+        conn.execute(_STATES_LOCKED, {"b_ids": list(delivery_ids)})
     rows = [_Due._make(row) for row in conn.execute(query.order_by(d.c.next_attempt_at, d.c.id))]
     items: list[WorkItem] = []
     _lease_rows(conn, codec, rows, items, {}, owner=new_owner, now=now, lease=lease)
@@ -478,9 +567,9 @@ def settle(
     if not settlements:
         return False
     ids = {s.item.delivery_id for s in settlements}
-    # On PostgreSQL the delivery rows are locked before the attempts are looked up: two
+    # Where rows lock, the delivery rows are locked before the attempts are looked up: two
     # settles of the same attempts queue there, and the second then finds the first's attempts.
-    states = _STATES_LOCKED if conn.dialect.name == "postgresql" else _STATES
+    states = _STATES_LOCKED if locks_rows(conn.dialect) else _STATES
     held = {
         delivery_id: status == PENDING and lease_owner == owner
         for delivery_id, status, lease_owner in conn.execute(states, {"b_ids": list(ids)})
@@ -609,7 +698,7 @@ def _apply_health(conn: Connection, owned: Sequence[Settlement]) -> None:
         changes = [c for c in changes if c.subscription_id in dirty or not _is_clean(c)]
     if not changes:
         return
-    if conn.dialect.name == "postgresql":
+    if locks_rows(conn.dialect):
         # Lock the rows in one global order first: concurrent settlers touching the same
         # subscriptions then queue instead of dead-locking.
         conn.execute(

@@ -32,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from acadio_webhooks.adapters.storage.sql._dialect import locks_rows
 from acadio_webhooks.adapters.storage.sql.schema import (
     attempts,
     deliveries,
@@ -116,7 +117,7 @@ def prune_events(
     )
     if after is not None:
         query = query.where(tuple_(events.c.created_at, events.c.id) > tuple_(*after))
-    if conn.dialect.name == "postgresql" and not dry_run:
+    if locks_rows(conn.dialect) and not dry_run:
         query = query.with_for_update(of=events)
     rows = conn.execute(query).all()
     if not rows:
@@ -169,7 +170,7 @@ def erase_events(
     query = select(events.c.id).where(match).order_by(events.c.id).limit(limit)
     if dry_run:
         query = query.offset(skip)
-    elif conn.dialect.name == "postgresql":
+    elif locks_rows(conn.dialect):
         query = query.with_for_update(of=events)
     going = list(conn.execute(query).scalars())
     if not going:

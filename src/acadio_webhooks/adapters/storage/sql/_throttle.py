@@ -1,7 +1,7 @@
 """Rate limits in SQL: the limiter state of rate-limited subscriptions, read and written
 inside the claim's transaction (see :mod:`acadio_webhooks.domain.rate_limit`).
 
-SQLite runs one claim at a time. On PostgreSQL each claim locks the subscription rows it
+SQLite runs one claim at a time. On PostgreSQL and MySQL each claim locks the subscription rows it
 limits, ``SKIP LOCKED``: a subscription another claimer is limiting right now is left to
 that claimer (its due deliveries stay as they are for the next claim), so claimers never
 wait for each other here nor take locks in an order that could dead-lock.
@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, bindparam, func, select, true, union_all, update
 
+from acadio_webhooks.adapters.storage.sql._dialect import locks_rows
 from acadio_webhooks.adapters.storage.sql.schema import UtcDateTime, deliveries, subscriptions
 from acadio_webhooks.domain.models import DeliveryStatus
 from acadio_webhooks.domain.rate_limit import Pace, Throttle
@@ -40,11 +41,11 @@ _STATE_LOCKED = _STATE.with_for_update(skip_locked=True)
 def load_throttles(
     conn: Connection, subscription_ids: Collection[str]
 ) -> dict[str, Throttle | None]:
-    """The limiters of ``subscription_ids`` this claim may use, locked on PostgreSQL; None
+    """The limiters of ``subscription_ids`` this claim may use, locked where rows lock; None
     for a subscription whose limit was lifted since its due deliveries were read (they go
-    unthrottled). Left out: subscriptions another claimer holds (PostgreSQL), whose due
+    unthrottled). Left out: subscriptions another claimer holds, whose due
     deliveries are that claimer's to space."""
-    query = _STATE_LOCKED if conn.dialect.name == "postgresql" else _STATE
+    query = _STATE_LOCKED if locks_rows(conn.dialect) else _STATE
     return {
         row.id: None
         if row.rate_limit is None

@@ -20,20 +20,20 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     Double,
-    Float,
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from acadio_webhooks.adapters.storage._common import LEASE_KEY_LENGTH
+from acadio_webhooks.adapters.storage.sql._dialect import MYSQL, family
+from acadio_webhooks.adapters.storage.sql._types import DOUBLE, MYSQL_DATETIME, PAYLOAD
 from acadio_webhooks.domain.models import MAX_SUBJECT_LENGTH
 
 __all__ = [
@@ -64,11 +64,17 @@ class UtcDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes in, aware UTC datetimes out, on every dialect.
 
     SQLite has no time zones: values are stored as naive UTC text (which sorts in time
-    order), and read back as UTC. PostgreSQL stores ``timestamptz``.
+    order), and read back as UTC. PostgreSQL stores ``timestamptz``; MySQL a naive UTC
+    ``DATETIME(6)``.
     """
 
     impl = DateTime(timezone=True)
     cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if family(dialect) == MYSQL:
+            return dialect.type_descriptor(MYSQL_DATETIME)
+        return dialect.type_descriptor(self.impl_instance)
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -76,7 +82,7 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             raise ValueError("the store only accepts timezone-aware datetimes")
         value = value.astimezone(timezone.utc)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -145,7 +151,7 @@ events = Table(
     Column("tenant", String(TENANT_LENGTH), nullable=False),
     Column("topic", String(TOPIC_LENGTH), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
-    Column("payload", LargeBinary, nullable=False),
+    Column("payload", PAYLOAD, nullable=False),
     Column("dedup_key", String(512)),
     # Whom the event is about, so that erasure finds it (rev 0007).
     Column("subject", String(MAX_SUBJECT_LENGTH)),
@@ -199,7 +205,7 @@ attempts = Table(
     Column("delivery_id", ForeignKey(deliveries.c.id), nullable=False),
     Column("number", Integer, nullable=False),
     Column("started_at", UtcDateTime, nullable=False),
-    Column("duration_ms", Float, nullable=False),
+    Column("duration_ms", DOUBLE, nullable=False),
     Column("status_code", Integer),
     Column("error", String(1000)),
     Column("response_excerpt", Text, nullable=False),

@@ -1,5 +1,5 @@
-"""The SQL store: one SQLAlchemy Core implementation of the storage port for SQLite and
-PostgreSQL.
+"""The SQL store: one SQLAlchemy Core implementation of the storage port for SQLite,
+PostgreSQL and MySQL / MariaDB.
 
 Every method is one transaction; writes on SQLite take the write lock up front
 (``BEGIN IMMEDIATE``), so threads and processes sharing the file are safe. Driver errors leave
@@ -32,6 +32,7 @@ from acadio_webhooks.adapters.storage.sql import (
     _throttle,
     migrate,
 )
+from acadio_webhooks.adapters.storage.sql._dialect import MYSQL, family
 from acadio_webhooks.adapters.storage.sql._engine import (
     WITHOUT_WAITING,
     WRITE,
@@ -81,13 +82,31 @@ _DELETION_PACE: dict[str, tuple[float, float]] = {
 
 # pg_advisory_xact_lock key serialising concurrent migrations ("acad" in ASCII).
 _MIGRATION_LOCK = 0x61636164
+# The same for MySQL's GET_LOCK, and how long an opener waits for another's migrations.
+_MYSQL_MIGRATION_LOCK = "acadio_webhooks.migrate"
+_MYSQL_MIGRATION_WAIT = 300
+
+
+@contextmanager
+def _mysql_lock(conn: Connection, name: str) -> Iterator[None]:
+    got = conn.execute(select(func.get_lock(name, _MYSQL_MIGRATION_WAIT))).scalar()
+    if got != 1:
+        raise StorageError(
+            f"migrating the schema failed (another opener held {name!r} for "
+            f"{_MYSQL_MIGRATION_WAIT} s)"
+        )
+    try:
+        yield
+    finally:
+        conn.execute(select(func.release_lock(name)))
 
 
 class SqlStore:
-    """A :class:`~acadio_webhooks.ports.storage.Store` on SQLite or PostgreSQL.
+    """A :class:`~acadio_webhooks.ports.storage.Store` on SQLite, PostgreSQL or MySQL / MariaDB.
 
-    ``target`` is a SQLite file path, a ``sqlite:///path`` or ``postgresql://…`` URL
-    (``postgresql://`` means psycopg 3), or an SQLAlchemy ``Engine``: a PostgreSQL engine is
+    ``target`` is a SQLite file path, a ``sqlite:///path``, ``postgresql://…`` or
+    ``mysql://…`` URL (``postgresql://`` means psycopg 3, ``mysql://`` and ``mariadb://``
+    PyMySQL), or an SQLAlchemy ``Engine``: a PostgreSQL or MySQL engine is
     shared (pool included), a SQLite engine only lends its URL (the store needs its own
     transaction settings). ``create=True`` migrates the schema to the newest revision on open.
 
@@ -134,8 +153,8 @@ class SqlStore:
 
     @property
     def dialect(self) -> str:
-        """``sqlite`` or ``postgresql``."""
-        return self._engine.dialect.name
+        """``sqlite``, ``postgresql`` or ``mysql`` (MariaDB included)."""
+        return family(self._engine.dialect)
 
     def __repr__(self) -> str:
         url = self._engine.url.render_as_string(hide_password=True)
@@ -164,7 +183,13 @@ class SqlStore:
         with self._transaction("migrating the schema", write=True) as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(select(func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
-            migrate.upgrade(conn, revision)
+            if family(conn.dialect) != MYSQL:
+                migrate.upgrade(conn, revision)
+                return
+            # MySQL commits each DDL statement on its own: a named lock of the session keeps
+            # a second opener out until every migration ran.
+            with _mysql_lock(conn, _MYSQL_MIGRATION_LOCK):
+                migrate.upgrade(conn, revision)
 
     # -- integrations and subscriptions -----------------------------------------------------
 

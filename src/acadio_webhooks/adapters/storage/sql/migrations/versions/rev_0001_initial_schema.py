@@ -9,6 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from acadio_webhooks.adapters.storage.sql._types import DOUBLE, PAYLOAD, TIMESTAMP, table_options
+
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -16,16 +18,18 @@ depends_on = None
 
 
 def upgrade() -> None:
+    options = table_options(op.get_context().dialect)
     op.create_table(
         "acadio_events",
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("tenant", sa.String(length=255), nullable=False),
         sa.Column("topic", sa.String(length=255), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("payload", sa.LargeBinary(), nullable=False),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
+        sa.Column("payload", PAYLOAD, nullable=False),
         sa.Column("dedup_key", sa.String(length=512), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_acadio_events")),
         sa.UniqueConstraint("tenant", "dedup_key", name=op.f("uq_acadio_events_tenant_dedup_key")),
+        **options,
     )
     op.create_table(
         "acadio_integrations",
@@ -34,9 +38,10 @@ def upgrade() -> None:
         sa.Column("secrets", sa.Text(), nullable=False),
         sa.Column("notification_email", sa.String(length=320), nullable=True),
         sa.Column("active", sa.Boolean(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
+        sa.Column("updated_at", TIMESTAMP, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_acadio_integrations")),
+        **options,
     )
     op.create_index(
         op.f("ix_acadio_integrations_tenant_created_at"),
@@ -52,13 +57,14 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("subscription_id", sa.String(length=64), nullable=False),
         sa.Column("endpoint", sa.String(length=2048), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.Column("topic", sa.String(length=255), nullable=True),
         sa.Column("event_id", sa.String(length=64), nullable=True),
         sa.Column("delivery_id", sa.String(length=64), nullable=True),
         sa.Column("detail", sa.Text(), nullable=True),
-        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("sent_at", TIMESTAMP, nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_acadio_notifications")),
+        **options,
     )
     op.create_index(
         op.f("ix_acadio_notifications_integration_id_sent_at"),
@@ -78,6 +84,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("revision", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_acadio_routing_revision")),
+        **options,
     )
     # The store only ever updates this one row, so it must exist from the start.
     op.bulk_insert(routing_revision, [{"id": 1, "revision": 0}])
@@ -91,17 +98,18 @@ def upgrade() -> None:
         sa.Column("topic", sa.String(length=255), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("next_attempt_at", TIMESTAMP, nullable=True),
         sa.Column("last_status_code", sa.Integer(), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
+        sa.Column("updated_at", TIMESTAMP, nullable=False),
         sa.Column("lease_owner", sa.String(length=255), nullable=True),
-        sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("lease_expires_at", TIMESTAMP, nullable=True),
         sa.ForeignKeyConstraint(
             ["event_id"], ["acadio_events.id"], name=op.f("fk_acadio_deliveries_event_id")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_acadio_deliveries")),
+        **options,
     )
     op.create_index(
         op.f("ix_acadio_deliveries_created_at_id"),
@@ -146,14 +154,15 @@ def upgrade() -> None:
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("disabled_reason", sa.String(length=500), nullable=True),
         sa.Column("consecutive_failures", sa.Integer(), nullable=False),
-        sa.Column("failing_since", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("failing_since", TIMESTAMP, nullable=True),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.ForeignKeyConstraint(
             ["integration_id"],
             ["acadio_integrations.id"],
             name=op.f("fk_acadio_subscriptions_integration_id"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_acadio_subscriptions")),
+        **options,
     )
     op.create_index(
         op.f("ix_acadio_subscriptions_integration_id_created_at"),
@@ -172,8 +181,8 @@ def upgrade() -> None:
         ),
         sa.Column("delivery_id", sa.String(length=64), nullable=False),
         sa.Column("number", sa.Integer(), nullable=False),
-        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("duration_ms", sa.Float(), nullable=False),
+        sa.Column("started_at", TIMESTAMP, nullable=False),
+        sa.Column("duration_ms", DOUBLE, nullable=False),
         sa.Column("status_code", sa.Integer(), nullable=True),
         sa.Column("error", sa.String(length=1000), nullable=True),
         sa.Column("response_excerpt", sa.Text(), nullable=False),
@@ -182,6 +191,7 @@ def upgrade() -> None:
             ["delivery_id"], ["acadio_deliveries.id"], name=op.f("fk_acadio_attempts_delivery_id")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_acadio_attempts")),
+        **options,
     )
     op.create_index(
         op.f("ix_acadio_attempts_delivery_id_number"),
@@ -192,40 +202,15 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index(op.f("ix_acadio_attempts_delivery_id_number"), table_name="acadio_attempts")
-
-    op.drop_table("acadio_attempts")
-    op.drop_index(
-        op.f("ix_acadio_subscriptions_integration_id_created_at"), table_name="acadio_subscriptions"
-    )
-
-    op.drop_table("acadio_subscriptions")
-    op.drop_index(op.f("ix_acadio_deliveries_tenant_created_at"), table_name="acadio_deliveries")
-    op.drop_index(
-        op.f("ix_acadio_deliveries_subscription_id_status"), table_name="acadio_deliveries"
-    )
-    op.drop_index(
-        op.f("ix_acadio_deliveries_status_next_attempt_at_id"), table_name="acadio_deliveries"
-    )
-    op.drop_index(
-        op.f("ix_acadio_deliveries_integration_id_created_at"), table_name="acadio_deliveries"
-    )
-    op.drop_index(op.f("ix_acadio_deliveries_event_id"), table_name="acadio_deliveries")
-    op.drop_index(op.f("ix_acadio_deliveries_created_at_id"), table_name="acadio_deliveries")
-
-    op.drop_table("acadio_deliveries")
-    op.drop_table("acadio_routing_revision")
-    op.drop_index(
-        op.f("ix_acadio_notifications_sent_at_created_at"), table_name="acadio_notifications"
-    )
-    op.drop_index(
-        op.f("ix_acadio_notifications_integration_id_sent_at"), table_name="acadio_notifications"
-    )
-
-    op.drop_table("acadio_notifications")
-    op.drop_index(
-        op.f("ix_acadio_integrations_tenant_created_at"), table_name="acadio_integrations"
-    )
-
-    op.drop_table("acadio_integrations")
-    op.drop_table("acadio_events")
+    # Children first; a table's indexes go with it (MySQL refuses to drop an index that a
+    # foreign key still needs, so they are not dropped one by one).
+    for table in (
+        "acadio_attempts",
+        "acadio_subscriptions",
+        "acadio_deliveries",
+        "acadio_routing_revision",
+        "acadio_notifications",
+        "acadio_integrations",
+        "acadio_events",
+    ):
+        op.drop_table(table)

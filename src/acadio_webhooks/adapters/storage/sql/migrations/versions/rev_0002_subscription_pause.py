@@ -9,6 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from acadio_webhooks.adapters.storage.sql._types import TIMESTAMP
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
@@ -19,7 +21,7 @@ def upgrade() -> None:
     # batch mode: SQLite cannot ALTER a table in place beyond ADD COLUMN, and needs no more here,
     # but batch keeps one code path for both dialects.
     with op.batch_alter_table("acadio_subscriptions") as batch:
-        batch.add_column(sa.Column("paused_until", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("paused_until", TIMESTAMP, nullable=True))
 
 
 def downgrade() -> None:

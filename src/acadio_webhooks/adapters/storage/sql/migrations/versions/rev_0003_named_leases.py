@@ -9,6 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from acadio_webhooks.adapters.storage.sql._types import TIMESTAMP, table_options
+
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
@@ -16,12 +18,14 @@ depends_on = None
 
 
 def upgrade() -> None:
+    options = table_options(op.get_context().dialect)
     op.create_table(
         "acadio_leases",
         sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("owner", sa.String(length=255), nullable=False),
-        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", TIMESTAMP, nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_acadio_leases")),
+        **options,
     )
 
 

@@ -24,9 +24,13 @@ def upgrade() -> None:
     # always writes it, and the backfill below leaves no row without one.
     with op.batch_alter_table("acadio_attempts") as batch:
         batch.add_column(sa.Column("attempt_id", sa.String(length=64), nullable=True))
+    # Built as an expression: text concatenation is spelled `||` on SQLite and PostgreSQL,
+    # CONCAT() on MySQL (where `||` means OR).
+    table = sa.table("acadio_attempts", sa.column("id"), sa.column("attempt_id"))
     op.execute(
-        "UPDATE acadio_attempts SET attempt_id = 'att_legacy_' || CAST(id AS VARCHAR(20)) "
-        "WHERE attempt_id IS NULL"
+        table.update()
+        .where(table.c.attempt_id.is_(None))
+        .values(attempt_id=sa.literal("att_legacy_") + sa.cast(table.c.id, sa.String(20)))
     )
     op.create_index(
         op.f("ix_acadio_attempts_attempt_id"), "acadio_attempts", ["attempt_id"], unique=True

@@ -14,6 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from acadio_webhooks.adapters.storage.sql._types import TIMESTAMP
+
 revision = "0008"
 down_revision = "0007"
 branch_labels = None
@@ -23,8 +25,8 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("acadio_subscriptions") as batch:
         batch.add_column(sa.Column("rate_limit", sa.Double(), nullable=True))
-        batch.add_column(sa.Column("rate_sent_until", sa.DateTime(timezone=True), nullable=True))
-        batch.add_column(sa.Column("rate_queued_until", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("rate_sent_until", TIMESTAMP, nullable=True))
+        batch.add_column(sa.Column("rate_queued_until", TIMESTAMP, nullable=True))
     with op.batch_alter_table("acadio_deliveries") as batch:
         batch.add_column(sa.Column("rate_reserved", sa.Boolean(), nullable=True))
     op.create_index(
