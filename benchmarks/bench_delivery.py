@@ -10,7 +10,7 @@ Run by hand (not part of the test suite)::
 Three parts (``--only`` picks some):
 
 ``throughput``
-    For each store (memory, SQLite, PostgreSQL) x transport (``AiohttpTransport``,
+    For each store (memory, SQLite, PostgreSQL, MariaDB) x transport (``AiohttpTransport``,
     ``AsyncHttpxTransport``) x concurrency (1, 10, 50): events are emitted up front (the emit
     time is reported separately, per event), then an ``AsyncWorker`` drains them to the sink of
     ``bench_transport.py`` (a subprocess answering every POST with an empty 200). Beside them,
@@ -22,8 +22,10 @@ Three parts (``--only`` picks some):
     process first freezes its start-up objects out of garbage collection (``gc.freeze()``)
     and runs on uvloop when it is installed (``--event-loop``), as ``acadio-webhooks worker``
     does; the bare loops run in the same process on the same loop.
-    PostgreSQL runs in a fresh database on 127.0.0.1:5432 (``--postgres-admin``), dropped
-    afterwards, and is skipped with a message when the server is unreachable.
+    PostgreSQL runs in a fresh database on 127.0.0.1:5432 (``--postgres-admin``), MariaDB
+    (or MySQL) in one on 127.0.0.1:3306 (``--mariadb-admin``), each dropped afterwards and
+    skipped with a message when its server is unreachable. No issue sets a target for
+    MariaDB: its ratios are printed beside the others'.
 
 ``overhead``
     Everything outside the HTTP client, per delivery: the memory store and a transport that
@@ -102,6 +104,8 @@ ONE_WORKER_TO_RAW = 0.2
 TRANSPORTS = ("aiohttp", "httpx")
 TARGETS = {"memory": 0.7, "sqlite": 0.5, "postgresql": 0.4}
 POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+MARIADB_ADMIN = "mysql+pymysql://root@127.0.0.1:3306/test"
+SERVERS = {"postgresql": "PostgreSQL", "mariadb": "MariaDB"}
 INSECURE = EndpointPolicy(allow_insecure=True)
 
 
@@ -114,35 +118,40 @@ def settings_for(concurrency: int) -> WorkerSettings:
 
 
 @contextmanager
-def postgres_url(admin_url: str) -> Iterator[str | None]:
-    """A fresh database (as tests/services.py makes them), dropped afterwards; None if the
-    server is unreachable."""
+def server_database(admin_url: str) -> Iterator[str | None]:
+    """A fresh database on the server of ``admin_url`` (PostgreSQL or MariaDB, as
+    tests/services.py makes them), dropped afterwards; None if the server is unreachable."""
     import sqlalchemy as sa
 
     name = f"acadio_bench_{secrets.token_hex(6)}"
     admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    postgres = admin.dialect.name == "postgresql"
+    quoted = f'"{name}"' if postgres else f"`{name}`"
     try:
         try:
             with admin.connect() as conn:
-                conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+                conn.exec_driver_sql(f"CREATE DATABASE {quoted}")
         except sa.exc.OperationalError as exc:
             where = f"{admin.url.host}:{admin.url.port}"
-            print(f"PostgreSQL skipped: not reachable at {where} ({exc.orig})")
+            server = "PostgreSQL" if postgres else "MariaDB"
+            print(f"{server} skipped: not reachable at {where} ({exc.orig})")
             yield None
             return
         try:
             yield admin.url.set(database=name).render_as_string(hide_password=False)
         finally:
             with admin.connect() as conn:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                force = " WITH (FORCE)" if postgres else ""
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted}{force}")
     finally:
         admin.dispose()
 
 
 @contextmanager
 def fresh_sql_store(kind: str, admin_url: str) -> Iterator[Any]:
-    """A fresh SqlStore of ``kind`` (``sqlite``: a temporary file; ``postgresql``: a new
-    database, dropped afterwards), closed afterwards; exits when PostgreSQL is unreachable."""
+    """A fresh SqlStore of ``kind`` (``sqlite``: a temporary file; ``postgresql`` or
+    ``mariadb``: a new database on ``admin_url``'s server, dropped afterwards), closed
+    afterwards; exits when the server is unreachable."""
     from acadio_webhooks.adapters.storage.sql import SqlStore
 
     with ExitStack() as stack:
@@ -150,15 +159,17 @@ def fresh_sql_store(kind: str, admin_url: str) -> Iterator[Any]:
             folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="acadio-bench-"))
             store = SqlStore(Path(folder) / "bench.db")
         else:
-            url = stack.enter_context(postgres_url(admin_url))
+            url = stack.enter_context(server_database(admin_url))
             if url is None:
-                raise SystemExit("PostgreSQL is needed for --stores postgresql")
+                raise SystemExit(f"{SERVERS[kind]} is needed for --stores {kind}")
             store = SqlStore(url)
         stack.callback(store.close)
         yield store
 
 
-def open_stores(stack: ExitStack, admin_url: str, wanted: set[str]) -> dict[str, Store]:
+def open_stores(stack: ExitStack, admins: dict[str, str], wanted: set[str]) -> dict[str, Store]:
+    """The stores ``wanted`` (memory, sqlite, and the servers of ``admins`` by kind), closed
+    with ``stack``; a server that is unreachable is left out."""
     from acadio_webhooks.adapters.storage.sql import SqlStore
 
     stores: dict[str, Store] = {}
@@ -167,10 +178,11 @@ def open_stores(stack: ExitStack, admin_url: str, wanted: set[str]) -> dict[str,
     if "sqlite" in wanted:
         folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="acadio-bench-"))
         stores["sqlite"] = SqlStore(Path(folder) / "bench.db")
-    if "postgresql" in wanted:
-        url = stack.enter_context(postgres_url(admin_url))
-        if url is not None:
-            stores["postgresql"] = SqlStore(url)
+    for kind in SERVERS:
+        if kind in wanted:
+            url = stack.enter_context(server_database(admins[kind]))
+            if url is not None:
+                stores[kind] = SqlStore(url)
     for store in stores.values():
         stack.callback(store.close)
     return stores
@@ -317,6 +329,7 @@ def report_throughput(
             TARGETS[store],
         )
         for store in stores
+        if store in TARGETS
     ]
     if "sqlite" in stores:
         one_worker = rate["sqlite + aiohttp", 50]
@@ -568,7 +581,7 @@ def main() -> int:
         default="throughput,overhead,backlog",
         help="comma-separated parts to run (throughput, overhead, backlog)",
     )
-    parser.add_argument("--stores", default="memory,sqlite,postgresql")
+    parser.add_argument("--stores", default="memory,sqlite,postgresql,mariadb")
     parser.add_argument(
         "--event-loop",
         choices=get_args(EventLoopName),
@@ -586,6 +599,11 @@ def main() -> int:
         "--postgres-admin",
         default=POSTGRES_ADMIN,
         help="database URL used to create and drop the benchmark database",
+    )
+    parser.add_argument(
+        "--mariadb-admin",
+        default=MARIADB_ADMIN,
+        help="MariaDB URL used to create and drop the benchmark database",
     )
     parser.add_argument("--backlog-worker", nargs=2, help=argparse.SUPPRESS)
     add_smoke_flag(parser)
@@ -611,7 +629,8 @@ def main() -> int:
             stack.callback(sink.terminate)
             assert sink.stdout is not None
             url = f"http://127.0.0.1:{int(sink.stdout.readline())}/hook"
-            stores = open_stores(stack, args.postgres_admin, set(args.stores.split(",")))
+            admins = {"postgresql": args.postgres_admin, "mariadb": args.mariadb_admin}
+            stores = open_stores(stack, admins, set(args.stores.split(",")))
             print(
                 f"sink at {url}; {rounds} rounds of {count} deliveries per set-up "
                 f"and concurrency; stores: {', '.join(stores)}"
