@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import NoReturn
 
@@ -70,28 +70,16 @@ def _admin_url(database: str) -> str:
     return f"postgresql+psycopg://{POSTGRES_USER}@{POSTGRES_HOST}:{POSTGRES_PORT}/{database}"
 
 
+def _mariadb_url(database: str) -> str:
+    return f"mysql+pymysql://{MARIADB_USER}@{MARIADB_HOST}:{MARIADB_PORT}/{database}"
+
+
 @contextmanager
 def postgres_database(prefix: str = "acadio_test") -> Iterator[str]:
     """Create a fresh, uniquely named database; yield its URL; drop it afterwards."""
     require_tcp_service("PostgreSQL", POSTGRES_HOST, POSTGRES_PORT)
-    import sqlalchemy as sa
-
-    name = f"{prefix}_{secrets.token_hex(6)}"
-    admin = sa.create_engine(_admin_url(POSTGRES_ADMIN_DB), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        try:
-            yield _admin_url(name)
-        finally:
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.dispose()
-
-
-def _mariadb_url(database: str) -> str:
-    return f"mysql+pymysql://{MARIADB_USER}@{MARIADB_HOST}:{MARIADB_PORT}/{database}"
+    with _fresh_database(_admin_url, POSTGRES_ADMIN_DB, prefix) as url:
+        yield url
 
 
 @contextmanager
@@ -99,17 +87,26 @@ def mariadb_database(prefix: str = "acadio_test") -> Iterator[str]:
     """Create a fresh, uniquely named MariaDB (or MySQL) database with the server's default
     character set and collation, as a host's would be; yield its URL; drop it afterwards."""
     require_tcp_service("MariaDB", MARIADB_HOST, MARIADB_PORT)
+    with _fresh_database(_mariadb_url, MARIADB_ADMIN_DB, prefix) as url:
+        yield url
+
+
+@contextmanager
+def _fresh_database(url_of: Callable[[str], str], admin_db: str, prefix: str) -> Iterator[str]:
     import sqlalchemy as sa
 
     name = f"{prefix}_{secrets.token_hex(6)}"
-    admin = sa.create_engine(_mariadb_url(MARIADB_ADMIN_DB), isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(url_of(admin_db), isolation_level="AUTOCOMMIT")
+    postgres = admin.dialect.name == "postgresql"
+    quoted = f'"{name}"' if postgres else f"`{name}`"
     try:
         with admin.connect() as conn:
-            conn.exec_driver_sql(f"CREATE DATABASE `{name}`")
+            conn.exec_driver_sql(f"CREATE DATABASE {quoted}")
         try:
-            yield _mariadb_url(name)
+            yield url_of(name)
         finally:
             with admin.connect() as conn:
-                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+                force = " WITH (FORCE)" if postgres else ""  # PostgreSQL: end its sessions
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted}{force}")
     finally:
         admin.dispose()
