@@ -301,6 +301,34 @@ def test_claim_walks_the_due_index(store: SqlStore) -> None:
     assert "Sort" not in plan
 
 
+@pytest.mark.services
+def test_a_mysql_claim_locks_its_window_by_primary_key(mariadb_url: str) -> None:
+    # Through the due index, the lock would take every leased row it passed (see
+    # _due_rows_locked_apart): the locking statement must look rows up by primary key.
+    from acadio_webhooks.adapters.storage.sql._queue import _LOCK_DUE
+
+    store = SqlStore(mariadb_url)
+    try:
+        wipe(store)
+        owner = integration()
+        store.add_integration(owner)
+        sub = subscription(owner)
+        store.add_subscription(sub)
+        backlog = [event(created=n) for n in range(300)]
+        for evt in backlog:
+            store.enqueue(evt, [delivery(evt, sub)])
+        window = [d.id for d in store.list_deliveries(DeliveryQuery(limit=50)).items]
+        query = _LOCK_DUE.params(b_ids=window, b_now=at(1000))
+        compiled = query.compile(store.engine, compile_kwargs={"literal_binds": True})
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE TABLE acadio_deliveries")
+            plan = query_plan(conn, str(compiled))
+        assert plan.startswith("SEARCH acadio_deliveries USING pk_acadio_deliveries"), plan
+    finally:
+        wipe(store)
+        store.close()
+
+
 # -- calls that give up rather than wait (the async worker's fast path on SQLite) -------------
 
 

@@ -1,9 +1,9 @@
 """Rate limits in SQL: the limiter state of rate-limited subscriptions, read and written
 inside the claim's transaction (see :mod:`acadio_webhooks.domain.rate_limit`).
 
-SQLite runs one claim at a time. On PostgreSQL and MySQL each claim locks the subscription rows it
-limits, ``SKIP LOCKED``: a subscription another claimer is limiting right now is left to
-that claimer (its due deliveries stay as they are for the next claim), so claimers never
+SQLite runs one claim at a time. On PostgreSQL and MySQL each claim locks the subscription
+rows it limits, ``SKIP LOCKED``: a subscription another claimer is limiting right now is left
+to that claimer (its due deliveries stay as they are for the next claim), so claimers never
 wait for each other here nor take locks in an order that could dead-lock.
 """
 
