@@ -3,8 +3,10 @@ routing cache honest across processes, and ``emit_many`` inside the host's trans
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 
 from acadio_webhooks.adapters.resolver import StaticResolver
-from acadio_webhooks.adapters.storage.sql import SqlStore
+from acadio_webhooks.adapters.storage.sql import JoinedCursor, SqlStore
 from acadio_webhooks.adapters.storage.sql import _engine as engine_module
 from acadio_webhooks.adapters.storage.sql import store as store_module
 from acadio_webhooks.dispatcher import Dispatcher, NewEvent
@@ -412,3 +414,31 @@ def test_a_pre_ping_the_host_asks_for_pings_at_every_checkout(
     finally:
         store.close()
     assert len(pings) - pinged == 3  # SQLAlchemy's own pre-ping, not the idle window
+
+
+def test_an_emit_on_a_joined_driver_cursor_commits_and_rolls_back_with_the_host(
+    tmp_path: Path,
+) -> None:
+    # A host whose transaction is not SQLAlchemy's (Django) hands over its own cursor.
+
+    store = SqlStore(tmp_path / "joined.db")
+    try:
+        dispatcher, _ = subscribed(store)
+        host = sqlite3.connect(tmp_path / "joined.db", isolation_level=None)
+        host.execute("CREATE TABLE lms_grades (student TEXT NOT NULL)")
+        for outcome in ("ROLLBACK", "COMMIT"):
+            host.execute("BEGIN IMMEDIATE")
+            host.execute("INSERT INTO lms_grades VALUES ('ada')")
+            cursor = host.cursor()
+            dispatcher.emit(
+                TOPIC, {"outcome": outcome}, tenant="acme", connection=JoinedCursor(cursor)
+            )
+            # Not committed yet: the store's own connection (a worker's) sees nothing.
+            assert store.list_deliveries(DeliveryQuery()).items == ()
+            host.execute(outcome)
+        host.close()
+        stored = store.list_deliveries(DeliveryQuery()).items
+        assert len(stored) == 2  # the committed event's, one per subscription
+        assert {store.get_event(d.event_id).payload.count(b"COMMIT") for d in stored} == {1}
+    finally:
+        store.close()

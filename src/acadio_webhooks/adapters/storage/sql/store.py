@@ -40,6 +40,7 @@ from acadio_webhooks.adapters.storage.sql._engine import (
     open_engine,
 )
 from acadio_webhooks.adapters.storage.sql._prepared import Target
+from acadio_webhooks.adapters.storage.sql.joined import JoinedCursor
 from acadio_webhooks.adapters.storage.sql.schema import (
     attempts,
     deliveries,
@@ -323,8 +324,9 @@ class SqlStore:
     ) -> bool:
         """Store the event and its deliveries; False (nothing stored) for a known dedup key.
 
-        With ``connection`` (an SQLAlchemy ``Connection`` to this store's database, inside
-        the host's transaction) the rows are written through it and not committed. If this
+        With ``connection`` (an SQLAlchemy ``Connection`` to this store's database inside
+        the host's transaction, or a :class:`JoinedCursor` of the host's own DB-API
+        connection) the rows are written through it and not committed. If this
         raises there, the host should roll back (PostgreSQL refuses further statements in
         that transaction anyway).
         """
@@ -735,17 +737,20 @@ class SqlStore:
         joining: object | None,
         work: Callable[[Target, Dialect], _Result],
     ) -> _Result:
-        """``work`` on the host's connection (see ``_transaction``), else in a transaction of
+        """``work`` on the host's connection (see ``_transaction``) or cursor (``JoinedCursor``:
+        its statements run on it as they are), else in a transaction of
         the store's own on the driver itself (``driver_transaction``: the emit path, which
         runs ``work`` again when the pool lent a connection the database had closed), with the
         dialect to prepare statements for; driver errors leave as ``StorageError`` either way.
         """
-        if joining is not None:
+        if joining is not None and not isinstance(joining, JoinedCursor):
             with self._transaction(what, write=True, conflict=conflict, joining=joining) as conn:
                 return work(conn, conn.dialect)
         self._check_open()
         dialect = self._engine.dialect
         try:
+            if isinstance(joining, JoinedCursor):
+                return work(joining.cursor, dialect)
             return driver_transaction(self._engine, lambda cursor: work(cursor, dialect))
         except (SQLAlchemyError, UnicodeEncodeError) as exc:  # the pool's own, on checkout
             raise _storage_error(what, exc, conflict) from exc
