@@ -37,10 +37,10 @@ from acadio_webhooks.cli import (
     _topics,
     _worker,
 )
-from acadio_webhooks.cli._common import EXIT_USAGE, PROG, CommandError, exit_code_for
+from acadio_webhooks.cli._common import DB_ENV, EXIT_USAGE, PROG, CommandError, exit_code_for
 from acadio_webhooks.errors import AcadioWebhooksError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["DB_ENV", "main", "build_parser"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
+from acadio_webhooks.adapters.storage.secret_box import SECRET_KEY_ENV
 from acadio_webhooks.errors import (
     AcadioWebhooksError,
     InvalidEndpoint,
@@ -72,9 +73,6 @@ EXIT_USAGE = 2
 PROG = "acadio-webhooks"
 
 DB_ENV = "ACADIO_WEBHOOKS_DB"
-SECRET_KEY_ENV = "ACADIO_WEBHOOKS_SECRET_KEY"  # noqa: S105 - a variable name, not a key
-"""Fernet key(s) sealing signing secrets at rest, comma-separated during a rotation (newest
-first). An environment variable only: a command-line argument would show in ``ps``."""
 
 # Errors about what the user typed: exit 2, like argparse's own usage errors.
 _USAGE_ERRORS: tuple[type[AcadioWebhooksError], ...] = (
@@ -141,9 +139,9 @@ def add_db_option(parser: argparse.ArgumentParser, *, nested: bool = False) -> N
         metavar="URL",
         default=argparse.SUPPRESS if nested else None,
         help=(
-            "the webhooks database: sqlite:///path.db, postgresql://..., or a file path "
-            f"(SQLite); default: ${DB_ENV}. Signing secrets in it are sealed with the key(s) "
-            f"in ${SECRET_KEY_ENV} when set"
+            "the webhooks database: sqlite:///path.db, postgresql://..., mysql://..., or a "
+            f"file path (SQLite); default: ${DB_ENV}. Signing secrets in it are sealed with "
+            f"the key(s) in ${SECRET_KEY_ENV} when set"
         ),
     )
 
@@ -192,40 +190,14 @@ def secret_box_from_env() -> SecretBox | None:
 
     Errors name the variable and which key is wrong, never a key.
     """
-    raw = os.environ.get(SECRET_KEY_ENV)
-    if raw is None:
-        return None
-    keys = [key.strip() for key in raw.split(",")]
-    if not all(keys):
-        raise CommandError(
-            f"{SECRET_KEY_ENV} is set but holds an empty key: give one Fernet key, or several "
-            "separated by commas (newest first), or unset it",
-            EXIT_USAGE,
-        )
-    from acadio_webhooks.adapters.storage.secret_box import FernetSecretBox
+    from acadio_webhooks.adapters.storage import secret_box
 
     try:
-        FernetSecretBox(*keys)
+        return secret_box.secret_box_from_env()
+    except ValueError as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
     except ImportError as exc:
-        raise CommandError(f"{SECRET_KEY_ENV} is set, but {exc}") from None
-    except ValueError:
-        wrong = next(n for n, key in enumerate(keys, start=1) if not _is_fernet_key(key))
-        raise CommandError(
-            f"{SECRET_KEY_ENV}: key {wrong} of {len(keys)} is not a Fernet key "
-            "(32 url-safe base64-encoded bytes, as FernetSecretBox.new_key() makes)",
-            EXIT_USAGE,
-        ) from None
-    return FernetSecretBox(*keys)
-
-
-def _is_fernet_key(key: str) -> bool:
-    from acadio_webhooks.adapters.storage.secret_box import FernetSecretBox
-
-    try:
-        FernetSecretBox(key)
-    except ValueError:
-        return False
-    return True
+        raise CommandError(str(exc)) from None
 
 
 def open_cli_store(db: str | None, *, must_exist: bool = True) -> Store:

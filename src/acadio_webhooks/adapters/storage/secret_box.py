@@ -8,9 +8,15 @@ Keep its key outside the database (an environment variable, a secrets manager).
 
 from __future__ import annotations
 
+import os
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["SecretBox", "FernetSecretBox"]
+__all__ = ["SecretBox", "FernetSecretBox", "SECRET_KEY_ENV", "secret_box_from_env"]
+
+SECRET_KEY_ENV = "ACADIO_WEBHOOKS_SECRET_KEY"  # noqa: S105 - a variable name, not a key
+"""Fernet key(s) sealing signing secrets at rest, comma-separated during a rotation (newest
+first), read by the command line and the Django app. An environment variable only: a
+command-line argument would show in ``ps``."""
 
 
 @runtime_checkable
@@ -72,6 +78,41 @@ class FernetSecretBox:
 
     def __repr__(self) -> str:
         return f"FernetSecretBox(keys={self._key_count})"
+
+
+def secret_box_from_env() -> FernetSecretBox | None:
+    """A ``FernetSecretBox`` of the keys in ``$ACADIO_WEBHOOKS_SECRET_KEY``, None when unset.
+
+    ``ValueError`` for an empty or malformed key, ``ImportError`` without ``cryptography``;
+    their messages name the variable and which key is wrong, never a key.
+    """
+    raw = os.environ.get(SECRET_KEY_ENV)
+    if raw is None:
+        return None
+    keys = [key.strip() for key in raw.split(",")]
+    if not all(keys):
+        raise ValueError(
+            f"{SECRET_KEY_ENV} is set but holds an empty key: give one Fernet key, or several "
+            "separated by commas (newest first), or unset it"
+        )
+    try:
+        return FernetSecretBox(*keys)
+    except ImportError as exc:
+        raise ImportError(f"{SECRET_KEY_ENV} is set, but {exc}") from None
+    except ValueError:
+        wrong = next(n for n, key in enumerate(keys, start=1) if not _is_fernet_key(key))
+        raise ValueError(
+            f"{SECRET_KEY_ENV}: key {wrong} of {len(keys)} is not a Fernet key "
+            "(32 url-safe base64-encoded bytes, as FernetSecretBox.new_key() makes)"
+        ) from None
+
+
+def _is_fernet_key(key: str) -> bool:
+    try:
+        FernetSecretBox(key)
+    except ValueError:
+        return False
+    return True
 
 
 def _fernet_module() -> Any:
