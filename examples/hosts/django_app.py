@@ -1,61 +1,48 @@
-"""A single-file Django app that sends a webhook when a course completion is saved.
+"""A single-file Django project whose course completions send webhooks: the Django app.
 
-A ``post_save`` receiver on the ``CourseCompletion`` model emits
-``course/completion/create`` (or ``.../update``) through ``transaction.on_commit``, so the
-event is stored only once Django's transaction has committed: a rolled-back save sends
-nothing. A worker then delivers it (here ``webhooks.drain()``; in production
-``webhooks.start_worker()`` at start-up, or ``acadio-webhooks worker`` processes).
-
-**The at-least-once caveat of on_commit.** ``on_commit`` runs *after* the COMMIT, outside
-the transaction. If the process dies between Django's commit and the ``emit`` (or the
-webhooks database is down at that moment), the completion is saved and its event is lost:
-at most once across that gap. Every other step is at least once. For no gap at all, the
-event must be written in the *same* transaction as the data — the transactional outbox,
-``emit(..., connection=conn)`` with a SQLAlchemy connection to the same database (see
-``sqlalchemy_outbox.py``). Django's ORM connection is not a SQLAlchemy ``Connection``, so a
-Django host either accepts the small gap shown here, or writes its data through SQLAlchemy
-where the guarantee matters.
+``acadio_webhooks.contrib.django`` is in ``INSTALLED_APPS``; ``migrate`` creates the webhook
+tables in the project's own database; one ``emit_on_save`` line makes every saved
+``CourseCompletion`` emit ``course/completion/create`` (or ``.../update``). The event is
+written on Django's connection **inside the saving transaction** — a true outbox: a
+rolled-back save sends nothing, and a committed one can never lose its event. A worker then
+delivers (here ``webhooks.drain()``; in production ``manage.py acadio_webhooks worker``).
 
 Configuration comes from the environment (a real project uses its settings module):
-``LMS_DB`` (Django's SQLite file), ``WEBHOOKS_DB`` (the webhooks store URL) and
-``DJANGO_DEBUG=1``, which also lets endpoints be ``http://`` or loopback — local development
-only. Run it: ``DJANGO_DEBUG=1 python examples/hosts/django_app.py``.
+``LMS_DB`` (the project's SQLite file) and ``DJANGO_DEBUG=1``, which also lets endpoints be
+``http://`` or loopback — local development only. Run it:
+``DJANGO_DEBUG=1 python examples/hosts/django_app.py``.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import django
 from django.conf import settings
 
 if not settings.configured:
+    debug = os.environ.get("DJANGO_DEBUG") == "1"
     settings.configure(
-        DEBUG=os.environ.get("DJANGO_DEBUG") == "1",
+        DEBUG=debug,
         DATABASES={
             "default": {
                 "ENGINE": "django.db.backends.sqlite3",
                 "NAME": os.environ.get("LMS_DB", "lms.sqlite3"),
             }
         },
-        INSTALLED_APPS=[],
+        INSTALLED_APPS=["acadio_webhooks.contrib.django"],
+        # http:// and loopback endpoints only while developing.
+        ACADIO_WEBHOOKS={"ALLOW_INSECURE_ENDPOINTS": debug},
         USE_TZ=True,
         DEFAULT_AUTO_FIELD="django.db.models.AutoField",
     )
     django.setup()
 
+from django.core.management import call_command
 from django.db import connection, models, transaction
-from django.db.models.signals import post_save
-from django.dispatch import receiver
 
-from acadio_webhooks import Dispatcher, EndpointPolicy
-
-# One dispatcher per process, like a database connection pool.
-webhooks = Dispatcher(
-    os.environ.get("WEBHOOKS_DB", "sqlite:///webhooks.db"),
-    endpoint_policy=EndpointPolicy(allow_insecure=settings.DEBUG),  # http:// only in DEBUG
-)
+from acadio_webhooks.contrib.django import emit_on_save
+from acadio_webhooks.contrib.django import webhooks as project_webhooks
 
 
 class CourseCompletion(models.Model):
@@ -70,32 +57,35 @@ class CourseCompletion(models.Model):
         app_label = "lms"
 
 
-@receiver(post_save, sender=CourseCompletion)
-def completion_saved(
-    sender: type[CourseCompletion], instance: CourseCompletion, created: bool, **kwargs: Any
-) -> None:
-    """Emit the completion's webhook once the saving transaction commits."""
-    topic = "course/completion/create" if created else "course/completion/update"
-    # Read the fields now: the instance may change before the commit.
-    data = {
-        "completion_id": instance.pk,
-        "student_id": instance.student_id,
-        "course_id": instance.course_id,
-        "approved": instance.approved,
-    }
-    tenant = instance.tenant
-    transaction.on_commit(lambda: webhooks.emit(topic, data, tenant=tenant))
+# One line: every save emits, in the saving transaction.
+emit_on_save(
+    CourseCompletion,
+    created="course/completion/create",
+    updated="course/completion/update",
+    data=lambda completion: {
+        "completion_id": completion.pk,
+        "student_id": completion.student_id,
+        "course_id": completion.course_id,
+        "approved": completion.approved,
+    },
+    tenant=lambda completion: completion.tenant,
+)
 
 
 def create_tables() -> None:
-    """Create the model's table (a real project runs ``manage.py migrate``)."""
+    """``migrate`` (the webhook tables) and the model's table (a real project's own app
+    would have a migration for it)."""
+    call_command("migrate", verbosity=0)
     if CourseCompletion._meta.db_table not in connection.introspection.table_names():
         with connection.schema_editor() as editor:
             editor.create_model(CourseCompletion)
 
 
+create_tables()
+webhooks = project_webhooks()  # the project's Dispatcher: admin flow, drain, resend
+
+
 def main() -> None:
-    create_tables()
     integration = webhooks.integrations.install("tenant-42", secret="s3cret-key-16-chars+")
     endpoint = "http://127.0.0.1:8000/hooks" if settings.DEBUG else "https://hooks.example.com/"
     webhooks.integrations.subscribe(integration.id, "course/completion/*", endpoint)

@@ -1,4 +1,5 @@
-"""``examples/hosts/django_app.py``: post_save + on_commit emits; a rollback sends nothing.
+"""``examples/hosts/django_app.py``: the Django app's emit_on_save writes each event in the
+saving transaction; a rollback sends nothing.
 
 Django's settings are process-wide, so the example runs in a child process; the test's
 script saves models and calls ``webhooks.drain()`` there, delivering to a real receiver.
@@ -25,7 +26,6 @@ SCRIPT = textwrap.dedent(
     import django_app as app
     from django.db import transaction
 
-    app.create_tables()
     hooks = app.webhooks.integrations
     integration = hooks.install("tenant-1", secret=sys.argv[2])
     hooks.subscribe(integration.id, "course/completion/*", sys.argv[3])
@@ -56,11 +56,10 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def test_saves_emit_on_commit_and_drain_delivers(tmp_path: Path) -> None:
+def test_saves_emit_in_their_transaction_and_drain_delivers(tmp_path: Path) -> None:
     env = {
         **os.environ,
         "LMS_DB": str(tmp_path / "lms.sqlite3"),
-        "WEBHOOKS_DB": f"sqlite:///{tmp_path / 'webhooks.db'}",
         "DJANGO_DEBUG": "1",
     }
     with loopback_receiver(SECRET) as receiver:
@@ -97,7 +96,6 @@ def test_the_script_runs(tmp_path: Path) -> None:
     env = {
         **os.environ,
         "LMS_DB": str(tmp_path / "lms.sqlite3"),
-        "WEBHOOKS_DB": f"sqlite:///{tmp_path / 'webhooks.db'}",
         "DJANGO_DEBUG": "1",
     }
     result = subprocess.run(

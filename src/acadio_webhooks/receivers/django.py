@@ -20,11 +20,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Concatenate, TypeVar
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
-
-# Django ships no type information; its names are Any to mypy.
-from django.http import HttpRequest, JsonResponse  # type: ignore[import-untyped]
-from django.views.decorators.csrf import csrf_exempt  # type: ignore[import-untyped]
-from django.views.decorators.http import require_POST  # type: ignore[import-untyped]
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
 from typing_extensions import ParamSpec, Unpack
 
 from acadio_webhooks.domain.verification import ReceivedEvent

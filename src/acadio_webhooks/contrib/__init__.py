@@ -1,0 +1,1 @@
+"""Faces of the library for host frameworks: :mod:`acadio_webhooks.contrib.django`."""

@@ -1,0 +1,164 @@
+"""Emitting from Django: on the project's own database connection, in the caller's transaction.
+
+``emit`` runs inside ``transaction.atomic(using=...)``: nested in the caller's atomic block it
+is a savepoint of the caller's transaction — the event and its deliveries commit or roll back
+with the caller's own rows (a true outbox, not ``on_commit``) — and outside one it is a
+transaction of its own. The statements run on a cursor of Django's DB-API connection
+(:class:`~acadio_webhooks.adapters.storage.sql.JoinedCursor`); the store's engine — workers,
+the admin's actions — has connections of its own to the same database.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from django.db import connections, models, transaction
+from django.db.models.signals import post_save
+from django.utils.module_loading import import_string
+from sqlalchemy.pool import NullPool
+
+from acadio_webhooks.adapters.storage.secret_box import secret_box_from_env
+from acadio_webhooks.adapters.storage.sql import JoinedCursor, SqlStore
+from acadio_webhooks.contrib.django._conf import load_settings, store_url
+from acadio_webhooks.dispatcher import Dispatcher, NewEvent
+from acadio_webhooks.domain.core import DEFAULT_MAX_PAYLOAD_BYTES
+from acadio_webhooks.domain.endpoints import EndpointPolicy
+from acadio_webhooks.domain.topics import TopicCatalog
+
+__all__ = ["webhooks", "emit", "emit_many", "emit_on_save"]
+
+_dispatchers: dict[str, Dispatcher] = {}
+_lock = threading.Lock()
+
+
+def webhooks() -> Dispatcher:
+    """The project's :class:`~acadio_webhooks.Dispatcher`, on the database of
+    ``ACADIO_WEBHOOKS['DATABASE']``: for the admin flow (``webhooks().integrations``),
+    resends and reads. One per process and database (the test database gets its own)."""
+    config = load_settings()
+    url = store_url(config.database)
+    key = url.render_as_string(hide_password=False)
+    with _lock:
+        found = _dispatchers.get(key)
+        if found is None:
+            catalog: TopicCatalog | None = None
+            if config.catalog is not None:
+                catalog = import_string(config.catalog)
+            found = _dispatchers[key] = Dispatcher(
+                # Tables come from `manage.py migrate` (the app's post_migrate), not from here.
+                # No pool: emits use Django's connection, and the admin's reads and actions
+                # are rare; idle connections held here would outlive Django's own (and keep
+                # `manage.py test` from dropping its test database).
+                SqlStore(
+                    url,
+                    create=False,
+                    secret_box=secret_box_from_env(),
+                    engine_options={"poolclass": NullPool},
+                ),
+                catalog=catalog,
+                endpoint_policy=EndpointPolicy(allow_insecure=config.allow_insecure_endpoints),
+                max_payload_bytes=config.max_payload_bytes or DEFAULT_MAX_PAYLOAD_BYTES,
+            )
+    return found
+
+
+def emit(
+    topic: str,
+    data: Mapping[str, Any],
+    *,
+    tenant: str,
+    dedup_key: str | None = None,
+    occurred_at: datetime | None = None,
+    subject: str | None = None,
+    using: str | None = None,
+) -> str | None:
+    """Store an event and its deliveries in the current transaction of Django's connection
+    ``using`` (default: the app's ``DATABASE``); return the event id, or None when
+    ``dedup_key`` was stored before. Arguments as for :meth:`Dispatcher.emit`."""
+    dispatcher = webhooks()
+    with _joined(using) as cursor:
+        return dispatcher.emit(
+            topic,
+            data,
+            tenant=tenant,
+            dedup_key=dedup_key,
+            occurred_at=occurred_at,
+            subject=subject,
+            connection=cursor,
+        )
+
+
+def emit_many(events: Iterable[NewEvent], *, using: str | None = None) -> list[str | None]:
+    """:meth:`Dispatcher.emit_many` in the current transaction of Django's connection
+    ``using``, as :func:`emit` does for one event."""
+    dispatcher = webhooks()
+    with _joined(using) as cursor:
+        return dispatcher.emit_many(events, connection=cursor)
+
+
+class _joined:  # noqa: N801 - used as a function, like contextlib's
+    """A :class:`JoinedCursor` on Django's connection, inside ``transaction.atomic``."""
+
+    def __init__(self, using: str | None) -> None:
+        self._alias = using or load_settings().database
+        self._atomic = transaction.atomic(using=self._alias)
+        self._cursor: Any = None
+
+    def __enter__(self) -> JoinedCursor:
+        self._atomic.__enter__()
+        try:
+            connection = connections[self._alias]
+            connection.ensure_connection()
+            # The driver's own cursor: Django's wrapper would rewrite the parameter markers
+            # of the store's statements, which are prepared for the driver itself.
+            self._cursor = connection.connection.cursor()
+        except BaseException as exc:
+            self._atomic.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        return JoinedCursor(self._cursor)
+
+    def __exit__(self, *failure: Any) -> None:
+        try:
+            self._cursor.close()
+        finally:
+            self._atomic.__exit__(*failure)
+
+
+def emit_on_save(
+    model: type[models.Model],
+    *,
+    created: str | None,
+    updated: str | None = None,
+    data: Callable[[Any], Mapping[str, Any]],
+    tenant: Callable[[Any], str],
+    subject: Callable[[Any], str | None] | None = None,
+    dedup_key: Callable[[Any], str | None] | None = None,
+) -> Callable[..., None]:
+    """Emit ``created`` (and ``updated``, when given) from ``model``'s ``post_save``, with
+    ``data(instance)`` for ``tenant(instance)``, on the database the instance was saved to;
+    ``subject`` and ``dedup_key``, when given, are read from the instance the same way.
+
+    The event joins the save's transaction when the save runs inside ``transaction.atomic``
+    (or ``ATOMIC_REQUESTS``); a save in autocommit mode has committed before ``post_save``,
+    so its event is then stored by a transaction of its own, right after. Returns the
+    receiver (``post_save.disconnect(receiver, sender=model)`` removes it).
+    """
+
+    def on_save(sender: Any, instance: Any, using: str, **signal: Any) -> None:
+        topic = created if signal["created"] else updated
+        if topic is None:
+            return
+        emit(
+            topic,
+            data(instance),
+            tenant=tenant(instance),
+            subject=subject(instance) if subject is not None else None,
+            dedup_key=dedup_key(instance) if dedup_key is not None else None,
+            using=using,
+        )
+
+    post_save.connect(on_save, sender=model, weak=False)
+    return on_save
