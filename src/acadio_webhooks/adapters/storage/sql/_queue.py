@@ -165,21 +165,28 @@ def _work_rows() -> Select[Any]:
     )
 
 
+_NOW = bindparam("b_now", type_=UtcDateTime)
+# A delivery is due at `b_now`: pending, its time come, and no live lease on it. Every claim's
+# window, and the lock of MySQL's, says it with these.
+_DUE = (
+    deliveries.c.status == PENDING,
+    deliveries.c.next_attempt_at <= _NOW,
+    or_(deliveries.c.lease_expires_at.is_(None), deliveries.c.lease_expires_at <= _NOW),
+)
+
+
 def _due_window(*, lock: bool, skip_subscriptions: Collection[str] = ()) -> Select[Any]:
     """The oldest due deliveries; parameters ``b_now``, ``b_horizon`` and ``b_limit``."""
     d, s = deliveries, subscriptions
-    now = bindparam("b_now", type_=UtcDateTime)
     query = (
         _work_rows()
         .where(
-            d.c.status == PENDING,
-            d.c.next_attempt_at <= now,
-            or_(d.c.lease_expires_at.is_(None), d.c.lease_expires_at <= now),
+            *_DUE,
             # A subscription paused by the circuit breaker keeps its deliveries pending
             # (domain.core.is_paused: a pause beyond the horizon is void, the clock went back).
             or_(
                 s.c.paused_until.is_(None),
-                s.c.paused_until <= now,
+                s.c.paused_until <= _NOW,
                 s.c.paused_until > bindparam("b_horizon", type_=UtcDateTime),
             ),
         )
@@ -247,12 +254,7 @@ def _due_rows_locked_apart(
 def _due_candidates(left_out: Sequence[str], after: Any) -> Select[Any]:
     """The oldest due deliveries (id and due time), read without locks, after ``after``."""
     d = deliveries
-    now = bindparam("b_now", type_=UtcDateTime)
-    query = select(d.c.id, d.c.next_attempt_at).where(
-        d.c.status == PENDING,
-        d.c.next_attempt_at <= now,
-        or_(d.c.lease_expires_at.is_(None), d.c.lease_expires_at <= now),
-    )
+    query = select(d.c.id, d.c.next_attempt_at).where(*_DUE)
     if left_out:
         query = query.where(d.c.subscription_id.not_in(left_out))
     if after is not None:
@@ -267,22 +269,14 @@ def _due_candidates(left_out: Sequence[str], after: Any) -> Select[Any]:
 
 _LOCK_DUE = (
     select(deliveries.c.id)
-    .where(
-        deliveries.c.id.in_(bindparam("b_ids", expanding=True)),
-        deliveries.c.status == PENDING,
-        deliveries.c.next_attempt_at <= bindparam("b_now", type_=UtcDateTime),
-        or_(
-            deliveries.c.lease_expires_at.is_(None),
-            deliveries.c.lease_expires_at <= bindparam("b_now", type_=UtcDateTime),
-        ),
-    )
+    .where(deliveries.c.id.in_(bindparam("b_ids", expanding=True)), *_DUE)
     .with_for_update(skip_locked=True)
 )
 
 
 # Paused by the circuit breaker, the same rule as the joined window's (domain.core.is_paused).
 _PAUSED = select(subscriptions.c.id).where(
-    subscriptions.c.paused_until > bindparam("b_now", type_=UtcDateTime),
+    subscriptions.c.paused_until > _NOW,
     subscriptions.c.paused_until <= bindparam("b_horizon", type_=UtcDateTime),
 )
 
