@@ -23,6 +23,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.engine.interfaces import DBAPICursor
 from sqlalchemy.exc import ArgumentError, InvalidatePoolError
 
+from acadio_webhooks.adapters.storage.sql._dialect import MYSQL, family
 from acadio_webhooks.ports.storage import WouldWait
 
 __all__ = [
@@ -117,16 +118,17 @@ def open_engine(
     if sqlite_synchronous.upper() not in _SYNCHRONOUS:
         raise ValueError(f"sqlite_synchronous must be one of {sorted(_SYNCHRONOUS)}")
     if isinstance(target, Engine):
-        if target.dialect.name in _SHARED:
-            shared = target.execution_options(**_SHARED[target.dialect.name])
+        kind = family(target.dialect)
+        if kind in _SHARED:
+            shared = target.execution_options(**_SHARED[kind])
             shared.hide_parameters = True
             return OpenedEngine(shared, owned=False)
         target = target.url
     url = normalise_url(target)
     options: dict[str, Any] = {"hide_parameters": True, **engine_options}
-    backend = url.get_backend_name()
+    backend = family(url.get_backend_name())
     if backend in _SERVERS:
-        if backend != "postgresql":
+        if backend == MYSQL:
             options.setdefault("isolation_level", _MYSQL_ISOLATION)
         try:
             engine = create_engine(url, **options)
@@ -145,14 +147,12 @@ def open_engine(
 # Server databases, and the error when their driver is missing.
 _SERVERS = {
     "postgresql": "PostgreSQL needs psycopg 3: pip install 'acadio-webhooks[postgres]'",
-    "mysql": "MySQL and MariaDB need PyMySQL: pip install 'acadio-webhooks[mysql]'",
-    "mariadb": "MySQL and MariaDB need PyMySQL: pip install 'acadio-webhooks[mysql]'",
+    MYSQL: "MySQL and MariaDB need PyMySQL: pip install 'acadio-webhooks[mysql]'",
 }
-# A host's engine of these dialects is shared, with these execution options.
+# A host's engine of these families is shared, with these execution options.
 _SHARED: dict[str, dict[str, Any]] = {
     "postgresql": {},
-    "mysql": {"isolation_level": _MYSQL_ISOLATION},
-    "mariadb": {"isolation_level": _MYSQL_ISOLATION},
+    MYSQL: {"isolation_level": _MYSQL_ISOLATION},
 }
 
 IDLE_BEFORE_PING = 0.5

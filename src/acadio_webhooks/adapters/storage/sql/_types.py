@@ -18,8 +18,11 @@ from typing import Any
 from sqlalchemy import DateTime, Dialect, Float, LargeBinary
 from sqlalchemy.dialects import mysql
 
+from acadio_webhooks.adapters.storage.sql._dialect import MYSQL, family
+
 __all__ = ["TIMESTAMP", "PAYLOAD", "DOUBLE", "MYSQL_DATETIME", "table_options"]
 
+# Variants are chosen by dialect name; SQLAlchemy names MariaDB's dialect apart.
 _MYSQL = ("mysql", "mariadb")
 
 MYSQL_DATETIME = mysql.DATETIME(fsp=6)
@@ -34,7 +37,7 @@ def table_options(dialect: Dialect) -> dict[str, Any]:
     """Options for a new table of the store in ``dialect`` (none but on MySQL):
     InnoDB, ``utf8mb4`` and a binary collation that does not ignore trailing spaces —
     ``utf8mb4_nopad_bin`` on MariaDB, ``utf8mb4_0900_bin`` on MySQL 8."""
-    if dialect.name not in _MYSQL:
+    if family(dialect) != MYSQL:
         return {}
     collation = "utf8mb4_nopad_bin" if getattr(dialect, "is_mariadb", False) else "utf8mb4_0900_bin"
     return {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": collation}
