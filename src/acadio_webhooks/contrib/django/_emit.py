@@ -11,7 +11,8 @@ the admin's actions — has connections of its own to the same database.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +23,7 @@ from sqlalchemy.pool import NullPool
 
 from acadio_webhooks.adapters.storage.secret_box import secret_box_from_env
 from acadio_webhooks.adapters.storage.sql import JoinedCursor, SqlStore
-from acadio_webhooks.contrib.django._conf import load_settings, store_url
+from acadio_webhooks.contrib.django._conf import WebhookSettings, load_settings, store_url
 from acadio_webhooks.dispatcher import Dispatcher, NewEvent
 from acadio_webhooks.domain.core import DEFAULT_MAX_PAYLOAD_BYTES
 from acadio_webhooks.domain.endpoints import EndpointPolicy
@@ -30,7 +31,7 @@ from acadio_webhooks.domain.topics import TopicCatalog
 
 __all__ = ["webhooks", "emit", "emit_many", "emit_on_save"]
 
-_dispatchers: dict[str, Dispatcher] = {}
+_dispatchers: dict[tuple[str, ...], Dispatcher] = {}
 _lock = threading.Lock()
 
 
@@ -38,9 +39,13 @@ def webhooks() -> Dispatcher:
     """The project's :class:`~acadio_webhooks.Dispatcher`, on the database of
     ``ACADIO_WEBHOOKS['DATABASE']``: for the admin flow (``webhooks().integrations``),
     resends and reads. One per process and database (the test database gets its own)."""
-    config = load_settings()
-    url = store_url(config.database)
-    key = url.render_as_string(hide_password=False)
+    return _dispatcher(load_settings())
+
+
+def _dispatcher(config: WebhookSettings) -> Dispatcher:
+    database = connections[config.database].settings_dict
+    # What names the database now (the test runner renames it): cheaper than its URL.
+    key = tuple(str(database.get(part)) for part in ("ENGINE", "NAME", "HOST", "PORT", "USER"))
     with _lock:
         found = _dispatchers.get(key)
         if found is None:
@@ -53,7 +58,7 @@ def webhooks() -> Dispatcher:
                 # are rare; idle connections held here would outlive Django's own (and keep
                 # `manage.py test` from dropping its test database).
                 SqlStore(
-                    url,
+                    store_url(config.database),
                     create=False,
                     secret_box=secret_box_from_env(),
                     engine_options={"poolclass": NullPool},
@@ -78,9 +83,9 @@ def emit(
     """Store an event and its deliveries in the current transaction of Django's connection
     ``using`` (default: the app's ``DATABASE``); return the event id, or None when
     ``dedup_key`` was stored before. Arguments as for :meth:`Dispatcher.emit`."""
-    dispatcher = webhooks()
-    with _joined(using) as cursor:
-        return dispatcher.emit(
+    config = load_settings()
+    with _joined(using or config.database) as cursor:
+        return _dispatcher(config).emit(
             topic,
             data,
             tenant=tenant,
@@ -94,37 +99,25 @@ def emit(
 def emit_many(events: Iterable[NewEvent], *, using: str | None = None) -> list[str | None]:
     """:meth:`Dispatcher.emit_many` in the current transaction of Django's connection
     ``using``, as :func:`emit` does for one event."""
-    dispatcher = webhooks()
-    with _joined(using) as cursor:
-        return dispatcher.emit_many(events, connection=cursor)
+    config = load_settings()
+    with _joined(using or config.database) as cursor:
+        return _dispatcher(config).emit_many(events, connection=cursor)
 
 
-class _joined:  # noqa: N801 - used as a function, like contextlib's
-    """A :class:`JoinedCursor` on Django's connection, inside ``transaction.atomic``."""
-
-    def __init__(self, using: str | None) -> None:
-        self._alias = using or load_settings().database
-        self._atomic = transaction.atomic(using=self._alias)
-        self._cursor: Any = None
-
-    def __enter__(self) -> JoinedCursor:
-        self._atomic.__enter__()
+@contextmanager
+def _joined(alias: str) -> Iterator[JoinedCursor]:
+    """A :class:`JoinedCursor` on Django's connection ``alias``, inside
+    ``transaction.atomic``: a savepoint of the caller's transaction, or one of its own."""
+    with transaction.atomic(using=alias):
+        connection = connections[alias]
+        connection.ensure_connection()
+        # The driver's own cursor: Django's wrapper would rewrite the parameter markers of
+        # the store's statements, which are prepared for the driver itself.
+        cursor = connection.connection.cursor()
         try:
-            connection = connections[self._alias]
-            connection.ensure_connection()
-            # The driver's own cursor: Django's wrapper would rewrite the parameter markers
-            # of the store's statements, which are prepared for the driver itself.
-            self._cursor = connection.connection.cursor()
-        except BaseException as exc:
-            self._atomic.__exit__(type(exc), exc, exc.__traceback__)
-            raise
-        return JoinedCursor(self._cursor)
-
-    def __exit__(self, *failure: Any) -> None:
-        try:
-            self._cursor.close()
+            yield JoinedCursor(cursor)
         finally:
-            self._atomic.__exit__(*failure)
+            cursor.close()
 
 
 def emit_on_save(
