@@ -95,6 +95,18 @@ def subscribe(dispatcher: Dispatcher, *endpoints: str) -> None:
         dispatcher.integrations.subscribe(integration.id, pattern, endpoint)
 
 
+def pumped(dispatcher: Dispatcher, clock: FakeClock, count: int) -> list[str]:
+    """Emit ``count`` events to ENDPOINT_A and lease their deliveries to the pump, as a
+    round does before it sends attempt tasks; their delivery ids."""
+    subscribe(dispatcher, ENDPOINT_A)
+    for n in range(count):
+        dispatcher.emit("course/completion/create", {"n": n}, tenant="t")
+    items = dispatcher.store.claim(
+        now=clock.now(), limit=count, owner="pump", lease=timedelta(minutes=5)
+    )
+    return [item.delivery_id for item in items]
+
+
 def test_a_failed_attempt_is_retried_from_the_store_never_with_a_countdown(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -334,17 +346,13 @@ def test_requests_are_signed_by_the_same_core() -> None:
         return 200
 
     dispatcher, webhooks, _transport, clock = setup(handler)
-    subscribe(dispatcher, ENDPOINT_A)
-    event_id = dispatcher.emit("course/completion/create", {"n": 1}, tenant="t")
-    [item] = dispatcher.store.claim(
-        now=clock.now(), limit=1, owner="pump", lease=timedelta(minutes=5)
-    )
-    webhooks.attempt([item.delivery_id], "pump", "task")
+    [delivery_id] = pumped(dispatcher, clock, 1)
+    webhooks.attempt([delivery_id], "pump", "task")
 
     [request] = seen
     # Signed at the fake clock's time: verify as of then.
     signed = verify(request.body, request.headers, SECRET, now=clock.now())
-    assert signed.id == event_id
+    assert signed.id == dispatcher.delivery(delivery_id).event_id
 
 
 def setup_default_transport(
@@ -391,14 +399,9 @@ def test_the_default_transport_attempts_a_chunk_several_at_a_time(
 
     settings = CelerySettings(concurrency=3)
     dispatcher, webhooks, transport, clock = setup_default_transport(monkeypatch, answer, settings)
-    subscribe(dispatcher, ENDPOINT_A)
-    for n in range(10):
-        dispatcher.emit("course/completion/create", {"n": n}, tenant="t")
-    items = dispatcher.store.claim(
-        now=clock.now(), limit=10, owner="pump", lease=timedelta(minutes=5)
-    )
+    delivery_ids = pumped(dispatcher, clock, 10)
 
-    assert webhooks.attempt([i.delivery_id for i in items], "pump", "task") == 10
+    assert webhooks.attempt(delivery_ids, "pump", "task") == 10
     assert most == 3  # never more than concurrency at once to the one endpoint
     assert len(dispatcher.deliveries(status=DeliveryStatus.DELIVERED).items) == 10
     for request in transport.requests:
@@ -432,18 +435,13 @@ def test_an_attempt_task_gives_back_what_it_cannot_start_in_task_seconds(
         dispatcher, webhooks, transport, clock = setup_default_transport(
             monkeypatch, slow_async, settings
         )
-    subscribe(dispatcher, ENDPOINT_A)
-    for n in range(5):
-        dispatcher.emit("course/completion/create", {"n": n}, tenant="t")
-    items = dispatcher.store.claim(
-        now=clock.now(), limit=5, owner="pump", lease=timedelta(minutes=5)
-    )
+    delivery_ids = pumped(dispatcher, clock, 5)
 
     # One after another: started at 0 and 0.6 s. Two at a time: both started before 1 s.
     # Either way, by 1.2 s the task is past its second: three go back.
-    assert webhooks.attempt([i.delivery_id for i in items], "pump", "task") == 2
+    assert webhooks.attempt(delivery_ids, "pump", "task") == 2
     assert len(transport.requests) == 2
-    statuses = [dispatcher.delivery(i.delivery_id).status for i in items]
+    statuses = [dispatcher.delivery(ident).status for ident in delivery_ids]
     assert statuses.count(DeliveryStatus.DELIVERED) == 2
     returned = dispatcher.store.claim(
         now=clock.now(), limit=5, owner="next-round", lease=timedelta(minutes=5)
