@@ -94,6 +94,18 @@ class OutboxTests(_Webhooks):
         self.assertEqual(User.objects.filter(username__startswith="alan").count(), 2)
         self.assertEqual(self.deliveries(), [])
 
+    def test_a_closed_webhooks_is_opened_again_by_the_next_call(self) -> None:
+        with webhooks() as closing:
+            closing.deliveries()
+        emit(TOPIC, {"n": 1}, tenant="school-1")
+        self.assertEqual(len(webhooks().deliveries().items), 1)
+
+    @override_settings(ACADIO_WEBHOOKS={"MAX_PAYLOAD_BYTES": 1024})
+    def test_overridden_settings_take_effect(self) -> None:
+        with self.assertRaises(AcadioWebhooksError):
+            emit(TOPIC, {"text": "x" * 2048}, tenant="school-1")
+        self.assertEqual(self.deliveries(), [])
+
     def test_emit_on_save_joins_the_save_transaction(self) -> None:
         receiver = emit_on_save(
             User,

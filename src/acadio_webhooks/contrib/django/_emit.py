@@ -31,43 +31,52 @@ from acadio_webhooks.domain.topics import TopicCatalog
 
 __all__ = ["webhooks", "emit", "emit_many", "emit_on_save"]
 
-_dispatchers: dict[tuple[str, ...], Dispatcher] = {}
+_dispatchers: dict[tuple[object, ...], tuple[Dispatcher, SqlStore]] = {}
 _lock = threading.Lock()
 
 
 def webhooks() -> Dispatcher:
     """The project's :class:`~acadio_webhooks.Dispatcher`, on the database of
     ``ACADIO_WEBHOOKS['DATABASE']``: for the admin flow (``webhooks().integrations``),
-    resends and reads. One per process and database (the test database gets its own)."""
-    return _dispatcher(load_settings())
+    resends and reads. One per process and database (the test database gets its own);
+    closing it is allowed: the next call opens a new one."""
+    config = load_settings()
+    return _dispatcher(config, config.database)
 
 
-def _dispatcher(config: WebhookSettings) -> Dispatcher:
-    database = connections[config.database].settings_dict
-    # What names the database now (the test runner renames it): cheaper than its URL.
-    key = tuple(str(database.get(part)) for part in ("ENGINE", "NAME", "HOST", "PORT", "USER"))
+def _dispatcher(config: WebhookSettings, alias: str) -> Dispatcher:
+    """The dispatcher on the database of Django's connection ``alias``."""
+    database = connections[alias].settings_dict
+    # What names the database now (the test runner renames it): cheaper than its URL. The
+    # settings too: `override_settings` in a project's tests gets a dispatcher of its own.
+    key = (
+        config,
+        *(str(database.get(part)) for part in ("ENGINE", "NAME", "HOST", "PORT", "USER")),
+    )
     with _lock:
         found = _dispatchers.get(key)
-        if found is None:
+        if found is None or found[1].closed:
+            # Tables come from `manage.py migrate` (the app's post_migrate), not from here.
+            # No pool: emits use Django's connection, and the admin's reads and actions are
+            # rare; idle connections held here would outlive Django's own (and keep
+            # `manage.py test` from dropping its test database).
+            store = SqlStore(
+                store_url(alias),
+                create=False,
+                secret_box=secret_box_from_env(),
+                engine_options={"poolclass": NullPool},
+            )
             catalog: TopicCatalog | None = None
             if config.catalog is not None:
                 catalog = import_string(config.catalog)
-            found = _dispatchers[key] = Dispatcher(
-                # Tables come from `manage.py migrate` (the app's post_migrate), not from here.
-                # No pool: emits use Django's connection, and the admin's reads and actions
-                # are rare; idle connections held here would outlive Django's own (and keep
-                # `manage.py test` from dropping its test database).
-                SqlStore(
-                    store_url(config.database),
-                    create=False,
-                    secret_box=secret_box_from_env(),
-                    engine_options={"poolclass": NullPool},
-                ),
+            dispatcher = Dispatcher(
+                store,
                 catalog=catalog,
                 endpoint_policy=EndpointPolicy(allow_insecure=config.allow_insecure_endpoints),
                 max_payload_bytes=config.max_payload_bytes or DEFAULT_MAX_PAYLOAD_BYTES,
             )
-    return found
+            found = _dispatchers[key] = (dispatcher, store)
+    return found[0]
 
 
 def emit(
@@ -84,8 +93,9 @@ def emit(
     ``using`` (default: the app's ``DATABASE``); return the event id, or None when
     ``dedup_key`` was stored before. Arguments as for :meth:`Dispatcher.emit`."""
     config = load_settings()
-    with _joined(using or config.database) as cursor:
-        return _dispatcher(config).emit(
+    alias = using or config.database
+    with _joined(alias) as cursor:
+        return _dispatcher(config, alias).emit(
             topic,
             data,
             tenant=tenant,
@@ -100,8 +110,9 @@ def emit_many(events: Iterable[NewEvent], *, using: str | None = None) -> list[s
     """:meth:`Dispatcher.emit_many` in the current transaction of Django's connection
     ``using``, as :func:`emit` does for one event."""
     config = load_settings()
-    with _joined(using or config.database) as cursor:
-        return _dispatcher(config).emit_many(events, connection=cursor)
+    alias = using or config.database
+    with _joined(alias) as cursor:
+        return _dispatcher(config, alias).emit_many(events, connection=cursor)
 
 
 @contextmanager

@@ -688,6 +688,11 @@ class SqlStore:
         if self._owns_engine:
             self._engine.dispose()
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has been called."""
+        return self._closed
+
     # -- internals --------------------------------------------------------------------------
 
     def _check_open(self) -> None:

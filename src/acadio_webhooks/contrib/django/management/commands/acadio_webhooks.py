@@ -7,7 +7,7 @@ project's webhooks database (``ACADIO_WEBHOOKS['DATABASE']``).
     manage.py acadio_webhooks prune --older-than 30d
 
 Every subcommand and option of ``acadio-webhooks`` works here; ``--db`` is filled in, and
-``ALLOW_INSECURE_ENDPOINTS`` reaches ``worker``.
+``ALLOW_INSECURE_ENDPOINTS`` reaches ``worker`` and ``integrations subscribe``.
 ``worker`` runs until SIGTERM or SIGINT and then stops gracefully, as under systemd or
 supervisor.
 """
@@ -54,11 +54,17 @@ def _run(arguments: Sequence[str]) -> int:
     config = load_settings()
     url = store_url(config.database).render_as_string(hide_password=False)
     command = list(arguments)
-    if command[:1] == ["worker"] and config.allow_insecure_endpoints:
-        # The project's setting holds for its workers too (local development only).
+    if config.allow_insecure_endpoints and _takes_endpoints(command):
+        # The project's setting holds on its command line too (local development only).
         command.append("--allow-insecure-endpoints")
     with _environment(DB_ENV, url):
         return main(command)
+
+
+def _takes_endpoints(command: Sequence[str]) -> bool:
+    """Whether ``command`` is one that accepts ``--allow-insecure-endpoints``."""
+    words = [word for word in command if not word.startswith("-")]
+    return words[:1] == ["worker"] or words[:2] == ["integrations", "subscribe"]
 
 
 @contextmanager
