@@ -442,7 +442,53 @@ def postgres_closed(database: str) -> Iterator[None]:
         admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
+@contextmanager
+def mariadb_account(url: str) -> Iterator[tuple[str, Callable[[], AbstractContextManager[None]]]]:
+    """An account of its own on ``url``'s database (so locking it never touches the
+    server's other users), and how to shut it out: ``ACCOUNT LOCK`` refuses its new
+    connections and ``KILL`` ends its open ones."""
+    made = sa.make_url(url)
+    database = made.database
+    assert database is not None
+    user = database[-32:]  # unique per test database, within MariaDB's name limit
+    admin = sa.create_engine(made.set(database="test"), isolation_level="AUTOCOMMIT")
+
+    def run(statement: str) -> None:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(statement.replace("%", "%%"))  # PyMySQL's own parameter marks
+
+    @contextmanager
+    def locked_out() -> Iterator[None]:
+        run(f"ALTER USER '{user}'@'%' ACCOUNT LOCK")
+        try:
+            with admin.connect() as conn:
+                found = sa.text("SELECT id FROM information_schema.processlist WHERE user = :user")
+                for (ident,) in conn.execute(found, {"user": user}).all():
+                    try:
+                        conn.exec_driver_sql(f"KILL CONNECTION {int(ident)}")
+                    except sa.exc.OperationalError:
+                        pass  # it ended by itself meanwhile
+            yield
+        finally:
+            run(f"ALTER USER '{user}'@'%' ACCOUNT UNLOCK")
+
+    run(f"CREATE USER '{user}'@'%' IDENTIFIED BY 'fault-test'")
+    try:
+        run(f"GRANT ALL PRIVILEGES ON `{database}`.* TO '{user}'@'%'")
+        own = made.set(username=user, password="fault-test")
+        yield own.render_as_string(hide_password=False), locked_out
+    finally:
+        run(f"DROP USER IF EXISTS '{user}'@'%'")
+        admin.dispose()
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.services),
+        pytest.param("mariadb", marks=pytest.mark.services),
+    ]
+)
 def stopping_store(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[tuple[SqlStore, Callable[[], AbstractContextManager[None]]]]:
@@ -452,6 +498,18 @@ def stopping_store(
         store = SqlStore(path, sqlite_busy_timeout=0.05)
         yield store, lambda: sqlite_locked(path)
         store.close()
+        return
+    if request.param == "mariadb":
+        with (
+            mariadb_database(prefix="acadio_hardening") as url,
+            mariadb_account(url) as (
+                own_url,
+                locked_out,
+            ),
+        ):
+            store = SqlStore(own_url)
+            yield store, locked_out
+            store.close()
         return
     with postgres_database(prefix="acadio_hardening") as url:
         store = SqlStore(url)
