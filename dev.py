@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -31,9 +32,20 @@ PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 EXTRAS = {"demo": "", "test": "[dev]", "lint": "[dev]", "docs": "[dev]"}
 
 
+# Django's own MySQL driver, tested beside PyMySQL when it can be built here: it has no wheel
+# for Linux and compiles against the MariaDB / MySQL client headers (Debian: libmariadb-dev,
+# which .ci/run installs). Without them its tests skip and say so.
+MYSQLCLIENT = "mysqlclient>=2.2"
+
+
+def _mysqlclient_buildable() -> bool:
+    return any(shutil.which(tool) for tool in ("mariadb_config", "mysql_config"))
+
+
 def _stamp_for(extras: str) -> str:
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    return f"{extras}:{digest}"
+    with_mysqlclient = extras == "[dev]" and _mysqlclient_buildable()
+    return f"{extras}:{digest}" + ("+mysqlclient" if with_mysqlclient else "")
 
 
 def ensure_environment(extras: str) -> None:
@@ -52,6 +64,8 @@ def ensure_environment(extras: str) -> None:
     pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
     subprocess.run([*pip, "-e", f"{ROOT}{extras}"], check=True, cwd=ROOT)
+    if _stamp_for(extras).endswith("+mysqlclient"):
+        subprocess.run([*pip, MYSQLCLIENT], check=True, cwd=ROOT)
     stamp_file.write_text(" ".join(sorted(installed | {_stamp_for(extras)})))
 
 

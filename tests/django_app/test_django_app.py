@@ -8,6 +8,7 @@ processes of its own (``manage.py migrate``, ``manage.py test``, ``manage.py she
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -22,7 +23,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.loopback import loopback_receiver, wait_until
-from tests.services import mariadb_database, postgres_database
+from tests.services import mariadb_database, postgres_database, unavailable
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -35,10 +36,14 @@ HERE = Path(__file__).resolve().parent
         "sqlite",
         pytest.param("postgresql", marks=pytest.mark.services),
         pytest.param("mariadb", marks=pytest.mark.services),
+        pytest.param("mariadb-mysqlclient", marks=pytest.mark.services),
     ]
 )
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """``DATABASES["default"]`` of the new project: a fresh database of each kind."""
+    """``DATABASES["default"]`` of the new project: a fresh database of each kind; on MariaDB
+    through PyMySQL standing in for ``MySQLdb``, and through ``mysqlclient`` itself."""
+    if request.param == "mariadb-mysqlclient":
+        require_mysqlclient()
     if request.param == "sqlite":
         yield {
             "ENGINE": "django.db.backends.sqlite3",
@@ -52,6 +57,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[st
         made = sa.make_url(url)
         backend = "postgresql" if request.param == "postgresql" else "mysql"
         yield {
+            "OPTIONS": {"driver": "pymysql"} if request.param == "mariadb" else {},
             "ENGINE": f"django.db.backends.{backend}",
             "NAME": made.database or "",
             "USER": made.username or "",
@@ -59,6 +65,16 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[st
             "HOST": made.host or "",
             "PORT": str(made.port),
         }
+
+
+def require_mysqlclient() -> None:
+    """Django's own MySQL driver builds against the MariaDB client headers: `dev.py` installs
+    it when they are there (`.ci/run` installs them)."""
+    if importlib.util.find_spec("MySQLdb") is None:
+        unavailable(
+            "mysqlclient is not installed: install the MariaDB client headers "
+            "(Debian: libmariadb-dev) and run `python3 dev.py test` again"
+        )
 
 
 def start_project(root: Path, database: dict[str, Any]) -> Path:
@@ -71,7 +87,8 @@ def start_project(root: Path, database: dict[str, Any]) -> Path:
     )
     settings = root / "lms" / "settings.py"
     text = settings.read_text()
-    if database["ENGINE"].endswith("mysql"):
+    database = {**database, "OPTIONS": dict(database.get("OPTIONS", {}))}
+    if database["OPTIONS"].pop("driver", None) == "pymysql":
         # Django's MySQL backend speaks MySQLdb; PyMySQL (the `mysql` extra) stands in.
         text = "import pymysql\n\npymysql.install_as_MySQLdb()\n" + text
     settings.write_text(

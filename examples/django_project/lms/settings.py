@@ -74,10 +74,13 @@ if _ENGINE == "sqlite3":
     }
 else:
     if _ENGINE == "mysql":
-        # Django's MySQL backend speaks MySQLdb; PyMySQL (the `mysql` extra) stands in.
-        import pymysql
+        try:
+            import MySQLdb  # noqa: F401 - mysqlclient, Django's own MySQL driver
+        except ImportError:
+            # PyMySQL (the `mysql` extra) stands in where mysqlclient is not installed.
+            import pymysql
 
-        pymysql.install_as_MySQLdb()
+            pymysql.install_as_MySQLdb()
     DATABASES = {
         "default": {
             "ENGINE": f"django.db.backends.{_ENGINE}",
