@@ -6,9 +6,9 @@ import doctest
 
 import pytest
 
-from acadio_webhooks import observability
 from acadio_webhooks.adapters.transport import _common
 from acadio_webhooks.adapters.transport._common import scrub_urls
+from acadio_webhooks.observability import _logging as observability
 from acadio_webhooks.observability import redact_url
 
 

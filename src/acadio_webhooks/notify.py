@@ -27,6 +27,7 @@ from acadio_webhooks.domain.notices import (
 )
 from acadio_webhooks.domain.retry import DEFAULT_RETRY_POLICY
 from acadio_webhooks.errors import NotFound, NotificationError, StorageError
+from acadio_webhooks.observability import DeliveryMetrics
 from acadio_webhooks.ports.clock import Clock, SystemClock
 from acadio_webhooks.ports.notifier import Notifier
 from acadio_webhooks.ports.storage import Store
@@ -78,7 +79,8 @@ class NotificationFlusher:
 
     ``max_attempts`` is quoted in the e-mail ("failed after 7 attempts"); pass your retry
     policy's ``max_attempts`` if you changed it. ``batch_limit`` caps how many queued
-    notifications one flush reads (oldest first).
+    notifications one flush reads (oldest first). ``metrics``, when given, counts each
+    notice the notifier accepted or refused.
     """
 
     def __init__(
@@ -96,6 +98,7 @@ class NotificationFlusher:
         owner: str | None = None,
         lease: timedelta = DEFAULT_NOTICE_LEASE,
         logger: logging.Logger | None = None,
+        metrics: DeliveryMetrics | None = None,
     ) -> None:
         if window < timedelta(0) or grace < timedelta(0):
             raise ValueError("window and grace must not be negative")
@@ -115,6 +118,7 @@ class NotificationFlusher:
         self.lease = lease
         self._owner = LeaseOwner(owner)
         self._log = logger if logger is not None else _log
+        self.metrics = metrics
         # The store lease keeps other flushers out, but not this one's other threads (same
         # owner, so the lease would let them in): a worker's notice loop and drain() may meet.
         self._flushing = threading.Lock()
@@ -202,8 +206,12 @@ class NotificationFlusher:
             self.notifier.send(notice)
         except NotificationError as exc:
             self._keep_queued(batch, exc)
-            return False
-        return True
+            sent = False
+        else:
+            sent = True
+        if self.metrics is not None:
+            self.metrics.record_notice(sent=sent)
+        return sent
 
     def _keep_queued(self, batch: PlannedNotice, reason: Exception) -> None:
         self._log.warning(

@@ -274,6 +274,7 @@ def _make_runner(
     clock = clock or SystemClock()
     policy = policy or DeliveryPolicy()
     settings = settings or WorkerSettings()
+    metrics = metrics or DeliveryMetrics()
     flusher = None
     if notifier is not None:
         flusher = NotificationFlusher(
@@ -284,6 +285,7 @@ def _make_runner(
             grace=settings.notice_grace,
             max_attempts=policy.retry.max_attempts,
             lease=settings.notice_lease,
+            metrics=metrics,
         )
     pruner = None
     if settings.retention is not None:
@@ -299,7 +301,7 @@ def _make_runner(
         clock=clock,
         policy=policy,
         settings=settings,
-        metrics=metrics or DeliveryMetrics(),
+        metrics=metrics,
         flusher=flusher,
         pruner=pruner,
     )

@@ -12,6 +12,7 @@ from acadio_webhooks.adapters.clock import FakeClock
 from acadio_webhooks.adapters.notifier.capturing import CapturingNotifier
 from acadio_webhooks.domain.models import Integration
 from acadio_webhooks.notify import NotificationFlusher
+from acadio_webhooks.observability import DeliveryMetrics
 from acadio_webhooks.ports.notifier import Notice
 
 
@@ -144,7 +145,8 @@ def test_a_refused_notice_stays_queued_and_goes_out_at_the_next_flush(
     queued = failures("int_a", 3)
     store.queue(queued)
     notifier = CapturingNotifier(fail_times=2)
-    flusher = NotificationFlusher(store, notifier, clock=clock)
+    metrics = DeliveryMetrics()
+    flusher = NotificationFlusher(store, notifier, clock=clock, metrics=metrics)
     clock.advance(minutes(1))
 
     assert flusher.flush() == 0
@@ -158,6 +160,8 @@ def test_a_refused_notice_stays_queued_and_goes_out_at_the_next_flush(
     [notice] = notifier.notices
     assert {n.id for n in notice.notifications} == {n.id for n in queued}
     assert store.unsent_ids() == set()
+    counted = metrics.snapshot()
+    assert (counted.notices_sent, counted.notices_failed) == (1, 2)
 
 
 def test_one_integrations_failure_does_not_stop_the_others(

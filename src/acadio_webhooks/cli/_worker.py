@@ -16,10 +16,12 @@ import argparse
 import asyncio
 import functools
 import gc
+import importlib.util
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, get_args
@@ -32,6 +34,7 @@ from acadio_webhooks.cli._common import (
     database_url,
     display_url,
     open_cli_store,
+    port_number,
     positive_float,
     positive_int,
     read_env_secret,
@@ -64,6 +67,7 @@ examples:
   SMTP_PASSWORD=... acadio-webhooks worker --db sqlite:///webhooks.db \\
       --smtp-host smtp.example.com --smtp-port 587 --smtp-security starttls \\
       --smtp-from webhooks@lms.example.com --smtp-user webhooks --smtp-password-env SMTP_PASSWORD
+  acadio-webhooks worker --db postgresql://webhooks@db/lms --metrics-port 9464
 """
 
 
@@ -140,6 +144,25 @@ def register(commands: Any) -> None:
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
         help="log level on stderr (default INFO; DEBUG logs every attempt)",
     )
+    metrics = parser.add_argument_group("metrics (Prometheus; needs the prometheus extra)")
+    metrics.add_argument(
+        "--metrics-port",
+        type=port_number,
+        metavar="N",
+        help="serve the delivery metrics and the store's backlog at http://HOST:N/metrics",
+    )
+    metrics.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="address to serve metrics on (default 127.0.0.1: loopback only)",
+    )
+    metrics.add_argument(
+        "--metrics-endpoint-host",
+        action="store_true",
+        help="label attempt counts and durations with the endpoint's host: one series per "
+        "host, so only with few endpoints",
+    )
     smtp = parser.add_argument_group("failure e-mails (SMTP)")
     smtp.add_argument(
         "--smtp-host", metavar="HOST", help="mail server; without it, notices are logged"
@@ -210,6 +233,7 @@ def build_worker(args: argparse.Namespace, notifier: Notifier) -> _Built:
         is_installed,
     )
     from acadio_webhooks.domain.endpoints import EndpointPolicy
+    from acadio_webhooks.observability import DeliveryMetrics
     from acadio_webhooks.worker import AsyncWorker, WorkerSettings
 
     policy = EndpointPolicy(allow_insecure=args.allow_insecure_endpoints)
@@ -225,6 +249,11 @@ def build_worker(args: argparse.Namespace, notifier: Notifier) -> _Built:
             "--transport aiohttp needs aiohttp: pip install 'acadio-webhooks[aiohttp]'",
             EXIT_USAGE,
         )
+    if args.metrics_port is not None and importlib.util.find_spec("prometheus_client") is None:
+        raise CommandError(
+            "--metrics-port needs prometheus-client: pip install 'acadio-webhooks[prometheus]'",
+            EXIT_USAGE,
+        )
     # The store before the transport: a missing key or an unreachable database stops the
     # command with nothing else opened yet.
     store = open_cli_store(args.db, must_exist=False)
@@ -236,7 +265,8 @@ def build_worker(args: argparse.Namespace, notifier: Notifier) -> _Built:
         lease=timedelta(seconds=args.lease),
         retention=args.retention,
     )
-    worker = AsyncWorker(store, transport, settings=settings, notifier=notifier)
+    metrics = DeliveryMetrics(endpoint_host_label=args.metrics_endpoint_host)
+    worker = AsyncWorker(store, transport, settings=settings, notifier=notifier, metrics=metrics)
     return _Built(worker=worker, store=store)
 
 
@@ -312,9 +342,10 @@ async def _main(args: argparse.Namespace, event_loop: str) -> None:
     )
     if args.allow_insecure_endpoints:
         logger.warning("insecure endpoints allowed (http://, loopback): development use only")
-    _freeze_start_up_objects()
     try:
-        await serve(built.worker, stop, [functools.partial(listen_for_due_work, built.store)])
+        with _metrics_served(args, built):
+            _freeze_start_up_objects()
+            await serve(built.worker, stop, [functools.partial(listen_for_due_work, built.store)])
     finally:
         built.store.close()
     counts = built.worker.metrics.snapshot()
@@ -325,6 +356,29 @@ async def _main(args: argparse.Namespace, event_loop: str) -> None:
         counts.retried,
         counts.failed,
     )
+
+
+@contextmanager
+def _metrics_served(args: argparse.Namespace, built: _Built) -> Iterator[None]:
+    """``/metrics`` on ``--metrics-host``:``--metrics-port`` while the block runs, if asked."""
+    if args.metrics_port is None:
+        yield
+        return
+    from acadio_webhooks.observability.prometheus import WebhooksCollector, serve_metrics
+
+    collector = WebhooksCollector(built.worker.metrics, built.store)
+    try:
+        server = serve_metrics(collector, port=args.metrics_port, host=args.metrics_host)
+    except OSError as exc:
+        raise CommandError(
+            f"cannot serve metrics on {args.metrics_host}:{args.metrics_port}: {exc.strerror}",
+            EXIT_USAGE,
+        ) from None
+    logger.info("metrics at %s", server.url)
+    try:
+        yield
+    finally:
+        server.close()
 
 
 def _freeze_start_up_objects() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import time
 
-__all__ = ["new_id", "IdSequence"]
+__all__ = ["new_id", "IdSequence", "id_time"]
 
 
 def new_id(prefix: str, *, now: float | None = None) -> str:
@@ -44,3 +44,17 @@ class IdSequence:
         following = int.from_bytes(os.urandom(10), "big") >> 1 if previous is None else previous + 1
         self._last[millis] = following
         return f"{self._prefix}_{millis:012x}{following:020x}"
+
+
+def id_time(identifier: str) -> float | None:
+    """When ``identifier`` (made by :func:`new_id` or :class:`IdSequence`) was made, in
+    seconds since the epoch, to the millisecond; None for an id of another shape.
+
+    >>> id_time("dlv_019b76daa800" + "0" * 20)
+    1767225600.0
+    """
+    _, _, rest = identifier.rpartition("_")
+    try:
+        return int(rest[:12], 16) / 1000 if len(rest) == 32 else None
+    except ValueError:
+        return None

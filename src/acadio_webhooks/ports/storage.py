@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Generic, Protocol, TypeVar, runtime_checkable
 
+from acadio_webhooks.domain.backlog import Backlog
 from acadio_webhooks.domain.messages import Claimed, Notification, Settlement, WorkItem
 from acadio_webhooks.domain.models import (
     Attempt,
@@ -45,6 +46,7 @@ __all__ = [
     "Store",
     "WaitFreeCalls",
     "WouldWait",
+    "BacklogView",
 ]
 
 T = TypeVar("T")
@@ -398,6 +400,19 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release connections. Idempotent."""
+        ...
+
+
+@runtime_checkable
+class BacklogView(Protocol):
+    """Optional: a store that can say what waits in it, for the backlog gauges
+    (:mod:`acadio_webhooks.observability`). Both built-in stores are one."""
+
+    def backlog(self, *, now: datetime) -> Backlog:
+        """Counts of pending, due and in-flight deliveries, the oldest due time, and the
+        subscriptions by state, at ``now``. Read on every scrape: it reads the pending
+        deliveries (through the due index of a SQL store) and the subscriptions, so its cost
+        grows with the backlog, not with the history."""
         ...
 
 

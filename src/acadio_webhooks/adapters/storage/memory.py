@@ -30,6 +30,7 @@ from acadio_webhooks.adapters.storage._common import (
     not_repeated_in_batch,
     require_target,
 )
+from acadio_webhooks.domain.backlog import SUBSCRIPTION_STATES, Backlog, subscription_state
 from acadio_webhooks.domain.core import is_paused
 from acadio_webhooks.domain.messages import NO_HEADERS, Claimed, Notification, Settlement, WorkItem
 from acadio_webhooks.domain.models import (
@@ -508,6 +509,43 @@ class MemoryStore:
             )
             self._cancel(doomed, now=now)
             return len(doomed)
+
+    def backlog(self, *, now: datetime) -> Backlog:
+        """See :meth:`acadio_webhooks.ports.storage.BacklogView.backlog`."""
+        with self._lock:
+            self._check_open()
+            states = dict.fromkeys(SUBSCRIPTION_STATES, 0)
+            paused: set[str] = set()
+            for subscription in self._subscriptions.values():
+                integration = self._integrations.get(subscription.integration_id)
+                state = subscription_state(
+                    active=subscription.active and integration is not None and integration.active,
+                    disabled=subscription.disabled_reason is not None,
+                    failing=subscription.consecutive_failures > 0,
+                    paused=is_paused(subscription.paused_until, now),
+                )
+                states[state] += 1
+                if state == "paused":
+                    paused.add(subscription.id)
+            due = in_flight = 0
+            oldest: datetime | None = None
+            for delivery_id in self._pending:
+                lease = self._leases.get(delivery_id)
+                if lease is not None and lease.expires_at > now:
+                    in_flight += 1
+                    continue
+                delivery = self._deliveries[delivery_id]
+                when = delivery.next_attempt_at
+                if when is not None and when <= now and delivery.subscription_id not in paused:
+                    due += 1
+                    oldest = when if oldest is None else min(oldest, when)
+            return Backlog(
+                pending=len(self._pending),
+                due=due,
+                in_flight=in_flight,
+                oldest_due_at=oldest,
+                subscriptions=MappingProxyType(states),
+            )
 
     # -- failure notifications --------------------------------------------------------------
 

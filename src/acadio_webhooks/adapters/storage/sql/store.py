@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError, Statemen
 from acadio_webhooks.adapters.storage import _common
 from acadio_webhooks.adapters.storage.secret_box import SecretBox
 from acadio_webhooks.adapters.storage.sql import (
+    _backlog,
     _codec,
     _lease,
     _outbox,
@@ -49,6 +50,7 @@ from acadio_webhooks.adapters.storage.sql.schema import (
     notifications,
     subscriptions,
 )
+from acadio_webhooks.domain.backlog import Backlog
 from acadio_webhooks.domain.messages import Claimed, Notification, Settlement, WorkItem
 from acadio_webhooks.domain.models import (
     Attempt,
@@ -551,6 +553,11 @@ class SqlStore:
                 self._require(conn, subscriptions, subscription_id, "subscription")
                 conditions.append(deliveries.c.subscription_id == subscription_id)
             return _queue.cancel_where(conn, *conditions, now=now)
+
+    def backlog(self, *, now: datetime) -> Backlog:
+        """See :meth:`acadio_webhooks.ports.storage.BacklogView.backlog`."""
+        with self._transaction("reading the backlog") as conn:
+            return _backlog.read_backlog(conn, now)
 
     # -- failure notifications --------------------------------------------------------------
 

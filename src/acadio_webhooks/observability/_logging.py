@@ -1,4 +1,4 @@
-"""Counters a host can export, and the structured log lines of the delivery path.
+"""The structured log lines of the delivery path.
 
 Logger ``acadio_webhooks.delivery`` logs each attempt at DEBUG, each given-up delivery at
 WARNING, with ``extra`` fields (``delivery_id``, ``event_id``, ``topic``, ``endpoint`` without
@@ -9,82 +9,14 @@ Secrets and signatures are never logged.
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Iterable
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from acadio_webhooks.domain.messages import Settlement
 from acadio_webhooks.domain.models import DeliveryStatus
 
-__all__ = ["DeliveryMetrics", "MetricsSnapshot", "log_settlement", "redact_url"]
+__all__ = ["log_settlement", "redact_url"]
 
 logger = logging.getLogger("acadio_webhooks.delivery")
-
-
-@dataclass(frozen=True)
-class MetricsSnapshot:
-    """Counter values at one moment (monotonic since the metrics object was created)."""
-
-    attempts: int
-    delivered: int
-    failed: int
-    retried: int
-    latency_ms_sum: float
-    latency_ms_max: float
-
-    @property
-    def latency_ms_mean(self) -> float:
-        """Mean attempt duration in milliseconds (0 with no attempts)."""
-        return self.latency_ms_sum / self.attempts if self.attempts else 0.0
-
-
-class DeliveryMetrics:
-    """Thread-safe counters fed by every worker of a dispatcher.
-
-    Export them with your metrics library, e.g. a Prometheus collector reading
-    :meth:`snapshot` on scrape.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._attempts = 0
-        self._delivered = 0
-        self._failed = 0
-        self._retried = 0
-        self._latency_sum = 0.0
-        self._latency_max = 0.0
-
-    def record(self, settlement: Settlement) -> None:
-        """Count one settled attempt."""
-        self.record_many((settlement,))
-
-    def record_many(self, settlements: Iterable[Settlement]) -> None:
-        """Count a batch of settled attempts (one lock round for all of them)."""
-        with self._lock:
-            for settlement in settlements:
-                duration = settlement.attempt.duration_ms
-                self._attempts += 1
-                self._latency_sum += duration
-                self._latency_max = max(self._latency_max, duration)
-                if settlement.status is DeliveryStatus.DELIVERED:
-                    self._delivered += 1
-                elif settlement.status is DeliveryStatus.FAILED:
-                    self._failed += 1
-                else:
-                    self._retried += 1
-
-    def snapshot(self) -> MetricsSnapshot:
-        """The current values."""
-        with self._lock:
-            return MetricsSnapshot(
-                attempts=self._attempts,
-                delivered=self._delivered,
-                failed=self._failed,
-                retried=self._retried,
-                latency_ms_sum=self._latency_sum,
-                latency_ms_max=self._latency_max,
-            )
 
 
 def redact_url(url: str) -> str:
