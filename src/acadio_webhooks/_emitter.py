@@ -29,6 +29,8 @@ from acadio_webhooks.domain.models import Delivery, Event
 from acadio_webhooks.domain.patterns import PatternIndex
 from acadio_webhooks.domain.topics import TopicCatalog
 from acadio_webhooks.errors import InvalidPattern, InvalidPayload, InvalidTopic, UnknownTopic
+from acadio_webhooks.observability import _hooks
+from acadio_webhooks.observability._hooks import EmitTrace
 from acadio_webhooks.ports.clock import Clock
 from acadio_webhooks.ports.storage import Route, RoutingView, Store
 
@@ -166,6 +168,25 @@ class Emitter:
         subject: str | None = None,
     ) -> str | None:
         """See :meth:`acadio_webhooks.Dispatcher.emit`."""
+        tracer = _hooks.tracer
+        if tracer is None:
+            return self._emit_one(topic, data, tenant, dedup_key, occurred_at, subject, connection)
+        with tracer.emitting(topic=topic, tenant=tenant, events=1) as span:
+            return self._emit_one(
+                topic, data, tenant, dedup_key, occurred_at, subject, connection, span
+            )
+
+    def _emit_one(  # noqa: PLR0917 - emit's own arguments, passed on in its order
+        self,
+        topic: str,
+        data: Mapping[str, Any],
+        tenant: str,
+        dedup_key: str | None,
+        occurred_at: datetime | None,
+        subject: str | None,
+        connection: object | None,
+        span: EmitTrace | None = None,
+    ) -> str | None:
         event = self._event(
             topic,
             data,
@@ -173,14 +194,34 @@ class Emitter:
             dedup_key=dedup_key,
             occurred_at=occurred_at,
             subject=subject,
+            trace_context=None if span is None else span.context,
         )
-        [stored] = self._store_batch([event], connection, new_delivery_id=None)
-        return event.id if stored else None
+        outcome = self._store_batch([event], connection, new_delivery_id=None)
+        if span is not None:
+            span.stored(events=sum(outcome.flags), deliveries=outcome.deliveries)
+        return event.id if outcome.flags[0] else None
 
     def emit_many(
         self, events: Iterable[NewEvent], *, connection: object | None
     ) -> list[str | None]:
         """See :meth:`acadio_webhooks.Dispatcher.emit_many`."""
+        tracer = _hooks.tracer
+        if tracer is None:
+            return self._emit_batch(events, connection, span=None)
+        events = list(events)
+        topics = {getattr(item, "topic", None) for item in events}
+        tenants = {getattr(item, "tenant", None) for item in events}
+        with tracer.emitting(
+            topic=next(iter(topics)) if len(topics) == 1 else None,
+            tenant=next(iter(tenants)) if len(tenants) == 1 else None,
+            events=len(events),
+        ) as span:
+            return self._emit_batch(events, connection, span=span)
+
+    def _emit_batch(
+        self, events: Iterable[NewEvent], connection: object | None, *, span: EmitTrace | None
+    ) -> list[str | None]:
+        trace_context = None if span is None else span.context
         batch: list[Event] = []
         for index, item in enumerate(events):
             if not isinstance(item, NewEvent):
@@ -194,6 +235,7 @@ class Emitter:
                         dedup_key=item.dedup_key,
                         occurred_at=item.occurred_at,
                         subject=item.subject,
+                        trace_context=trace_context,
                     )
                 )
             except (InvalidTopic, UnknownTopic) as exc:
@@ -205,8 +247,11 @@ class Emitter:
             return []
         # Deliveries of events sharing a due time are claimed in id order: one sequence keeps
         # that order the order of ``events``.
-        stored = self._store_batch(batch, connection, new_delivery_id=IdSequence("dlv"))
-        return [event.id if kept else None for event, kept in zip(batch, stored, strict=True)]
+        outcome = self._store_batch(batch, connection, new_delivery_id=IdSequence("dlv"))
+        if span is not None:
+            span.stored(events=sum(outcome.flags), deliveries=outcome.deliveries)
+        flags = outcome.flags
+        return [event.id if kept else None for event, kept in zip(batch, flags, strict=True)]
 
     def _event(
         self,
@@ -217,6 +262,7 @@ class Emitter:
         dedup_key: str | None,
         occurred_at: datetime | None,
         subject: str | None,
+        trace_context: str | None = None,
     ) -> Event:
         return new_event(
             topic=self._catalog[topic],
@@ -226,6 +272,7 @@ class Emitter:
             dedup_key=dedup_key,
             max_payload_bytes=self._max_payload_bytes,
             subject=subject,
+            trace_context=trace_context,
         )
 
     def _store_batch(
@@ -234,22 +281,33 @@ class Emitter:
         connection: object | None,
         *,
         new_delivery_id: Callable[[], str] | None,
-    ) -> list[bool]:
-        routed: set[str] = set()  # ids of the events given at least one delivery
+    ) -> _Stored:
+        # Deliveries planned per event, of the last plan the store asked for.
+        planned_for: dict[str, int] = {}
 
         def plan(view: RoutingView, events: Sequence[Event]) -> list[tuple[Delivery, ...]]:
             planned = self._routing.plan(view, events, new_delivery_id)
-            routed.update(e.id for e, ds in zip(events, planned, strict=True) if ds)
+            planned_for.update((e.id, len(ds)) for e, ds in zip(events, planned, strict=True))
             return planned
 
         stored = self._store.enqueue_routed(batch, plan, connection=connection)
         # With the host's connection nothing is committed yet: PostgreSQL's NOTIFY wakes the
         # workers when the host commits, and SQLite's workers poll.
-        if connection is None and any(
-            kept and event.id in routed for event, kept in zip(batch, stored, strict=True)
-        ):
+        deliveries = sum(
+            planned_for.get(event.id, 0) for event, kept in zip(batch, stored, strict=True) if kept
+        )
+        if connection is None and deliveries:
             self._wake()
-        return stored
+        return _Stored(stored, deliveries)
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """What the store kept of a batch: a flag per event (False: deduplicated away) and how
+    many deliveries the kept ones got."""
+
+    flags: list[bool]
+    deliveries: int
 
 
 def _located(exc: Exception, prefix: str) -> Exception:

@@ -46,7 +46,7 @@ from acadio_webhooks.errors import AcadioWebhooksError
 from acadio_webhooks.event_loop import EventLoopName, resolve_event_loop
 from acadio_webhooks.event_loop import run as run_event_loop
 from acadio_webhooks.notify import DEFAULT_NOTICE_LEASE, NotificationFlusher
-from acadio_webhooks.observability import DeliveryMetrics, log_settlement
+from acadio_webhooks.observability import DeliveryMetrics, _hooks, log_settlement
 from acadio_webhooks.ports.clock import Clock, SystemClock
 from acadio_webhooks.ports.notifier import Notifier
 from acadio_webhooks.ports.storage import Store, WaitFreeCalls, WouldWait
@@ -178,11 +178,32 @@ class _Runner:
             skip_subscriptions=skip,
         )
 
-    def begin(self, item: WorkItem) -> tuple[datetime, float, OutboundRequest]:
+    def begin(
+        self, item: WorkItem
+    ) -> tuple[datetime, float, OutboundRequest, _hooks.AttemptTrace | None]:
         started = self.clock.now()
-        return started, time.perf_counter(), prepare(item, now=started)
+        request = prepare(item, now=started)
+        tracer = _hooks.tracer
+        if tracer is None:
+            return started, time.perf_counter(), request, None
+        trace = tracer.attempting(item)
+        traced = replace(request, headers={**request.headers, **trace.headers})
+        return started, time.perf_counter(), traced, trace
 
     def finish(
+        self,
+        item: WorkItem,
+        result: TransportResult,
+        started: datetime,
+        began: float,
+        trace: _hooks.AttemptTrace | None,
+    ) -> Settlement:
+        verdict = self._verdict(item, result, started, began)
+        if trace is not None:
+            trace.end(verdict)
+        return verdict
+
+    def _verdict(
         self, item: WorkItem, result: TransportResult, started: datetime, began: float
     ) -> Settlement:
         if result.duration <= 0:
@@ -204,21 +225,21 @@ class _Runner:
 
     def attempt(self, item: WorkItem, transport: Transport) -> Settlement:
         """One attempt of ``item`` with a sync transport, start to verdict."""
-        started, began, request = self.begin(item)
+        started, began, request, trace = self.begin(item)
         try:
             result = transport.send(request)
         except Exception as exc:  # noqa: BLE001 - see _crashed
             result = _crashed(exc)
-        return self.finish(item, result, started, began)
+        return self.finish(item, result, started, began, trace)
 
     async def attempt_async(self, item: WorkItem, transport: AsyncTransport) -> Settlement:
         """The async twin of :meth:`attempt`."""
-        started, began, request = self.begin(item)
+        started, began, request, trace = self.begin(item)
         try:
             result = await transport.send(request)
         except Exception as exc:  # noqa: BLE001 - see _crashed
             result = _crashed(exc)
-        return self.finish(item, result, started, began)
+        return self.finish(item, result, started, began, trace)
 
     def commit(self, settlements: Sequence[Settlement], *, owner: str | None = None) -> None:
         if not settlements:

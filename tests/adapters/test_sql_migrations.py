@@ -94,9 +94,10 @@ def _add_subscription_as_of_0002(store: SqlStore, sub: Subscription) -> None:
 
 
 def _enqueue_as_of_0002(store: SqlStore, evt: Event, dlv: Delivery) -> None:
-    """Write ``evt`` and ``dlv`` as a store at revision 0002 did: without ``subject``."""
+    """Write ``evt`` and ``dlv`` as a store at revision 0002 did: without ``subject`` and
+    ``trace_context``."""
     with store.engine.begin() as conn:
-        conn.execute(events.insert().values(evt.model_dump(exclude={"subject"})))
+        conn.execute(events.insert().values(evt.model_dump(exclude={"subject", "trace_context"})))
         conn.execute(deliveries.insert().values(dlv.model_dump()))
 
 

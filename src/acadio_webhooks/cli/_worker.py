@@ -144,12 +144,13 @@ def register(commands: Any) -> None:
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
         help="log level on stderr (default INFO; DEBUG logs every attempt)",
     )
-    metrics = parser.add_argument_group("metrics (Prometheus; needs the prometheus extra)")
+    metrics = parser.add_argument_group("metrics and traces")
     metrics.add_argument(
         "--metrics-port",
         type=port_number,
         metavar="N",
-        help="serve the delivery metrics and the store's backlog at http://HOST:N/metrics",
+        help="serve the delivery metrics and the store's backlog at http://HOST:N/metrics "
+        "(needs the prometheus extra)",
     )
     metrics.add_argument(
         "--metrics-host",
@@ -162,6 +163,13 @@ def register(commands: Any) -> None:
         action="store_true",
         help="label attempt counts and durations with the endpoint's host: one series per "
         "host, so only with few endpoints",
+    )
+    metrics.add_argument(
+        "--otel",
+        action="store_true",
+        help="trace emits and attempts and record the metrics through OpenTelemetry's global "
+        "providers (set up by the SDK, e.g. under opentelemetry-instrument; needs the otel "
+        "extra)",
     )
     smtp = parser.add_argument_group("failure e-mails (SMTP)")
     smtp.add_argument(
@@ -253,6 +261,10 @@ def build_worker(args: argparse.Namespace, notifier: Notifier) -> _Built:
         raise CommandError(
             "--metrics-port needs prometheus-client: pip install 'acadio-webhooks[prometheus]'",
             EXIT_USAGE,
+        )
+    if args.otel and importlib.util.find_spec("opentelemetry") is None:
+        raise CommandError(
+            "--otel needs opentelemetry-api: pip install 'acadio-webhooks[otel]'", EXIT_USAGE
         )
     # The store before the transport: a missing key or an unreachable database stops the
     # command with nothing else opened yet.
@@ -360,7 +372,16 @@ async def _main(args: argparse.Namespace, event_loop: str) -> None:
 
 @contextmanager
 def _metrics_served(args: argparse.Namespace, built: _Built) -> Iterator[None]:
-    """``/metrics`` on ``--metrics-host``:``--metrics-port`` while the block runs, if asked."""
+    """``/metrics`` on ``--metrics-host``:``--metrics-port`` while the block runs, and
+    OpenTelemetry with ``--otel``, if asked."""
+    if args.otel:
+        from acadio_webhooks.observability.otel import instrument, observe_backlog
+        from acadio_webhooks.ports.storage import BacklogView
+
+        instrument()
+        if isinstance(built.store, BacklogView):
+            observe_backlog(built.store)
+        logger.info("tracing and metrics through OpenTelemetry's global providers")
     if args.metrics_port is None:
         yield
         return

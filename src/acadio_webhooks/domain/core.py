@@ -216,6 +216,7 @@ def new_event(
     event_id: str | None = None,
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
     subject: str | None = None,
+    trace_context: str | None = None,
 ) -> Event:
     """Validate and serialise one event. The body is serialised here, once; every attempt of
     every delivery signs these same bytes.
@@ -256,6 +257,7 @@ def new_event(
         payload=payload,
         dedup_key=dedup_scope(topic, tenant, dedup_key, occurred_at) if dedup_key else None,
         subject=subject,
+        trace_context=trace_context,
     )
 
 

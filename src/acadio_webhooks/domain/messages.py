@@ -63,6 +63,9 @@ class WorkItem:
     endpoint_failing_since: datetime | None = None
     endpoint_headers: Mapping[str, str] = field(default_factory=lambda: NO_HEADERS, repr=False)
     """The subscription's custom headers (secrets), sent beside the signature headers."""
+    trace_context: str | None = field(default=None, repr=False)
+    """The event's stored trace context
+    (:attr:`~acadio_webhooks.domain.models.Event.trace_context`)."""
 
 
 class Claimed(list[WorkItem]):

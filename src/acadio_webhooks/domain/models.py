@@ -56,6 +56,10 @@ MAX_DEDUP_KEY_LENGTH = 512
 MAX_SUBJECT_LENGTH = 255
 """The longest subject key an event may carry (``emit(..., subject=...)``)."""
 
+MAX_TRACE_CONTEXT_LENGTH = 1024
+"""The longest stored trace context: a W3C ``traceparent`` (55 characters), a newline and a
+``tracestate`` (at most 512)."""
+
 
 def utcnow() -> datetime:
     """The current time as an aware UTC datetime (only for defaults; code takes a clock)."""
@@ -214,6 +218,10 @@ class Event(_Record):
     subject: str | None = Field(default=None, min_length=1, max_length=MAX_SUBJECT_LENGTH)
     """Whom the event is about (``student-3``), so that erasure can find it: see
     :meth:`acadio_webhooks.Dispatcher.erase`."""
+    trace_context: str | None = Field(default=None, max_length=MAX_TRACE_CONTEXT_LENGTH)
+    """The W3C trace context of the emit (``traceparent``, then ``tracestate`` after a
+    newline) when it was traced: its attempts join that trace
+    (:mod:`acadio_webhooks.observability.otel`)."""
 
     @field_validator("topic")
     @classmethod
@@ -358,6 +366,7 @@ def serialised_event(
     payload: bytes,
     dedup_key: str | None,
     subject: str | None = None,
+    trace_context: str | None = None,
 ) -> Event:
     """``Event(id=..., ...)`` for the fields :func:`~acadio_webhooks.domain.core.new_event`
     has just checked and serialised, without validating them again (internal: every emitted
@@ -375,6 +384,7 @@ def serialised_event(
         "payload": payload,
         "dedup_key": dedup_key,
         "subject": subject,
+        "trace_context": trace_context,
     }
     if not (
         type(id) is str
@@ -388,6 +398,10 @@ def serialised_event(
             dedup_key is None or (type(dedup_key) is str and len(dedup_key) <= MAX_DEDUP_KEY_LENGTH)
         )
         and (subject is None or (type(subject) is str and 0 < len(subject) <= MAX_SUBJECT_LENGTH))
+        and (
+            trace_context is None
+            or (type(trace_context) is str and len(trace_context) <= MAX_TRACE_CONTEXT_LENGTH)
+        )
         and _is_topic(topic)
     ):
         return Event(**fields)

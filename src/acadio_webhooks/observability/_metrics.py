@@ -19,8 +19,13 @@ from urllib.parse import urlsplit
 from acadio_webhooks.domain.ids import id_time
 from acadio_webhooks.domain.messages import Settlement
 from acadio_webhooks.domain.models import DeliveryStatus
+from acadio_webhooks.observability import _hooks
 
 __all__ = [
+    "store_name",
+    "outcome_of",
+    "delivery_seconds",
+    "endpoint_host",
     "ATTEMPT_SECONDS_BUCKETS",
     "DELIVERY_SECONDS_BUCKETS",
     "OUTCOMES",
@@ -55,6 +60,11 @@ _OUTCOME_OF = {
     DeliveryStatus.FAILED: "failed",
     DeliveryStatus.PENDING: "retrying",
 }
+
+
+def outcome_of(settlement: Settlement) -> str:
+    """The :data:`OUTCOMES` entry of a settled attempt."""
+    return _OUTCOME_OF[settlement.status]
 
 
 def status_class(status_code: int | None) -> str:
@@ -173,6 +183,10 @@ class DeliveryMetrics:
 
     def record_many(self, settlements: Iterable[Settlement]) -> None:
         """Count a batch of settled attempts (one lock round for all of them)."""
+        meter = _hooks.meter
+        if meter is not None:
+            settlements = list(settlements)
+            meter.record_many(settlements, endpoint_hosts=self.endpoint_host_label)
         with self._lock:
             for settlement in settlements:
                 attempt = settlement.attempt
@@ -186,15 +200,15 @@ class DeliveryMetrics:
                 seconds = attempt.duration_ms / 1000
                 durations.observe(seconds)
                 self._latency_max = max(self._latency_max, attempt.duration_ms)
-                if settlement.status is DeliveryStatus.DELIVERED:
-                    # The delivery id says when it was made: at the emit, or at the resend.
-                    made = id_time(settlement.item.delivery_id)
-                    if made is not None:
-                        ended = attempt.started_at.timestamp() + seconds
-                        self._delivery_seconds.observe(max(0.0, ended - made))
+                latency = delivery_seconds(settlement)
+                if latency is not None:
+                    self._delivery_seconds.observe(latency)
 
     def record_notice(self, *, sent: bool) -> None:
         """Count one failure e-mail: accepted by the notifier, or not."""
+        meter = _hooks.meter
+        if meter is not None:
+            meter.record_notice(sent=sent)
         with self._lock:
             self._notices[0 if sent else 1] += 1
 
@@ -225,9 +239,35 @@ class DeliveryMetrics:
     def _host(self, endpoint: str) -> str:
         host = self._hosts.get(endpoint)
         if host is None:
-            try:
-                host = urlsplit(endpoint).hostname or ""
-            except ValueError:
-                host = ""
-            self._hosts[endpoint] = host
+            host = self._hosts[endpoint] = endpoint_host(endpoint)
         return host
+
+
+def endpoint_host(endpoint: str) -> str:
+    """The host of an endpoint URL, the only part of it a label may show ("" if none)."""
+    try:
+        return urlsplit(endpoint).hostname or ""
+    except ValueError:
+        return ""
+
+
+def delivery_seconds(settlement: Settlement) -> float | None:
+    """From the delivery's making (its emit, or its resend) to the end of the attempt that
+    delivered it; None when it was not delivered (or its id does not say when it was made)."""
+    if settlement.status is not DeliveryStatus.DELIVERED:
+        return None
+    made = id_time(settlement.item.delivery_id)
+    if made is None:
+        return None
+    attempt = settlement.attempt
+    ended = attempt.started_at.timestamp() + attempt.duration_ms / 1000
+    return max(0.0, ended - made)
+
+
+def store_name(store: object) -> str:
+    """The ``store`` label of a store: its SQL database's family, or ``memory``."""
+    engine = getattr(store, "engine", None)
+    if engine is not None:
+        name = str(engine.dialect.name)
+        return "mysql" if name in {"mysql", "mariadb"} else name
+    return "memory" if type(store).__name__ == "MemoryStore" else type(store).__name__.lower()

@@ -52,6 +52,7 @@ from acadio_webhooks.observability._metrics import (
     DeliveryMetrics,
     HistogramSnapshot,
     MetricsSnapshot,
+    store_name,
 )
 from acadio_webhooks.ports.clock import Clock, SystemClock
 from acadio_webhooks.ports.storage import BacklogView
@@ -61,15 +62,6 @@ __all__ = ["PREFIX", "WebhooksCollector", "MetricsServer", "serve_metrics", "sto
 _log = logging.getLogger("acadio_webhooks.metrics")
 
 PREFIX = "acadio_webhooks"
-
-
-def store_name(store: object) -> str:
-    """The ``store`` label of a store: its SQL database's family, or ``memory``."""
-    engine = getattr(store, "engine", None)
-    if engine is not None:
-        name = str(engine.dialect.name)
-        return "mysql" if name in {"mysql", "mariadb"} else name
-    return "memory" if type(store).__name__ == "MemoryStore" else type(store).__name__.lower()
 
 
 class WebhooksCollector(Collector):

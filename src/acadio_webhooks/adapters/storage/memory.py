@@ -892,12 +892,13 @@ class MemoryStore:
     def _work_item(
         self, delivery: Delivery, subscription: Subscription, signing_keys: tuple[bytes, ...]
     ) -> WorkItem:
+        event = self._events[delivery.event_id]
         return WorkItem(
             delivery_id=delivery.id,
             event_id=delivery.event_id,
             topic=delivery.topic,
             tenant=delivery.tenant,
-            payload=self._events[delivery.event_id].payload,
+            payload=event.payload,
             endpoint=subscription.endpoint,
             subscription_id=subscription.id,
             integration_id=delivery.integration_id,
@@ -908,6 +909,7 @@ class MemoryStore:
             endpoint_headers=MappingProxyType(subscription.headers)
             if subscription.headers
             else NO_HEADERS,
+            trace_context=event.trace_context,
         )
 
 

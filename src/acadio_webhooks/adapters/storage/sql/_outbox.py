@@ -53,7 +53,9 @@ _ROUTES = (
 # allows 32,766 bound values, but lists this long are rare.
 _VALUES_PER_IN_LIST = 500
 # The columns the codec's rows fill, in the order the inserts name them.
-_EVENT_COLUMNS = ("id", "tenant", "topic", "created_at", "payload", "dedup_key", "subject")
+_EVENT_COLUMNS = (
+    *("id", "tenant", "topic", "created_at", "payload", "dedup_key", "subject", "trace_context"),
+)
 _DELIVERY_COLUMNS = (
     "id",
     "event_id",

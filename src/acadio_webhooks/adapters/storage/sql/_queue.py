@@ -134,6 +134,7 @@ class _Due(NamedTuple):
     integration_active: bool | None
     secrets: str | None
     payload: bytes
+    trace_context: str | None
 
 
 def _work_rows() -> Select[Any]:
@@ -158,6 +159,7 @@ def _work_rows() -> Select[Any]:
         i.c.active,
         i.c.secrets,
         e.c.payload,
+        e.c.trace_context,
     ).select_from(
         d.join(e, e.c.id == d.c.event_id)
         .outerjoin(s, s.c.id == d.c.subscription_id)
@@ -546,6 +548,7 @@ def _work_item(row: _Due, signing_keys: tuple[bytes, ...], headers: Mapping[str,
         endpoint_failures=row.consecutive_failures,
         endpoint_failing_since=row.failing_since,
         endpoint_headers=headers,
+        trace_context=row.trace_context,
     )
 
 

@@ -34,7 +34,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 from acadio_webhooks.adapters.storage._common import LEASE_KEY_LENGTH
 from acadio_webhooks.adapters.storage.sql._dialect import MYSQL, family
 from acadio_webhooks.adapters.storage.sql._types import DOUBLE, MYSQL_DATETIME, PAYLOAD
-from acadio_webhooks.domain.models import MAX_SUBJECT_LENGTH
+from acadio_webhooks.domain.models import MAX_SUBJECT_LENGTH, MAX_TRACE_CONTEXT_LENGTH
 
 __all__ = [
     "TABLE_PREFIX",
@@ -155,6 +155,7 @@ events = Table(
     Column("dedup_key", String(512)),
     # Whom the event is about, so that erasure finds it (rev 0007).
     Column("subject", String(MAX_SUBJECT_LENGTH)),
+    Column("trace_context", String(MAX_TRACE_CONTEXT_LENGTH)),
     # NULLs are distinct in both dialects, so events without a key never conflict.
     UniqueConstraint("tenant", "dedup_key"),
     # Retention walks old events in this order, a batch at a time (rev 0005).
