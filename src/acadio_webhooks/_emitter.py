@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from acadio_webhooks.domain.core import new_event, plan_deliveries
 from acadio_webhooks.domain.ids import IdSequence
@@ -301,10 +301,9 @@ class Emitter:
         return _Stored(stored, deliveries)
 
 
-@dataclass(frozen=True)
-class _Stored:
+class _Stored(NamedTuple):
     """What the store kept of a batch: a flag per event (False: deduplicated away) and how
-    many deliveries the kept ones got."""
+    many deliveries the kept ones got. (A tuple: made on every emit.)"""
 
     flags: list[bool]
     deliveries: int

@@ -53,8 +53,10 @@ def id_time(identifier: str) -> float | None:
     >>> id_time("dlv_019b76daa800" + "0" * 20)
     1767225600.0
     """
-    _, _, rest = identifier.rpartition("_")
+    # The prefix's own length varies; the 32 hex digits after its "_" do not.
+    if len(identifier) < 33 or identifier[-33] != "_":
+        return None
     try:
-        return int(rest[:12], 16) / 1000 if len(rest) == 32 else None
+        return int(identifier[-32:-20], 16) / 1000
     except ValueError:
         return None

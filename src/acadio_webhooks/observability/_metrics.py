@@ -10,6 +10,7 @@ endpoint's host — never an event, delivery or tenant.
 from __future__ import annotations
 
 import threading
+import time
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -67,11 +68,12 @@ def outcome_of(settlement: Settlement) -> str:
     return _OUTCOME_OF[settlement.status]
 
 
+_CLASS_OF: dict[int | None, str] = {c: STATUS_CLASSES[c // 100 - 2] for c in range(200, 600)}
+
+
 def status_class(status_code: int | None) -> str:
     """``2xx`` … ``5xx`` for an HTTP status, ``error`` for none (or one out of range)."""
-    if status_code is None or not 200 <= status_code < 600:
-        return "error"
-    return STATUS_CLASSES[status_code // 100 - 2]
+    return _CLASS_OF.get(status_code, "error")
 
 
 @dataclass(frozen=True)
@@ -187,22 +189,30 @@ class DeliveryMetrics:
         if meter is not None:
             settlements = list(settlements)
             meter.record_many(settlements, endpoint_hosts=self.endpoint_host_label)
+        labelled, counts, hosts = self.endpoint_host_label, self._attempts_by, self._attempt_seconds
+        observe_latency = self._delivery_seconds.observe
+        # Deliveries are recorded as soon as their verdicts are stored: the time of recording
+        # ends their latency, on the same wall clock their ids were made by.
+        recorded = time.time()
         with self._lock:
+            longest = self._latency_max
             for settlement in settlements:
-                attempt = settlement.attempt
-                host = self._host(settlement.item.endpoint) if self.endpoint_host_label else ""
+                attempt, status = settlement.attempt, settlement.status
+                host = self._host(settlement.item.endpoint) if labelled else ""
                 # A plain tuple: a frozen dataclass per attempt would cost more than the rest.
-                key = (_OUTCOME_OF[settlement.status], status_class(attempt.status_code), host)
-                self._attempts_by[key] = self._attempts_by.get(key, 0) + 1
-                durations = self._attempt_seconds.get(host)
+                key = (_OUTCOME_OF[status], _CLASS_OF.get(attempt.status_code, "error"), host)
+                counts[key] = counts.get(key, 0) + 1
+                durations = hosts.get(host)
                 if durations is None:
-                    durations = self._attempt_seconds[host] = _Histogram(ATTEMPT_SECONDS_BUCKETS)
-                seconds = attempt.duration_ms / 1000
-                durations.observe(seconds)
-                self._latency_max = max(self._latency_max, attempt.duration_ms)
-                latency = delivery_seconds(settlement)
-                if latency is not None:
-                    self._delivery_seconds.observe(latency)
+                    durations = hosts[host] = _Histogram(ATTEMPT_SECONDS_BUCKETS)
+                milliseconds = attempt.duration_ms
+                durations.observe(milliseconds / 1000)
+                longest = max(longest, milliseconds)
+                if status is DeliveryStatus.DELIVERED:
+                    made = id_time(settlement.item.delivery_id)
+                    if made is not None:
+                        observe_latency(max(0.0, recorded - made))
+            self._latency_max = longest
 
     def record_notice(self, *, sent: bool) -> None:
         """Count one failure e-mail: accepted by the notifier, or not."""
@@ -251,17 +261,14 @@ def endpoint_host(endpoint: str) -> str:
         return ""
 
 
-def delivery_seconds(settlement: Settlement) -> float | None:
-    """From the delivery's making (its emit, or its resend) to the end of the attempt that
-    delivered it; None when it was not delivered (or its id does not say when it was made)."""
+def delivery_seconds(settlement: Settlement, recorded: float) -> float | None:
+    """From the delivery's making (its emit, or its resend) to ``recorded`` (``time.time()``
+    when its delivering attempt was recorded); None when it was not delivered (or its id does
+    not say when it was made)."""
     if settlement.status is not DeliveryStatus.DELIVERED:
         return None
     made = id_time(settlement.item.delivery_id)
-    if made is None:
-        return None
-    attempt = settlement.attempt
-    ended = attempt.started_at.timestamp() + attempt.duration_ms / 1000
-    return max(0.0, ended - made)
+    return None if made is None else max(0.0, recorded - made)
 
 
 def store_name(store: object) -> str:

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -215,6 +216,7 @@ class _OtelMeter:
         )
 
     def record_many(self, settlements: Sequence[Settlement], *, endpoint_hosts: bool) -> None:
+        recorded = time.time()
         for settlement in settlements:
             attempt = settlement.attempt
             labels = {
@@ -226,7 +228,7 @@ class _OtelMeter:
             self._attempts.add(1, labels)
             host = {"endpoint_host": labels["endpoint_host"]} if endpoint_hosts else None
             self._durations.record(attempt.duration_ms / 1000, host)
-            latency = delivery_seconds(settlement)
+            latency = delivery_seconds(settlement, recorded)
             if latency is not None:
                 self._latency.record(latency)
 
