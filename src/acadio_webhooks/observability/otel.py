@@ -208,7 +208,7 @@ class _OtelMeter:
         self._latency = meter.create_histogram(
             "acadio_webhooks.delivery.latency",
             unit="s",
-            description="From the emit (or resend) to the attempt that delivered.",
+            description="From the emit (or resend) to the record of the attempt that delivered.",
             explicit_bucket_boundaries_advisory=list(DELIVERY_SECONDS_BUCKETS),
         )
         self._notices = meter.create_counter(

@@ -129,7 +129,7 @@ class WebhooksCollector(Collector):
         yield attempts
         latency = HistogramMetricFamily(
             f"{PREFIX}_delivery_latency_seconds",
-            "From the emit (or resend) to the attempt that delivered.",
+            "From the emit (or resend) to the record of the attempt that delivered.",
         )
         latency.add_metric([], *_buckets(snapshot.delivery_seconds))
         yield latency
