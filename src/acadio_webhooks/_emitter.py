@@ -209,8 +209,10 @@ class Emitter:
         if tracer is None:
             return self._emit_batch(events, connection, span=None)
         events = list(events)
-        topics = {getattr(item, "topic", None) for item in events}
-        tenants = {getattr(item, "tenant", None) for item in events}
+        # Named on the span when all share one; bad items are _emit_batch's to report.
+        named = [(getattr(item, "topic", None), getattr(item, "tenant", None)) for item in events]
+        topics = {topic for topic, _ in named if isinstance(topic, str)}
+        tenants = {tenant for _, tenant in named if isinstance(tenant, str)}
         with tracer.emitting(
             topic=next(iter(topics)) if len(topics) == 1 else None,
             tenant=next(iter(tenants)) if len(tenants) == 1 else None,

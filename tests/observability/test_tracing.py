@@ -276,3 +276,13 @@ def test_the_command_line_worker_traces_with_otel(
     assert attempt["context"]["trace_id"] == f"0x{trace_id}"
     assert attempt["context"]["span_id"] == f"0x{span_id}"
     assert attempt["attributes"]["acadio_webhooks.outcome"] == "delivered"
+
+
+def test_a_bad_batch_is_refused_as_without_tracing(spans: InMemorySpanExporter) -> None:
+    from acadio_webhooks.adapters.storage.memory import MemoryStore
+
+    dispatcher = Dispatcher(MemoryStore())
+    with pytest.raises(TypeError, match=r"events\[1\] must be a NewEvent, not dict"):
+        dispatcher.emit_many([NewEvent(TOPIC, {}, tenant="t"), {"topic": ["unhashable"]}])  # type: ignore[list-item]
+    [emit] = named(spans, "acadio_webhooks emit")
+    assert emit.status.status_code is StatusCode.ERROR

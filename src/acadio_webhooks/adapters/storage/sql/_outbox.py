@@ -54,7 +54,14 @@ _ROUTES = (
 _VALUES_PER_IN_LIST = 500
 # The columns the codec's rows fill, in the order the inserts name them.
 _EVENT_COLUMNS = (
-    *("id", "tenant", "topic", "created_at", "payload", "dedup_key", "subject", "trace_context"),
+    "id",
+    "tenant",
+    "topic",
+    "created_at",
+    "payload",
+    "dedup_key",
+    "subject",
+    "trace_context",
 )
 _DELIVERY_COLUMNS = (
     "id",
