@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -22,6 +21,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from tests.django_support import manage, project_environment
 from tests.loopback import loopback_receiver, wait_until
 from tests.services import mariadb_database, postgres_database, unavailable
 
@@ -100,30 +100,6 @@ def start_project(root: Path, database: dict[str, Any]) -> Path:
     return root
 
 
-def manage(
-    project: Path, *arguments: str, timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
-    """``python manage.py ...`` in the project; fails the test with its output."""
-    done = subprocess.run(
-        [sys.executable, "manage.py", *arguments],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=_environment(),
-        check=False,
-    )
-    assert done.returncode == 0, f"manage.py {' '.join(arguments)}:\n{done.stdout}\n{done.stderr}"
-    return done
-
-
-def _environment() -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    env.pop("ACADIO_WEBHOOKS_DB", None)
-    return env
-
-
 def test_the_apps_own_tests_pass_in_a_new_project(database: dict[str, Any], tmp_path: Path) -> None:
     project = start_project(tmp_path / "lms", database)
     shutil.copy(HERE / "project_tests.py", project / "test_webhooks.py")
@@ -171,7 +147,7 @@ def test_a_new_project_delivers_signed_retried_events_and_its_worker_stops_on_si
         worker = subprocess.Popen(
             [sys.executable, "manage.py", "acadio_webhooks", "worker", "--poll-interval", "0.2"],
             cwd=project,
-            env=_environment(),
+            env=project_environment(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -9,7 +9,6 @@ worker delivering its signed event to a real receiver, both stopped by SIGTERM.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -21,6 +20,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from tests.django_support import manage, project_environment
 from tests.loopback import loopback_receiver, wait_until
 from tests.mail import free_port
 from tests.services import mariadb_database, postgres_database
@@ -37,27 +37,10 @@ def copy_project(target: Path) -> Path:
     return Path(shutil.copytree(PROJECT, target, ignore=ignore))
 
 
-def environment(**extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("LMS_DB")}
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    env.pop("ACADIO_WEBHOOKS_DB", None)
-    return {**env, **extra}
-
-
-def manage(project: Path, *arguments: str, env: dict[str, str]) -> str:
-    """``python manage.py ...``; fails the test with its output. Returns stdout + stderr."""
-    done = subprocess.run(
-        [sys.executable, "manage.py", *arguments],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, f"manage.py {' '.join(arguments)}:\n{output}"
-    return output
+def run(project: Path, *arguments: str, env: dict[str, str]) -> str:
+    """``manage.py ...``; its stdout and stderr together."""
+    done = manage(project, *arguments, env=env)
+    return done.stdout + done.stderr
 
 
 @pytest.fixture(
@@ -87,16 +70,16 @@ def database_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dic
 
 def test_the_projects_own_tests_pass(database_env: dict[str, str], tmp_path: Path) -> None:
     project = copy_project(tmp_path / "lms")
-    env = environment(**database_env)
-    assert "store schema is at the newest revision" in manage(project, "migrate", env=env)
-    tested = manage(project, "test", "courses", "--noinput", "-v", "2", env=env)
+    env = project_environment(**database_env)
+    assert "store schema is at the newest revision" in run(project, "migrate", env=env)
+    tested = run(project, "test", "courses", "--noinput", "-v", "2", env=env)
     assert "Ran 5 tests" in tested
     assert tested.rstrip().endswith("OK") or "\nOK\n" in tested
 
 
 def test_a_completion_posted_to_the_lms_is_delivered_signed(tmp_path: Path) -> None:
     project = copy_project(tmp_path / "lms")
-    env = environment(HOOK_SECRET=SECRET)
+    env = project_environment(HOOK_SECRET=SECRET)
     manage(project, "migrate", env=env)
     created = manage(
         project,
@@ -104,7 +87,7 @@ def test_a_completion_posted_to_the_lms_is_delivered_signed(tmp_path: Path) -> N
         *("--secret-env", "HOOK_SECRET", "--json"),
         env=env,
     )
-    integration_id = json.loads(created)["id"]
+    integration_id = json.loads(created.stdout)["id"]
     port = free_port()
     with loopback_receiver(SECRET) as receiver:
         manage(
