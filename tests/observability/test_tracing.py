@@ -286,3 +286,40 @@ def test_a_bad_batch_is_refused_as_without_tracing(spans: InMemorySpanExporter) 
         dispatcher.emit_many([NewEvent(TOPIC, {}, tenant="t"), {"topic": ["unhashable"]}])  # type: ignore[list-item]
     [emit] = named(spans, "acadio_webhooks emit")
     assert emit.status.status_code is StatusCode.ERROR
+
+
+def test_celery_attempts_join_the_emits_trace(spans: InMemorySpanExporter) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from celery import Celery
+
+    from acadio_webhooks.adapters.resolver import StaticResolver
+    from acadio_webhooks.adapters.storage.memory import MemoryStore
+    from acadio_webhooks.adapters.transport.recording import RecordingTransport
+    from acadio_webhooks.celery import CeleryDelivery
+
+    store = MemoryStore()
+    transport = RecordingTransport(lambda _request: 200)
+    resolver = StaticResolver({"a.example.com": ["93.184.216.1"]})
+    dispatcher = Dispatcher(store, resolver=resolver)
+    integration = dispatcher.integrations.install("school-1", secret=SECRET)
+    dispatcher.integrations.subscribe(integration.id, "course/*", "https://a.example.com/hook")
+    webhooks = CeleryDelivery(
+        Celery("traced", broker="memory://", set_as_current=False),
+        store,
+        transport=lambda: transport,
+        schedule=False,
+    )
+    dispatcher.emit(TOPIC, {"n": 1}, tenant="school-1")
+    # What a pump's round does before it sends the attempt task, then the task itself.
+    leased = store.claim(
+        now=datetime.now(timezone.utc), limit=1, owner="pump", lease=timedelta(minutes=5)
+    )
+    assert webhooks.attempt([item.delivery_id for item in leased], "pump", "task-1") == 1
+
+    [emit] = named(spans, "acadio_webhooks emit")
+    [attempt] = named(spans, "acadio_webhooks attempt")
+    assert attempt.parent is not None
+    assert attempt.parent.span_id == emit.context.span_id
+    [request] = transport.requests
+    assert f"{attempt.context.span_id:016x}" in request.headers["traceparent"]
