@@ -42,6 +42,7 @@ _event_valid: dict[str, st.SearchStrategy[Any]] = {
     "payload": st.binary(max_size=8),
     "dedup_key": st.one_of(st.none(), st.text(max_size=8), st.just("k" * 512)),
     "subject": st.one_of(st.none(), st.text(min_size=1, max_size=8), st.just("s" * 255)),
+    "trace_context": st.one_of(st.none(), st.text(max_size=60), st.just("c" * 1024)),
 }
 _event_edges: dict[str, st.SearchStrategy[Any]] = {
     "id": st.one_of(st.text(max_size=4).map(_Text), st.integers(0, 3)),
@@ -57,6 +58,7 @@ _event_edges: dict[str, st.SearchStrategy[Any]] = {
     "payload": st.one_of(st.text(max_size=4), st.just(bytearray(b"x"))),
     "dedup_key": st.one_of(st.just("k" * 513), st.integers(0, 3)),
     "subject": st.one_of(st.just(""), st.just("s" * 256), st.integers(0, 3)),
+    "trace_context": st.one_of(st.just("c" * 1025), st.integers(0, 3), st.text().map(_Text)),
 }
 
 
