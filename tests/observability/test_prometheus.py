@@ -135,6 +135,7 @@ def test_every_attempt_series_is_there_from_the_start_and_a_store_failure_shows(
 def test_metrics_are_served_on_loopback_unless_told_otherwise() -> None:
     server = serve_metrics(WebhooksCollector(DeliveryMetrics()), port=0)
     try:
+        assert server.host == "127.0.0.1"  # the address the socket is bound to
         assert server.url.startswith("http://127.0.0.1:")
         assert httpx.get(server.url, timeout=10).status_code == 200
     finally:

@@ -197,10 +197,14 @@ class DeliveryMetrics:
         with self._lock:
             longest = self._latency_max
             for settlement in settlements:
-                attempt, status = settlement.attempt, settlement.status
+                attempt = settlement.attempt
                 host = self._host(settlement.item.endpoint) if labelled else ""
                 # A plain tuple: a frozen dataclass per attempt would cost more than the rest.
-                key = (_OUTCOME_OF[status], _CLASS_OF.get(attempt.status_code, "error"), host)
+                key = (
+                    _OUTCOME_OF[settlement.status],
+                    _CLASS_OF.get(attempt.status_code, "error"),
+                    host,
+                )
                 counts[key] = counts.get(key, 0) + 1
                 durations = hosts.get(host)
                 if durations is None:
@@ -208,10 +212,9 @@ class DeliveryMetrics:
                 milliseconds = attempt.duration_ms
                 durations.observe(milliseconds / 1000)
                 longest = max(longest, milliseconds)
-                if status is DeliveryStatus.DELIVERED:
-                    made = id_time(settlement.item.delivery_id)
-                    if made is not None:
-                        observe_latency(max(0.0, recorded - made))
+                latency = delivery_seconds(settlement, recorded)
+                if latency is not None:
+                    observe_latency(latency)
             self._latency_max = longest
 
     def record_notice(self, *, sent: bool) -> None:
@@ -272,9 +275,13 @@ def delivery_seconds(settlement: Settlement, recorded: float) -> float | None:
 
 
 def store_name(store: object) -> str:
-    """The ``store`` label of a store: its SQL database's family, or ``memory``."""
-    engine = getattr(store, "engine", None)
-    if engine is not None:
-        name = str(engine.dialect.name)
-        return "mysql" if name in {"mysql", "mariadb"} else name
-    return "memory" if type(store).__name__ == "MemoryStore" else type(store).__name__.lower()
+    """The ``store`` label of a store: its SQL database's family (``sqlite``, ``postgresql``,
+    ``mysql``), ``memory``, or the class name of a store of the host's own."""
+    # Imported here: only the exporters name stores, and they run beside a store already.
+    from acadio_webhooks.adapters.storage.memory import MemoryStore
+    from acadio_webhooks.adapters.storage.sql import SqlStore
+    from acadio_webhooks.adapters.storage.sql._dialect import family
+
+    if isinstance(store, SqlStore):
+        return family(store.engine.dialect)
+    return "memory" if isinstance(store, MemoryStore) else type(store).__name__.lower()

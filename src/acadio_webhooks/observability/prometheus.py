@@ -57,7 +57,7 @@ from acadio_webhooks.observability._metrics import (
 from acadio_webhooks.ports.clock import Clock, SystemClock
 from acadio_webhooks.ports.storage import BacklogView
 
-__all__ = ["PREFIX", "WebhooksCollector", "MetricsServer", "serve_metrics", "store_name"]
+__all__ = ["PREFIX", "WebhooksCollector", "MetricsServer", "serve_metrics"]
 
 _log = logging.getLogger("acadio_webhooks.metrics")
 
@@ -220,4 +220,5 @@ def serve_metrics(
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
     server, _thread = start_http_server(port, addr=host, registry=registry)
-    return MetricsServer(host, int(server.server_address[1]), server)
+    bound_host, bound_port = server.server_address[:2]
+    return MetricsServer(str(bound_host), int(bound_port), server)
