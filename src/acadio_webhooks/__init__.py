@@ -13,6 +13,7 @@ from acadio_webhooks._version import __version__
 from acadio_webhooks.errors import (
     AcadioWebhooksError,
     BadSignature,
+    DataMismatch,
     FrozenCatalog,
     FutureTimestamp,
     IntegrationInactive,
@@ -20,6 +21,7 @@ from acadio_webhooks.errors import (
     InvalidInput,
     InvalidPattern,
     InvalidPayload,
+    InvalidPayloadSchema,
     InvalidSecret,
     InvalidTopic,
     MalformedBody,
@@ -28,6 +30,7 @@ from acadio_webhooks.errors import (
     NotFound,
     NotificationError,
     PatternMatchesNothing,
+    PayloadMismatch,
     ReplayedMessage,
     ResolutionError,
     SigningError,
@@ -110,6 +113,7 @@ if TYPE_CHECKING:
         ReceivedEvent,
         verify,
     )
+    from acadio_webhooks.domain.webhooks_openapi import webhooks_openapi
     from acadio_webhooks.integrations import (
         Integrations,
     )
@@ -155,6 +159,7 @@ _LAZY: dict[str, str] = {
     "Topic": "acadio_webhooks.domain.topics",
     "TopicCatalog": "acadio_webhooks.domain.topics",
     "validate_topic": "acadio_webhooks.domain.topics",
+    "webhooks_openapi": "acadio_webhooks.domain.webhooks_openapi",
     "Pattern": "acadio_webhooks.domain.patterns",
     "PatternIndex": "acadio_webhooks.domain.patterns",
     "Integration": "acadio_webhooks.domain.models",
@@ -208,6 +213,7 @@ __all__ = [
     "Topic",
     "TopicCatalog",
     "validate_topic",
+    "webhooks_openapi",
     "Pattern",
     "PatternIndex",
     "Integration",
@@ -240,6 +246,8 @@ __all__ = [
     "PatternMatchesNothing",
     "InvalidEndpoint",
     "InvalidPayload",
+    "PayloadMismatch",
+    "InvalidPayloadSchema",
     "InvalidInput",
     "SigningError",
     "NotFound",
@@ -255,6 +263,7 @@ __all__ = [
     "StaleTimestamp",
     "FutureTimestamp",
     "MalformedBody",
+    "DataMismatch",
     "ReplayedMessage",
     "InvalidSecret",
     "TopicConflict",

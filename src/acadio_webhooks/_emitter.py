@@ -18,15 +18,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import KW_ONLY, dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from acadio_webhooks.domain.core import new_event, plan_deliveries
 from acadio_webhooks.domain.ids import IdSequence
 from acadio_webhooks.domain.models import Delivery, Event
 from acadio_webhooks.domain.patterns import PatternIndex
+from acadio_webhooks.domain.payloads import EventData
 from acadio_webhooks.domain.topics import TopicCatalog
 from acadio_webhooks.errors import InvalidPattern, InvalidPayload, InvalidTopic, UnknownTopic
 from acadio_webhooks.observability import _hooks
@@ -50,7 +51,7 @@ class NewEvent:
     """
 
     topic: str
-    data: Mapping[str, Any]
+    data: EventData
     _: KW_ONLY
     tenant: str
     dedup_key: str | None = None
@@ -159,7 +160,7 @@ class Emitter:
     def emit(
         self,
         topic: str,
-        data: Mapping[str, Any],
+        data: EventData,
         *,
         tenant: str,
         dedup_key: str | None,
@@ -179,7 +180,7 @@ class Emitter:
     def _emit_one(  # noqa: PLR0917 - emit's own arguments, passed on in its order
         self,
         topic: str,
-        data: Mapping[str, Any],
+        data: EventData,
         tenant: str,
         dedup_key: str | None,
         occurred_at: datetime | None,
@@ -258,7 +259,7 @@ class Emitter:
     def _event(
         self,
         topic: str,
-        data: Mapping[str, Any],
+        data: EventData,
         *,
         tenant: str,
         dedup_key: str | None,

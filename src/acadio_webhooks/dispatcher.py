@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ from acadio_webhooks.domain.core import DEFAULT_MAX_PAYLOAD_BYTES, DeliveryPolic
 from acadio_webhooks.domain.endpoints import EndpointPolicy
 from acadio_webhooks.domain.ids import new_id
 from acadio_webhooks.domain.models import Attempt, Delivery, DeliveryStatus, Event
+from acadio_webhooks.domain.payloads import EventData
 from acadio_webhooks.domain.retention import PruneReport, prune_cutoff
 from acadio_webhooks.domain.topics import TOPICS, TopicCatalog
 from acadio_webhooks.errors import NotFound, UnknownTopic
@@ -288,7 +289,7 @@ class Dispatcher:
     def emit(
         self,
         topic: str,
-        data: Mapping[str, Any],
+        data: EventData,
         *,
         tenant: str,
         dedup_key: str | None = None,
@@ -565,7 +566,7 @@ class AsyncDispatcher:
     async def emit(
         self,
         topic: str,
-        data: Mapping[str, Any],
+        data: EventData,
         *,
         tenant: str,
         dedup_key: str | None = None,

@@ -12,6 +12,8 @@ keeps working for code that does not know this library::
     ├── PatternMatchesNothing (ValueError)   typo guard: a pattern no catalog topic matches
     ├── InvalidEndpoint (ValueError)         an endpoint URL that is not https/public
     ├── InvalidPayload (ValueError)          emit data that is not JSON or too large
+    │   └── PayloadMismatch                  data that does not fit its topic's schema
+    ├── InvalidPayloadSchema (ValueError)    a topic schema that is not a usable JSON Schema
     ├── InvalidInput (ValueError)            a field of an integration or subscription is invalid
     ├── SigningError (ValueError)            the sender cannot sign: empty secret, unsafe header
     ├── NotFound (LookupError)               an id unknown to the store
@@ -27,6 +29,7 @@ keeps working for code that does not know this library::
         ├── StaleTimestamp                   reason ``stale``
         ├── FutureTimestamp                  reason ``future``
         ├── MalformedBody                    reason ``bad_body``
+        ├── DataMismatch                     reason ``bad_data`` (authentic, but not the model)
         ├── ReplayedMessage                  reason ``replayed``
         └── InvalidSecret                    reason ``bad_secret`` (receiver misconfigured)
 
@@ -47,6 +50,8 @@ __all__ = [
     "PatternMatchesNothing",
     "InvalidEndpoint",
     "InvalidPayload",
+    "PayloadMismatch",
+    "InvalidPayloadSchema",
     "InvalidInput",
     "SigningError",
     "NotFound",
@@ -62,6 +67,7 @@ __all__ = [
     "StaleTimestamp",
     "FutureTimestamp",
     "MalformedBody",
+    "DataMismatch",
     "ReplayedMessage",
     "InvalidSecret",
 ]
@@ -148,6 +154,30 @@ class InvalidEndpoint(AcadioWebhooksError, ValueError):
 
 class InvalidPayload(AcadioWebhooksError, ValueError):
     """Event data that cannot be sent: not JSON-serialisable, non-finite numbers, too large."""
+
+
+class PayloadMismatch(InvalidPayload):
+    """Event data that does not fit the schema its topic declares.
+
+    ``topic`` is the topic's name; ``problems`` maps each offending place
+    (``data['score']``, ``data['scores'][2]``, ``data`` for the object itself) to what is
+    wrong there, in the order the schema found them.
+    """
+
+    def __init__(self, topic: str, schema: str, problems: dict[str, str]) -> None:
+        self.topic = topic
+        self.problems = problems
+        listed = "; ".join(f"{where}: {what}" for where, what in problems.items())
+        super().__init__(f"data does not fit topic {topic!r} ({schema}): {listed}")
+
+
+class InvalidPayloadSchema(AcadioWebhooksError, ValueError):
+    """A JSON Schema (or model) given for a topic's data that cannot describe a JSON object."""
+
+    def __init__(self, topic: str, problem: str) -> None:
+        self.topic = topic
+        self.problem = problem
+        super().__init__(f"schema for topic {topic!r} refused: {problem}")
 
 
 class InvalidInput(AcadioWebhooksError, ValueError):
@@ -267,6 +297,20 @@ class MalformedBody(VerificationError):
     """The body is not a JSON object of the documented event shape."""
 
     reason = "bad_body"
+
+
+class DataMismatch(VerificationError):
+    """An authentic event whose ``data`` does not fit the model the receiver asked for.
+
+    The signature and timestamp were good: the sender and this receiver disagree about the
+    topic's schema. ``problems`` maps each offending place (``data['score']``) to what is wrong.
+    """
+
+    reason = "bad_data"
+
+    def __init__(self, message: str, problems: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = dict(problems or {})
 
 
 class ReplayedMessage(VerificationError):

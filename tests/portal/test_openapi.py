@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from starlette.routing import Route
 
+from acadio_webhooks import webhooks_openapi
 from acadio_webhooks.portal._api import OPERATIONS, Operation
 from tests.portal.server import serving
 from tests.portal.world import BAD, GOOD, SECRET_A, PortalWorld
@@ -46,12 +47,24 @@ async def test_the_document_lists_exactly_the_api_routes(
         for route in memory_world.app.routes
         if isinstance(route, Route) and route.path.startswith("/api/")
         for method in (route.methods or ())
-        if method != "HEAD" and route.path != "/api/openapi.json"
+        if method != "HEAD"
+        and route.path not in ("/api/openapi.json", "/api/webhooks.openapi.json")
     }
     documented = {(path, method) for path, item in document["paths"].items() for method in item}
     assert documented == routes
     assert len(documented) == len(OPERATIONS)
     assert document["openapi"] == "3.1.0"
+
+
+async def test_the_receivers_document_describes_the_dispatchers_catalog_and_is_linked(
+    memory_world: PortalWorld,
+) -> None:
+    async with memory_world.client("acme") as client:
+        document = await client.get("/api/webhooks.openapi.json")
+        topics_page = await client.get("/topics")
+    assert document.status_code == 200
+    assert document.json() == webhooks_openapi(memory_world.dispatcher.catalog, title="Webhooks")
+    assert 'href="/api/webhooks.openapi.json"' in topics_page.text
 
 
 async def test_every_schema_is_valid_json_schema(document: dict[str, Any]) -> None:

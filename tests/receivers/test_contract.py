@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from acadio_webhooks import MemoryReplayGuard
 from acadio_webhooks.testing import sign_headers, signed_request
@@ -178,3 +179,35 @@ def test_an_unusable_secret_is_a_logged_server_error_so_acadio_retries(
     (record,) = [r for r in caplog.records if r.name == "acadio_webhooks.receivers"]
     assert record.levelno == logging.ERROR
     assert "secret" in record.getMessage()
+
+
+class Completion(BaseModel):
+    course_id: int
+    learner: str
+    score: float
+
+
+class StrictCompletion(BaseModel):
+    course_id: int
+    passed: bool
+
+
+def test_a_typed_helper_hands_the_view_data_parsed_into_the_model(
+    make_receiver: MakeReceiver,
+) -> None:
+    receiver = make_receiver(SECRET, model=Completion)
+    reply = receiver.post(*delivery())
+    assert reply.status == 200
+    (event,) = receiver.handled
+    assert event.data == Completion(course_id=42, learner="Zoë", score=0.93)
+
+
+def test_authentic_data_that_does_not_fit_the_model_is_422_and_the_view_never_runs(
+    make_receiver: MakeReceiver,
+) -> None:
+    receiver = make_receiver(SECRET, model=StrictCompletion)
+    reply = receiver.post(*delivery())
+    assert reply.status == 422
+    assert reply.refusal["error"] == "bad_data"
+    assert "data['passed']: Field required" in reply.refusal["detail"]
+    assert receiver.handled == []

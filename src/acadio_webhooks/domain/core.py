@@ -23,6 +23,8 @@ from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
+import pydantic
+
 from acadio_webhooks.domain.ids import new_id
 from acadio_webhooks.domain.messages import (
     Notification,
@@ -43,6 +45,7 @@ from acadio_webhooks.domain.models import (
     serialised_event,
     settled_attempt,
 )
+from acadio_webhooks.domain.payloads import EventData
 from acadio_webhooks.domain.retry import DEFAULT_RETRY_POLICY, RetryPolicy
 from acadio_webhooks.domain.signing import Signer, encode_event_body
 from acadio_webhooks.domain.topics import Topic
@@ -209,7 +212,7 @@ def plan_event(
 def new_event(
     *,
     topic: Topic,
-    data: Mapping[str, Any],
+    data: EventData,
     tenant: str,
     occurred_at: datetime,
     dedup_key: str | None = None,
@@ -230,8 +233,16 @@ def new_event(
     the argument it is about (``tenant``, ``dedup_key``, ``subject``, ``occurred_at``,
     ``data``), so a caller validating many events can put the event's position in front
     (``events[3].data['x'] ...``).
+
+    A topic with a ``payload`` schema checks ``data`` against it first (``PayloadMismatch``,
+    an ``InvalidPayload``, naming every offending field) and sends what the schema makes of
+    it; ``data`` may be an instance of a pydantic model (sent as its JSON dump, by alias).
     """
     check_event_fields(tenant, dedup_key, occurred_at, subject)
+    if topic.payload is not None:
+        data = topic.payload.check(data)
+    elif isinstance(data, pydantic.BaseModel):
+        data = data.model_dump(mode="json", by_alias=True)
     if not isinstance(data, Mapping):
         raise InvalidPayload(f"data must be a JSON object (a mapping), not {type(data).__name__}")
     _check_json(data, "data", 0)

@@ -7,11 +7,15 @@ subscriptions will be added in the future") registers them on ``TOPICS.copy()``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pydantic
 
 from acadio_webhooks.domain._grammar import parse_topic
 from acadio_webhooks.domain.patterns import Pattern
+from acadio_webhooks.domain.payloads import PayloadSchema, payload_schema
 from acadio_webhooks.errors import FrozenCatalog, TopicConflict, UnknownTopic
 
 __all__ = ["validate_topic", "Topic", "TopicCatalog", "TOPICS"]
@@ -39,7 +43,8 @@ class Topic:
     """One kind of event subscribers can receive.
 
     ``once_per_day`` marks a topic that fires at most once a day per subject (the documented
-    ``course/activity/create``); ``note`` keeps any remark the documentation adds.
+    ``course/activity/create``); ``note`` keeps any remark the documentation adds; ``payload``,
+    when set, is the schema every event's ``data`` must fit (see :meth:`TopicCatalog.register`).
     """
 
     name: str
@@ -47,6 +52,7 @@ class Topic:
     description: str
     once_per_day: bool = False
     note: str | None = None
+    payload: PayloadSchema | None = None
 
     def __post_init__(self) -> None:
         validate_topic(self.name)
@@ -106,8 +112,15 @@ class TopicCatalog:
         *,
         once_per_day: bool = False,
         note: str | None = None,
+        model: type[pydantic.BaseModel] | None = None,
+        schema: Mapping[str, Any] | None = None,
+        version: int = 1,
     ) -> Topic:
         """Add a topic and return it.
+
+        ``model`` (a pydantic model) or ``schema`` (a JSON Schema, with the ``jsonschema``
+        extra) types the topic's ``data``: ``emit`` refuses data that does not fit it, storing
+        nothing, and the receivers' OpenAPI document publishes it as schema ``version``.
 
         Registering a topic again with identical details returns the existing one, so hosts
         may register at every start-up; different details raise
@@ -115,7 +128,40 @@ class TopicCatalog:
         """
         if self._frozen:
             raise FrozenCatalog(name)
-        return self._add(Topic(name, title, description, once_per_day, note))
+        validate_topic(name)
+        payload = (
+            None
+            if model is None and schema is None
+            else payload_schema(name, model, schema, version)
+        )
+        return self._add(Topic(name, title, description, once_per_day, note, payload))
+
+    def attach_schema(
+        self,
+        name: str,
+        model: type[pydantic.BaseModel] | None = None,
+        *,
+        schema: Mapping[str, Any] | None = None,
+        version: int = 1,
+    ) -> Topic:
+        """Type the ``data`` of a topic already in the catalog (one of the documented 16, on
+        ``TOPICS.copy()``) with a pydantic ``model`` or a JSON ``schema``; return the topic.
+
+        Attaching the same schema again returns the topic unchanged; a different one raises
+        :class:`~acadio_webhooks.errors.TopicConflict` (a catalog is built once per start-up,
+        with the schema version the code emits).
+        """
+        if self._frozen:
+            raise FrozenCatalog(name)
+        topic = self[name]
+        payload = payload_schema(name, model, schema, version)
+        if topic.payload is not None:
+            if topic.payload != payload:
+                raise TopicConflict(name, f"payload {topic.payload!r} (not {payload!r})")
+            return topic
+        typed = replace(topic, payload=payload)
+        self._topics[name] = typed
+        return typed
 
     def matching(self, pattern: Pattern | str) -> list[Topic]:
         """The catalog topics a subscription to ``pattern`` receives, in catalog order.
@@ -140,7 +186,7 @@ class TopicCatalog:
 def _difference(existing: Topic, new: Topic) -> str:
     return ", ".join(
         f"{field_name} {getattr(existing, field_name)!r} (not {getattr(new, field_name)!r})"
-        for field_name in ("title", "description", "once_per_day", "note")
+        for field_name in ("title", "description", "once_per_day", "note", "payload")
         if getattr(existing, field_name) != getattr(new, field_name)
     )
 

@@ -14,11 +14,12 @@ one exception of the :class:`~acadio_webhooks.errors.VerificationError` family, 
     stale             StaleTimestamp     authentic, but signed longer ago than the tolerance
     future            FutureTimestamp    authentic, but signed further ahead than the tolerance
     bad_body          MalformedBody      not a JSON event object, or its id is not webhook-id
+    bad_data          DataMismatch       authentic, but ``data`` does not fit ``model=``
     replayed          ReplayedMessage    the replay guard has already accepted this message
     bad_secret        InvalidSecret      the receiver's secret is empty or not str/bytes
 
 This module imports no HTTP client, database driver or pydantic: receivers pay only for
-``hmac``, ``json`` and friends.
+``hmac``, ``json`` and friends (pydantic is imported when ``model=`` is first used).
 """
 
 from __future__ import annotations
@@ -32,9 +33,11 @@ import math
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeAlias, overload
+
+from typing_extensions import TypeVar
 
 from acadio_webhooks.domain.replay import ReplayGuard
 from acadio_webhooks.domain.signing import (
@@ -49,6 +52,7 @@ from acadio_webhooks.domain.signing import (
 )
 from acadio_webhooks.errors import (
     BadSignature,
+    DataMismatch,
     FutureTimestamp,
     InvalidSecret,
     MalformedBody,
@@ -59,7 +63,14 @@ from acadio_webhooks.errors import (
     StaleTimestamp,
 )
 
-__all__ = ["DEFAULT_TOLERANCE", "HeaderItems", "Now", "ReceivedEvent", "verify"]
+if TYPE_CHECKING:
+    import pydantic
+
+__all__ = ["DEFAULT_TOLERANCE", "HeaderItems", "Now", "ReceivedEvent", "verify", "verify_event"]
+
+DataT = TypeVar("DataT", default=dict[str, Any])
+"""What :attr:`ReceivedEvent.data` holds: the JSON object, or the ``model=`` it was parsed into."""
+M = TypeVar("M")
 
 DEFAULT_TOLERANCE = 300.0
 """Seconds a ``webhook-timestamp`` may be away from the receiver's clock, either way."""
@@ -89,9 +100,10 @@ _RFC3339 = re.compile(
 
 
 @dataclass(frozen=True)
-class ReceivedEvent:
+class ReceivedEvent(Generic[DataT]):
     """An event that passed :func:`verify`: the decoded wire body.
 
+    ``data`` is the JSON object, or an instance of the model passed as ``verify(model=)``.
     ``raw`` is the exact body that was signed, for receivers that store or forward it.
     """
 
@@ -99,8 +111,36 @@ class ReceivedEvent:
     topic: str
     created_at: datetime
     tenant: str
-    data: dict[str, Any]
+    data: DataT
     raw: bytes = field(repr=False)
+
+
+@overload
+def verify(
+    body: bytes | str,
+    headers: Mapping[str, str] | HeaderItems,
+    secret: Secret | Iterable[Secret],
+    *,
+    tolerance: float | timedelta = ...,
+    now: Now | None = ...,
+    require_timestamp: bool = ...,
+    replay_guard: ReplayGuard | None = ...,
+    model: None = None,
+) -> ReceivedEvent[dict[str, Any]]: ...
+
+
+@overload
+def verify(
+    body: bytes | str,
+    headers: Mapping[str, str] | HeaderItems,
+    secret: Secret | Iterable[Secret],
+    *,
+    tolerance: float | timedelta = ...,
+    now: Now | None = ...,
+    require_timestamp: bool = ...,
+    replay_guard: ReplayGuard | None = ...,
+    model: type[M],
+) -> ReceivedEvent[M]: ...
 
 
 def verify(
@@ -112,8 +152,34 @@ def verify(
     now: Now | None = None,
     require_timestamp: bool = True,
     replay_guard: ReplayGuard | None = None,
-) -> ReceivedEvent:
-    """Check a received webhook request and return its event.
+    model: type[Any] | None = None,
+) -> ReceivedEvent[Any]:
+    """Check a received webhook request and return its event; see :func:`verify_event`."""
+    return verify_event(
+        body,
+        headers,
+        secret,
+        tolerance=tolerance,
+        now=now,
+        require_timestamp=require_timestamp,
+        replay_guard=replay_guard,
+        model=model,
+    )
+
+
+def verify_event(
+    body: bytes | str,
+    headers: Mapping[str, str] | HeaderItems,
+    secret: Secret | Iterable[Secret],
+    *,
+    tolerance: float | timedelta = DEFAULT_TOLERANCE,
+    now: Now | None = None,
+    require_timestamp: bool = True,
+    replay_guard: ReplayGuard | None = None,
+    model: type[Any] | None = None,
+) -> ReceivedEvent[Any]:
+    """Check a received webhook request and return its event (what :func:`verify` does,
+    without its per-``model`` typing, for callers passing options through).
 
     ``body`` is the raw request body exactly as received (Flask ``request.get_data()``, Django
     ``request.body``, Starlette/FastAPI ``await request.body()``), never re-serialised JSON.
@@ -138,6 +204,11 @@ def verify(
     (other keys are ignored), and its ``id`` must equal ``webhook-id``: both are signed, so a
     mismatch is a sender defect, reported as ``bad_body``. ``X-Acadio-Topic`` is not signed;
     when present it must equal the body's topic, so routing on it after ``verify()`` is safe.
+
+    ``model`` (a pydantic model, or any type pydantic validates, e.g. a ``TypedDict`` or a
+    union) parses ``data`` into it once the request is known to be authentic: the event's
+    ``data`` is then an instance of ``model``, and data that does not fit raises
+    :class:`~acadio_webhooks.errors.DataMismatch` (reason ``bad_data``) naming every field.
 
     ``replay_guard``, when given, is asked last, after every other check passed: a message it
     has seen before raises :class:`~acadio_webhooks.errors.ReplayedMessage`.
@@ -186,12 +257,44 @@ def verify(
         raise MalformedHeader(
             f"{TOPIC_HEADER} {topic_header!r} differs from the signed body's topic {event.topic!r}"
         )
+    if model is not None:
+        event = replace(event, data=_parsed_data(event, model))
     if replay_guard is not None:
         if replay_key is None or expires_at is None:
             replay_key, expires_at = event.id, _current_time(now) + window
         if replay_guard.seen(replay_key, expires_at):
             raise ReplayedMessage(f"message {replay_key!r} was already accepted (a replay)")
     return event
+
+
+def _parsed_data(event: ReceivedEvent[Any], model: type[Any]) -> Any:
+    import pydantic
+
+    from acadio_webhooks.domain.payloads import pydantic_problems
+
+    try:
+        return _adapter(model).validate_python(event.data)
+    except pydantic.ValidationError as exc:
+        problems = pydantic_problems(exc)
+        listed = "; ".join(f"{where}: {what}" for where, what in problems.items())
+        name = getattr(model, "__name__", repr(model))
+        raise DataMismatch(
+            f"the data of {event.topic!r} event {event.id!r} does not fit {name}: {listed}",
+            problems,
+        ) from None
+
+
+_ADAPTERS: dict[object, pydantic.TypeAdapter[Any]] = {}
+
+
+def _adapter(model: type[Any]) -> pydantic.TypeAdapter[Any]:
+    """One adapter per model: building one costs far more than validating with it."""
+    adapter = _ADAPTERS.get(model)
+    if adapter is None:
+        import pydantic
+
+        adapter = _ADAPTERS.setdefault(model, pydantic.TypeAdapter(model))
+    return adapter
 
 
 def _count(keys: tuple[bytes, ...]) -> str:
@@ -385,7 +488,7 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
-def _decode_event(raw: bytes) -> ReceivedEvent:
+def _decode_event(raw: bytes) -> ReceivedEvent[dict[str, Any]]:
     try:
         document = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError:

@@ -12,6 +12,7 @@ from starlette.staticfiles import StaticFiles
 
 from acadio_webhooks._version import __version__
 from acadio_webhooks.dispatcher import AsyncDispatcher, Dispatcher
+from acadio_webhooks.domain.webhooks_openapi import webhooks_openapi
 from acadio_webhooks.portal._api import OPERATIONS, api_routes, json_error
 from acadio_webhooks.portal._csrf import CsrfSigner
 from acadio_webhooks.portal._openapi import openapi_document
@@ -47,6 +48,11 @@ def create_portal(
     ``csrf_secret`` (at least 16 random bytes, kept private and stable across processes)
     signs the forms' CSRF tokens. ``title`` names the portal in page headings.
 
+    Besides the pages, ``/api/`` (the JSON API) and ``/api/openapi.json`` (its document), the
+    portal serves ``/api/webhooks.openapi.json``: the OpenAPI document receivers generate code
+    from, describing every topic of the dispatcher's catalog (see
+    :func:`~acadio_webhooks.webhooks_openapi`).
+
     ::
 
         app.mount("/webhooks", create_portal(dispatcher, tenant_of=current_school,
@@ -56,9 +62,13 @@ def create_portal(
     service = PortalService(dispatcher)
     pages = Pages(service, tenant_of, signer, Renderer(title=title, signer=signer))
     document = openapi_document(OPERATIONS, title=title, version=__version__)
+    for_receivers = webhooks_openapi(dispatcher.catalog, title=title)
 
     async def openapi(request: Request) -> Response:
         return JSONResponse(document)
+
+    async def receivers_openapi(request: Request) -> Response:
+        return JSONResponse(for_receivers)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)  # registered for HTTPException only
@@ -72,6 +82,12 @@ def create_portal(
 
     routes = [
         Route("/api/openapi.json", openapi, methods=["GET"], name="openapi"),
+        Route(
+            "/api/webhooks.openapi.json",
+            receivers_openapi,
+            methods=["GET"],
+            name="webhooks_openapi",
+        ),
         *api_routes(service, tenant_of),
         Mount(
             "/static",

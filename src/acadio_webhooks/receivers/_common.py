@@ -12,14 +12,14 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from typing_extensions import TypedDict
 
 from acadio_webhooks.domain.replay import ReplayGuard
 from acadio_webhooks.domain.signing import Secret
-from acadio_webhooks.domain.verification import HeaderItems, Now, ReceivedEvent, verify
-from acadio_webhooks.errors import InvalidSecret, VerificationError
+from acadio_webhooks.domain.verification import HeaderItems, Now, ReceivedEvent, verify_event
+from acadio_webhooks.errors import DataMismatch, InvalidSecret, VerificationError
 
 __all__ = [
     "MISCONFIGURED",
@@ -49,6 +49,7 @@ class VerifyOptions(TypedDict, total=False):
     now: Now | None
     require_timestamp: bool
     replay_guard: ReplayGuard | None
+    model: type[Any] | None
 
 
 _OPTION_NAMES = frozenset(VerifyOptions.__annotations__)
@@ -76,11 +77,11 @@ class Verifier:
         """Whether :meth:`verify` may do I/O (a replay guard was given)."""
         return self._options.get("replay_guard") is not None
 
-    def verify(self, body: bytes, headers: Mapping[str, str] | HeaderItems) -> ReceivedEvent:
+    def verify(self, body: bytes, headers: Mapping[str, str] | HeaderItems) -> ReceivedEvent[Any]:
         """Verify one request; raises only :class:`~acadio_webhooks.errors.VerificationError`
         (and whatever a secret function or replay guard raises, unchanged)."""
         secret = self._secret() if callable(self._secret) else self._secret
-        return verify(body, headers, secret, **self._options)
+        return verify_event(body, headers, secret, **self._options)
 
 
 @dataclass(frozen=True)
@@ -104,4 +105,7 @@ def rejection_for(error: VerificationError) -> Rejection:
         return Rejection(500, {"error": MISCONFIGURED})
     # Messages name what failed, never the secret or a signature: safe to send back.
     logger.info("refused an acadio webhook (%s): %s", error.reason, error)
-    return Rejection(400, {"error": error.reason, "detail": str(error)})
+    # Authentic data that does not fit the receiver's model is not a bad request: 422 says
+    # "understood, cannot process", and the sender's retries give a fixed receiver its chance.
+    status = 422 if isinstance(error, DataMismatch) else 400
+    return Rejection(status, {"error": error.reason, "detail": str(error)})

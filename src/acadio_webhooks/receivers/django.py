@@ -38,7 +38,7 @@ R = TypeVar("R")
 def webhook_view(
     secret: SecretSource, **options: Unpack[VerifyOptions]
 ) -> Callable[
-    [Callable[Concatenate[HttpRequest, ReceivedEvent, P], R]],
+    [Callable[Concatenate[HttpRequest, ReceivedEvent[Any], P], R]],
     Callable[Concatenate[HttpRequest, P], R],
 ]:
     """Decorate a function view ``view(request, event, *args, **kwargs)`` so it runs only for
@@ -62,7 +62,7 @@ def webhook_view(
     verifier = Verifier(secret, options)
 
     def decorate(
-        view: Callable[Concatenate[HttpRequest, ReceivedEvent, P], R],
+        view: Callable[Concatenate[HttpRequest, ReceivedEvent[Any], P], R],
     ) -> Callable[Concatenate[HttpRequest, P], R]:
         if iscoroutinefunction(view):
             wrapper: Callable[..., Any] = _async_wrapper(verifier, view)

@@ -20,6 +20,8 @@ Importing this module imports FastAPI (and Starlette); nothing else in acadio-we
 # WebhookVerifier.__call__ at runtime, and older FastAPI releases cannot resolve string
 # annotations on a callable instance.
 
+from typing import Any
+
 from fastapi import HTTPException, Request
 from typing_extensions import Unpack
 
@@ -52,7 +54,7 @@ class WebhookVerifier:
     def __init__(self, secret: SecretSource, **options: Unpack[VerifyOptions]) -> None:
         self._verifier = Verifier(secret, options)
 
-    async def __call__(self, request: Request) -> ReceivedEvent:
+    async def __call__(self, request: Request) -> ReceivedEvent[Any]:
         """Verify ``request``; FastAPI calls this once per request that depends on it."""
         try:
             return await _read_and_verify(request, self._verifier)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Concatenate, NoReturn, TypeVar
+from typing import Any, Concatenate, NoReturn, TypeVar
 
 from flask import abort, jsonify, request
 from typing_extensions import ParamSpec, Unpack
@@ -37,7 +37,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def verified_event(secret: SecretSource, **options: Unpack[VerifyOptions]) -> ReceivedEvent:
+def verified_event(secret: SecretSource, **options: Unpack[VerifyOptions]) -> ReceivedEvent[Any]:
     """The verified event of the current request; call it inside a view.
 
     Reads the raw body with ``request.get_data(cache=True)`` (so the view can still read it)
@@ -52,7 +52,7 @@ def verified_event(secret: SecretSource, **options: Unpack[VerifyOptions]) -> Re
 
 def verify_webhook(
     secret: SecretSource, **options: Unpack[VerifyOptions]
-) -> Callable[[Callable[Concatenate[ReceivedEvent, P], R]], Callable[P, R]]:
+) -> Callable[[Callable[Concatenate[ReceivedEvent[Any], P], R]], Callable[P, R]]:
     """Decorate a view so it runs only for verified deliveries, with the event as its first
     argument (URL variables follow as keywords, as Flask passes them).
 
@@ -61,7 +61,7 @@ def verify_webhook(
     """
     verifier = Verifier(secret, options)
 
-    def decorate(view: Callable[Concatenate[ReceivedEvent, P], R]) -> Callable[P, R]:
+    def decorate(view: Callable[Concatenate[ReceivedEvent[Any], P], R]) -> Callable[P, R]:
         @functools.wraps(view)
         def verified_view(*args: P.args, **kwargs: P.kwargs) -> R:
             return view(_verified(verifier), *args, **kwargs)
@@ -71,7 +71,7 @@ def verify_webhook(
     return decorate
 
 
-def _verified(verifier: Verifier) -> ReceivedEvent:
+def _verified(verifier: Verifier) -> ReceivedEvent[Any]:
     try:
         return verifier.verify(request.get_data(cache=True), request.headers)
     except VerificationError as error:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -32,12 +33,12 @@ from acadio_webhooks.receivers._common import SecretSource, Verifier, VerifyOpti
 __all__ = ["rejection_response", "verified_event", "verify_webhook"]
 
 Endpoint = Callable[[Request], Awaitable[Response]]
-WebhookEndpoint = Callable[[Request, ReceivedEvent], Awaitable[Response]]
+WebhookEndpoint = Callable[[Request, ReceivedEvent[Any]], Awaitable[Response]]
 
 
 async def verified_event(
     request: Request, secret: SecretSource, **options: Unpack[VerifyOptions]
-) -> ReceivedEvent:
+) -> ReceivedEvent[Any]:
     """The verified event of ``request``; raises
     :class:`~acadio_webhooks.errors.VerificationError` when it fails verification (answer
     with :func:`rejection_response`).
@@ -84,7 +85,7 @@ def verify_webhook(
     return decorate
 
 
-async def _read_and_verify(request: Request, verifier: Verifier) -> ReceivedEvent:
+async def _read_and_verify(request: Request, verifier: Verifier) -> ReceivedEvent[Any]:
     """Read the raw body and verify it; shared with the FastAPI dependency."""
     body = await request.body()
     if verifier.may_block:

@@ -27,6 +27,7 @@ from acadio_webhooks.contrib.django._conf import WebhookSettings, load_settings,
 from acadio_webhooks.dispatcher import Dispatcher, NewEvent
 from acadio_webhooks.domain.core import DEFAULT_MAX_PAYLOAD_BYTES
 from acadio_webhooks.domain.endpoints import EndpointPolicy
+from acadio_webhooks.domain.payloads import EventData
 from acadio_webhooks.domain.topics import TopicCatalog
 
 __all__ = ["webhooks", "emit", "emit_many", "emit_on_save"]
@@ -81,7 +82,7 @@ def _dispatcher(config: WebhookSettings, alias: str) -> Dispatcher:
 
 def emit(
     topic: str,
-    data: Mapping[str, Any],
+    data: EventData,
     *,
     tenant: str,
     dedup_key: str | None = None,
