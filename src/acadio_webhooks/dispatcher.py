@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
 __all__ = ["Dispatcher", "AsyncDispatcher", "NewEvent"]
 
 _PRUNED_HINT = ": unknown, or pruned with its event's history"
+_TEST_DATA = {"test": True, "message": "A test event sent from the webhooks settings."}
 
 
 def _tallied(
@@ -162,9 +164,18 @@ class _Host:
         if chosen is None:
             raise UnknownTopic(subscription.pattern)
         now = self.clock.now()
+        data: Mapping[str, Any] = _TEST_DATA
+        if chosen.payload is not None:
+            if chosen.payload.example is not None:
+                # What the topic's schema promises, as its example shows it: a typed receiver
+                # takes it as it takes real events.
+                data = chosen.payload.example
+            else:
+                # Nothing that fits the schema to send: the plain test object, unchecked.
+                chosen = replace(chosen, payload=None)
         planned = plan_event(
             topic=chosen,
-            data={"test": True, "message": "A test event sent from the webhooks settings."},
+            data=data,
             tenant=integration.tenant,
             occurred_at=now,
             routes=[(subscription.id, integration.id)],

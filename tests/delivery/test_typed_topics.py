@@ -93,3 +93,30 @@ async def test_the_async_dispatcher_checks_the_same_way(store: Store, anyio_back
     with pytest.raises(PayloadMismatch, match=r"data\['course_id'\]"):
         await dispatcher.emit(COMPLETION, {"student_id": 7}, tenant="acme")
     assert await dispatcher.emit(COMPLETION, {"student_id": 7, "course_id": 1}, tenant="acme")
+
+
+@pytest.mark.parametrize(
+    ("example", "sent"),
+    [
+        ({"student_id": 0, "course_id": 0}, {"student_id": 0, "course_id": 0, "passed": True}),
+        (None, {"test": True, "message": "A test event sent from the webhooks settings."}),
+    ],
+)
+def test_a_test_event_of_a_typed_topic_carries_its_example_or_the_plain_test_object(
+    store: Store, example: dict[str, int] | None, sent: dict[str, object]
+) -> None:
+    catalog = TOPICS.copy()
+    catalog.attach_schema(COMPLETION, CourseCompletion, example=example)
+    dispatcher = Dispatcher(
+        store,
+        clock=FakeClock(),
+        catalog=catalog,
+        resolver=StaticResolver({"hooks.example.com": ["93.184.216.34"]}),
+    )
+    integration = dispatcher.integrations.install("acme", secret="whsec-typed-0123456789")
+    subscription = dispatcher.integrations.subscribe(
+        integration.id, COMPLETION, "https://hooks.example.com/in"
+    )
+    dispatcher.send_test_event(subscription.id)
+    [body] = stored_bodies(store)
+    assert body["data"] == sent

@@ -135,3 +135,42 @@ def test_both_or_neither_of_model_and_schema_is_a_type_error() -> None:
         TOPICS.copy().attach_schema(COMPLETION)
     with pytest.raises(TypeError, match="exactly one of model= and schema="):
         TOPICS.copy().attach_schema(COMPLETION, CourseCompletion, schema=COMPLETION_SCHEMA)
+
+
+def test_an_example_is_checked_when_attached_and_kept_as_sent() -> None:
+    catalog = TOPICS.copy()
+    topic = catalog.attach_schema(
+        COMPLETION,
+        CourseCompletion,
+        example={"student_id": "0", "course_id": 0, "completedOn": "2026-01-01"},
+    )
+    assert topic.payload is not None
+    assert topic.payload.example == {
+        "student_id": 0,
+        "course_id": 0,
+        "score": None,
+        "completedOn": "2026-01-01",
+    }
+    with pytest.raises(
+        InvalidPayloadSchema, match=r"its example does not fit it: data\['course_id'\]"
+    ):
+        TOPICS.copy().attach_schema(COMPLETION, CourseCompletion, example={"student_id": 0})
+
+
+def test_a_schemas_own_examples_give_the_example() -> None:
+    class Exemplified(pydantic.BaseModel):
+        model_config = pydantic.ConfigDict(json_schema_extra={"examples": [{"course_id": 1}]})
+        course_id: int
+
+    typed = TOPICS.copy().attach_schema(COMPLETION, Exemplified)
+    assert typed.payload is not None
+    assert typed.payload.example == {"course_id": 1}
+    listed = TOPICS.copy().attach_schema(
+        COMPLETION, schema={**COMPLETION_SCHEMA, "examples": [{"student_id": 1, "course_id": 2}]}
+    )
+    assert listed.payload is not None
+    assert listed.payload.example == {"student_id": 1, "course_id": 2}
+    with pytest.raises(InvalidPayloadSchema, match="its example does not fit it"):
+        TOPICS.copy().attach_schema(
+            COMPLETION, schema={**COMPLETION_SCHEMA, "examples": [{"student_id": "x"}]}
+        )

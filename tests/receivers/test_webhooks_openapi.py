@@ -61,7 +61,9 @@ LAB_SCHEMA: dict[str, Any] = {
 }
 
 CATALOG = TOPICS.copy()
-CATALOG.attach_schema(COMPLETION, CourseCompletion, version=2)
+CATALOG.attach_schema(
+    COMPLETION, CourseCompletion, version=2, example={"student_id": 0, "course_id": 0}
+)
 CATALOG.attach_schema("course/completion/update", CourseCompletion, version=2)
 CATALOG.register("lab/result/create", "Lab Result", "A lab result was recorded.", schema=LAB_SCHEMA)
 
@@ -154,6 +156,10 @@ def test_real_deliveries_conform_and_altered_ones_do_not() -> None:
     for request in requests:
         openapi.validate_webhook_request(as_call(request))
     completion = next(r for r in requests if r.headers["X-Acadio-Topic"] == COMPLETION)
+    body_example = webhooks_openapi(CATALOG)["webhooks"][COMPLETION]["post"]["requestBody"]
+    shown = body_example["content"]["application/json"]["example"]
+    assert shown["data"] == {"student_id": 0, "course_id": 0, "score": None, "regulators": []}
+    openapi.validate_webhook_request(as_call(completion, body=json.dumps(shown).encode()))
     body = json.loads(completion.body)
     body["data"]["student_id"] = "seven"
     with pytest.raises(OpenAPIError):

@@ -54,8 +54,6 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--catalog",
         metavar="MODULE:NAME",
-        type=catalog_named,
-        default=TOPICS,
         help="the host's TopicCatalog, imported as MODULE:NAME (default: the 16 documented topics)",
     )
     parser.add_argument(
@@ -70,20 +68,25 @@ def register(commands: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def catalog_named(text: str) -> TopicCatalog:
-    """The :class:`TopicCatalog` at ``MODULE:NAME``; a clear error for anything else."""
+def catalog_named(text: str | None) -> TopicCatalog:
+    """The :class:`TopicCatalog` at ``MODULE:NAME`` (``TOPICS`` for None); a usage error
+    (exit 2) that says why for anything else."""
+    if text is None:
+        return TOPICS
     if ":" not in text:
-        raise argparse.ArgumentTypeError(f"{text!r} is not MODULE:NAME (e.g. lms.webhooks:CATALOG)")
+        raise CommandError(
+            f"--catalog {text!r} is not MODULE:NAME (e.g. lms.webhooks:CATALOG)", EXIT_USAGE
+        )
     # As `python -m` would: the host's modules are found from the directory it runs in.
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
         found = pkgutil.resolve_name(text)
     except (ImportError, AttributeError, ValueError) as exc:
-        raise argparse.ArgumentTypeError(f"cannot import {text!r}: {exc}") from None
+        raise CommandError(f"--catalog cannot import {text!r}: {exc}", EXIT_USAGE) from None
     if not isinstance(found, TopicCatalog):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is a {type(found).__name__}, not a TopicCatalog"
+        raise CommandError(
+            f"--catalog {text!r} is a {type(found).__name__}, not a TopicCatalog", EXIT_USAGE
         )
     return found
 
@@ -92,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     """List the catalog (filtered by ``--pattern``), or print its OpenAPI document."""
     from acadio_webhooks.domain.patterns import Pattern
 
-    catalog: TopicCatalog = args.catalog
+    catalog = catalog_named(args.catalog)
     if args.openapi:
         if args.pattern is not None:
             raise CommandError(

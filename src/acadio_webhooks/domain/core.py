@@ -241,7 +241,7 @@ def new_event(
     check_event_fields(tenant, dedup_key, occurred_at, subject)
     if topic.payload is not None:
         data = topic.payload.check(data)
-    elif isinstance(data, pydantic.BaseModel):
+    elif not isinstance(data, Mapping) and isinstance(data, pydantic.BaseModel):
         data = data.model_dump(mode="json", by_alias=True)
     if not isinstance(data, Mapping):
         raise InvalidPayload(f"data must be a JSON object (a mapping), not {type(data).__name__}")

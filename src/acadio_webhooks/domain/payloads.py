@@ -36,11 +36,28 @@ EventData: TypeAlias = Mapping[str, Any] | pydantic.BaseModel
 class PayloadSchema(ABC):
     """The shape of one topic's ``data``; made by :func:`payload_schema`."""
 
-    __slots__ = ("topic", "version")
+    __slots__ = ("example", "topic", "version")
 
     def __init__(self, topic: str, version: int) -> None:
         self.topic = topic
         self.version = _whole_version(topic, version)
+        self.example: Mapping[str, Any] | None = None
+
+    def _adopt_example(self, example: object | None) -> None:
+        """Keep ``example`` (else the schema's own first ``examples`` entry) as the data test
+        events and the receivers' document show, once it is known to fit."""
+        if example is None:
+            listed = self.json_schema().get("examples")
+            example = listed[0] if isinstance(listed, list) and listed else None
+        if example is None:
+            return
+        try:
+            self.example = self.check(example)
+        except PayloadMismatch as exc:
+            listed_problems = "; ".join(f"{k}: {v}" for k, v in exc.problems.items())
+            raise InvalidPayloadSchema(
+                self.topic, f"its example does not fit it: {listed_problems}"
+            ) from None
 
     @property
     @abstractmethod
@@ -66,9 +83,16 @@ class ModelSchema(PayloadSchema):
 
     __slots__ = ("model",)
 
-    def __init__(self, topic: str, model: type[pydantic.BaseModel], version: int) -> None:
+    def __init__(
+        self,
+        topic: str,
+        model: type[pydantic.BaseModel],
+        version: int,
+        example: object | None = None,
+    ) -> None:
         super().__init__(topic, version)
         self.model = model
+        self._adopt_example(example)
 
     @property
     def name(self) -> str:
@@ -91,7 +115,11 @@ class ModelSchema(PayloadSchema):
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ModelSchema):
             return NotImplemented
-        return (self.model, self.version) == (other.model, other.version)
+        return (self.model, self.version, self.example) == (
+            other.model,
+            other.version,
+            other.example,
+        )
 
     def __hash__(self) -> int:
         return hash((self.model, self.version))
@@ -106,7 +134,13 @@ class JsonSchema(PayloadSchema):
 
     __slots__ = ("_schema", "_validator")
 
-    def __init__(self, topic: str, schema: Mapping[str, Any], version: int) -> None:
+    def __init__(
+        self,
+        topic: str,
+        schema: Mapping[str, Any],
+        version: int,
+        example: object | None = None,
+    ) -> None:
         super().__init__(topic, version)
         try:
             import jsonschema
@@ -136,6 +170,7 @@ class JsonSchema(PayloadSchema):
             raise InvalidPayloadSchema(topic, f"schema{where}: {exc.message}") from None
         self._schema = document
         self._validator = validator_class(document, format_checker=validator_class.FORMAT_CHECKER)
+        self._adopt_example(example)
 
     @property
     def name(self) -> str:
@@ -156,7 +191,11 @@ class JsonSchema(PayloadSchema):
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, JsonSchema):
             return NotImplemented
-        return (self._schema, self.version) == (other._schema, other.version)
+        return (self._schema, self.version, self.example) == (
+            other._schema,
+            other.version,
+            other.example,
+        )
 
     def __hash__(self) -> int:
         return hash((repr(self._schema), self.version))
@@ -170,14 +209,16 @@ def payload_schema(
     model: type[pydantic.BaseModel] | None,
     schema: Mapping[str, Any] | None,
     version: int,
+    example: object | None = None,
 ) -> PayloadSchema:
-    """The :class:`PayloadSchema` for exactly one of ``model`` and ``schema``."""
+    """The :class:`PayloadSchema` for exactly one of ``model`` and ``schema``, with an
+    ``example`` of its data (checked against it) for test events and receivers."""
     if (model is None) == (schema is None):
         raise TypeError(f"topic {topic!r}: give exactly one of model= and schema=")
     if model is not None:
-        return ModelSchema(topic, _model_class(topic, model), version)
+        return ModelSchema(topic, _model_class(topic, model), version, example)
     assert schema is not None
-    return JsonSchema(topic, schema, version)
+    return JsonSchema(topic, schema, version, example)
 
 
 def pydantic_problems(error: pydantic.ValidationError, root: str = "data") -> dict[str, str]:

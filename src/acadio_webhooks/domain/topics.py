@@ -115,12 +115,15 @@ class TopicCatalog:
         model: type[pydantic.BaseModel] | None = None,
         schema: Mapping[str, Any] | None = None,
         version: int = 1,
+        example: Mapping[str, Any] | pydantic.BaseModel | None = None,
     ) -> Topic:
         """Add a topic and return it.
 
         ``model`` (a pydantic model) or ``schema`` (a JSON Schema, with the ``jsonschema``
         extra) types the topic's ``data``: ``emit`` refuses data that does not fit it, storing
         nothing, and the receivers' OpenAPI document publishes it as schema ``version``.
+        ``example`` (default: the schema's own first ``examples`` entry) is data that fits it:
+        test events carry it and the document shows it.
 
         Registering a topic again with identical details returns the existing one, so hosts
         may register at every start-up; different details raise
@@ -132,7 +135,7 @@ class TopicCatalog:
         payload = (
             None
             if model is None and schema is None
-            else payload_schema(name, model, schema, version)
+            else payload_schema(name, model, schema, version, example)
         )
         return self._add(Topic(name, title, description, once_per_day, note, payload))
 
@@ -143,18 +146,19 @@ class TopicCatalog:
         *,
         schema: Mapping[str, Any] | None = None,
         version: int = 1,
+        example: Mapping[str, Any] | pydantic.BaseModel | None = None,
     ) -> Topic:
         """Type the ``data`` of a topic already in the catalog (one of the documented 16, on
         ``TOPICS.copy()``) with a pydantic ``model`` or a JSON ``schema``; return the topic.
 
         Attaching the same schema again returns the topic unchanged; a different one raises
         :class:`~acadio_webhooks.errors.TopicConflict` (a catalog is built once per start-up,
-        with the schema version the code emits).
+        with the schema version the code emits). ``example`` as for :meth:`register`.
         """
         if self._frozen:
             raise FrozenCatalog(name)
         topic = self[name]
-        payload = payload_schema(name, model, schema, version)
+        payload = payload_schema(name, model, schema, version, example)
         if topic.payload is not None:
             if topic.payload != payload:
                 raise TopicConflict(name, f"payload {topic.payload!r} (not {payload!r})")

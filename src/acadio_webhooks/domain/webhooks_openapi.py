@@ -33,6 +33,7 @@ SCHEMA_VERSION_KEY = "x-acadio-schema-version"
 
 _REF = "#/components/schemas/{model}"
 _EVENT_ID = r"^evt_[0-9a-f]{32}$"
+_EXAMPLE_ID = "evt_019b78a3c4b8" + "7f3e2a1c9b8d6e5f4a3b"
 
 _DESCRIPTION = f"""\
 Every event is POSTed as JSON to each endpoint subscribed to a pattern that matches its topic.
@@ -53,7 +54,10 @@ version of a topic only ever adds optional fields or accepts more values, so a r
 against version N reads every later version as long as it ignores fields it does not know
 (generated models must allow extra fields). A change that would break such a receiver is
 published as a new topic, never as a new version of an old one. Topics without a published
-schema carry the host's JSON object as `data`."""
+schema carry the host's JSON object as `data`.
+
+**Test events** (sent from the webhooks settings) carry a typed topic's example as `data`, or
+`{{"test": true, "message": "..."}}` for a topic without a schema or an example."""
 
 
 def webhooks_openapi(
@@ -184,7 +188,7 @@ def _operation(topic: Topic, event_name: str) -> dict[str, Any]:
         "parameters": _headers(topic),
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": {"$ref": _REF.format(model=event_name)}}},
+            "content": {"application/json": _body(topic, event_name)},
         },
         "responses": {
             "2XX": {
@@ -199,6 +203,19 @@ def _operation(topic: Topic, event_name: str) -> dict[str, Any]:
     if topic.payload is not None:
         operation[SCHEMA_VERSION_KEY] = topic.payload.version
     return operation
+
+
+def _body(topic: Topic, event_name: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"schema": {"$ref": _REF.format(model=event_name)}}
+    if topic.payload is not None and topic.payload.example is not None:
+        body["example"] = {
+            "id": _EXAMPLE_ID,
+            "topic": topic.name,
+            "created_at": "2026-01-01T09:30:00Z",
+            "tenant": "school-42",
+            "data": dict(topic.payload.example),
+        }
+    return body
 
 
 def _headers(topic: Topic) -> list[dict[str, Any]]:
