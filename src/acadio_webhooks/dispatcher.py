@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
+from acadio_webhooks._async_outbox import async_host_connection, run_joined
 from acadio_webhooks._emitter import Emitter, NewEvent
 from acadio_webhooks.domain.core import DEFAULT_MAX_PAYLOAD_BYTES, DeliveryPolicy, plan_event
 from acadio_webhooks.domain.endpoints import EndpointPolicy
@@ -359,8 +360,9 @@ class Dispatcher:
         return self._host.emitter.emit_many(events, connection=connection)
 
     def send_test_event(self, subscription_id: str, *, topic: str | None = None) -> str:
-        """Send a test event (``{"test": true, ...}``) to one subscription only, of ``topic``
-        or the first catalog topic its pattern matches; return the event id."""
+        """Send a test event to one subscription only, of ``topic`` or the first catalog topic
+        its pattern matches; return the event id. Its data is ``{"test": true, "message":
+        ...}``, or for a typed topic with an example, that example."""
         return self._host.send_test_event(subscription_id, topic)
 
     def resend(self, delivery_id: str) -> Delivery:
@@ -522,7 +524,8 @@ class AsyncDispatcher:
     """The async dispatcher: for FastAPI, Starlette and other asyncio hosts.
 
     Same methods as :class:`Dispatcher`, awaited. Store calls run in a worker thread, so the
-    event loop never blocks on the database.
+    event loop never blocks on the database; an ``emit`` joined to the host's
+    ``AsyncConnection`` runs on the loop, through the host's async driver.
     """
 
     __doc__ = (__doc__ or "") + _HOST_DOC
@@ -585,29 +588,46 @@ class AsyncDispatcher:
         connection: object | None = None,
         subject: str | None = None,
     ) -> str | None:
-        """Store an event and its deliveries; see :meth:`Dispatcher.emit`."""
+        """Store an event and its deliveries; see :meth:`Dispatcher.emit`.
+
+        ``connection``: the host's SQLAlchemy ``AsyncConnection`` (or ``AsyncSession``) inside
+        its own transaction, on PostgreSQL (asyncpg, psycopg) or SQLite (aiosqlite): the event
+        and its deliveries are written on it, on the event loop, and commit or roll back with
+        the host's rows. Without it the store's own transaction runs in a worker thread.
+        """
         emitter = self._host.emitter
-        return await anyio.to_thread.run_sync(
-            lambda: emitter.emit(
+
+        def emit_on(target: object | None) -> str | None:
+            return emitter.emit(
                 topic,
                 data,
                 tenant=tenant,
                 dedup_key=dedup_key,
                 occurred_at=occurred_at,
-                connection=connection,
+                connection=target,
                 subject=subject,
             )
-        )
+
+        joined = async_host_connection(connection)
+        if joined is not None:
+            return await run_joined(joined, emit_on)
+        return await anyio.to_thread.run_sync(emit_on, connection)
 
     async def emit_many(
         self, events: Iterable[NewEvent], *, connection: object | None = None
     ) -> list[str | None]:
-        """Store many events in one transaction; see :meth:`Dispatcher.emit_many`."""
+        """Store many events in one transaction; see :meth:`Dispatcher.emit_many`.
+        ``connection`` as for :meth:`emit`."""
         batch = list(events)  # iterated here, on the caller's thread, not the worker thread
         emitter = self._host.emitter
-        return await anyio.to_thread.run_sync(
-            lambda: emitter.emit_many(batch, connection=connection)
-        )
+
+        def emit_on(target: object | None) -> list[str | None]:
+            return emitter.emit_many(batch, connection=target)
+
+        joined = async_host_connection(connection)
+        if joined is not None:
+            return await run_joined(joined, emit_on)
+        return await anyio.to_thread.run_sync(emit_on, connection)
 
     async def send_test_event(self, subscription_id: str, *, topic: str | None = None) -> str:
         """See :meth:`Dispatcher.send_test_event`."""

@@ -1,4 +1,6 @@
-"""``examples/hosts/fastapi_service.py``: emit from a route, deliver from the lifespan's worker.
+"""``examples/hosts/fastapi_service.py``: a route writes a completion and emits its event in one
+``AsyncConnection`` transaction (SQLite through aiosqlite, PostgreSQL through asyncpg); the
+lifespan's worker delivers it, signed. A dry run and a refused duplicate send nothing.
 
 The service runs under uvicorn on 127.0.0.1, as in production, so its lifespan (start the
 worker task, then stop it gracefully and close the dispatcher) really runs.
@@ -13,9 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import uvicorn
+from sqlalchemy.engine import make_url
 
-from acadio_webhooks import DeliveryStatus, Dispatcher
+from acadio_webhooks import DeliveryStatus, Dispatcher, SqlStore
+from tests.adapters.sql_helpers import wipe
 from tests.examples.conftest import load_example
 from tests.loopback import loopback_receiver, wait_until
 
@@ -41,27 +46,58 @@ def serving(app: Any) -> Iterator[str]:
     assert not thread.is_alive(), "the service did not shut down"
 
 
-def test_a_route_emits_and_the_lifespan_worker_delivers(tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path / 'webhooks.db'}"
-    app = service.create_app(db, allow_insecure=True)
+@pytest.fixture(
+    params=["sqlite+aiosqlite", pytest.param("postgresql+asyncpg", marks=pytest.mark.services)]
+)
+def lms_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The LMS's async database URL; the webhook tables live in the same database."""
+    if request.param.startswith("sqlite"):
+        yield f"sqlite+aiosqlite:///{tmp_path / 'lms.db'}"
+        return
+    sync_url = request.getfixturevalue("postgres_url")
+    store = SqlStore(sync_url)
+    wipe(store)
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS lms_completions")
+    store.close()
+    yield (
+        make_url(sync_url)
+        .set(drivername="postgresql+asyncpg")
+        .render_as_string(hide_password=False)
+    )
+
+
+def test_a_completion_and_its_event_commit_or_roll_back_together(lms_url: str) -> None:
+    app = service.create_app(lms_url, allow_insecure=True)
     with loopback_receiver(SECRET) as receiver:
         with serving(app) as base_url:
             hooks = app.state.webhooks.integrations
-            integration = hooks.install("tenant-1", secret=SECRET)
+            integration = hooks.install("school-1", secret=SECRET)
             hooks.subscribe(integration.id, "course/*", receiver.url())
+            completions = f"{base_url}/schools/school-1/completions"
 
-            response = httpx.post(
-                f"{base_url}/courses/7/completions",
-                json={"tenant": "tenant-1", "student_id": 3},
-                timeout=30,
+            tried = httpx.post(
+                f"{completions}?dry_run=true", json={"course_id": 7, "student_id": 3}, timeout=30
             )
-            assert response.status_code == 201
-            event_id = response.json()["event_id"]
-            wait_until(lambda: len(receiver.received) == 1, what="the delivery")
+            assert tried.status_code == 201
+            assert tried.json()["dry_run"] is True
+            done = httpx.post(
+                completions, json={"course_id": 7, "student_id": 3, "score": 0.8}, timeout=30
+            )
+            assert done.status_code == 201
+            again = httpx.post(completions, json={"course_id": 7, "student_id": 3}, timeout=30)
+            assert again.status_code == 409
+            wait_until(lambda: len(receiver.received) >= 1, what="the delivery")
         [received] = receiver.received
     assert received.verified
-    assert received.event_id == event_id
-    assert received.data == {"course_id": 7, "student_id": 3}
-    with Dispatcher(db) as dispatcher:
-        [delivery] = dispatcher.deliveries(event_id=event_id).items
+    assert received.event_id == done.json()["event_id"]
+    assert received.data == {
+        "completion_id": done.json()["completion_id"],
+        "course_id": 7,
+        "student_id": 3,
+        "score": 0.8,
+    }
+    with Dispatcher(lms_url) as dispatcher:
+        [delivery] = dispatcher.deliveries().items
         assert delivery.status is DeliveryStatus.DELIVERED
+        assert delivery.event_id == received.event_id

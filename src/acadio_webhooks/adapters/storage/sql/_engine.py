@@ -44,9 +44,26 @@ waiting for the write lock another connection holds."""
 
 _T = TypeVar("_T")
 
-_POSTGRES_NAMES = {"postgres", "postgresql", "postgresql+psycopg"}
-_SQLITE_NAMES = {"sqlite", "sqlite+pysqlite"}
-_MYSQL_NAMES = {"mysql", "mysql+pymysql", "mariadb", "mariadb+pymysql"}
+# The async drivers' names too: an asyncio host passes its engine's URL as it is, and the
+# store opens the same database through the sync driver.
+_POSTGRES_NAMES = {
+    "postgres",
+    "postgresql",
+    "postgresql+psycopg",
+    "postgresql+psycopg_async",
+    "postgresql+asyncpg",
+}
+_SQLITE_NAMES = {"sqlite", "sqlite+pysqlite", "sqlite+aiosqlite"}
+_MYSQL_NAMES = {
+    "mysql",
+    "mysql+pymysql",
+    "mysql+aiomysql",
+    "mysql+asyncmy",
+    "mariadb",
+    "mariadb+pymysql",
+    "mariadb+aiomysql",
+    "mariadb+asyncmy",
+}
 _MYSQL_ISOLATION = "READ COMMITTED"
 _SYNCHRONOUS = {"OFF", "NORMAL", "FULL", "EXTRA"}
 
@@ -56,7 +73,9 @@ def normalise_url(target: str | os.PathLike[str] | URL) -> URL:
 
     A path (or a string without ``://``) is a SQLite file; ``postgres://`` and
     ``postgresql://`` mean PostgreSQL through psycopg 3; ``mysql://`` and ``mariadb://``
-    MySQL or MariaDB through PyMySQL, in ``utf8mb4``. In-memory SQLite is refused: each
+    MySQL or MariaDB through PyMySQL, in ``utf8mb4``. An async driver's URL
+    (``sqlite+aiosqlite``, ``postgresql+asyncpg``, ``mysql+aiomysql``...) names the same
+    database, opened through these sync drivers. In-memory SQLite is refused: each
     connection would see its own empty database (use ``MemoryStore`` instead).
     """
     if isinstance(target, URL):
@@ -76,6 +95,7 @@ def normalise_url(target: str | os.PathLike[str] | URL) -> URL:
         driver = url.get_backend_name() + "+pymysql"
         return url.set(drivername=driver).update_query_dict({"charset": "utf8mb4"})
     if url.drivername in _SQLITE_NAMES:
+        url = url.set(drivername="sqlite")
         database = url.database or ""
         if database in ("", ":memory:") or url.query.get("mode") == "memory":
             raise ValueError(

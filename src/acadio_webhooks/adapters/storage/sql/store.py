@@ -720,9 +720,13 @@ class SqlStore:
         ``joining``: a host's ``Connection`` inside its own transaction, used as it is —
         neither begun nor committed here (the transactional outbox)."""
         if joining is not None and not isinstance(joining, Connection):
-            raise TypeError(
-                f"connection must be an SQLAlchemy Connection, not {type(joining).__name__}"
+            kind = type(joining).__name__
+            hint = (
+                " (an AsyncConnection or AsyncSession joins through AsyncDispatcher.emit)"
+                if kind in ("AsyncConnection", "AsyncSession")
+                else ""
             )
+            raise TypeError(f"connection must be an SQLAlchemy Connection, not {kind}{hint}")
         self._check_open()
         try:
             if joining is not None:
