@@ -24,6 +24,10 @@ matching subscriptions, so it stores one event row and two delivery rows. Cases:
     does; psycopg: a commit per transaction), no SQLAlchemy in between.
 ``emit``, ``emit_many, batch N``
     The dispatcher as shipped.
+``async emit (thread)``, ``async emit, joined``
+    ``AsyncDispatcher.emit`` without a connection (a worker thread), and joined to the host's
+    ``AsyncConnection`` (aiosqlite, asyncpg) with its begin and commit (``_async_emit.py``);
+    not on MariaDB, whose async drivers are not tested.
 
 Rounds are short and interleaved (every case once per round on ``--events`` events, the
 order rotated) and the tables are emptied between rounds, so a slow moment of a shared machine
@@ -54,6 +58,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _async_emit import AsyncEmits
 from _targets import Target, add_smoke_flag, exit_code, hmac_microseconds, machine_note
 from _targets import report as report_targets
 from bench_delivery import (
@@ -328,7 +333,16 @@ def empty(store: SqlStore) -> None:
 def measure(store: SqlStore, rounds: int, count: int) -> dict[str, list[float]]:
     """Seconds per event of every case, one sample per round."""
     dispatcher = subscribed(store)
-    runs = cases(dispatcher)
+    asynchronous = AsyncEmits(store, TOPIC, SMALL_DATA, TENANT)
+    try:
+        return _measured({**cases(dispatcher), **asynchronous.cases()}, store, rounds, count)
+    finally:
+        asynchronous.close()
+
+
+def _measured(
+    runs: dict[str, Callable[[int], float]], store: SqlStore, rounds: int, count: int
+) -> dict[str, list[float]]:
     for run in runs.values():  # warm up: connections, statement caches, prepared statements
         run(max(BATCHES))
     samples: dict[str, list[float]] = {name: [] for name in runs}
@@ -367,6 +381,8 @@ def report(label: str, samples: dict[str, list[float]]) -> None:
         batch = int(case.rsplit(" ", 1)[-1]) if "batch" in case else 1
         floor = _ratios(samples, case, f"bare insert, batch {batch}")
         print(f"  {case:<26}{per_event:>9.1f} us{speedup:>24}{floor:>26}")
+    for case in [name for name in samples if name.startswith("async")]:
+        print(f"  {case} / emit (time): {_ratios(samples, case, 'emit').strip()}")
 
 
 def _median_ratio(samples: dict[str, list[float]], case: str, baseline: str) -> float:
