@@ -11,6 +11,7 @@ import pytest
 from acadio_webhooks.adapters.storage import open_store
 from acadio_webhooks.adapters.storage.memory import MemoryStore
 from acadio_webhooks.adapters.storage.sql import SqlStore
+from acadio_webhooks.adapters.storage.sql._engine import normalise_url
 
 
 def test_memory_url_gives_a_memory_store() -> None:
@@ -74,12 +75,29 @@ def test_mysql_urls_use_pymysql_in_utf8mb4(url: str, driver: str) -> None:
         ("mysql+mysqldb://u@host/db", "unsupported database"),
         ("sqlite://", "in-memory SQLite"),
         ("sqlite:///:memory:", "in-memory SQLite"),
-        ("postgresql+asyncpg://u@h/db", "unsupported database"),
+        ("postgresql+pg8000://u@h/db", "unsupported database"),
+        ("sqlite+aiosqlite:///:memory:", "in-memory SQLite"),
     ],
 )
 def test_unsupported_urls_are_refused(url: str, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         open_store(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "opened_as"),
+    [
+        ("postgresql+asyncpg://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("postgresql+psycopg_async://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("sqlite+aiosqlite:///lms.db", "sqlite:///lms.db"),
+        ("mysql+aiomysql://u@h/db", "mysql+pymysql://u@h/db?charset=utf8mb4"),
+        ("mariadb+asyncmy://u@h/db", "mariadb+pymysql://u@h/db?charset=utf8mb4"),
+    ],
+)
+def test_an_async_engines_url_opens_the_same_database_through_the_sync_driver(
+    url: str, opened_as: str
+) -> None:
+    assert normalise_url(url).render_as_string(hide_password=False) == opened_as
 
 
 def test_memory_store_takes_no_options() -> None:

@@ -13,7 +13,7 @@ import pytest
 from acadio_webhooks.adapters.clock import FakeClock
 from acadio_webhooks.adapters.resolver import StaticResolver
 from acadio_webhooks.dispatcher import AsyncDispatcher, Dispatcher, NewEvent
-from acadio_webhooks.domain.topics import TOPICS
+from acadio_webhooks.domain.topics import TOPICS, TopicCatalog
 from acadio_webhooks.errors import PayloadMismatch
 from acadio_webhooks.ports.storage import DeliveryQuery, Store
 from tests.stores import STORE_KINDS, open_store
@@ -40,17 +40,23 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     opened.close()
 
 
-@pytest.fixture
-def dispatcher(store: Store) -> Dispatcher:
+def subscribed(store: Store, catalog: TopicCatalog) -> tuple[Dispatcher, str]:
+    """A dispatcher on ``catalog`` whose tenant ``acme`` subscribes to ``course/*``; and the
+    subscription's id."""
     made = Dispatcher(
         store,
         clock=FakeClock(),
-        catalog=CATALOG,
+        catalog=catalog,
         resolver=StaticResolver({"hooks.example.com": ["93.184.216.34"]}),
     )
     integration = made.integrations.install("acme", secret="whsec-typed-0123456789")
-    made.integrations.subscribe(integration.id, "course/*", "https://hooks.example.com/in")
-    return made
+    url = "https://hooks.example.com/in"
+    return made, made.integrations.subscribe(integration.id, "course/*", url).id
+
+
+@pytest.fixture
+def dispatcher(store: Store) -> Dispatcher:
+    return subscribed(store, CATALOG)[0]
 
 
 def stored_bodies(store: Store) -> list[dict[str, object]]:
@@ -107,16 +113,7 @@ def test_a_test_event_of_a_typed_topic_carries_its_example_or_the_plain_test_obj
 ) -> None:
     catalog = TOPICS.copy()
     catalog.attach_schema(COMPLETION, CourseCompletion, example=example)
-    dispatcher = Dispatcher(
-        store,
-        clock=FakeClock(),
-        catalog=catalog,
-        resolver=StaticResolver({"hooks.example.com": ["93.184.216.34"]}),
-    )
-    integration = dispatcher.integrations.install("acme", secret="whsec-typed-0123456789")
-    subscription = dispatcher.integrations.subscribe(
-        integration.id, COMPLETION, "https://hooks.example.com/in"
-    )
-    dispatcher.send_test_event(subscription.id)
+    dispatcher, subscription_id = subscribed(store, catalog)
+    dispatcher.send_test_event(subscription_id, topic=COMPLETION)
     [body] = stored_bodies(store)
     assert body["data"] == sent
