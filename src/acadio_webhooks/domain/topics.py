@@ -170,8 +170,8 @@ class TopicCatalog:
     def matching(self, pattern: Pattern | str) -> list[Topic]:
         """The catalog topics a subscription to ``pattern`` receives, in catalog order.
 
-        >>> [topic.name for topic in TOPICS.matching("*/*/complete")]
-        ['assessment/session/complete', 'surveys/survey/complete']
+        >>> print(*(topic.name for topic in TOPICS.matching("*/*/complete")))
+        assessment/session/complete surveys/survey/complete
         """
         parsed = pattern if isinstance(pattern, Pattern) else Pattern(pattern)
         return [topic for topic in self._topics.values() if parsed.matches(topic.name)]
