@@ -72,7 +72,9 @@ def create_app(database_url: str, csrf_secret: str | bytes) -> FastAPI:
 
     app.mount(
         "/webhooks",
-        create_portal(dispatcher, tenant_of=current_school, csrf_secret=csrf_secret),
+        create_portal(
+            dispatcher, tenant_of=current_school, csrf_secret=csrf_secret, sign_in_url="/"
+        ),
     )
     return app
 

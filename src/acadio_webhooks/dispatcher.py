@@ -298,6 +298,11 @@ class Dispatcher:
         """The topics this dispatcher emits and checks subscription patterns against."""
         return self._host.catalog
 
+    @property
+    def clock(self) -> Clock:
+        """The clock this dispatcher reads (the system clock unless one was given)."""
+        return self._host.clock
+
     def emit(
         self,
         topic: str,
@@ -576,6 +581,11 @@ class AsyncDispatcher:
     def catalog(self) -> TopicCatalog:
         """The topics this dispatcher emits and checks subscription patterns against."""
         return self._host.catalog
+
+    @property
+    def clock(self) -> Clock:
+        """The clock this dispatcher reads (the system clock unless one was given)."""
+        return self._host.clock
 
     async def emit(
         self,

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.portal.browser import chromium, receiver
 from tests.portal.world import PortalWorld
+
+__all__ = ["chromium", "receiver"]  # the browser tests' fixtures, shared from browser.py
 
 
 @pytest.fixture

@@ -130,7 +130,11 @@ async def test_pages_carry_security_headers(memory_world: PortalWorld) -> None:
     policy = response.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in policy
     assert "form-action 'self'" in policy
-    assert "script-src" not in policy  # default-src 'none' forbids every script
+    # The portal's own script only: no inline script, no other origin, fetches to itself.
+    assert "script-src 'self';" in policy
+    assert "connect-src 'self';" in policy
+    assert "unsafe-inline" not in policy
+    assert "<script>" not in response.text
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["cache-control"] == "no-store"
     assert css.status_code == 200

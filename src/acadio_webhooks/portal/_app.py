@@ -37,6 +37,7 @@ def create_portal(
     tenant_of: TenantOf,
     csrf_secret: str | bytes,
     title: str = "Webhooks",
+    sign_in_url: str | None = None,
 ) -> Starlette:
     """The admin portal as an ASGI app, to mount in the host's web application.
 
@@ -47,6 +48,8 @@ def create_portal(
 
     ``csrf_secret`` (at least 16 random bytes, kept private and stable across processes)
     signs the forms' CSRF tokens. ``title`` names the portal in page headings.
+    ``sign_in_url``, the host's sign-in page, is where the "Sign in required" page (401)
+    sends an administrator who is not signed in.
 
     Besides the pages, ``/api/`` (the JSON API) and ``/api/openapi.json`` (its document), the
     portal serves ``/api/webhooks.openapi.json``: the OpenAPI document receivers generate code
@@ -60,7 +63,9 @@ def create_portal(
     """
     signer = CsrfSigner(csrf_secret)
     service = PortalService(dispatcher)
-    pages = Pages(service, tenant_of, signer, Renderer(title=title, signer=signer))
+    pages = Pages(
+        service, tenant_of, signer, Renderer(title=title, signer=signer), sign_in_url=sign_in_url
+    )
     document = openapi_document(OPERATIONS, title=title, version=__version__)
     for_receivers = webhooks_openapi(dispatcher.catalog, title=title)
 

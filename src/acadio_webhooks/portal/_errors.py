@@ -43,15 +43,51 @@ class Conflict(AcadioWebhooksError, RuntimeError):
     """The request is well formed but the current state forbids it (HTTP 409)."""
 
 
+# What each field is called in a message to the administrator.
+_NOUNS = {
+    "secret": "the secret key",
+    "notification_email": "an e-mail address",
+    "pattern": "a pattern",
+    "endpoint": "the endpoint's address",
+}
+
+
 def pydantic_errors(
     exc: pydantic.ValidationError, *, default_field: str = "body"
 ) -> dict[str, str]:
-    """``{field: message}`` from a pydantic error, without echoing any input."""
+    """``{field: message}`` from a pydantic error, in the administrator's words, without
+    echoing any input."""
     problems: dict[str, str] = {}
-    for error in exc.errors(include_input=False, include_url=False, include_context=False):
+    # The input is looked at only to tell an empty field from a short one; never repeated.
+    for error in exc.errors(include_url=False):
         name = ".".join(str(part) for part in error["loc"]) or default_field
-        problems.setdefault(_FIELD_ALIASES.get(name, name), error["msg"])
+        name = _FIELD_ALIASES.get(name, name)
+        empty = error["type"] == "missing" or error.get("input") in ("", None)
+        worded = _worded(name, error["type"], error.get("ctx") or {}, error["msg"], empty=empty)
+        problems.setdefault(name, worded)
     return problems
+
+
+def _worded(
+    name: str, kind: str, context: Mapping[str, object], message: str, *, empty: bool
+) -> str:
+    """A validator's message as the portal says it: what to do, not what failed inside."""
+    noun = _NOUNS.get(name)
+    if noun is None:
+        return message
+    shortest, longest = context.get("min_length"), context.get("max_length")
+    if empty and kind in ("missing", "string_too_short"):
+        return f"Enter {noun}"
+    if kind == "string_too_short":
+        return f"{noun[0].upper()}{noun[1:]} must have at least {shortest} characters"
+    if kind == "string_too_long":
+        return (
+            f"{noun[0].upper()}{noun[1:]} can have at most {longest} characters; a longer one "
+            "is refused, never shortened"
+        )
+    if name == "notification_email":
+        return "Enter an e-mail address in the form name@school.example"
+    return message
 
 
 def field_errors(exc: Exception) -> dict[str, str] | None:
@@ -67,10 +103,18 @@ def field_errors(exc: Exception) -> dict[str, str] | None:
     if isinstance(exc, InvalidPattern):
         return {"pattern": str(exc)}
     if isinstance(exc, InvalidEndpoint):
-        return {"endpoint": f"refused: {exc.problem}"}
+        return {"endpoint": _endpoint_problem(exc)}
     if isinstance(exc, (InvalidTopic, UnknownTopic)):
         return {"topic": str(exc)}
     return None
+
+
+def _endpoint_problem(exc: InvalidEndpoint) -> str:
+    if "://" not in exc.url or exc.problem == "the URL has no host":
+        return "Enter the full address, starting with https://"
+    if exc.problem.startswith("scheme must be https"):
+        return "Use a secure address starting with https:// (http:// is not accepted)"
+    return f"This address cannot receive webhooks: {exc.problem}"
 
 
 def unreadable(exc: UnreadableRecord) -> str:

@@ -17,11 +17,12 @@ from acadio_webhooks.portal._csrf import COOKIE_NAME, FIELD_NAME, CsrfSigner
 __all__ = ["PAGE_HEADERS", "Renderer", "path_for"]
 
 PAGE_HEADERS = {
-    # No scripts at all; styles and images only from the portal; forms only post back to it;
-    # no framing (click-jacking).
+    # Scripts, styles and images only from the portal (its one script refreshes a pending
+    # delivery log), fetches only to it; forms only post back to it; no framing
+    # (click-jacking).
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
+        "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",

@@ -51,6 +51,7 @@ T = TypeVar("T")
 logger = logging.getLogger("acadio_webhooks.portal")
 
 RESENDABLE = frozenset({DeliveryStatus.FAILED, DeliveryStatus.CANCELLED})
+_CONSISTENT_READS = 3
 """A pending delivery is still being tried, and a delivered one would reach a receiver that
 de-duplicates on the event id and drops it: only these can be resent."""
 
@@ -322,6 +323,11 @@ class PortalService:
         dispatcher = self._dispatcher
         return await self._run(lambda: dispatcher.send_test_event(subscription_id, topic=topic))
 
+    def sendable(self, subscription: Subscription | None, integration_active: bool) -> bool:
+        """Whether deliveries to ``subscription`` can be queued now (what resend and test
+        events require); pages offer those actions only then."""
+        return subscription is not None and subscription.active and integration_active
+
     def _require_sendable(self, subscription: Subscription) -> None:
         if not self._store.get_integration(subscription.integration_id).active:
             raise Conflict("the integration is deactivated; activate it first")
@@ -357,8 +363,18 @@ class PortalService:
         """One of the tenant's deliveries with its attempts."""
 
         def lookup() -> DeliveryWithAttempts:
+            # Two reads, one picture: the attempts are read between two reads of the delivery,
+            # and kept only when the delivery did not change meanwhile (an attempt and its
+            # delivery's new state are recorded together), so the page never shows "Pending,
+            # 0 attempts" above a recorded attempt.
             delivery = self._delivery(tenant, delivery_id)
-            return DeliveryWithAttempts(delivery, self._store.list_attempts(delivery_id))
+            for _ in range(_CONSISTENT_READS):
+                attempts = self._store.list_attempts(delivery_id)
+                again = self._delivery(tenant, delivery_id)
+                if again == delivery:
+                    break
+                delivery = again
+            return DeliveryWithAttempts(delivery, attempts)
 
         return await self._run(lookup)
 
@@ -390,6 +406,10 @@ class PortalService:
         def check() -> None:
             if not self._integration(tenant, integration_id).active:
                 raise Conflict("the integration is deactivated; activate it first")
+            if since > self._dispatcher.clock.now():
+                raise BadInput(
+                    {"since": "choose a time in the past: failures since then are sent again"}
+                )
 
         await self._run(check)
         if isinstance(self._dispatcher, AsyncDispatcher):

@@ -13,7 +13,7 @@ input, the same page again with each message next to its field (status 422).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -25,6 +25,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from acadio_webhooks.domain.models import DeliveryStatus, Subscription
+from acadio_webhooks.domain.topics import Topic
 from acadio_webhooks.errors import (
     AcadioWebhooksError,
     IntegrationInactive,
@@ -58,6 +59,9 @@ __all__ = ["Pages", "FormState"]
 logger = logging.getLogger("acadio_webhooks.portal")
 
 LOG_PAGE_SIZE = 25
+_TYPE_KEY_AGAIN = (
+    "Enter the secret key again: it is never sent back to your browser, so its field is empty"
+)
 OVERLAP_CHOICES = (
     (24 * 3600, "24 hours (recommended)"),
     (3600, "1 hour"),
@@ -75,7 +79,7 @@ _NOTICES = {
     "email": "Notification e-mail saved.",
     "deactivated": "Webhooks deactivated: nothing is sent, and pending deliveries were cancelled.",
     "activated": "Webhooks activated.",
-    "test": "Test event queued; it appears below once sent.",
+    "test": "Test event queued: its row below updates by itself as it is sent.",
     "resent": "Queued again as this new delivery.",
 }
 _PROBLEMS = {
@@ -150,6 +154,27 @@ def _problems(exc: AcadioWebhooksError) -> dict[str, str]:
     return problems
 
 
+def _secret_not_kept(problems: dict[str, str], submitted: str) -> dict[str, str]:
+    """``problems``, saying so when a good secret key must be typed again: a page never
+    carries a secret back to the browser, so its field comes back empty."""
+    if submitted and "secret" not in problems:
+        problems["secret"] = _TYPE_KEY_AGAIN
+    return problems
+
+
+def _liveness(statuses: Iterable[DeliveryStatus]) -> str:
+    """``pending`` while a delivery shown may still change (the page's script then refreshes
+    it), else ``settled``."""
+    return "pending" if DeliveryStatus.PENDING in set(statuses) else "settled"
+
+
+def _deliveries_queued(count: int) -> str:
+    if count == 0:
+        return "No failed deliveries were found to queue again."
+    noun = "delivery" if count == 1 else "deliveries"
+    return f"{count} failed {noun} queued again."
+
+
 def _utc_from_form(value: str, name: str) -> datetime | None:
     """A ``datetime-local`` value (no zone: the page says UTC), or None when empty."""
     if not value:
@@ -167,12 +192,19 @@ class Pages:
     """The page handlers and their routes."""
 
     def __init__(
-        self, service: PortalService, tenant_of: TenantOf, signer: CsrfSigner, renderer: Renderer
+        self,
+        service: PortalService,
+        tenant_of: TenantOf,
+        signer: CsrfSigner,
+        renderer: Renderer,
+        *,
+        sign_in_url: str | None = None,
     ) -> None:
         self._service = service
         self._tenant_of = tenant_of
         self._signer = signer
         self._renderer = renderer
+        self._sign_in_url = sign_in_url
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -180,6 +212,10 @@ class Pages:
         done = call.request.query_params.get("done", "")
         context.setdefault("notice", _NOTICES.get(done))
         context.setdefault("alert", None)
+        # A form came back with problems: the page says so at its top, whichever form it was.
+        context["form_problems"] = any(
+            isinstance(value, FormState) and value.errors for value in context.values()
+        )
         return self._renderer.page(
             call.request, template, context, tenant=call.tenant, status=status
         )
@@ -192,7 +228,9 @@ class Pages:
             request,
             "problem.html",
             {"heading": _PROBLEMS.get(status, "Something went wrong"), "message": message,
-             "notice": None, "alert": None},
+             "notice": None, "alert": None, "form_problems": False,
+             # Sending a signed-out admin back to the portal's home would bring them here.
+             "sign_in": self._sign_in_url if status == 401 else None},
             tenant=tenant,
             status=status,
         )  # fmt: skip
@@ -308,7 +346,8 @@ class Pages:
                 call.tenant, secret=body.secret, notification_email=body.notification_email
             )
         except AcadioWebhooksError as exc:
-            form = FormState({"notification_email": email}, _problems(exc))
+            problems = _secret_not_kept(_problems(exc), call.form.get("secret", ""))
+            form = FormState({"notification_email": email}, problems)
             return self._page(call, "install.html", 422, form=form)
         return call.redirect("integration", done="installed", integration_id=integration.id)
 
@@ -322,6 +361,7 @@ class Pages:
         status: int = 200,
         forms: dict[str, FormState] | None = None,
         alert: str | None = None,
+        preview: list[Topic] | None = None,
     ) -> Response:
         integration = await self._service.integration(call.tenant, integration_id)
         subscriptions = await self._service.subscriptions(call.tenant, integration_id)
@@ -341,6 +381,7 @@ class Pages:
             secret_form=forms.get("secret", FormState()),
             email_form=forms.get("email", FormState({"notification_email": email})),
             alert=alert,
+            preview=preview,
         )
 
     async def integration(self, call: UiCall) -> Response:
@@ -360,7 +401,8 @@ class Pages:
                 overlap=timedelta(seconds=body.overlap_seconds),
             )
         except AcadioWebhooksError as exc:
-            form = FormState({"overlap_seconds": call.field("overlap_seconds")}, _problems(exc))
+            problems = _secret_not_kept(_problems(exc), call.form.get("secret", ""))
+            form = FormState({"overlap_seconds": call.field("overlap_seconds")}, problems)
             return await self._integration_page(
                 call, integration_id, status=422, forms={"secret": form}
             )
@@ -395,6 +437,8 @@ class Pages:
         integration_id = call.param("integration_id")
         values = _subscription_fields(call)
         allow_future = call.form.get("allow_future_topics") == "yes"
+        if call.form.get("action") == "preview":
+            return await self._preview(call, integration_id, values, allow_future)
         try:
             body: SubscriptionIn = _validated(
                 SubscriptionIn, {**_with_rate_limit(values), "allow_future_topics": allow_future}
@@ -414,6 +458,26 @@ class Pages:
                 call, integration_id, status=422, forms={"subscribe": form}
             )
         return call.redirect("integration", done="subscribed", integration_id=integration_id)
+
+    async def _preview(
+        self, call: UiCall, integration_id: str, values: dict[str, str], allow_future: bool
+    ) -> Response:
+        """The integration page again with the form as typed and, under it, the topics the
+        typed pattern receives; nothing is saved."""
+        values["allow_future_topics"] = "yes" if allow_future else ""
+        pattern = values["pattern"]
+        try:
+            if not pattern:
+                raise BadInput({"pattern": "Enter a pattern to preview what it receives"})
+            preview = self._service.topics(pattern)
+        except AcadioWebhooksError as exc:
+            form = FormState(values, _problems(exc))
+            return await self._integration_page(
+                call, integration_id, status=422, forms={"subscribe": form}
+            )
+        return await self._integration_page(
+            call, integration_id, forms={"subscribe": FormState(values)}, preview=preview
+        )
 
     # -- one subscription -------------------------------------------------------------------
 
@@ -545,7 +609,7 @@ class Pages:
         done = call.request.query_params.get("done")
         notice = None
         if done == "resent_failed":
-            notice = f"{_count(query.get('count'))} failed deliveries queued again."
+            notice = _deliveries_queued(_count(query.get("count")))
         return self._page(
             call,
             "deliveries.html",
@@ -558,7 +622,9 @@ class Pages:
             page=page,
             older=older,
             resendable={status.value for status in RESENDABLE},
+            sendable={s.id for s in subscriptions if self._service.sendable(s, integration.active)},
             resend_form=resend_form or FormState(),
+            live=_liveness(item.delivery.status for item in (page.items if page else ())),
             **({"notice": notice} if notice else {}),
         )
 
@@ -584,13 +650,16 @@ class Pages:
             )
         except NotFound:
             subscription = None
+        integration = await self._service.integration(call.tenant, found.delivery.integration_id)
         return self._page(
             call,
             "delivery.html",
             delivery=found.delivery,
             attempts=found.attempts,
             subscription=subscription,
-            resendable=found.delivery.status in RESENDABLE,
+            resendable=found.delivery.status in RESENDABLE
+            and self._service.sendable(subscription, integration.active),
+            live=_liveness([found.delivery.status]),
         )
 
     async def resend(self, call: UiCall) -> Response:
