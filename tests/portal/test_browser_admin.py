@@ -17,7 +17,7 @@ from acadio_webhooks.adapters.resolver import StaticResolver
 from acadio_webhooks.adapters.storage.memory import MemoryStore
 from acadio_webhooks.dispatcher import Dispatcher
 from acadio_webhooks.domain.endpoints import EndpointPolicy
-from acadio_webhooks.domain.models import Attempt, Integration
+from acadio_webhooks.domain.models import Attempt, Integration, Subscription
 from acadio_webhooks.portal import create_portal
 from tests.portal.browser import DOCS_IMAGES, REFRESH_DOCS_IMAGES, Receiver, settle
 from tests.portal.server import serving
@@ -25,7 +25,7 @@ from tests.portal.server import serving
 TENANT = "school-42"
 SECRET = "school-42-signing-secret"
 HOSTS = StaticResolver({"hooks.example.com": ["93.184.216.34"]})
-PHONE_AND_DESK = {"width": 1100, "height": 700}
+DESK = {"width": 1100, "height": 700}
 
 
 class Admin:
@@ -72,12 +72,29 @@ def admin(
     shots.mkdir(parents=True, exist_ok=True)
     headers = {"X-Tenant": tenant} if tenant else {}
     with serving(portal) as base:
-        context = chromium.new_context(viewport=PHONE_AND_DESK, extra_http_headers=headers)
+        context = chromium.new_context(viewport=DESK, extra_http_headers=headers)
         try:
             yield Admin(context.new_page(), base, made, shots)
         finally:
             context.close()
     made.close()
+
+
+def on_loopback(store: MemoryStore | None = None) -> tuple[Dispatcher, FakeClock]:
+    """A dispatcher allowed to send to the loopback receiver, on a fake clock."""
+    clock = FakeClock()
+    policy = EndpointPolicy(allow_insecure=True)
+    return Dispatcher(store or MemoryStore(), clock=clock, endpoint_policy=policy), clock
+
+
+def failed_delivery(a: Admin, receiver: Receiver, clock: FakeClock) -> Subscription:
+    """A ``course/*`` subscription to an endpoint that answers 500, and one delivery to it
+    that failed after every retry; the subscription."""
+    url = f"{receiver.url}/flaky"
+    subscription = a.dispatcher.integrations.subscribe(a.integration().id, "course/*", url)
+    a.dispatcher.emit("course/completion/create", {"course_id": 1}, tenant=TENANT)
+    settle(a.dispatcher, clock)
+    return subscription
 
 
 def expect() -> Any:
@@ -191,9 +208,7 @@ def test_a_delivery_page_never_contradicts_itself(
     chromium: Any, tmp_path: Path, receiver: Receiver
 ) -> None:
     store = RacingStore()
-    dispatcher = Dispatcher(
-        store, clock=FakeClock(), endpoint_policy=EndpointPolicy(allow_insecure=True)
-    )
+    dispatcher, _ = on_loopback(store)
     with admin(chromium, tmp_path, dispatcher=dispatcher) as a:
         a.dispatcher.integrations.subscribe(a.integration().id, "course/*", f"{receiver.url}/flaky")
         a.dispatcher.emit("course/completion/create", {"course_id": 1}, tenant=TENANT)
@@ -211,15 +226,10 @@ def test_a_delivery_page_never_contradicts_itself(
 def test_resend_is_not_offered_for_a_disabled_subscription(
     chromium: Any, tmp_path: Path, receiver: Receiver
 ) -> None:
-    clock = FakeClock()
-    dispatcher = Dispatcher(
-        MemoryStore(), clock=clock, endpoint_policy=EndpointPolicy(allow_insecure=True)
-    )
+    dispatcher, clock = on_loopback()
     with admin(chromium, tmp_path, dispatcher=dispatcher) as a:
         hooks = a.dispatcher.integrations
-        subscription = hooks.subscribe(a.integration().id, "course/*", f"{receiver.url}/flaky")
-        a.dispatcher.emit("course/completion/create", {"course_id": 1}, tenant=TENANT)
-        settle(a.dispatcher, clock)
+        subscription = failed_delivery(a, receiver, clock)
         [failed] = a.dispatcher.deliveries().items
         hooks.update_subscription(subscription.id, active=False)
         a.page.goto(f"{a.base}/deliveries/{failed.id}")
@@ -229,6 +239,7 @@ def test_resend_is_not_offered_for_a_disabled_subscription(
         expect()(a.page.get_by_role("row", name="course/completion/create")).to_contain_text(
             "Failed"
         )
+        # Only "Resend failed" at the bottom, for the whole log; no row's own Resend.
         expect()(a.page.get_by_role("button", name="Resend", exact=False)).to_have_count(1)
         hooks.update_subscription(subscription.id, active=True)
         a.page.reload()
@@ -238,14 +249,9 @@ def test_resend_is_not_offered_for_a_disabled_subscription(
 def test_resending_failures_from_the_future_is_refused_and_counts_read_well(
     chromium: Any, tmp_path: Path, receiver: Receiver
 ) -> None:
-    clock = FakeClock()
-    dispatcher = Dispatcher(
-        MemoryStore(), clock=clock, endpoint_policy=EndpointPolicy(allow_insecure=True)
-    )
+    dispatcher, clock = on_loopback()
     with admin(chromium, tmp_path, dispatcher=dispatcher) as a:
-        a.dispatcher.integrations.subscribe(a.integration().id, "course/*", f"{receiver.url}/flaky")
-        a.dispatcher.emit("course/completion/create", {"course_id": 1}, tenant=TENANT)
-        settle(a.dispatcher, clock)
+        failed_delivery(a, receiver, clock)
         log = f"{a.base}/integrations/{a.integration().id}/deliveries"
         a.page.goto(log)
         since = a.page.get_by_label("Failed since (UTC)")
@@ -306,9 +312,7 @@ def test_deactivate_asks_before_cancelling_anything(chromium: Any, tmp_path: Pat
 def test_the_log_and_a_delivery_page_update_without_a_reload(
     chromium: Any, tmp_path: Path, receiver: Receiver
 ) -> None:
-    dispatcher = Dispatcher(
-        MemoryStore(), clock=FakeClock(), endpoint_policy=EndpointPolicy(allow_insecure=True)
-    )
+    dispatcher, _ = on_loopback()
     with admin(chromium, tmp_path, dispatcher=dispatcher) as a:
         a.dispatcher.integrations.subscribe(a.integration().id, "course/*", f"{receiver.url}/ok")
         a.open_settings()

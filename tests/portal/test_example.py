@@ -41,6 +41,9 @@ async def test_the_example_serves_the_portal_under_webhooks(
     finally:
         example.app.state.dispatcher.close()
     assert signed_out.status_code == 401
+    # Its way out is the host's sign-in form, not the portal's own (401 again) home.
+    assert '<a class="button primary" href="/">Sign in</a>' in signed_out.text
+    assert 'href="/webhooks/"' not in signed_out.text.split("<main", 1)[1]
     assert login.status_code == 303
     assert page.status_code == 200
     assert "Manage Integrations" in page.text
