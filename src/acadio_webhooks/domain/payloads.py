@@ -1,8 +1,8 @@
 """What a topic's ``data`` holds: a pydantic model or a JSON Schema attached to a topic.
 
-``emit`` checks an event's data against its topic's schema before anything is stored, and the
-OpenAPI document for receivers (:mod:`acadio_webhooks.domain.openapi`) publishes the same
-schema, so what a host may send and what a receiver is promised are one definition.
+``emit`` checks an event's data against its topic's schema before anything is stored, and
+the OpenAPI document for receivers (:mod:`acadio_webhooks.domain.webhooks_openapi`) publishes
+the same schema, so what a host may send and what a receiver is promised are one definition.
 
 Versions: a topic's schema carries a ``version`` (1, 2, ...) that the receivers' document
 publishes. Within one topic a new version may only change *compatibly* — add optional fields,
