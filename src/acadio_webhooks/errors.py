@@ -38,6 +38,7 @@ Messages name what is wrong and where; they never contain secrets or signatures.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 __all__ = [
@@ -70,7 +71,14 @@ __all__ = [
     "DataMismatch",
     "ReplayedMessage",
     "InvalidSecret",
+    "listed_problems",
 ]
+
+
+def listed_problems(problems: Mapping[str, str]) -> str:
+    """``{"data['x']": "Field required"}`` as one line of a message: ``data['x']: Field
+    required; ...``, in the mapping's order."""
+    return "; ".join(f"{where}: {what}" for where, what in problems.items())
 
 
 class AcadioWebhooksError(Exception):
@@ -167,8 +175,9 @@ class PayloadMismatch(InvalidPayload):
     def __init__(self, topic: str, schema: str, problems: dict[str, str]) -> None:
         self.topic = topic
         self.problems = problems
-        listed = "; ".join(f"{where}: {what}" for where, what in problems.items())
-        super().__init__(f"data does not fit topic {topic!r} ({schema}): {listed}")
+        super().__init__(
+            f"data does not fit topic {topic!r} ({schema}): {listed_problems(problems)}"
+        )
 
 
 class InvalidPayloadSchema(AcadioWebhooksError, ValueError):
@@ -190,8 +199,7 @@ class InvalidInput(AcadioWebhooksError, ValueError):
     def __init__(self, what: str, problems: dict[str, str]) -> None:
         self.what = what
         self.problems = problems
-        listed = "; ".join(f"{name}: {problem}" for name, problem in problems.items())
-        super().__init__(f"invalid {what}: {listed}")
+        super().__init__(f"invalid {what}: {listed_problems(problems)}")
 
 
 class SigningError(AcadioWebhooksError, ValueError):
@@ -308,9 +316,9 @@ class DataMismatch(VerificationError):
 
     reason = "bad_data"
 
-    def __init__(self, message: str, problems: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.problems = dict(problems or {})
+    def __init__(self, message: str, problems: dict[str, str]) -> None:
+        super().__init__(f"{message}: {listed_problems(problems)}")
+        self.problems = dict(problems)
 
 
 class ReplayedMessage(VerificationError):

@@ -27,6 +27,7 @@ from pydantic import (
 from acadio_webhooks.domain.headers import endpoint_header_problems
 from acadio_webhooks.domain.ids import new_id
 from acadio_webhooks.domain.rate_limit import check_rate_limit
+from acadio_webhooks.errors import listed_problems
 
 __all__ = [
     "MIN_SECRET_LENGTH",
@@ -197,7 +198,7 @@ class Subscription(_Record):
     def _valid_headers(cls, value: dict[str, str]) -> dict[str, str]:
         problems = endpoint_header_problems(value)
         if problems:
-            raise ValueError("; ".join(f"{name}: {problem}" for name, problem in problems.items()))
+            raise ValueError(listed_problems(problems))
         return value
 
     @property

@@ -18,7 +18,7 @@ from typing import Any, TypeAlias
 
 import pydantic
 
-from acadio_webhooks.errors import InvalidPayloadSchema, PayloadMismatch
+from acadio_webhooks.errors import InvalidPayloadSchema, PayloadMismatch, listed_problems
 
 __all__ = [
     "EventData",
@@ -54,9 +54,8 @@ class PayloadSchema(ABC):
         try:
             self.example = self.check(example)
         except PayloadMismatch as exc:
-            listed_problems = "; ".join(f"{k}: {v}" for k, v in exc.problems.items())
             raise InvalidPayloadSchema(
-                self.topic, f"its example does not fit it: {listed_problems}"
+                self.topic, f"its example does not fit it: {listed_problems(exc.problems)}"
             ) from None
 
     @property

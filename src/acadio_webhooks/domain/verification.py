@@ -275,12 +275,10 @@ def _parsed_data(event: ReceivedEvent[Any], model: type[Any]) -> Any:
     try:
         return _adapter(model).validate_python(event.data)
     except pydantic.ValidationError as exc:
-        problems = pydantic_problems(exc)
-        listed = "; ".join(f"{where}: {what}" for where, what in problems.items())
         name = getattr(model, "__name__", repr(model))
         raise DataMismatch(
-            f"the data of {event.topic!r} event {event.id!r} does not fit {name}: {listed}",
-            problems,
+            f"the data of {event.topic!r} event {event.id!r} does not fit {name}",
+            pydantic_problems(exc),
         ) from None
 
 

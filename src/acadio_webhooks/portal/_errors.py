@@ -22,6 +22,7 @@ from acadio_webhooks.errors import (
     PatternMatchesNothing,
     UnknownTopic,
     UnreadableRecord,
+    listed_problems,
 )
 
 __all__ = ["BadInput", "Conflict", "field_errors", "pydantic_errors", "unreadable"]
@@ -36,7 +37,7 @@ class BadInput(AcadioWebhooksError, ValueError):
 
     def __init__(self, problems: Mapping[str, str]) -> None:
         self.problems = dict(problems)
-        super().__init__("; ".join(f"{name}: {text}" for name, text in self.problems.items()))
+        super().__init__(listed_problems(self.problems))
 
 
 class Conflict(AcadioWebhooksError, RuntimeError):
