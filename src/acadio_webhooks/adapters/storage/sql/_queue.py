@@ -310,6 +310,11 @@ _DIRTY = select(subscriptions.c.id).where(
 )
 
 
+_CLAIM_SETTINGS = (
+    "SELECT set_config('synchronous_commit', 'off', true), set_config('enable_sort', 'off', true)"
+)
+"""PostgreSQL settings of a claim's transaction, in one round trip (see :func:`claim`)."""
+
 _MAX_ROUNDS = 8
 """Windows one claim reads at most: rows put off for rate limits, cancelled or unreadable
 do not fill a claim, and a long backlog of them is worked through over several claims
@@ -332,7 +337,11 @@ def claim(
         # A lease lost in a server crash only makes its deliveries claimable again (what
         # lease expiry does anyway), so the claim need not wait for its WAL flush; the
         # settle that follows is durable and flushes the claim's WAL with its own.
-        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+        # And the due window is read in the due index's order, never sorted: statistics
+        # taken before a burst (a fresh table, or a large one mostly delivered) make the
+        # planner expect a handful of due rows, join and sort the whole backlog with its
+        # payloads (85 ms per claim of 50 behind 10,000 due, against 0.3 ms in order).
+        conn.exec_driver_sql(_CLAIM_SETTINGS)
     keys: dict[str, tuple[bytes, ...] | StorageError] = {}
     items = Claimed()
     limits = _Limits(skip_subscriptions)
