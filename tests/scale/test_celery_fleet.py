@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from acadio_webhooks.adapters.storage.sql import SqlStore
 from acadio_webhooks.adapters.storage.sql.wakeup import APPLICATION_NAME
 from acadio_webhooks.celery import CelerySettings
 from tests.scale.fleet import (
@@ -204,3 +205,41 @@ def test_an_idle_celery_worker_attempts_a_new_event_without_beat_or_kick(
     finally:
         stop_processes([worker])
     assert audit(db_url).by_status == {"delivered": 3}
+
+
+def pool_connections(db_url: str) -> int:
+    """Connections to this database other than the worker's ``LISTEN`` and this query's."""
+    with _admin_engine(db_url).connect() as conn:
+        return int(
+            conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND application_name <> :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": APPLICATION_NAME},
+            ).scalar_one()
+        )
+
+
+def test_every_pool_process_opens_its_store_before_its_first_task(
+    db_url: str, tmp_path: Path
+) -> None:
+    # Opened by the first task instead, the store and HTTP client (~0.2 s) delayed the first
+    # deliveries after every worker start. Nothing is emitted here and beat waits an hour:
+    # at most the one pump the LISTEN connection starts runs, in one process.
+    url = broker_url("rabbitmq")
+    SqlStore(db_url).close()  # the host's deployment created the tables
+    queue = f"acadio_test_{secrets.token_hex(4)}"
+    log = tmp_path / "worker.log"
+    worker = start_celery_worker(
+        db_url, url, queue, tmp_path / "beat", pump_interval=3600.0, log=log, processes=3
+    )
+    try:
+        wait_for(lambda: listening(db_url), timeout=120, what="the worker's LISTEN")
+        wait_for(
+            lambda: progress(db_url, [worker], log) == 0 and pool_connections(db_url) >= 3,
+            timeout=60,
+            what="a store connection in each of the 3 pool processes",
+        )
+    finally:
+        stop_processes([worker])

@@ -447,3 +447,30 @@ def test_an_attempt_task_gives_back_what_it_cannot_start_in_task_seconds(
         now=clock.now(), limit=5, owner="next-round", lease=timedelta(minutes=5)
     )
     assert len(returned) == 3  # due again at once, not leased away for five minutes
+
+
+def test_a_pool_process_that_cannot_open_its_store_at_start_tries_again_in_its_first_task(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = MemoryStore()
+    opened: list[str] = []
+
+    def open_store() -> MemoryStore:
+        opened.append("tried")
+        if len(opened) == 1:
+            raise ConnectionError("postgresql://lms:hunter2@db/lms is unreachable")
+        return store
+
+    transport = RecordingTransport(lambda _request: 200)
+    webhooks = CeleryDelivery(
+        Celery("test", broker="memory://", set_as_current=False),
+        open_store,
+        transport=lambda: transport,
+        schedule=False,
+    )
+    webhooks.pump_task.apply_async = Chain()  # type: ignore[method-assign]
+    webhooks._warm()  # what the pool process's start (worker_process_init) runs, in a thread
+    assert "ConnectionError" in caplog.text
+    assert "hunter2" not in caplog.text  # the store's address may hold a password
+    assert webhooks.pump() == 0  # nothing due, but the store opened this time
+    assert opened == ["tried", "tried"]

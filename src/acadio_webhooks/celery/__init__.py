@@ -50,6 +50,7 @@ share it without delivering an attempt twice. Two known Celery traps are designe
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -86,6 +87,8 @@ from acadio_webhooks.pruning import (
 from acadio_webhooks.worker import WorkerSettings, _make_runner, _Runner
 
 __all__ = ["CelerySettings", "CeleryDelivery"]
+
+_log = logging.getLogger(__name__)
 
 # How long a pump chain holds its lease without its next step running. The step waits in
 # the broker behind one round (about ROUND_SECONDS of work); if it is lost (its process
@@ -282,7 +285,9 @@ class CeleryDelivery:
             app.conf.beat_schedule = {**(app.conf.beat_schedule or {}), **self.beat_schedule()}
         from celery import signals
 
-        # A pool process closes its HTTP sessions and connections as it stops.
+        # A pool process opens its store and HTTP client as it starts, and closes them as it
+        # stops.
+        signals.worker_process_init.connect(self._warm_process, weak=False)
         signals.worker_process_shutdown.connect(self._close_process, weak=False)
         if self.settings.listen:
             signals.worker_ready.connect(self._start_listening, weak=False)
@@ -418,6 +423,24 @@ class CeleryDelivery:
             # The broker refused: hand the rest back rather than leave it leased.
             store.release([i for chunk in tasks[sent:] for i in chunk], owner=owner)
             raise
+
+    def _warm_process(self, **_kwargs: Any) -> None:
+        # Made in a thread of the new pool process rather than by its first task: opening
+        # the store and the HTTP client takes about 0.2 s, which delayed the first
+        # deliveries after every worker start. Not in the signal itself: Celery waits for
+        # it to start the process, and an unreachable database must not hold that up. The
+        # first task waits for this (the resources' lock), or tries again if it failed.
+        threading.Thread(target=self._warm, name="acadio-webhooks-warm", daemon=True).start()
+
+    def _warm(self) -> None:
+        try:
+            self._resources.get()
+        except Exception as error:  # noqa: BLE001 - the first task tries again and reports it
+            _log.warning(
+                "could not open the store and transport of this Celery pool process ahead "
+                "of its first task (%s); the task will try again",
+                type(error).__name__,
+            )
 
     def _close_process(self, **_kwargs: Any) -> None:
         self._resources.close()
