@@ -88,7 +88,7 @@ class _Host:
         max_payload_bytes: int,
     ) -> None:
         if isinstance(store, (str, os.PathLike)):
-            from acadio_webhooks.adapters.storage.sql import open_store
+            from acadio_webhooks.adapters.storage import open_store
 
             store = open_store(store)
         self.store: Store = store

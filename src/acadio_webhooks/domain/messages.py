@@ -24,6 +24,7 @@ __all__ = [
     "TransportResult",
     "NotificationKind",
     "Notification",
+    "Notice",
     "Settlement",
 ]
 
@@ -134,6 +135,17 @@ class Notification:
     event_id: str | None = None
     delivery_id: str | None = None
     detail: str | None = None
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One e-mail: a digest of an integration's notifications since the last one."""
+
+    to: str
+    subject: str
+    text: str
+    integration_id: str
+    notifications: tuple[Notification, ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True)

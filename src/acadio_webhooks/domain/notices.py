@@ -22,9 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from acadio_webhooks.domain.messages import Notification, NotificationKind
+from acadio_webhooks.domain.messages import Notice, Notification, NotificationKind
 from acadio_webhooks.domain.retry import DEFAULT_RETRY_POLICY
-from acadio_webhooks.ports.notifier import Notice
 
 __all__ = [
     "DEFAULT_NOTICE_WINDOW",

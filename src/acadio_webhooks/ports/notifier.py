@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from acadio_webhooks.domain.messages import Notification
+# A value of the domain (composed there, in domain.notices); named here too, beside the port
+# that carries it.
+from acadio_webhooks.domain.messages import Notice
 
 __all__ = ["Notice", "Notifier"]
-
-
-@dataclass(frozen=True)
-class Notice:
-    """One e-mail: a digest of an integration's notifications since the last one."""
-
-    to: str
-    subject: str
-    text: str
-    integration_id: str
-    notifications: tuple[Notification, ...] = field(default=(), repr=False)
 
 
 @runtime_checkable

@@ -20,7 +20,7 @@ _log = logging.getLogger("acadio_webhooks.notices.smtp")
 
 
 class SmtpNotifier:
-    """Sends each :class:`~acadio_webhooks.ports.notifier.Notice` as a plain-text e-mail.
+    """Sends each :class:`~acadio_webhooks.domain.messages.Notice` as a plain-text e-mail.
 
     ``security`` chooses how the connection is protected:
 

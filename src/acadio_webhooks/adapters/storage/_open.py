@@ -31,6 +31,6 @@ def open_store(url: str | os.PathLike[str], **options: Any) -> Store:
         from acadio_webhooks.adapters.storage.memory import MemoryStore
 
         return MemoryStore()
-    from acadio_webhooks.adapters.storage.sql import SqlStore
+    from acadio_webhooks.adapters.storage.sql.store import SqlStore
 
     return SqlStore(url, **options)
