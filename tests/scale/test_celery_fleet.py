@@ -167,12 +167,19 @@ def test_a_celery_worker_killed_mid_way_loses_nothing(
 
 def listening(db_url: str) -> bool:
     """Whether a Celery worker holds its ``LISTEN`` connection to this database."""
+    return connections(db_url, listener=True) > 0
+
+
+def connections(db_url: str, *, listener: bool) -> int:
+    """Connections to this database: the workers' ``LISTEN`` ones, or (``listener=False``)
+    all the others but this query's own."""
+    which = "=" if listener else "<>"
     with _admin_engine(db_url).connect() as conn:
-        return bool(
+        return int(
             conn.execute(
                 sa.text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = :name "
-                    "AND datname = current_database()"
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    f"AND application_name {which} :name AND pid <> pg_backend_pid()"
                 ),
                 {"name": APPLICATION_NAME},
             ).scalar_one()
@@ -207,20 +214,6 @@ def test_an_idle_celery_worker_attempts_a_new_event_without_beat_or_kick(
     assert audit(db_url).by_status == {"delivered": 3}
 
 
-def pool_connections(db_url: str) -> int:
-    """Connections to this database other than the worker's ``LISTEN`` and this query's."""
-    with _admin_engine(db_url).connect() as conn:
-        return int(
-            conn.execute(
-                sa.text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND application_name <> :name AND pid <> pg_backend_pid()"
-                ),
-                {"name": APPLICATION_NAME},
-            ).scalar_one()
-        )
-
-
 def test_every_pool_process_opens_its_store_before_its_first_task(
     db_url: str, tmp_path: Path
 ) -> None:
@@ -237,7 +230,9 @@ def test_every_pool_process_opens_its_store_before_its_first_task(
     try:
         wait_for(lambda: listening(db_url), timeout=120, what="the worker's LISTEN")
         wait_for(
-            lambda: progress(db_url, [worker], log) == 0 and pool_connections(db_url) >= 3,
+            lambda: (
+                progress(db_url, [worker], log) == 0 and connections(db_url, listener=False) >= 3
+            ),
             timeout=60,
             what="a store connection in each of the 3 pool processes",
         )
