@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, settings
 from tests.services import mariadb_database, postgres_database
 from tests.skip_report import SkipReport
 
-pytest_plugins = ["pytester"]
+pytest_plugins = ["pytester", "tests.stores"]  # tests.stores: the `store` fixture, every kind
 
 # -- Hypothesis profiles --------------------------------------------------------------------
 # A property test must fail because the library is wrong, never because the machine is busy:

@@ -3,6 +3,7 @@ wiped."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,15 @@ STORE_KINDS = [
     pytest.param("mariadb", marks=pytest.mark.services),
 ]
 """``params`` for a fixture that opens each kind with :func:`open_store`."""
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """Each kind of store in turn, fresh and empty, closed afterwards (a plugin of the
+    suite: any test may ask for it by name)."""
+    made = open_store(request.param, request, tmp_path)
+    yield made
+    made.close()
 
 
 def open_store(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Store:

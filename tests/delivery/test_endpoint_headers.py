@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,18 +21,10 @@ from acadio_webhooks.domain.headers import (
 from acadio_webhooks.errors import InvalidInput, UnreadableRecord
 from acadio_webhooks.ports.storage import Store
 from tests.loopback import loopback_receiver
-from tests.stores import STORE_KINDS, open_store
 
 SECRET = "whsec-0123456789abcdef"
 TOKEN = "Bearer canary-4f1d2e-header-value"
 INSECURE = EndpointPolicy(allow_insecure=True)
-
-
-@pytest.fixture(params=STORE_KINDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    made = open_store(request.param, request, tmp_path)
-    yield made
-    made.close()
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,6 @@ down, which never breaks them); the only timing is the backlog's own minimum dur
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -25,7 +23,6 @@ from acadio_webhooks.errors import InvalidInput
 from acadio_webhooks.ports.storage import Store
 from acadio_webhooks.worker import WorkerSettings
 from tests.loopback import LoopbackReceiver, Received, loopback_receiver, wait_until
-from tests.stores import STORE_KINDS, open_store
 
 SECRET = "whsec-0123456789abcdef"
 INSECURE = EndpointPolicy(allow_insecure=True)
@@ -37,13 +34,6 @@ FREE = 100
 # may be off by up to this much time. Without a limit the 25 arrive within ~0.1 s; at twice
 # the limit, 25 within 2.4 s: both still fail the bound.
 JITTER = 1.0
-
-
-@pytest.fixture(params=STORE_KINDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    made = open_store(request.param, request, tmp_path)
-    yield made
-    made.close()
 
 
 def _subscribe(dispatcher: Dispatcher, receiver: LoopbackReceiver) -> tuple[str, str]:

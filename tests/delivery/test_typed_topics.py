@@ -4,8 +4,6 @@ it; data that does not is refused with the field named, and nothing is stored.""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pydantic
 import pytest
@@ -16,7 +14,6 @@ from acadio_webhooks.dispatcher import AsyncDispatcher, Dispatcher, NewEvent
 from acadio_webhooks.domain.topics import TOPICS, TopicCatalog
 from acadio_webhooks.errors import PayloadMismatch
 from acadio_webhooks.ports.storage import DeliveryQuery, Store
-from tests.stores import STORE_KINDS, open_store
 
 COMPLETION = "course/completion/create"
 
@@ -31,13 +28,6 @@ class CourseCompletion(pydantic.BaseModel):
 
 CATALOG = TOPICS.copy()
 CATALOG.attach_schema(COMPLETION, CourseCompletion)
-
-
-@pytest.fixture(params=STORE_KINDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    opened = open_store(request.param, request, tmp_path)
-    yield opened
-    opened.close()
 
 
 def subscribed(store: Store, catalog: TopicCatalog) -> tuple[Dispatcher, str]:

@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(params=STORE_KINDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    # Every real kind here, not the notify tests' fake (tests/notify/conftest.py).
     made = open_store(request.param, request, tmp_path)
     yield made
     made.close()

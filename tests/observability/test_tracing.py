@@ -26,7 +26,6 @@ from acadio_webhooks.observability.otel import (
 )
 from acadio_webhooks.ports.storage import Store
 from tests.loopback import LoopbackReceiver, loopback_receiver, wait_until
-from tests.stores import STORE_KINDS, open_store
 
 SECRET = "a-secret-of-16+-chars-tracing"
 TOPIC = "course/completion/create"
@@ -45,13 +44,6 @@ def spans() -> Iterator[InMemorySpanExporter]:
     finally:
         uninstrument()
         provider.shutdown()
-
-
-@pytest.fixture(params=STORE_KINDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    made = open_store(request.param, request, tmp_path)
-    yield made
-    made.close()
 
 
 @pytest.fixture
