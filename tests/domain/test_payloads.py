@@ -111,6 +111,11 @@ def test_attaching_is_idempotent_and_refuses_a_different_schema() -> None:
         TOPICS.attach_schema(COMPLETION, CourseCompletion)
     with pytest.raises(UnknownTopic):
         catalog.attach_schema("course/nothing/create", CourseCompletion)
+    schema = {"type": "object", "properties": {"score": {"type": "number"}}}
+    typed = catalog.attach_schema("credits/credit/create", schema=dict(schema))
+    assert catalog.attach_schema("credits/credit/create", schema=dict(schema)) is typed
+    with pytest.raises(TopicConflict, match="payload JsonSchema"):
+        catalog.attach_schema("credits/credit/create", schema={**schema, "required": ["score"]})
 
 
 @pytest.mark.parametrize(

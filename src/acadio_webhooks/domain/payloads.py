@@ -72,6 +72,23 @@ class PayloadSchema(ABC):
     def json_schema(self) -> dict[str, Any]:
         """The JSON Schema (draft 2020-12) of the data as sent; references point into ``$defs``."""
 
+    @abstractmethod
+    def _source(self) -> object:
+        """What data is checked against (the model, the document): with the version and the
+        example, what makes two schemas equal."""
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PayloadSchema) or type(other) is not type(self):
+            return NotImplemented
+        return (self._source(), self.version, self.example) == (
+            other._source(),
+            other.version,
+            other.example,
+        )
+
+    def __hash__(self) -> int:
+        return hash((repr(self._source()), self.version))
+
     def _mismatch(self, problems: dict[str, str]) -> PayloadMismatch:
         return PayloadMismatch(self.topic, f"{self.name} v{self.version}", problems)
 
@@ -111,17 +128,8 @@ class ModelSchema(PayloadSchema):
     def json_schema(self) -> dict[str, Any]:
         return self.model.model_json_schema(mode="serialization")
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, ModelSchema):
-            return NotImplemented
-        return (self.model, self.version, self.example) == (
-            other.model,
-            other.version,
-            other.example,
-        )
-
-    def __hash__(self) -> int:
-        return hash((self.model, self.version))
+    def _source(self) -> object:
+        return self.model
 
     def __repr__(self) -> str:
         return f"ModelSchema({self.model.__qualname__}, version={self.version})"
@@ -187,17 +195,8 @@ class JsonSchema(PayloadSchema):
     def json_schema(self) -> dict[str, Any]:
         return dict(self._schema)
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, JsonSchema):
-            return NotImplemented
-        return (self._schema, self.version, self.example) == (
-            other._schema,
-            other.version,
-            other.example,
-        )
-
-    def __hash__(self) -> int:
-        return hash((repr(self._schema), self.version))
+    def _source(self) -> object:
+        return self._schema
 
     def __repr__(self) -> str:
         return f"JsonSchema({self.name!r}, version={self.version})"
