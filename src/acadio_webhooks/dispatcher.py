@@ -17,212 +17,24 @@ then deliver at least once, retrying on the policy's schedule.
 
 from __future__ import annotations
 
-import os
-import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio.to_thread
 
 from acadio_webhooks._async_outbox import async_host_connection, run_joined
-from acadio_webhooks._emitter import Emitter, NewEvent
-from acadio_webhooks.domain.core import DEFAULT_MAX_PAYLOAD_BYTES, DeliveryPolicy, plan_event
-from acadio_webhooks.domain.endpoints import EndpointPolicy
-from acadio_webhooks.domain.ids import new_id
-from acadio_webhooks.domain.models import Attempt, Delivery, DeliveryStatus, Event
+from acadio_webhooks._emitter import NewEvent
+from acadio_webhooks._host import DispatcherBase, delivery_query, tallied
+from acadio_webhooks.domain.models import Attempt, Delivery, Event
 from acadio_webhooks.domain.payloads import EventData
-from acadio_webhooks.domain.retention import PruneReport, prune_cutoff
-from acadio_webhooks.domain.topics import TOPICS, TopicCatalog
-from acadio_webhooks.errors import NotFound, UnknownTopic
+from acadio_webhooks.domain.retention import PruneReport
 from acadio_webhooks.event_loop import EventLoopName
-from acadio_webhooks.integrations import Integrations
-from acadio_webhooks.observability import DeliveryMetrics
-from acadio_webhooks.ports.clock import Clock, SystemClock
-from acadio_webhooks.ports.notifier import Notifier
-from acadio_webhooks.ports.resolver import Resolver
-from acadio_webhooks.ports.storage import DeliveryQuery, Page, Store
+from acadio_webhooks.ports.storage import DeliveryQuery, Page
 from acadio_webhooks.ports.transport import AsyncTransport, Transport
-from acadio_webhooks.worker import (
-    AsyncWorker,
-    DrainReport,
-    SyncWorker,
-    WorkerSettings,
-    WorkerThread,
-)
-
-if TYPE_CHECKING:
-    from acadio_webhooks.adapters.storage.sql.wakeup import PostgresWakeup
+from acadio_webhooks.worker import AsyncWorker, DrainReport, SyncWorker, WorkerThread
 
 __all__ = ["Dispatcher", "AsyncDispatcher", "NewEvent"]
-
-_PRUNED_HINT = ": unknown, or pruned with its event's history"
-_TEST_DATA = {"test": True, "message": "A test event sent from the webhooks settings."}
-
-
-def _tallied(
-    total: PruneReport, batch: PruneReport, progress: Callable[[PruneReport], None] | None
-) -> PruneReport:
-    """The running total of a prune, told to ``progress`` after each batch."""
-    total += batch
-    if progress is not None:
-        progress(total)
-    return total
-
-
-class _Host:
-    """Everything both dispatchers share; all of it sync (the async twin runs it in a thread)."""
-
-    def __init__(
-        self,
-        store: Store | str | os.PathLike[str],
-        *,
-        catalog: TopicCatalog | None,
-        clock: Clock | None,
-        policy: DeliveryPolicy | None,
-        endpoint_policy: EndpointPolicy | None,
-        resolver: Resolver | None,
-        notifier: Notifier | None,
-        settings: WorkerSettings | None,
-        max_payload_bytes: int,
-    ) -> None:
-        if isinstance(store, (str, os.PathLike)):
-            from acadio_webhooks.adapters.storage import open_store
-
-            store = open_store(store)
-        self.store: Store = store
-        if resolver is None:
-            from acadio_webhooks.adapters.resolver import SystemResolver
-
-            resolver = SystemResolver()
-        self.catalog = catalog or TOPICS
-        self.clock = clock or SystemClock()
-        self.policy = policy or DeliveryPolicy()
-        self.endpoint_policy = endpoint_policy or EndpointPolicy()
-        self.resolver = resolver
-        self.notifier = notifier
-        self.settings = settings or WorkerSettings()
-        self.max_payload_bytes = max_payload_bytes
-        self.metrics = DeliveryMetrics()
-        self.integrations = Integrations(
-            self.store,
-            catalog=self.catalog,
-            clock=self.clock,
-            endpoint_policy=self.endpoint_policy,
-            resolver=resolver,
-        )
-        self.wakers: list[AsyncWorker | WorkerThread] = []
-        self.emitter = Emitter(
-            self.store,
-            catalog=self.catalog,
-            clock=self.clock,
-            max_payload_bytes=max_payload_bytes,
-            wake=self.wake_workers,
-        )
-        self._listener_lock = threading.Lock()
-        self._listener: PostgresWakeup | None = None
-        self._listener_checked = False
-
-    def listen(self, wake: Callable[[], None]) -> None:
-        """Call ``wake`` when the store announces due deliveries (PostgreSQL ``NOTIFY``):
-        emits of other processes and machines then wake this process's workers at once.
-        Other stores announce nothing; their workers poll."""
-        with self._listener_lock:
-            if not self._listener_checked:
-                self._listener_checked = True
-                from acadio_webhooks.adapters.storage.sql.wakeup import wakeup_for
-
-                self._listener = wakeup_for(self.store)
-                if self._listener is not None:
-                    self._listener.start()
-            if self._listener is not None:
-                self._listener.add(wake)
-
-    def unlisten(self, wake: Callable[[], None]) -> None:
-        """Stop calling ``wake`` on the store's announcements."""
-        if self._listener is not None:
-            self._listener.remove(wake)
-
-    def stop_listening(self) -> None:
-        """Stop the notification listener, if one was started."""
-        with self._listener_lock:
-            if self._listener is not None:
-                self._listener.stop()
-                self._listener = None
-            self._listener_checked = False
-
-    def wake_workers(self) -> None:
-        """Tell this process's workers that deliveries became due."""
-        for worker in self.wakers:
-            worker.wake()
-
-    def send_test_event(self, subscription_id: str, topic: str | None) -> str:
-        subscription = self.store.get_subscription(subscription_id)
-        integration = self.store.get_integration(subscription.integration_id)
-        matching = self.catalog.matching(subscription.pattern)
-        chosen = self.catalog[topic] if topic else (matching[0] if matching else None)
-        if chosen is None:
-            raise UnknownTopic(subscription.pattern)
-        now = self.clock.now()
-        data: Mapping[str, Any] = _TEST_DATA
-        if chosen.payload is not None:
-            if chosen.payload.example is not None:
-                # What the topic's schema promises, as its example shows it: a typed receiver
-                # takes it as it takes real events.
-                data = chosen.payload.example
-            else:
-                # Nothing that fits the schema to send: the plain test object, unchecked.
-                chosen = replace(chosen, payload=None)
-        planned = plan_event(
-            topic=chosen,
-            data=data,
-            tenant=integration.tenant,
-            occurred_at=now,
-            routes=[(subscription.id, integration.id)],
-            dedup_key=f"test:{new_id('tst')}" if chosen.once_per_day else None,
-            max_payload_bytes=self.max_payload_bytes,
-        )
-        self.store.enqueue(planned.event, planned.deliveries)
-        self.wake_workers()
-        return planned.event.id
-
-    def resend(self, delivery_id: str) -> Delivery:
-        try:
-            delivery = self.store.resend(delivery_id, now=self.clock.now())
-        except NotFound as exc:
-            if exc.kind != "delivery":
-                raise
-            raise NotFound("delivery", delivery_id, hint=_PRUNED_HINT) from None
-        self.wake_workers()
-        return delivery
-
-    def prune(self, older_than: timedelta, dry_run: bool, batch_size: int) -> Iterator[PruneReport]:
-        cutoff = prune_cutoff(self.clock.now(), older_than)
-        return self.store.prune(cutoff, limit=batch_size, dry_run=dry_run)
-
-    def resend_failed(self, integration_id: str, since: datetime) -> int:
-        count = self.store.resend_failed(integration_id, since=since, now=self.clock.now())
-        self.wake_workers()
-        return count
-
-    def worker_options(self) -> dict[str, Any]:
-        return {
-            "clock": self.clock,
-            "policy": self.policy,
-            "settings": self.settings,
-            "notifier": self.notifier,
-            "metrics": self.metrics,
-        }
-
-
-def _query(query: DeliveryQuery | None, filters: dict[str, Any]) -> DeliveryQuery:
-    if query is not None and filters:
-        raise TypeError("pass either a DeliveryQuery or keyword filters, not both")
-    if "status" in filters and isinstance(filters["status"], str):
-        filters["status"] = DeliveryStatus(filters["status"])
-    return query or DeliveryQuery(**filters)
-
 
 _HOST_DOC = """
     Parameters (shared by both twins):
@@ -245,63 +57,10 @@ _HOST_DOC = """
 """
 
 
-class Dispatcher:
+class Dispatcher(DispatcherBase[Transport]):
     """The sync dispatcher: for Django, Flask and other sync hosts."""
 
     __doc__ = (__doc__ or "") + _HOST_DOC
-
-    def __init__(
-        self,
-        store: Store | str | os.PathLike[str],
-        *,
-        catalog: TopicCatalog | None = None,
-        clock: Clock | None = None,
-        policy: DeliveryPolicy | None = None,
-        endpoint_policy: EndpointPolicy | None = None,
-        resolver: Resolver | None = None,
-        transport: Transport | None = None,
-        notifier: Notifier | None = None,
-        settings: WorkerSettings | None = None,
-        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
-    ) -> None:
-        self._host = _Host(
-            store,
-            catalog=catalog,
-            clock=clock,
-            policy=policy,
-            endpoint_policy=endpoint_policy,
-            resolver=resolver,
-            notifier=notifier,
-            settings=settings,
-            max_payload_bytes=max_payload_bytes,
-        )
-        self._transport = transport
-        self._threads: list[WorkerThread] = []
-
-    @property
-    def store(self) -> Store:
-        """The store this dispatcher writes to."""
-        return self._host.store
-
-    @property
-    def integrations(self) -> Integrations:
-        """The admin flow: install, subscribe, rotate secrets, deactivate."""
-        return self._host.integrations
-
-    @property
-    def metrics(self) -> DeliveryMetrics:
-        """Counters of every attempt this dispatcher's workers settled."""
-        return self._host.metrics
-
-    @property
-    def catalog(self) -> TopicCatalog:
-        """The topics this dispatcher emits and checks subscription patterns against."""
-        return self._host.catalog
-
-    @property
-    def clock(self) -> Clock:
-        """The clock this dispatcher reads (the system clock unless one was given)."""
-        return self._host.clock
 
     def emit(
         self,
@@ -403,7 +162,7 @@ class Dispatcher:
         """
         total = PruneReport(dry_run=dry_run)
         for batch in self._host.prune(older_than, dry_run, batch_size):
-            total = _tallied(total, batch, progress)
+            total = tallied(total, batch, progress)
         return total
 
     def erase(
@@ -429,16 +188,14 @@ class Dispatcher:
         :meth:`~acadio_webhooks.integrations.Integrations.deactivate`).
         """
         total = PruneReport(dry_run=dry_run)
-        batches = self._host.store.erase(
-            subject=subject, tenant=tenant, limit=batch_size, dry_run=dry_run
-        )
+        batches = self._host.erase(subject, tenant, dry_run, batch_size)
         for batch in batches:
-            total = _tallied(total, batch, progress)
+            total = tallied(total, batch, progress)
         return total
 
     def deliveries(self, query: DeliveryQuery | None = None, **filters: Any) -> Page[Delivery]:
         """List deliveries, newest first: a ``DeliveryQuery`` or its fields as keywords."""
-        return self._host.store.list_deliveries(_query(query, filters))
+        return self._host.store.list_deliveries(delivery_query(query, filters))
 
     def delivery(self, delivery_id: str) -> Delivery:
         """One delivery, or ``NotFound``."""
@@ -493,7 +250,6 @@ class Dispatcher:
             return AsyncWorker(host.store, chosen, **host.worker_options())
 
         thread = WorkerThread(make_worker, event_loop=event_loop).start()
-        self._threads.append(thread)
         host.wakers.append(thread)
         host.listen(thread.wake)
         return thread
@@ -501,10 +257,9 @@ class Dispatcher:
     def close(self) -> None:
         """Stop worker threads, close the transport and the store."""
         self._host.stop_listening()
-        for thread in self._threads:
+        for thread in [waker for waker in self._host.wakers if isinstance(waker, WorkerThread)]:
             thread.stop()
             self._host.wakers.remove(thread)
-        self._threads.clear()
         if self._transport is not None:
             self._transport.close()
         self._host.store.close()
@@ -525,7 +280,7 @@ class Dispatcher:
         return self._transport
 
 
-class AsyncDispatcher:
+class AsyncDispatcher(DispatcherBase[AsyncTransport]):
     """The async dispatcher: for FastAPI, Starlette and other asyncio hosts.
 
     Same methods as :class:`Dispatcher`, awaited. Store calls run in a worker thread, so the
@@ -534,58 +289,6 @@ class AsyncDispatcher:
     """
 
     __doc__ = (__doc__ or "") + _HOST_DOC
-
-    def __init__(
-        self,
-        store: Store | str | os.PathLike[str],
-        *,
-        catalog: TopicCatalog | None = None,
-        clock: Clock | None = None,
-        policy: DeliveryPolicy | None = None,
-        endpoint_policy: EndpointPolicy | None = None,
-        resolver: Resolver | None = None,
-        transport: AsyncTransport | None = None,
-        notifier: Notifier | None = None,
-        settings: WorkerSettings | None = None,
-        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
-    ) -> None:
-        self._host = _Host(
-            store,
-            catalog=catalog,
-            clock=clock,
-            policy=policy,
-            endpoint_policy=endpoint_policy,
-            resolver=resolver,
-            notifier=notifier,
-            settings=settings,
-            max_payload_bytes=max_payload_bytes,
-        )
-        self._transport = transport
-
-    @property
-    def store(self) -> Store:
-        """The store this dispatcher writes to."""
-        return self._host.store
-
-    @property
-    def integrations(self) -> Integrations:
-        """The admin flow (sync methods: call them from a thread or at start-up)."""
-        return self._host.integrations
-
-    @property
-    def metrics(self) -> DeliveryMetrics:
-        """Counters of every attempt this dispatcher's workers settled."""
-        return self._host.metrics
-
-    @property
-    def catalog(self) -> TopicCatalog:
-        """The topics this dispatcher emits and checks subscription patterns against."""
-        return self._host.catalog
-
-    @property
-    def clock(self) -> Clock:
-        """The clock this dispatcher reads (the system clock unless one was given)."""
-        return self._host.clock
 
     async def emit(
         self,
@@ -664,7 +367,7 @@ class AsyncDispatcher:
         batches = self._host.prune(older_than, dry_run, batch_size)
         total = PruneReport(dry_run=dry_run)
         while (batch := await anyio.to_thread.run_sync(next, batches, None)) is not None:
-            total = _tallied(total, batch, progress)
+            total = tallied(total, batch, progress)
         return total
 
     async def erase(
@@ -678,19 +381,17 @@ class AsyncDispatcher:
     ) -> PruneReport:
         """See :meth:`Dispatcher.erase`; each batch runs in a worker thread, and cancelling
         stops between batches."""
-        batches = self._host.store.erase(
-            subject=subject, tenant=tenant, limit=batch_size, dry_run=dry_run
-        )
+        batches = self._host.erase(subject, tenant, dry_run, batch_size)
         total = PruneReport(dry_run=dry_run)
         while (batch := await anyio.to_thread.run_sync(next, batches, None)) is not None:
-            total = _tallied(total, batch, progress)
+            total = tallied(total, batch, progress)
         return total
 
     async def deliveries(
         self, query: DeliveryQuery | None = None, **filters: Any
     ) -> Page[Delivery]:
         """See :meth:`Dispatcher.deliveries`."""
-        resolved = _query(query, filters)
+        resolved = delivery_query(query, filters)
         return await anyio.to_thread.run_sync(self._host.store.list_deliveries, resolved)
 
     async def delivery(self, delivery_id: str) -> Delivery:
