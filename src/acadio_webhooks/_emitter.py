@@ -2,7 +2,7 @@
 (the async one calls it from a worker thread, as it does every store call).
 
 One emit, or one ``emit_many`` batch, is one call of
-:meth:`~acadio_webhooks.ports.storage.Store.enqueue_routed`, so one transaction:
+:meth:`~acadio_webhooks.ports.storage.outbox.Outbox.enqueue_routed`, so one transaction:
 
 1. every event is validated and serialised first (nothing is stored if one is bad);
 2. in the transaction, the store reads the routing revision; the per-tenant pattern indexes
@@ -33,7 +33,7 @@ from acadio_webhooks.errors import InvalidPattern, InvalidPayload, InvalidTopic,
 from acadio_webhooks.observability import _hooks
 from acadio_webhooks.observability._hooks import EmitTrace
 from acadio_webhooks.ports.clock import Clock
-from acadio_webhooks.ports.storage import Route, RoutingView, Store
+from acadio_webhooks.ports.storage import Outbox, Route, RoutingView
 
 __all__ = ["NewEvent", "Emitter"]
 
@@ -143,7 +143,7 @@ class Emitter:
 
     def __init__(
         self,
-        store: Store,
+        store: Outbox,
         *,
         catalog: TopicCatalog,
         clock: Clock,

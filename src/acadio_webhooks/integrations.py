@@ -35,7 +35,7 @@ from acadio_webhooks.errors import (
 )
 from acadio_webhooks.ports.clock import Clock
 from acadio_webhooks.ports.resolver import Resolver
-from acadio_webhooks.ports.storage import Store
+from acadio_webhooks.ports.storage import Registry
 
 __all__ = ["Integrations", "Unchanged", "DEFAULT_ROTATION_OVERLAP"]
 
@@ -88,7 +88,7 @@ class Integrations:
 
     def __init__(
         self,
-        store: Store,
+        store: Registry,
         *,
         catalog: TopicCatalog,
         clock: Clock,

@@ -6,7 +6,7 @@ when a delivery fails for good and when an endpoint starts failing, is disabled 
 (:func:`~acadio_webhooks.domain.notices.plan_notices`). Call :meth:`NotificationFlusher.flush`
 every minute or so, for instance from the delivery worker's loop, in as many threads and
 processes as you like: each flush first takes the store's named lease :data:`NOTICE_LEASE`
-(:meth:`~acadio_webhooks.ports.storage.Store.acquire_lease`), so one flusher mails at a time
+(:meth:`~acadio_webhooks.ports.storage.leases.Leases.acquire_lease`), so one flusher mails at a time
 and the others return at once. The holder renews the lease before each e-mail and stops if it
 lost it; a flusher that dies holding it delays the notices by at most the lease duration.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from acadio_webhooks._lease_owner import LeaseOwner
 from acadio_webhooks.domain.notices import (
@@ -30,9 +31,15 @@ from acadio_webhooks.errors import NotFound, NotificationError, StorageError
 from acadio_webhooks.observability import DeliveryMetrics
 from acadio_webhooks.ports.clock import Clock, SystemClock
 from acadio_webhooks.ports.notifier import Notifier
-from acadio_webhooks.ports.storage import Store
+from acadio_webhooks.ports.storage import Leases, NoticeQueue, Registry
 
-__all__ = ["NOTICE_LEASE", "DEFAULT_NOTICE_LEASE", "NotificationFlusher"]
+__all__ = ["NOTICE_LEASE", "DEFAULT_NOTICE_LEASE", "NoticeStore", "NotificationFlusher"]
+
+
+class NoticeStore(NoticeQueue, Leases, Registry, Protocol):
+    """The store roles a flusher uses: the queued notices, a lease so that a fleet mails
+    each once, and the registry for the integration's contact address."""
+
 
 _log = logging.getLogger("acadio_webhooks.notify")
 
@@ -85,7 +92,7 @@ class NotificationFlusher:
 
     def __init__(
         self,
-        store: Store,
+        store: NoticeStore,
         notifier: Notifier,
         *,
         clock: Clock | None = None,

@@ -1,7 +1,7 @@
 """Pruning by itself: a worker (or a Celery beat task) deletes history past the retention period.
 
 :class:`Pruner` runs the store's batched prune
-(:meth:`~acadio_webhooks.ports.storage.Store.prune`) under the store's named lease
+(:meth:`~acadio_webhooks.ports.storage.retention.Retention.prune`) under the store's named lease
 :data:`PRUNE_LEASE`, taken for ``interval``: while one pruner holds it, every other pruner
 sharing the store (threads, processes, hosts) returns at once, so a fleet prunes once per
 interval, whichever worker gets there first, and a worker restarted meanwhile does not prune
@@ -15,13 +15,15 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Protocol
 
 from acadio_webhooks._lease_owner import LeaseOwner
 from acadio_webhooks.domain.retention import PruneReport, prune_cutoff
 from acadio_webhooks.ports.clock import Clock, SystemClock
-from acadio_webhooks.ports.storage import Store
+from acadio_webhooks.ports.storage import Leases, Retention
 
 __all__ = [
+    "PruneStore",
     "PRUNE_LEASE",
     "DEFAULT_RETENTION",
     "DEFAULT_PRUNE_INTERVAL",
@@ -30,6 +32,11 @@ __all__ = [
 ]
 
 _log = logging.getLogger("acadio_webhooks.pruning")
+
+
+class PruneStore(Retention, Leases, Protocol):
+    """The store roles a pruner uses: retention, and a lease so that a fleet prunes once."""
+
 
 PRUNE_LEASE = "acadio_webhooks.prune"
 """The name of the store lease a pruner holds from one prune to the next."""
@@ -72,7 +79,7 @@ class Pruner:
 
     def __init__(
         self,
-        store: Store,
+        store: PruneStore,
         *,
         retention: timedelta,
         clock: Clock | None = None,

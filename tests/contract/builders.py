@@ -20,6 +20,7 @@ from acadio_webhooks.domain.models import (
     SigningSecret,
     Subscription,
 )
+from acadio_webhooks.ports.storage import Store
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
 SECRET = "whsec-never-show-this-0123456789"
@@ -148,3 +149,19 @@ def notification(
         delivery_id=item.delivery_id,
         detail="503 service unavailable",
     )
+
+
+def enqueue_one(
+    store: Store, sub: Subscription, *, created: float = 0, due: float | None = None
+) -> Delivery:
+    """Store one event with one delivery to ``sub``; return the delivery."""
+    owner = store.get_integration(sub.integration_id)
+    evt = event(owner.tenant, created=created)
+    dlv = delivery(evt, sub, due=due)
+    assert store.enqueue(evt, [dlv]) is True
+    return dlv
+
+
+def claim(store: Store, seconds: float, *, owner: str = "w1", limit: int = 10) -> list[WorkItem]:
+    """Claim up to ``limit`` deliveries due ``seconds`` after ``T0``, for ``owner``."""
+    return store.claim(now=at(seconds), limit=limit, owner=owner, lease=LEASE)

@@ -22,8 +22,9 @@ These tasks are registered on the host's app:
   takes more, so one endpoint's backlog delays another's events by at most a round.
   Beat, kicks and notifications start a chain when none runs (otherwise they return at
   once). Messages carry delivery ids only: no payloads, no secrets in the broker.
-* ``acadio_webhooks.attempt`` — first :meth:`~acadio_webhooks.ports.storage.Store.take` s the
-  leases from the pump (so of two copies of one message, only one finds work), then makes
+* ``acadio_webhooks.attempt`` — first takes
+  (:meth:`~acadio_webhooks.ports.storage.DeliveryQueue.take`) the leases from the pump (so
+  of two copies of one message, only one finds work), then makes
   the attempts (``concurrency`` at once with the default async transport; see
   :mod:`acadio_webhooks.celery._senders`) and settles them through the same delivery core as
   the workers (:func:`~acadio_webhooks.domain.core.prepare`,

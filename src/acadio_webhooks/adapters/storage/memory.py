@@ -580,7 +580,7 @@ class MemoryStore:
     def prune(
         self, before: datetime, *, limit: int = 500, dry_run: bool = False
     ) -> Iterator[PruneReport]:
-        """See :meth:`acadio_webhooks.ports.storage.Store.prune`."""
+        """See :meth:`acadio_webhooks.ports.storage.Retention.prune`."""
         check_prune(before, limit)
         return self._pruned(before, limit, dry_run)
 
@@ -659,7 +659,7 @@ class MemoryStore:
         limit: int = 500,
         dry_run: bool = False,
     ) -> Iterator[PruneReport]:
-        """See :meth:`acadio_webhooks.ports.storage.Store.erase`."""
+        """See :meth:`acadio_webhooks.ports.storage.Retention.erase`."""
         check_erase(subject, tenant, limit)
         return self._erased(subject, tenant, limit, dry_run)
 

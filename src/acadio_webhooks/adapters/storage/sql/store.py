@@ -598,7 +598,7 @@ class SqlStore:
     def prune(
         self, before: datetime, *, limit: int = 500, dry_run: bool = False
     ) -> Iterator[PruneReport]:
-        """See :meth:`acadio_webhooks.ports.storage.Store.prune`."""
+        """See :meth:`acadio_webhooks.ports.storage.Retention.prune`."""
         _common.check_prune(before, limit)
         return self._pruned(before, limit, dry_run)
 
@@ -625,7 +625,7 @@ class SqlStore:
         limit: int = 500,
         dry_run: bool = False,
     ) -> Iterator[PruneReport]:
-        """See :meth:`acadio_webhooks.ports.storage.Store.erase`."""
+        """See :meth:`acadio_webhooks.ports.storage.Retention.erase`."""
         _common.check_erase(subject, tenant, limit)
         return self._erased(subject, tenant, limit, dry_run)
 
