@@ -33,19 +33,15 @@ import aiohttp
 import aiohttp.payload
 from aiohttp.abc import AbstractResolver, AbstractStreamWriter
 
-from acadio_webhooks.adapters.resolver import SystemResolver
+from acadio_webhooks.adapters.transport._base import TransportBase
 from acadio_webhooks.adapters.transport._common import (
     DEFAULT_EXCERPT_BYTES,
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUTS,
-    BodyCollector,
     TransportTimeouts,
     checked_addresses_async,
     classify_error,
     error_result,
-    response_result,
-    url_checker,
-    validate_limits,
 )
 from acadio_webhooks.adapters.transport._progress import (
     Phase,
@@ -57,7 +53,7 @@ from acadio_webhooks.adapters.transport._progress import (
 from acadio_webhooks.domain.endpoints import EndpointPolicy
 from acadio_webhooks.domain.messages import ErrorKind, OutboundRequest, TransportResult
 from acadio_webhooks.errors import InvalidEndpoint, ResolutionError
-from acadio_webhooks.ports.clock import Clock, SystemClock
+from acadio_webhooks.ports.clock import Clock
 from acadio_webhooks.ports.resolver import Resolver
 
 if TYPE_CHECKING:
@@ -205,7 +201,7 @@ class _PinningResolver(AbstractResolver):
         """Nothing to release: the injected resolver owns no connection."""
 
 
-class AiohttpTransport:
+class AiohttpTransport(TransportBase):
     """Sends webhooks with aiohttp (:class:`~acadio_webhooks.ports.transport.AsyncTransport`).
 
     Options (all keyword-only, all optional) mean what they mean for
@@ -227,19 +223,18 @@ class AiohttpTransport:
         ssl_context: ssl.SSLContext | None = None,
         clock: Clock | None = None,
     ) -> None:
-        validate_limits(max_response_bytes, excerpt_bytes)
-        self.policy = policy if policy is not None else EndpointPolicy()
-        self.resolver = resolver if resolver is not None else SystemResolver()
-        self.timeouts = timeouts
-        self._max_response_bytes = max_response_bytes
-        self._excerpt_bytes = excerpt_bytes
+        super().__init__(
+            policy=policy,
+            resolver=resolver,
+            timeouts=timeouts,
+            max_response_bytes=max_response_bytes,
+            excerpt_bytes=excerpt_bytes,
+            clock=clock,
+        )
         self._max_connections = max_connections
         self._keepalive_expiry = keepalive_expiry
         self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
-        self._clock: Clock = clock if clock is not None else SystemClock()
-        self._check_url = url_checker(self.policy)
         self._session: aiohttp.ClientSession | None = None
-        self._closed = False
 
     def _open_session(self) -> aiohttp.ClientSession:
         connector = _TrackingConnector(
@@ -264,9 +259,7 @@ class AiohttpTransport:
 
     async def send(self, request: OutboundRequest) -> TransportResult:
         """Make one attempt; never raises for what the endpoint or network does."""
-        if self._closed:
-            raise RuntimeError("AiohttpTransport.send() called after close()")
-        started = time.perf_counter()
+        started = self._start()
         if self._session is None:
             self._session = self._open_session()
         try:
@@ -293,19 +286,14 @@ class AiohttpTransport:
             allow_redirects=False,
         ) as response:
             advance(Phase.READING_BODY)
-            body = BodyCollector(self._max_response_bytes, self._excerpt_bytes)
+            body = self._new_body()
             read = response.content.readany
             while chunk := await read():
                 if not body.feed(chunk):
                     break
             headers: Any = response.headers
-            return response_result(
-                status_code=response.status,
-                location=headers.get("Location"),
-                retry_after=headers.get("Retry-After"),
-                body=body,
-                duration=time.perf_counter() - started,
-                clock=self._clock,
+            return self._response(
+                response.status, headers.get("Location"), headers.get("Retry-After"), body, started
             )
 
     async def close(self) -> None:
@@ -320,6 +308,3 @@ class AiohttpTransport:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
-
-    def __repr__(self) -> str:
-        return f"AiohttpTransport(policy={self.policy!r}, resolver={self.resolver!r})"

@@ -50,7 +50,7 @@ import httpcore
 import httpx
 import sniffio
 
-from acadio_webhooks.adapters.resolver import SystemResolver
+from acadio_webhooks.adapters.transport._base import TransportBase
 from acadio_webhooks.adapters.transport._common import (
     DEFAULT_EXCERPT_BYTES,
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -63,9 +63,6 @@ from acadio_webhooks.adapters.transport._common import (
     checked_addresses_within,
     classify_error,
     error_result,
-    response_result,
-    url_checker,
-    validate_limits,
 )
 from acadio_webhooks.adapters.transport._progress import (
     Phase,
@@ -76,7 +73,7 @@ from acadio_webhooks.adapters.transport._progress import (
 from acadio_webhooks.domain.endpoints import EndpointPolicy
 from acadio_webhooks.domain.messages import ErrorKind, OutboundRequest, TransportResult
 from acadio_webhooks.errors import InvalidEndpoint
-from acadio_webhooks.ports.clock import Clock, SystemClock
+from acadio_webhooks.ports.clock import Clock
 from acadio_webhooks.ports.resolver import Resolver
 
 __all__ = ["HttpxTransport", "AsyncHttpxTransport", "classify_httpx_error"]
@@ -304,7 +301,7 @@ def _install_pool(transport: HttpxTransportT, pool: PoolT) -> HttpxTransportT:
 _parsed_url = functools.lru_cache(maxsize=4096)(httpx.URL)
 
 
-class _HttpxTransportBase(typing.Generic[HttpxTransportT]):
+class _HttpxTransportBase(TransportBase, typing.Generic[HttpxTransportT]):
     """Configuration and the pure steps around one attempt, shared by the two twins."""
 
     def __init__(
@@ -321,12 +318,14 @@ class _HttpxTransportBase(typing.Generic[HttpxTransportT]):
         ssl_context: ssl.SSLContext | None = None,
         clock: Clock | None = None,
     ) -> None:
-        validate_limits(max_response_bytes, excerpt_bytes)
-        self.policy = policy if policy is not None else EndpointPolicy()
-        self.resolver = resolver if resolver is not None else SystemResolver()
-        self.timeouts = timeouts
-        self._max_response_bytes = max_response_bytes
-        self._excerpt_bytes = excerpt_bytes
+        super().__init__(
+            policy=policy,
+            resolver=resolver,
+            timeouts=timeouts,
+            max_response_bytes=max_response_bytes,
+            excerpt_bytes=excerpt_bytes,
+            clock=clock,
+        )
         self._ssl_context = ssl_context if ssl_context is not None else httpx.create_ssl_context()
         self._pool_options: dict[str, typing.Any] = {
             "ssl_context": self._ssl_context,
@@ -334,8 +333,6 @@ class _HttpxTransportBase(typing.Generic[HttpxTransportT]):
             "max_keepalive_connections": connections_per_pool,
             "keepalive_expiry": keepalive_expiry,
         }
-        self._clock: Clock = clock if clock is not None else SystemClock()
-        self._check_url = url_checker(self.policy)
         self._timeout_extension = {
             "connect": timeouts.connect,
             "read": timeouts.read,
@@ -345,15 +342,9 @@ class _HttpxTransportBase(typing.Generic[HttpxTransportT]):
         pool_count = max(1, -(-max_connections // connections_per_pool))
         self._picker = ShardPicker(pool_count, connections_per_pool)
         self._transports: list[HttpxTransportT] = [self._new_transport() for _ in range(pool_count)]
-        self._closed = False
 
     def _new_transport(self) -> HttpxTransportT:
         raise NotImplementedError
-
-    def _start(self) -> float:
-        if self._closed:
-            raise RuntimeError(f"{type(self).__name__}.send() called after close()")
-        return time.perf_counter()
 
     def _home_pool(self, request: OutboundRequest) -> int:
         """Check the URL against the policy; the endpoint's home pool for the picker."""
@@ -370,26 +361,20 @@ class _HttpxTransportBase(typing.Generic[HttpxTransportT]):
             extensions={"timeout": self._timeout_extension},
         )
 
-    def _new_body(self) -> BodyCollector:
-        return BodyCollector(self._max_response_bytes, self._excerpt_bytes)
-
     def _result(
         self, response: httpx.Response, body: BodyCollector, started: float
     ) -> TransportResult:
-        return response_result(
-            status_code=response.status_code,
-            location=response.headers.get("location"),
-            retry_after=response.headers.get("retry-after"),
-            body=body,
-            duration=time.perf_counter() - started,
-            clock=self._clock,
+        headers = response.headers
+        return self._response(
+            response.status_code,
+            headers.get("location"),
+            headers.get("retry-after"),
+            body,
+            started,
         )
 
     def _failure(self, exc: BaseException, started: float) -> TransportResult:
         return error_result(classify_httpx_error(exc), exc, time.perf_counter() - started)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(policy={self.policy!r}, resolver={self.resolver!r})"
 
 
 class HttpxTransport(_HttpxTransportBase[httpx.HTTPTransport]):
