@@ -133,6 +133,20 @@ def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
 
 
+def add_command(
+    commands: Any, name: str, summary: str, description: str
+) -> argparse.ArgumentParser:
+    """Add the subcommand ``name`` to ``commands`` (argparse's subparsers): ``summary`` in the
+    list of commands, ``description`` (examples included) in its own ``--help``, as written."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help=summary,
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
+
+
 def add_db_option(parser: argparse.ArgumentParser, *, nested: bool = False) -> None:
     """``--db URL``; on nested subcommands it may also follow the subcommand name."""
     parser.add_argument(

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from acadio_webhooks.cli._common import (
     EXIT_OK,
+    add_command,
     add_db_option,
     add_json_option,
     format_when,
@@ -44,11 +45,8 @@ _WIDE = 110  # columns needed to show every field of a delivery on one line
 
 def register(commands: Any) -> None:
     """Add ``deliveries`` and its subcommands."""
-    parser: argparse.ArgumentParser = commands.add_parser(
-        "deliveries",
-        help="list, inspect and re-send deliveries",
-        description=_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = add_command(
+        commands, "deliveries", "list, inspect and re-send deliveries", _DESCRIPTION
     )
     add_db_option(parser)
     actions = parser.add_subparsers(title="actions", dest="action", metavar="ACTION")

@@ -34,6 +34,7 @@ from rich.text import Text
 from acadio_webhooks.cli._common import (
     EXIT_FAILURE,
     EXIT_OK,
+    add_command,
     database_url,
     open_cli_store,
     plural,
@@ -103,12 +104,8 @@ examples:
 
 def register(commands: Any) -> None:
     """Add the ``demo`` subcommand."""
-    parser: argparse.ArgumentParser = commands.add_parser(
-        "demo",
-        help="run the main job locally: emit, deliver, verify, retry, e-mail (about 10 s)",
-        description=_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    summary = "run the main job locally: emit, deliver, verify, retry, e-mail (about 10 s)"
+    parser = add_command(commands, "demo", summary, _DESCRIPTION)
     parser.add_argument(
         "--db",
         metavar="PATH",

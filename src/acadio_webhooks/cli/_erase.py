@@ -9,6 +9,7 @@ from acadio_webhooks.cli._common import (
     EXIT_OK,
     EXIT_USAGE,
     CommandError,
+    add_command,
     add_db_option,
     add_json_option,
     opened_dispatcher,
@@ -34,12 +35,8 @@ examples:
 
 def register(commands: Any) -> None:
     """Add ``erase``."""
-    parser: argparse.ArgumentParser = commands.add_parser(
-        "erase",
-        help="delete every event of one subject or tenant (erasure requests)",
-        description=_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    summary = "delete every event of one subject or tenant (erasure requests)"
+    parser = add_command(commands, "erase", summary, _DESCRIPTION)
     add_db_option(parser)
     whose = parser.add_mutually_exclusive_group(required=True)
     whose.add_argument("--subject", metavar="S", help="the subject= given to emit")

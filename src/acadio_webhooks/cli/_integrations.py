@@ -11,6 +11,7 @@ from acadio_webhooks.cli._common import (
     EXIT_OK,
     EXIT_USAGE,
     CommandError,
+    add_command,
     add_db_option,
     add_json_option,
     format_when,
@@ -50,12 +51,8 @@ _INSECURE_HELP = (
 
 def register(commands: Any) -> None:
     """Add ``integrations`` and its subcommands."""
-    parser: argparse.ArgumentParser = commands.add_parser(
-        "integrations",
-        help="install, list, subscribe and deactivate integrations",
-        description=_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    summary = "install, list, subscribe and deactivate integrations"
+    parser = add_command(commands, "integrations", summary, _DESCRIPTION)
     add_db_option(parser)
     actions = parser.add_subparsers(title="actions", dest="action", metavar="ACTION")
     actions.required = True

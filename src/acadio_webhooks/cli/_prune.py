@@ -9,6 +9,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from acadio_webhooks.cli._common import (
     EXIT_OK,
+    add_command,
     add_db_option,
     add_json_option,
     opened_dispatcher,
@@ -38,11 +39,8 @@ examples:
 
 def register(commands: Any) -> None:
     """Add ``prune``."""
-    parser: argparse.ArgumentParser = commands.add_parser(
-        "prune",
-        help="delete delivery history older than a retention period",
-        description=_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = add_command(
+        commands, "prune", "delete delivery history older than a retention period", _DESCRIPTION
     )
     add_db_option(parser)
     parser.add_argument(

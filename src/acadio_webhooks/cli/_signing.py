@@ -21,6 +21,7 @@ from acadio_webhooks.cli._common import (
     EXIT_OK,
     EXIT_USAGE,
     CommandError,
+    add_command,
     add_json_option,
     add_secret_options,
     format_when,
@@ -60,12 +61,8 @@ examples:
 
 def register(commands: Any) -> None:
     """Add the ``sign`` and ``verify`` subcommands."""
-    sign: argparse.ArgumentParser = commands.add_parser(
-        "sign",
-        help="print the signature headers for a body (receiver debugging)",
-        description=_SIGN_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    sign_summary = "print the signature headers for a body (receiver debugging)"
+    sign = add_command(commands, "sign", sign_summary, _SIGN_DESCRIPTION)
     add_secret_options(sign)
     sign.add_argument("--body", required=True, metavar="FILE", help="the body ('-': stdin)")
     sign.add_argument("--topic", metavar="T", help="X-Acadio-Topic (default: the body's topic)")
@@ -79,12 +76,8 @@ def register(commands: Any) -> None:
     add_json_option(sign)
     sign.set_defaults(handler=run_sign)
 
-    verify: argparse.ArgumentParser = commands.add_parser(
-        "verify",
-        help="check a received request's signature and decode its event",
-        description=_VERIFY_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    verify_summary = "check a received request's signature and decode its event"
+    verify = add_command(commands, "verify", verify_summary, _VERIFY_DESCRIPTION)
     add_secret_options(verify)
     verify.add_argument("--body", required=True, metavar="FILE", help="the raw body ('-': stdin)")
     verify.add_argument(

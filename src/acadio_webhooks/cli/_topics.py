@@ -15,6 +15,7 @@ from acadio_webhooks.cli._common import (
     EXIT_OK,
     EXIT_USAGE,
     CommandError,
+    add_command,
     add_json_option,
     print_json,
     stdout_console,
@@ -39,11 +40,8 @@ examples:
 
 def register(commands: Any) -> None:
     """Add the ``topics`` subcommand."""
-    parser: argparse.ArgumentParser = commands.add_parser(
-        "topics",
-        help="list the topic catalog, optionally filtered by a pattern",
-        description=_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = add_command(
+        commands, "topics", "list the topic catalog, optionally filtered by a pattern", _DESCRIPTION
     )
     parser.add_argument(
         "--pattern",

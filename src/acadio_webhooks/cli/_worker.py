@@ -30,6 +30,7 @@ from acadio_webhooks.cli._common import (
     EXIT_OK,
     EXIT_USAGE,
     CommandError,
+    add_command,
     add_db_option,
     database_url,
     display_url,
@@ -73,12 +74,7 @@ examples:
 
 def register(commands: Any) -> None:
     """Add the ``worker`` subcommand."""
-    parser: argparse.ArgumentParser = commands.add_parser(
-        "worker",
-        help="deliver webhooks until SIGTERM/SIGINT",
-        description=_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(commands, "worker", "deliver webhooks until SIGTERM/SIGINT", _DESCRIPTION)
     add_db_option(parser)
     pacing = parser.add_argument_group("pacing")
     pacing.add_argument(
