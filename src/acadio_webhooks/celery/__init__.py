@@ -85,7 +85,8 @@ from acadio_webhooks.pruning import (
     DEFAULT_RETENTION,
     check_pruning_settings,
 )
-from acadio_webhooks.worker import WorkerSettings, _make_runner, _Runner
+from acadio_webhooks.worker._runner import _make_runner, _Runner
+from acadio_webhooks.worker.settings import WorkerSettings
 
 __all__ = ["CelerySettings", "CeleryDelivery"]
 

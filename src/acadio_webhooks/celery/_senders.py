@@ -19,7 +19,7 @@ from typing import Protocol
 
 from acadio_webhooks.domain.messages import Settlement, WorkItem
 from acadio_webhooks.ports.transport import AsyncTransport, Transport
-from acadio_webhooks.worker import _Runner
+from acadio_webhooks.worker._runner import _Runner
 
 __all__ = ["AsyncSender", "Sender", "SyncSender"]
 
