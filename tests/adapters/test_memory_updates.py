@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from acadio_webhooks.adapters.storage.memory import _updated
+from acadio_webhooks.adapters.storage.memory._base import _updated
 from acadio_webhooks.domain.models import Delivery, DeliveryStatus
 
 CREATED = datetime(2026, 3, 3, 12, 0, tzinfo=timezone.utc)
