@@ -74,7 +74,6 @@ from bench_delivery import (
 from sqlalchemy import Connection, Engine, Table, delete, func, select
 
 from acadio_webhooks.adapters.resolver import StaticResolver
-from acadio_webhooks.adapters.storage._common import check_batch
 from acadio_webhooks.adapters.storage.sql import SqlStore
 from acadio_webhooks.adapters.storage.sql import _codec as codec
 from acadio_webhooks.adapters.storage.sql._queue import DUE_CHANNEL
@@ -90,6 +89,7 @@ from acadio_webhooks.domain.core import check_event_fields, plan_event
 from acadio_webhooks.domain.endpoints import EndpointPolicy
 from acadio_webhooks.domain.models import Delivery, Event
 from acadio_webhooks.domain.patterns import PatternIndex
+from acadio_webhooks.domain.store_rules import check_batch
 
 BATCHES = (1, 100, 1000)
 BEFORE = "per-event path (before)"

@@ -9,9 +9,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 
-from acadio_webhooks.adapters.storage._common import (
-    due_time,
-)
 from acadio_webhooks.domain.messages import NO_HEADERS, Notification, Settlement, WorkItem
 from acadio_webhooks.domain.models import (
     Attempt,
@@ -22,6 +19,9 @@ from acadio_webhooks.domain.models import (
     Subscription,
 )
 from acadio_webhooks.domain.rate_limit import Pace, Throttle
+from acadio_webhooks.domain.store_rules import (
+    due_time,
+)
 from acadio_webhooks.errors import NotFound, StorageError
 from acadio_webhooks.ports.storage import (
     DeliveryQuery,

@@ -5,11 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from types import MappingProxyType
 
-from acadio_webhooks.adapters.storage._common import (
-    decode_cursor,
-    encode_cursor,
-    fresh_delivery,
-)
 from acadio_webhooks.adapters.storage.memory._base import (
     MemoryBase,
     _matches,
@@ -21,6 +16,11 @@ from acadio_webhooks.domain.models import (
     Delivery,
     DeliveryStatus,
     Event,
+)
+from acadio_webhooks.domain.store_rules import (
+    decode_cursor,
+    encode_cursor,
+    fresh_delivery,
 )
 from acadio_webhooks.errors import NotFound
 from acadio_webhooks.ports.storage import (

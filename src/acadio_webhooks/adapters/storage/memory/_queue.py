@@ -6,14 +6,6 @@ import heapq
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
-from acadio_webhooks.adapters.storage._common import (
-    check_batch,
-    check_planned,
-    due_time,
-    fold_health,
-    later,
-    not_repeated_in_batch,
-)
 from acadio_webhooks.adapters.storage.memory._base import (
     MemoryBase,
     _Lease,
@@ -25,6 +17,14 @@ from acadio_webhooks.domain.messages import Claimed, Settlement, WorkItem
 from acadio_webhooks.domain.models import (
     Delivery,
     Event,
+)
+from acadio_webhooks.domain.store_rules import (
+    check_batch,
+    check_planned,
+    due_time,
+    fold_health,
+    later,
+    not_repeated_in_batch,
 )
 from acadio_webhooks.errors import StorageError
 from acadio_webhooks.ports.storage import (

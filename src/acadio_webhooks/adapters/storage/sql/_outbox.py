@@ -15,7 +15,6 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 
-from acadio_webhooks.adapters.storage import _common
 from acadio_webhooks.adapters.storage.sql import _codec
 from acadio_webhooks.adapters.storage.sql._dialect import MYSQL, family, insert_ignoring_conflicts
 from acadio_webhooks.adapters.storage.sql._prepared import Prepared, Target, prepared
@@ -27,6 +26,7 @@ from acadio_webhooks.adapters.storage.sql.schema import (
     routing_revision,
     subscriptions,
 )
+from acadio_webhooks.domain import store_rules
 from acadio_webhooks.domain.models import Delivery, Event
 from acadio_webhooks.errors import StorageError
 from acadio_webhooks.ports.storage import DeliveryPlanner, Route
@@ -97,7 +97,7 @@ def enqueue_routed(
 ) -> list[bool]:
     """Store ``batch`` with the deliveries ``plan`` makes at the routing revision read here;
     per event, whether it was stored (False: a dedup key suppressed it)."""
-    firsts = _common.not_repeated_in_batch(batch)
+    firsts = store_rules.not_repeated_in_batch(batch)
     candidates = [event for event, first in zip(batch, firsts, strict=True) if first]
     if len(candidates) == 1 and family(dialect) != MYSQL:
         stored, planned = _insert_one_then_plan(target, dialect, candidates[0], plan)
@@ -179,7 +179,7 @@ def _insert_one_then_plan(
         return set(), [()]
     [(_, revision)] = inserted
     planned = plan(_RoutingView(target, dialect, _checked_revision(revision)), [event])
-    _common.check_planned([event], planned)
+    store_rules.check_planned([event], planned)
     return {event.id}, planned
 
 
@@ -187,7 +187,7 @@ def _plan_then_insert(
     target: Target, dialect: Dialect, candidates: Sequence[Event], plan: DeliveryPlanner
 ) -> tuple[set[str], Sequence[Sequence[Delivery]]]:
     planned = plan(_RoutingView(target, dialect, revision_of(target, dialect)), candidates)
-    _common.check_planned(candidates, planned)
+    store_rules.check_planned(candidates, planned)
     plain = [e for e in candidates if e.dedup_key is None]
     keyed = [e for e in candidates if e.dedup_key is not None]
     stored = {e.id for e in plain}

@@ -30,7 +30,6 @@ from sqlalchemy import (
     update,
 )
 
-from acadio_webhooks.adapters.storage._common import HealthChange, fold_health
 from acadio_webhooks.adapters.storage.sql import _throttle
 from acadio_webhooks.adapters.storage.sql._codec import (
     SecretCodec,
@@ -58,6 +57,7 @@ from acadio_webhooks.domain.messages import NO_HEADERS, Claimed, Settlement, Wor
 from acadio_webhooks.domain.models import DeliveryStatus
 from acadio_webhooks.domain.models import signing_keys as keys_signing_at
 from acadio_webhooks.domain.rate_limit import Throttle
+from acadio_webhooks.domain.store_rules import HealthChange, fold_health
 from acadio_webhooks.errors import StorageError
 
 __all__ = ["DUE_CHANNEL", "notify_due", "claim", "take", "settle", "cancel_where", "bump_revision"]

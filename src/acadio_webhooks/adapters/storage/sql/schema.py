@@ -31,10 +31,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from acadio_webhooks.adapters.storage._common import LEASE_KEY_LENGTH
 from acadio_webhooks.adapters.storage.sql._dialect import MYSQL, family
 from acadio_webhooks.adapters.storage.sql._types import DOUBLE, MYSQL_DATETIME, PAYLOAD
 from acadio_webhooks.domain.models import MAX_SUBJECT_LENGTH, MAX_TRACE_CONTEXT_LENGTH
+from acadio_webhooks.domain.store_rules import LEASE_KEY_LENGTH
 
 __all__ = [
     "TABLE_PREFIX",

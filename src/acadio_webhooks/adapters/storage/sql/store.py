@@ -21,7 +21,6 @@ from sqlalchemy import Connection, Engine, and_, func, or_, select, text, update
 from sqlalchemy.engine import URL, Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError, StatementError
 
-from acadio_webhooks.adapters.storage import _common
 from acadio_webhooks.adapters.storage.secret_box import SecretBox
 from acadio_webhooks.adapters.storage.sql import (
     _backlog,
@@ -50,6 +49,7 @@ from acadio_webhooks.adapters.storage.sql.schema import (
     notifications,
     subscriptions,
 )
+from acadio_webhooks.domain import store_rules
 from acadio_webhooks.domain.backlog import Backlog
 from acadio_webhooks.domain.messages import Claimed, Notification, Settlement, WorkItem
 from acadio_webhooks.domain.models import (
@@ -332,7 +332,7 @@ class SqlStore:
         raises there, the host should roll back (PostgreSQL refuses further statements in
         that transaction anyway).
         """
-        _common.check_batch(event.id, deliveries)
+        store_rules.check_batch(event.id, deliveries)
         conflict = f"event {event.id!r} or one of its deliveries already exists"
         return self._in_outbox(
             "enqueueing an event",
@@ -467,7 +467,7 @@ class SqlStore:
         if query.until is not None:
             conditions.append(d.c.created_at < query.until)
         if query.cursor is not None:
-            after_at, after_id = _common.decode_cursor(query.cursor)
+            after_at, after_id = store_rules.decode_cursor(query.cursor)
             conditions.append(
                 or_(d.c.created_at < after_at, and_(d.c.created_at == after_at, d.c.id < after_id))
             )
@@ -482,7 +482,7 @@ class SqlStore:
             rows = conn.execute(statement).mappings().all()
         page = [_codec.to_delivery(row) for row in rows[:size]]
         more = len(rows) > size and bool(page)
-        cursor = _common.encode_cursor(page[-1].created_at, page[-1].id) if more else None
+        cursor = store_rules.encode_cursor(page[-1].created_at, page[-1].id) if more else None
         return Page(tuple(page), cursor)
 
     def list_attempts(self, delivery_id: str) -> list[Attempt]:
@@ -503,7 +503,7 @@ class SqlStore:
         with self._transaction("resending a delivery", write=True) as conn:
             old = _codec.to_delivery(self._one(conn, deliveries, delivery_id, "delivery"))
             self._require(conn, subscriptions, old.subscription_id, "subscription")
-            fresh = _common.fresh_delivery(old, now)
+            fresh = store_rules.fresh_delivery(old, now)
             conn.execute(deliveries.insert(), _codec.delivery_row(fresh))
             _queue.notify_due(conn, conn.dialect)
         return fresh
@@ -530,7 +530,7 @@ class SqlStore:
                 return 0
             failed = [_codec.to_delivery(row) for row in conn.execute(query).mappings()]
             if failed:
-                rows = [_codec.delivery_row(_common.fresh_delivery(old, now)) for old in failed]
+                rows = [_codec.delivery_row(store_rules.fresh_delivery(old, now)) for old in failed]
                 conn.execute(deliveries.insert(), rows)
                 _queue.notify_due(conn, conn.dialect)
         return len(failed)
@@ -543,7 +543,7 @@ class SqlStore:
         subscription_id: str | None = None,
     ) -> int:
         """Cancel pending deliveries of an integration or a subscription; return the count."""
-        _common.require_target(integration_id, subscription_id)
+        store_rules.require_target(integration_id, subscription_id)
         conditions: list[Any] = []
         with self._transaction("cancelling deliveries", write=True) as conn:
             if integration_id is not None:
@@ -599,7 +599,7 @@ class SqlStore:
         self, before: datetime, *, limit: int = 500, dry_run: bool = False
     ) -> Iterator[PruneReport]:
         """See :meth:`acadio_webhooks.ports.storage.Retention.prune`."""
-        _common.check_prune(before, limit)
+        store_rules.check_prune(before, limit)
         return self._pruned(before, limit, dry_run)
 
     def _pruned(self, before: datetime, limit: int, dry_run: bool) -> Iterator[PruneReport]:
@@ -626,7 +626,7 @@ class SqlStore:
         dry_run: bool = False,
     ) -> Iterator[PruneReport]:
         """See :meth:`acadio_webhooks.ports.storage.Retention.erase`."""
-        _common.check_erase(subject, tenant, limit)
+        store_rules.check_erase(subject, tenant, limit)
         return self._erased(subject, tenant, limit, dry_run)
 
     def _erased(
@@ -674,13 +674,13 @@ class SqlStore:
 
     def acquire_lease(self, name: str, owner: str, *, now: datetime, ttl: timedelta) -> bool:
         """Hold ``name`` for ``owner`` until ``now + ttl`` if it is free, expired or ours."""
-        _common.check_lease(name, owner, now=now, ttl=ttl)
+        store_rules.check_lease(name, owner, now=now, ttl=ttl)
         with self._transaction("acquiring a lease", write=True) as conn:
             return _lease.acquire(conn, name, owner, now=now, ttl=ttl)
 
     def release_lease(self, name: str, owner: str) -> None:
         """Give ``name`` up if ``owner`` holds it; otherwise do nothing."""
-        _common.check_lease(name, owner)
+        store_rules.check_lease(name, owner)
         with self._transaction("releasing a lease", write=True) as conn:
             _lease.release(conn, name, owner)
 

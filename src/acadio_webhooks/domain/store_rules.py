@@ -1,6 +1,7 @@
 """Rules every store applies the same way: cursors, target checks, health folding, due times.
 
-Kept in one place so the memory and SQL stores cannot drift apart on the contract's details.
+Pure functions over the domain's models, kept in the domain so that the memory and SQL stores
+(and a store of your own) cannot drift apart on the contract's details.
 """
 
 from __future__ import annotations
