@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from acadio_webhooks.adapters.resolver import StaticResolver
 from acadio_webhooks.adapters.storage.sql import JoinedCursor, SqlStore
 from acadio_webhooks.adapters.storage.sql import _engine as engine_module
-from acadio_webhooks.adapters.storage.sql import store as store_module
+from acadio_webhooks.adapters.storage.sql import _store_base as store_module
 from acadio_webhooks.dispatcher import Dispatcher, NewEvent
 from acadio_webhooks.errors import StorageError
 from acadio_webhooks.ports.storage import DeliveryQuery
