@@ -7,11 +7,7 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select
 
-from acadio_webhooks.adapters.storage.sql import (
-    _backlog,
-    _codec,
-    _queue,
-)
+from acadio_webhooks.adapters.storage.sql import _backlog, _codec, _queue
 from acadio_webhooks.adapters.storage.sql._store_base import SqlBase
 from acadio_webhooks.adapters.storage.sql.schema import (
     attempts,
@@ -22,16 +18,8 @@ from acadio_webhooks.adapters.storage.sql.schema import (
 )
 from acadio_webhooks.domain import store_rules
 from acadio_webhooks.domain.backlog import Backlog
-from acadio_webhooks.domain.models import (
-    Attempt,
-    Delivery,
-    DeliveryStatus,
-    Event,
-)
-from acadio_webhooks.ports.storage import (
-    DeliveryQuery,
-    Page,
-)
+from acadio_webhooks.domain.models import Attempt, Delivery, DeliveryStatus, Event
+from acadio_webhooks.ports.storage import DeliveryQuery, Page
 
 __all__ = ["HistoryRole"]
 

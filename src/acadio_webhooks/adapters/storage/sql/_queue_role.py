@@ -7,23 +7,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import update
 
-from acadio_webhooks.adapters.storage.sql import (
-    _outbox,
-    _queue,
-)
+from acadio_webhooks.adapters.storage.sql import _outbox, _queue, _settle
 from acadio_webhooks.adapters.storage.sql._store_base import SqlBase
-from acadio_webhooks.adapters.storage.sql.schema import (
-    deliveries,
-)
+from acadio_webhooks.adapters.storage.sql.schema import deliveries
 from acadio_webhooks.domain import store_rules
 from acadio_webhooks.domain.messages import Claimed, Settlement, WorkItem
-from acadio_webhooks.domain.models import (
-    Delivery,
-    Event,
-)
-from acadio_webhooks.ports.storage import (
-    DeliveryPlanner,
-)
+from acadio_webhooks.domain.models import Delivery, Event
+from acadio_webhooks.ports.storage import DeliveryPlanner
 
 __all__ = ["QueueRole"]
 
@@ -129,7 +119,7 @@ class QueueRole(SqlBase):
         if not settlements:
             return
         with self._transaction("settling deliveries", write=True) as conn:
-            if _queue.settle(conn, settlements, owner=owner, now=now):
+            if _settle.settle(conn, settlements, owner=owner, now=now):
                 _queue.bump_revision(conn)
 
     def release(self, delivery_ids: Sequence[str], *, owner: str) -> None:

@@ -7,27 +7,13 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from acadio_webhooks.adapters.storage.sql import (
-    _codec,
-    _outbox,
-    _queue,
-    _throttle,
-)
+from acadio_webhooks.adapters.storage.sql import _codec, _outbox, _queue, _throttle
 from acadio_webhooks.adapters.storage.sql._store_base import SqlBase
-from acadio_webhooks.adapters.storage.sql.schema import (
-    deliveries,
-    integrations,
-    subscriptions,
-)
+from acadio_webhooks.adapters.storage.sql.schema import deliveries, integrations, subscriptions
 from acadio_webhooks.domain import store_rules
-from acadio_webhooks.domain.models import (
-    Integration,
-    Subscription,
-)
+from acadio_webhooks.domain.models import Integration, Subscription
 from acadio_webhooks.errors import NotFound
-from acadio_webhooks.ports.storage import (
-    RoutingSnapshot,
-)
+from acadio_webhooks.ports.storage import RoutingSnapshot
 
 __all__ = ["RegistryRole"]
 

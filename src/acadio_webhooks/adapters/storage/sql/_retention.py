@@ -33,12 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from acadio_webhooks.adapters.storage.sql._dialect import locks_rows
-from acadio_webhooks.adapters.storage.sql.schema import (
-    attempts,
-    deliveries,
-    events,
-    notifications,
-)
+from acadio_webhooks.adapters.storage.sql.schema import attempts, deliveries, events, notifications
 from acadio_webhooks.domain.models import DeliveryStatus
 from acadio_webhooks.domain.retention import PruneReport
 

@@ -13,10 +13,7 @@ from sqlalchemy.engine import URL, Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError, StatementError
 
 from acadio_webhooks.adapters.storage.secret_box import SecretBox
-from acadio_webhooks.adapters.storage.sql import (
-    _codec,
-    migrate,
-)
+from acadio_webhooks.adapters.storage.sql import _codec, migrate
 from acadio_webhooks.adapters.storage.sql._dialect import MYSQL, family
 from acadio_webhooks.adapters.storage.sql._engine import (
     WITHOUT_WAITING,
@@ -26,14 +23,8 @@ from acadio_webhooks.adapters.storage.sql._engine import (
 )
 from acadio_webhooks.adapters.storage.sql._prepared import Target
 from acadio_webhooks.adapters.storage.sql.joined import JoinedCursor
-from acadio_webhooks.adapters.storage.sql.schema import (
-    integrations,
-    subscriptions,
-)
-from acadio_webhooks.domain.models import (
-    Integration,
-    Subscription,
-)
+from acadio_webhooks.adapters.storage.sql.schema import integrations, subscriptions
+from acadio_webhooks.domain.models import Integration, Subscription
 from acadio_webhooks.errors import NotFound, StorageError
 
 __all__ = ["SqlBase"]

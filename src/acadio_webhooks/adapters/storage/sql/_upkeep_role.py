@@ -8,15 +8,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, func, select, update
 
-from acadio_webhooks.adapters.storage.sql import (
-    _codec,
-    _lease,
-    _retention,
-)
+from acadio_webhooks.adapters.storage.sql import _codec, _lease, _retention
 from acadio_webhooks.adapters.storage.sql._store_base import _DELETION_PACE, SqlBase
-from acadio_webhooks.adapters.storage.sql.schema import (
-    notifications,
-)
+from acadio_webhooks.adapters.storage.sql.schema import notifications
 from acadio_webhooks.domain import store_rules
 from acadio_webhooks.domain.messages import Notification
 from acadio_webhooks.domain.retention import BatchPacer, PruneReport

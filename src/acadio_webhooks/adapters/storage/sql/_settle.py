@@ -1,0 +1,280 @@
+"""Settling in SQL: a batch of attempt verdicts in one transaction.
+
+Records each attempt once (idempotent per attempt id), applies each verdict to its delivery
+when the settler still holds the lease, folds the endpoints' health (pause, failures, a
+success's reset), disables what the circuit breaker gave up on and queues the notices.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Insert,
+    Update,
+    and_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    update,
+)
+
+from acadio_webhooks.adapters.storage.sql._codec import notification_row
+from acadio_webhooks.adapters.storage.sql._dialect import (
+    insert_ignoring_conflicts,
+    locks_rows,
+)
+from acadio_webhooks.adapters.storage.sql._prepared import prepared
+from acadio_webhooks.adapters.storage.sql._queue import (
+    _IDS,
+    _STATES,
+    _STATES_LOCKED,
+    PENDING,
+    cancel_where,
+)
+from acadio_webhooks.adapters.storage.sql.schema import (
+    UtcDateTime,
+    attempts,
+    deliveries,
+    notifications,
+    subscriptions,
+)
+from acadio_webhooks.domain.messages import Settlement
+from acadio_webhooks.domain.store_rules import HealthChange, fold_health
+
+__all__ = ["settle"]
+
+logger = logging.getLogger("acadio_webhooks.storage")
+
+_RECORDED = select(attempts.c.attempt_id).where(attempts.c.attempt_id.in_(_IDS))
+_DIRTY = select(subscriptions.c.id).where(
+    subscriptions.c.id.in_(_IDS),
+    or_(
+        subscriptions.c.consecutive_failures != 0,
+        subscriptions.c.failing_since.is_not(None),
+        subscriptions.c.paused_until.is_not(None),
+    ),
+)
+
+
+def settle(
+    conn: Connection, settlements: Sequence[Settlement], *, owner: str, now: datetime
+) -> bool:
+    """Apply a batch of verdicts; return whether any subscription was disabled.
+
+    Idempotent per attempt: a settlement whose attempt is already recorded (a settle retried
+    after its commit went through but the acknowledgement was lost) is skipped whole, verdict
+    included, even if ``owner`` has claimed the delivery again since.
+    """
+    if not settlements:
+        return False
+    ids = {s.item.delivery_id for s in settlements}
+    # Where rows lock, the delivery rows are locked before the attempts are looked up: two
+    # settles of the same attempts queue there, and the second then finds the first's attempts.
+    states = _STATES_LOCKED if locks_rows(conn.dialect) else _STATES
+    held = {
+        delivery_id: status == PENDING and lease_owner == owner
+        for delivery_id, status, lease_owner in conn.execute(states, {"b_ids": list(ids)})
+    }
+    gone = ids - held.keys()
+    if gone:
+        # Erased (or pruned) while its attempt was in flight: nothing left to record it on.
+        logger.info("%d attempts not recorded: their deliveries were erased", len(gone))
+        settlements = [s for s in settlements if s.item.delivery_id not in gone]
+
+    fresh = _unrecorded(conn, settlements)
+    if not fresh:
+        return False
+    _record_attempts(conn, fresh)
+
+    owned: list[Settlement] = []
+    for settlement in fresh:
+        if held[settlement.item.delivery_id]:
+            held[settlement.item.delivery_id] = False  # one verdict per delivery and batch
+            owned.append(settlement)
+    if not owned:
+        return False
+    _apply_verdicts(conn, owned, now)
+    _apply_health(conn, owned)
+    disabled = _disable(conn, owned, now)
+    rows = [notification_row(n) for s in owned for n in s.notifications]
+    if rows:
+        conn.execute(insert_ignoring_conflicts(conn.dialect.name, notifications, ["id"]), rows)
+    return disabled
+
+
+def _unrecorded(conn: Connection, settlements: Sequence[Settlement]) -> list[Settlement]:
+    """The settlements whose attempts are not recorded yet, each attempt once."""
+    wanted = {s.attempt.id for s in settlements}
+    recorded = set(conn.execute(_RECORDED, {"b_ids": list(wanted)}).scalars())
+    fresh: list[Settlement] = []
+    for settlement in settlements:
+        if settlement.attempt.id not in recorded:
+            recorded.add(settlement.attempt.id)
+            fresh.append(settlement)
+    return fresh
+
+
+_ATTEMPT_COLUMNS = (
+    "attempt_id",
+    "delivery_id",
+    "number",
+    "started_at",
+    "duration_ms",
+    "status_code",
+    "error",
+    "response_excerpt",
+    "succeeded",
+)
+
+
+def _attempt_insert(dialect: Dialect) -> Insert:
+    return insert_ignoring_conflicts(dialect.name, attempts, ["attempt_id"]).values(
+        {name: bindparam(f"b_{name}", type_=attempts.c[name].type) for name in _ATTEMPT_COLUMNS}
+    )
+
+
+def _record_attempts(conn: Connection, fresh: Sequence[Settlement]) -> None:
+    rows = []
+    for settlement in fresh:
+        attempt = settlement.attempt
+        rows.append(
+            {
+                "b_attempt_id": attempt.id,
+                "b_delivery_id": attempt.delivery_id,
+                "b_number": attempt.number,
+                "b_started_at": attempt.started_at,
+                "b_duration_ms": attempt.duration_ms,
+                "b_status_code": attempt.status_code,
+                "b_error": attempt.error,
+                "b_response_excerpt": attempt.response_excerpt,
+                "b_succeeded": attempt.succeeded,
+            }
+        )
+    prepared(conn.dialect, "record attempts", _attempt_insert).execute_many(conn, rows)
+
+
+def _verdict_update(dialect: Dialect) -> Update:
+    return (
+        update(deliveries)
+        .where(deliveries.c.id == bindparam("b_id"))
+        .values(
+            status=bindparam("b_status"),
+            attempts=bindparam("b_attempts"),
+            next_attempt_at=bindparam("b_next", type_=UtcDateTime),
+            last_status_code=bindparam("b_code"),
+            last_error=bindparam("b_error"),
+            updated_at=bindparam("b_now", type_=UtcDateTime),
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+    )
+
+
+def _apply_verdicts(conn: Connection, owned: Sequence[Settlement], now: datetime) -> None:
+    prepared(conn.dialect, "apply verdicts", _verdict_update).execute_many(
+        conn,
+        [
+            {
+                "b_id": s.item.delivery_id,
+                "b_status": s.status.value,
+                "b_attempts": s.attempt.number,
+                "b_next": s.next_attempt_at,
+                "b_code": s.attempt.status_code,
+                "b_error": s.attempt.error,
+                "b_now": now,
+            }
+            for s in owned
+        ],
+    )
+
+
+def _apply_health(conn: Connection, owned: Sequence[Settlement]) -> None:
+    s = subscriptions
+    changes = fold_health(owned)
+    # A success on a healthy subscription changes nothing: skip the write, so that workers
+    # settling successes of the same subscriptions never queue on its row.
+    clean = [c.subscription_id for c in changes if c.reset and _is_clean(c)]
+    if clean:
+        dirty = set(conn.execute(_DIRTY, {"b_ids": clean}).scalars())
+        changes = [c for c in changes if c.subscription_id in dirty or not _is_clean(c)]
+    if not changes:
+        return
+    if locks_rows(conn.dialect):
+        # Lock the rows in one global order first: concurrent settlers touching the same
+        # subscriptions then queue instead of dead-locking.
+        conn.execute(
+            select(s.c.id)
+            .where(s.c.id.in_([c.subscription_id for c in changes]))
+            .order_by(s.c.id)
+            .with_for_update()
+        )
+    resets = [c for c in changes if c.reset]
+    increments = [c for c in changes if not c.reset]
+
+    def params(c: HealthChange) -> dict[str, Any]:
+        return {
+            "b_id": c.subscription_id,
+            "b_failures": c.failures,
+            "b_since": c.failing_since,
+            "b_paused": c.paused_until,
+        }
+
+    if resets:
+        conn.execute(
+            update(s)
+            .where(s.c.id == bindparam("b_id"))
+            .values(
+                consecutive_failures=bindparam("b_failures"),
+                failing_since=bindparam("b_since", type_=UtcDateTime),
+                paused_until=bindparam("b_paused", type_=UtcDateTime),
+            ),
+            [params(c) for c in resets],
+        )
+    if increments:
+        paused = bindparam("b_paused", type_=UtcDateTime)
+        conn.execute(
+            update(s)
+            .where(s.c.id == bindparam("b_id"))
+            .values(
+                consecutive_failures=s.c.consecutive_failures + bindparam("b_failures"),
+                failing_since=func.coalesce(
+                    s.c.failing_since, bindparam("b_since", type_=UtcDateTime)
+                ),
+                # The later pause wins; spelled as CASE because SQLite has no GREATEST.
+                paused_until=case(
+                    (paused.is_(None), s.c.paused_until),
+                    (or_(s.c.paused_until.is_(None), s.c.paused_until < paused), paused),
+                    else_=s.c.paused_until,
+                ),
+            ),
+            [params(c) for c in increments],
+        )
+
+
+def _is_clean(change: HealthChange) -> bool:
+    return change.reset and change.failures == 0 and change.paused_until is None
+
+
+def _disable(conn: Connection, owned: Sequence[Settlement], now: datetime) -> bool:
+    reasons = {
+        s.item.subscription_id: s.disable_subscription
+        for s in owned
+        if s.disable_subscription is not None
+    }
+    for subscription_id, reason in reasons.items():
+        conn.execute(
+            update(subscriptions)
+            .where(subscriptions.c.id == subscription_id)
+            .values(active=False, disabled_reason=reason[:500])
+        )
+    if reasons:
+        cancel_where(conn, and_(deliveries.c.subscription_id.in_(reasons)), now=now)
+    return bool(reasons)
