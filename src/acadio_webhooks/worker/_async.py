@@ -14,18 +14,14 @@ import anyio.to_thread
 
 from acadio_webhooks._lanes import Flow
 from acadio_webhooks.domain.core import DeliveryPolicy
-from acadio_webhooks.domain.messages import (
-    WorkItem,
-)
+from acadio_webhooks.domain.messages import WorkItem
 from acadio_webhooks.errors import AcadioWebhooksError
 from acadio_webhooks.observability import DeliveryMetrics
 from acadio_webhooks.ports.clock import Clock
 from acadio_webhooks.ports.notifier import Notifier
 from acadio_webhooks.ports.storage import Store, WaitFreeCalls, WouldWait
 from acadio_webhooks.ports.transport import AsyncTransport
-from acadio_webhooks.pruning import (
-    Pruner,
-)
+from acadio_webhooks.pruning import Pruner
 from acadio_webhooks.worker._sync import _Worker
 from acadio_webhooks.worker.settings import DrainReport, WorkerSettings
 

@@ -28,9 +28,7 @@ from acadio_webhooks.ports.clock import Clock, SystemClock
 from acadio_webhooks.ports.notifier import Notifier
 from acadio_webhooks.ports.storage import Store
 from acadio_webhooks.ports.transport import AsyncTransport, Transport
-from acadio_webhooks.pruning import (
-    Pruner,
-)
+from acadio_webhooks.pruning import Pruner
 from acadio_webhooks.worker.settings import WorkerSettings
 
 logger = logging.getLogger("acadio_webhooks.worker")

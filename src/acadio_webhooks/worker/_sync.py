@@ -7,10 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, TypeVar
 
 from acadio_webhooks.domain.core import DeliveryPolicy
-from acadio_webhooks.domain.messages import (
-    Settlement,
-    WorkItem,
-)
+from acadio_webhooks.domain.messages import Settlement, WorkItem
 from acadio_webhooks.errors import AcadioWebhooksError
 from acadio_webhooks.observability import DeliveryMetrics
 from acadio_webhooks.ports.clock import Clock

@@ -8,9 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from acadio_webhooks.domain.messages import (
-    Settlement,
-)
+from acadio_webhooks.domain.messages import Settlement
 from acadio_webhooks.domain.models import DeliveryStatus
 from acadio_webhooks.domain.notices import DEFAULT_NOTICE_GRACE, DEFAULT_NOTICE_WINDOW
 from acadio_webhooks.notify import DEFAULT_NOTICE_LEASE

@@ -19,14 +19,9 @@ from acadio_webhooks.domain.models import (
     Subscription,
 )
 from acadio_webhooks.domain.rate_limit import Pace, Throttle
-from acadio_webhooks.domain.store_rules import (
-    due_time,
-)
+from acadio_webhooks.domain.store_rules import due_time
 from acadio_webhooks.errors import NotFound, StorageError
-from acadio_webhooks.ports.storage import (
-    DeliveryQuery,
-    Route,
-)
+from acadio_webhooks.ports.storage import DeliveryQuery, Route
 
 __all__ = ["MemoryBase"]
 

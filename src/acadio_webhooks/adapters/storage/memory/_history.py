@@ -5,28 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from types import MappingProxyType
 
-from acadio_webhooks.adapters.storage.memory._base import (
-    MemoryBase,
-    _matches,
-)
+from acadio_webhooks.adapters.storage.memory._base import MemoryBase, _matches
 from acadio_webhooks.domain.backlog import SUBSCRIPTION_STATES, Backlog, subscription_state
 from acadio_webhooks.domain.core import is_paused
-from acadio_webhooks.domain.models import (
-    Attempt,
-    Delivery,
-    DeliveryStatus,
-    Event,
-)
-from acadio_webhooks.domain.store_rules import (
-    decode_cursor,
-    encode_cursor,
-    fresh_delivery,
-)
+from acadio_webhooks.domain.models import Attempt, Delivery, DeliveryStatus, Event
+from acadio_webhooks.domain.store_rules import decode_cursor, encode_cursor, fresh_delivery
 from acadio_webhooks.errors import NotFound
-from acadio_webhooks.ports.storage import (
-    DeliveryQuery,
-    Page,
-)
+from acadio_webhooks.ports.storage import DeliveryQuery, Page
 
 __all__ = ["HistoryPart"]
 

@@ -6,18 +6,10 @@ import heapq
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
-from acadio_webhooks.adapters.storage.memory._base import (
-    MemoryBase,
-    _Lease,
-    _Limits,
-    _RoutingView,
-)
+from acadio_webhooks.adapters.storage.memory._base import MemoryBase, _Lease, _Limits, _RoutingView
 from acadio_webhooks.domain.core import is_paused
 from acadio_webhooks.domain.messages import Claimed, Settlement, WorkItem
-from acadio_webhooks.domain.models import (
-    Delivery,
-    Event,
-)
+from acadio_webhooks.domain.models import Delivery, Event
 from acadio_webhooks.domain.store_rules import (
     check_batch,
     check_planned,
@@ -27,9 +19,7 @@ from acadio_webhooks.domain.store_rules import (
     not_repeated_in_batch,
 )
 from acadio_webhooks.errors import StorageError
-from acadio_webhooks.ports.storage import (
-    DeliveryPlanner,
-)
+from acadio_webhooks.ports.storage import DeliveryPlanner
 
 __all__ = ["QueuePart"]
 

@@ -4,20 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from acadio_webhooks.adapters.storage.memory._base import (
-    MemoryBase,
-)
-from acadio_webhooks.domain.models import (
-    Integration,
-    Subscription,
-)
-from acadio_webhooks.domain.store_rules import (
-    require_target,
-)
+from acadio_webhooks.adapters.storage.memory._base import MemoryBase
+from acadio_webhooks.domain.models import Integration, Subscription
+from acadio_webhooks.domain.store_rules import require_target
 from acadio_webhooks.errors import StorageError
-from acadio_webhooks.ports.storage import (
-    RoutingSnapshot,
-)
+from acadio_webhooks.ports.storage import RoutingSnapshot
 
 __all__ = ["RegistryPart"]
 

@@ -6,20 +6,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from acadio_webhooks.adapters.storage.memory._base import (
-    MemoryBase,
-    _Lease,
-)
+from acadio_webhooks.adapters.storage.memory._base import MemoryBase, _Lease
 from acadio_webhooks.domain.messages import Notification
-from acadio_webhooks.domain.models import (
-    Delivery,
-)
+from acadio_webhooks.domain.models import Delivery
 from acadio_webhooks.domain.retention import FINAL_STATUSES, PruneReport
-from acadio_webhooks.domain.store_rules import (
-    check_erase,
-    check_lease,
-    check_prune,
-)
+from acadio_webhooks.domain.store_rules import check_erase, check_lease, check_prune
 
 __all__ = ["UpkeepPart"]
 
