@@ -85,10 +85,10 @@ from acadio_webhooks.adapters.storage.sql.schema import (
     subscriptions,
 )
 from acadio_webhooks.dispatcher import Dispatcher, NewEvent
-from acadio_webhooks.domain.core import check_event_fields, plan_event
 from acadio_webhooks.domain.endpoints import EndpointPolicy
 from acadio_webhooks.domain.models import Delivery, Event
 from acadio_webhooks.domain.patterns import PatternIndex
+from acadio_webhooks.domain.planning import check_event_fields, plan_event
 from acadio_webhooks.domain.store_rules import check_batch
 
 BATCHES = (1, 100, 1000)

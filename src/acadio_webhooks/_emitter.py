@@ -23,11 +23,11 @@ from dataclasses import KW_ONLY, dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from acadio_webhooks.domain.core import new_event, plan_deliveries
 from acadio_webhooks.domain.ids import IdSequence
 from acadio_webhooks.domain.models import Delivery, Event
 from acadio_webhooks.domain.patterns import PatternIndex
 from acadio_webhooks.domain.payloads import EventData
+from acadio_webhooks.domain.planning import new_event, plan_deliveries
 from acadio_webhooks.domain.topics import TopicCatalog
 from acadio_webhooks.errors import InvalidPattern, InvalidPayload, InvalidTopic, UnknownTopic
 from acadio_webhooks.observability import _hooks

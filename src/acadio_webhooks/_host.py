@@ -16,10 +16,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from acadio_webhooks._emitter import Emitter
-from acadio_webhooks.domain.core import DEFAULT_MAX_PAYLOAD_BYTES, DeliveryPolicy, plan_event
+from acadio_webhooks.domain.core import DeliveryPolicy
 from acadio_webhooks.domain.endpoints import EndpointPolicy
 from acadio_webhooks.domain.ids import new_id
 from acadio_webhooks.domain.models import Delivery, DeliveryStatus
+from acadio_webhooks.domain.planning import DEFAULT_MAX_PAYLOAD_BYTES, plan_event
 from acadio_webhooks.domain.retention import PruneReport, prune_cutoff
 from acadio_webhooks.domain.topics import TOPICS, TopicCatalog
 from acadio_webhooks.errors import NotFound, UnknownTopic

@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from acadio_webhooks.domain.core import DEFAULT_MAX_PAYLOAD_BYTES
 from acadio_webhooks.domain.models import Subscription
+from acadio_webhooks.domain.planning import DEFAULT_MAX_PAYLOAD_BYTES
 from acadio_webhooks.errors import NotFound, StorageError
 from acadio_webhooks.ports.storage import Store
 from tests.contract.builders import (

@@ -10,7 +10,7 @@ import pytest
 from acadio_webhooks._emitter import Emitter, NewEvent
 from acadio_webhooks.adapters.clock import FakeClock
 from acadio_webhooks.adapters.storage.memory import MemoryStore
-from acadio_webhooks.domain.core import DEFAULT_MAX_PAYLOAD_BYTES
+from acadio_webhooks.domain.planning import DEFAULT_MAX_PAYLOAD_BYTES
 from acadio_webhooks.domain.topics import TOPICS
 from acadio_webhooks.ports.storage import Store
 from tests.contract.builders import integration, subscription

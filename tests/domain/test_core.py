@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from acadio_webhooks.domain.core import DeliveryPolicy, dedup_scope, plan_event, prepare, settle
+from acadio_webhooks.domain.core import DeliveryPolicy, prepare, settle
 from acadio_webhooks.domain.messages import (
     ErrorKind,
     NotificationKind,
@@ -17,6 +17,7 @@ from acadio_webhooks.domain.messages import (
     WorkItem,
 )
 from acadio_webhooks.domain.models import DeliveryStatus
+from acadio_webhooks.domain.planning import dedup_scope, plan_event
 from acadio_webhooks.domain.topics import TOPICS
 from acadio_webhooks.domain.verification import verify
 from acadio_webhooks.errors import InvalidPayload

@@ -12,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from acadio_webhooks.domain.core import new_event, plan_deliveries
 from acadio_webhooks.domain.models import (
     Delivery,
     DeliveryStatus,
@@ -20,6 +19,7 @@ from acadio_webhooks.domain.models import (
     planned_delivery,
     serialised_event,
 )
+from acadio_webhooks.domain.planning import new_event, plan_deliveries
 from acadio_webhooks.domain.topics import Topic
 from tests.domain.fast_records import fields_near_edges, outcome
 

@@ -8,7 +8,7 @@ from typing import Any
 import pydantic
 import pytest
 
-from acadio_webhooks.domain.core import new_event
+from acadio_webhooks.domain.planning import new_event
 from acadio_webhooks.domain.topics import TOPICS
 from acadio_webhooks.errors import (
     FrozenCatalog,

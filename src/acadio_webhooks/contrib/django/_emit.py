@@ -25,9 +25,9 @@ from acadio_webhooks.adapters.storage.secret_box import secret_box_from_env
 from acadio_webhooks.adapters.storage.sql import JoinedCursor, SqlStore
 from acadio_webhooks.contrib.django._conf import WebhookSettings, load_settings, store_url
 from acadio_webhooks.dispatcher import Dispatcher, NewEvent
-from acadio_webhooks.domain.core import DEFAULT_MAX_PAYLOAD_BYTES
 from acadio_webhooks.domain.endpoints import EndpointPolicy
 from acadio_webhooks.domain.payloads import EventData
+from acadio_webhooks.domain.planning import DEFAULT_MAX_PAYLOAD_BYTES
 from acadio_webhooks.domain.topics import TopicCatalog
 
 __all__ = ["webhooks", "emit", "emit_many", "emit_on_save"]
