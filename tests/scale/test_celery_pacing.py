@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from acadio_webhooks.adapters.storage.memory import MemoryStore
 from acadio_webhooks.adapters.storage.sql import SqlStore
-from acadio_webhooks.celery import _listener_for
 from acadio_webhooks.celery._kick import Kicker
+from acadio_webhooks.celery._resources import listener_for as _listener_for
 from acadio_webhooks.celery._rounds import RoundSizer
 from tests.services import postgres_database
 

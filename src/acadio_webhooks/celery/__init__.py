@@ -52,39 +52,31 @@ share it without delivering an attempt twice. Two known Celery traps are designe
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from acadio_webhooks.adapters.resolver import SystemResolver
 from acadio_webhooks.adapters.storage import open_store
-from acadio_webhooks.adapters.storage.sql._engine import normalise_url
-from acadio_webhooks.adapters.storage.sql.wakeup import PostgresWakeup, wakeup_for
+from acadio_webhooks.adapters.storage.sql.wakeup import PostgresWakeup
 from acadio_webhooks.adapters.transport.default import default_async_transport
+from acadio_webhooks.celery._fair import claim_round
 from acadio_webhooks.celery._kick import Kicker
+from acadio_webhooks.celery._resources import ProcessResources, listener_for
 from acadio_webhooks.celery._rounds import RoundSizer, chunks_in_turn
 from acadio_webhooks.celery._senders import AsyncSender, Sender, SyncSender
+from acadio_webhooks.celery.settings import CelerySettings, StoreSource
 from acadio_webhooks.domain.core import DeliveryPolicy
 from acadio_webhooks.domain.endpoints import EndpointPolicy
-from acadio_webhooks.domain.messages import WorkItem
-from acadio_webhooks.domain.notices import DEFAULT_NOTICE_GRACE, DEFAULT_NOTICE_WINDOW
-from acadio_webhooks.notify import DEFAULT_NOTICE_LEASE
 from acadio_webhooks.observability import DeliveryMetrics
 from acadio_webhooks.ports.clock import Clock
 from acadio_webhooks.ports.notifier import Notifier
 from acadio_webhooks.ports.resolver import Resolver
 from acadio_webhooks.ports.storage import Store
 from acadio_webhooks.ports.transport import Transport
-from acadio_webhooks.pruning import (
-    DEFAULT_PRUNE_INTERVAL,
-    DEFAULT_RETENTION,
-    check_pruning_settings,
-)
 from acadio_webhooks.worker._runner import _make_runner, _Runner
 from acadio_webhooks.worker.settings import WorkerSettings
 
@@ -98,108 +90,6 @@ _log = logging.getLogger(__name__)
 _CHAIN_LEASE = timedelta(seconds=15)
 # At most one pump queued per this many seconds for kicks (a notification per emit).
 _KICK_GAP = 0.05
-
-
-@dataclass(frozen=True)
-class CelerySettings:
-    """How the Celery integration paces itself. The defaults are the fast path: most
-    deployments set nothing but ``queue``.
-
-    * ``pump_interval`` — seconds between beat's pumps: the longest a due delivery waits
-      when nothing else starts a pump (no ``LISTEN`` on this store, or a notification lost).
-    * ``chunk`` — deliveries of one subscription per attempt task at most, attempted one
-      after another and recorded together. Celery's per-task cost (a broker round trip, two
-      database transactions, its own bookkeeping) dwarfs a fast attempt's: on the benchmark
-      machine 10 per task delivered about 5x as much per process as 1. A process killed
-      mid-task re-sends the chunk's attempts not yet recorded; ``task_seconds`` bounds how
-      long a slow endpoint holds a process.
-    * ``concurrency`` — attempts of one task in flight at once (all to one endpoint: a chunk
-      is one subscription's), with the default transport; a host's own ``transport``
-      attempts one after another.
-    * ``task_seconds`` — an attempt task starts no attempt after this many seconds and gives
-      the rest of its chunk back (due again at once, for the next round).
-    * ``batch_size`` — the most deliveries one pump round hands out. Rounds size themselves
-      below it to what the pool takes in about a quarter of a second.
-    * ``per_endpoint`` — deliveries of one subscription a round hands out before every
-      other subscription with due work has had its turn (None: an eighth of the round).
-      Not a ceiling: what is left of a round goes to whoever has more due.
-    * ``lease`` — how long a claimed delivery stays reserved: above a round's wait in the
-      broker plus ``task_seconds`` plus the transport's total timeout (20 s by default);
-      the 5 minutes default leaves room for a busy broker. A lease that runs out only
-      wastes work: a later pump claims the delivery again and the late task finds nothing.
-    * ``listen`` — each Celery worker process ``LISTEN`` s on PostgreSQL's due channel and
-      starts a pump when deliveries are queued (no-op on other stores).
-    * ``notify_interval``, ``notice_window``, ``notice_grace``, ``notice_lease`` — failure
-      e-mails, as for :class:`~acadio_webhooks.worker.WorkerSettings`.
-    * ``retention``, ``prune_interval``, ``prune_batch_size`` — how long history is kept
-      and how it is pruned, as for :class:`~acadio_webhooks.worker.WorkerSettings`
-      (``retention=None`` keeps everything and schedules no prune task).
-    * ``queue`` — the Celery queue for every task (None: the app's default queue).
-    """
-
-    pump_interval: float = 1.0
-    batch_size: int = 2000
-    chunk: int = 50
-    concurrency: int = 10
-    task_seconds: float = 1.0
-    per_endpoint: int | None = None
-    lease: timedelta = timedelta(minutes=5)
-    listen: bool = True
-    notify_interval: float = 30.0
-    notice_window: timedelta = DEFAULT_NOTICE_WINDOW
-    notice_grace: timedelta = DEFAULT_NOTICE_GRACE
-    notice_lease: timedelta = DEFAULT_NOTICE_LEASE
-    retention: timedelta | None = DEFAULT_RETENTION
-    prune_interval: timedelta = DEFAULT_PRUNE_INTERVAL
-    prune_batch_size: int = 500
-    queue: str | None = None
-
-    def __post_init__(self) -> None:
-        share = 1 if self.per_endpoint is None else self.per_endpoint
-        if min(self.batch_size, self.chunk, self.concurrency, share) < 1:
-            raise ValueError("batch_size, chunk, concurrency and per_endpoint must be >= 1")
-        if self.pump_interval <= 0 or self.lease <= timedelta(0) or self.task_seconds <= 0:
-            raise ValueError("pump_interval, task_seconds and lease must be positive")
-        check_pruning_settings(self.retention, self.prune_interval, self.prune_batch_size)
-
-
-StoreSource = Store | str | Callable[[], Store]
-"""A store, a URL for :func:`~acadio_webhooks.adapters.storage.open_store`, or a factory."""
-
-
-class _ProcessResources:
-    """The store, transport and runner of one worker process, made on first use there.
-
-    Celery's prefork pool forks after importing the app: database connections and HTTP
-    pools must be created in the child, never inherited, hence lazily and per process id.
-    """
-
-    def __init__(
-        self, build: Callable[[], tuple[Store, Sender, _Runner]], *, owns_store: bool
-    ) -> None:
-        self._build = build
-        self._owns_store = owns_store
-        self._lock = threading.Lock()
-        self._pid: int | None = None
-        self._made: tuple[Store, Sender, _Runner] | None = None
-
-    def get(self) -> tuple[Store, Sender, _Runner]:
-        with self._lock:
-            if self._made is None or self._pid != os.getpid():
-                self._made = self._build()
-                self._pid = os.getpid()
-            return self._made
-
-    def close(self) -> None:
-        """Close what this process made (its pool process is stopping); idempotent."""
-        with self._lock:
-            made, self._made = self._made, None
-            if made is None or self._pid != os.getpid():
-                return
-            store, sender, _runner = made
-            sender.close()
-            if self._owns_store:  # a store instance is the host's to close
-                store.close()
 
 
 class CeleryDelivery:
@@ -243,7 +133,7 @@ class CeleryDelivery:
         self._notifier_factory = notifier
         self._clock = clock
         self._metrics = metrics
-        self._resources = _ProcessResources(self._build, owns_store=not isinstance(store, Store))
+        self._resources = ProcessResources(self._build, owns_store=not isinstance(store, Store))
         self._rounds = RoundSizer(chunk=self.settings.chunk, largest=self.settings.batch_size)
         self._chain_lease = f"{name}.pump-chain"
         self._listener: PostgresWakeup | None = None
@@ -451,7 +341,7 @@ class CeleryDelivery:
         # worker_ready: in the worker's main process, once its pool has started.
         if getattr(sender, "app", None) is not self.app or self._listener is not None:
             return
-        listener = _listener_for(self._store_source, [self.kick])
+        listener = listener_for(self._store_source, [self.kick])
         if listener is not None:
             self._listener = listener.start()
 
@@ -496,55 +386,3 @@ class CeleryDelivery:
             owner=None,
         )
         return store, sender, runner
-
-
-def claim_round(
-    store: Store, *, now: datetime, size: int, share: int, owner: str, lease: timedelta
-) -> list[WorkItem]:
-    """Lease up to ``size`` due deliveries to ``owner``: first at most ``share`` of each
-    subscription with due work (oldest due first), then the rest of the round to whoever
-    has more. Deliveries claimed past a subscription's share are given back."""
-    held: dict[str, int] = {}
-    full: set[str] = set()
-    kept: list[WorkItem] = []
-    while len(kept) < size:
-        wanted = min(share, size - len(kept))
-        items = store.claim(
-            now=now, limit=wanted, owner=owner, lease=lease, skip_subscriptions=frozenset(full)
-        )
-        excess: list[str] = []
-        for item in items:
-            count = held.get(item.subscription_id, 0)
-            if count < share:
-                kept.append(item)
-                held[item.subscription_id] = count + 1
-            else:
-                excess.append(item.delivery_id)
-        full.update(sub for sub, count in held.items() if count >= share)
-        if excess:
-            store.release(excess, owner=owner)
-        if len(items) < wanted:
-            break  # nothing more is due outside the subscriptions that had their share
-    if len(kept) < size and full:
-        kept += store.claim(now=now, limit=size - len(kept), owner=owner, lease=lease)
-    return kept
-
-
-def _listener_for(
-    source: StoreSource, callbacks: list[Callable[[], None]]
-) -> PostgresWakeup | None:
-    """A (not yet started) listener on the store's PostgreSQL database, or None when the
-    store is not on PostgreSQL."""
-    if isinstance(source, str):
-        if normalise_url(source).get_backend_name() != "postgresql":
-            return None
-        return PostgresWakeup(source, callbacks)
-    if not callable(source):
-        return wakeup_for(source, callbacks)
-    # Made in the worker's main process only for its address (the listener keeps its own
-    # connection), then closed at once: a connection must never cross a fork.
-    store = source()
-    try:
-        return wakeup_for(store, callbacks)
-    finally:
-        store.close()
