@@ -38,12 +38,10 @@ for it, and a shared cap on all of them: see :mod:`._lookups`).
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import ssl
 import time
 import typing
-from collections.abc import Iterable
 
 import anyio
 import httpcore
@@ -58,15 +56,16 @@ from acadio_webhooks.adapters.transport._common import (
     BodyCollector,
     ShardPicker,
     TransportTimeouts,
-    checked_addresses,
-    checked_addresses_async,
-    checked_addresses_within,
     classify_error,
     error_result,
 )
+from acadio_webhooks.adapters.transport._httpcore_pinning import (
+    AsyncPinningBackend,
+    PinningBackend,
+    attempt_deadline,
+)
 from acadio_webhooks.adapters.transport._progress import (
     Phase,
-    advance,
     total_timeout_result,
     tracking,
 )
@@ -78,9 +77,6 @@ from acadio_webhooks.ports.resolver import Resolver
 
 __all__ = ["HttpxTransport", "AsyncHttpxTransport", "classify_httpx_error"]
 
-SocketOption = (
-    tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
-)
 
 # What a failing endpoint or network can raise here; anything else is a bug and propagates.
 _ATTEMPT_FAILURES = (httpx.HTTPError, httpx.InvalidURL, OSError, InvalidEndpoint)
@@ -97,185 +93,6 @@ def classify_httpx_error(exc: BaseException) -> ErrorKind:
             ((httpx.NetworkError, ConnectionError), ErrorKind.CONNECT),
         ),
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Sync: a backend that pins connections and clamps every socket wait to the attempt's deadline.
-
-_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
-    "acadio_webhooks_httpx_deadline", default=None
-)
-
-
-def _clamped(timeout: float | None, expired: type[Exception]) -> float | None:
-    deadline = _deadline.get()
-    if deadline is None:
-        return timeout
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise expired("the attempt's total timeout expired")
-    return remaining if timeout is None else min(timeout, remaining)
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
-        self._inner = inner
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _clamped(timeout, httpcore.ReadTimeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, _clamped(timeout, httpcore.WriteTimeout))
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.NetworkStream:
-        stream = self._inner.start_tls(
-            ssl_context, server_hostname, _clamped(timeout, httpcore.ConnectTimeout)
-        )
-        return _DeadlineStream(stream)
-
-    def get_extra_info(self, info: str) -> typing.Any:
-        return self._inner.get_extra_info(info)
-
-
-class _PinningBackend(httpcore.NetworkBackend):
-    def __init__(self, policy: EndpointPolicy, resolver: Resolver) -> None:
-        self._policy = policy
-        self._resolver = resolver
-        self._inner = httpcore.SyncBackend()
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[SocketOption] | None = None,
-    ) -> httpcore.NetworkStream:
-        # Bounded by what is left of the total, as the async twin's cancel scope bounds it.
-        remaining = _clamped(None, httpcore.ConnectTimeout)
-        try:
-            if remaining is None:  # no attempt deadline: a bare pool, used outside send()
-                addresses = checked_addresses(self._policy, self._resolver, host, port)
-            else:
-                addresses = checked_addresses_within(
-                    self._policy, self._resolver, host, port, remaining
-                )
-        except TimeoutError as exc:
-            raise httpcore.ConnectTimeout(str(exc)) from exc
-        failure: Exception | None = None
-        for address in addresses:
-            try:
-                stream = self._inner.connect_tcp(
-                    str(address),
-                    port,
-                    timeout=_clamped(timeout, httpcore.ConnectTimeout),
-                    local_address=local_address,
-                    socket_options=socket_options,
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                failure = exc
-                continue
-            return _DeadlineStream(stream)
-        assert failure is not None  # checked_addresses never returns an empty list
-        raise failure
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
-
-
-# ---------------------------------------------------------------------------------------------
-# Async: the same pinning; the total timeout is a cancel scope around the whole attempt.
-
-
-class _AttemptStream(httpcore.AsyncNetworkStream):
-    """Tells the attempt's progress what the stream does, and closes the TCP stream when its
-    TLS handshake does not finish.
-
-    Writes are the request going out, reads the wait for the response (:meth:`send` marks
-    the body's reading), so an attempt cut off by its total timeout can say where it was.
-
-    httpcore closes the socket when the handshake fails with an exception, but not when it is
-    cancelled: the attempt's total timeout, a cancel scope, cancels it when an endpoint
-    accepts the connection and never answers the handshake, and the socket was left open
-    until the garbage collector found it (encode/httpcore#443 is the same leak).
-    """
-
-    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
-        self._inner = inner
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
-        advance(Phase.WAITING_FOR_RESPONSE)
-        return await self._inner.read(max_bytes, timeout)
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109
-        advance(Phase.SENDING)
-        await self._inner.write(buffer, timeout)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    async def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's stream signature
-    ) -> httpcore.AsyncNetworkStream:
-        advance(Phase.TLS_HANDSHAKE)
-        try:
-            return await self._inner.start_tls(ssl_context, server_hostname, timeout)
-        except BaseException:
-            with anyio.CancelScope(shield=True):  # closing a plain TCP socket cannot hang
-                await self._inner.aclose()
-            raise
-
-    def get_extra_info(self, info: str) -> typing.Any:
-        return self._inner.get_extra_info(info)
-
-
-class _AsyncPinningBackend(httpcore.AsyncNetworkBackend):
-    def __init__(self, policy: EndpointPolicy, resolver: Resolver, lookup_timeout: float) -> None:
-        self._policy = policy
-        self._resolver = resolver
-        self._lookup_timeout = lookup_timeout
-        self._inner = httpcore.AnyIOBackend()  # anyio: runs on asyncio and on trio
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's backend signature
-        local_address: str | None = None,
-        socket_options: Iterable[SocketOption] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        addresses = await checked_addresses_async(
-            self._policy, self._resolver, host, port, self._lookup_timeout
-        )
-        failure: Exception | None = None
-        for address in addresses:
-            try:
-                stream = await self._inner.connect_tcp(
-                    str(address),
-                    port,
-                    timeout=timeout,
-                    local_address=local_address,
-                    socket_options=socket_options,
-                )
-                return _AttemptStream(stream)
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:  # noqa: PERF203
-                failure = exc  # try the next checked address, as happy eyeballs would
-        assert failure is not None  # checked_addresses never returns an empty list
-        raise failure
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -395,7 +212,7 @@ class HttpxTransport(_HttpxTransportBase[httpx.HTTPTransport]):
     """
 
     def _new_transport(self) -> httpx.HTTPTransport:
-        backend = _PinningBackend(self.policy, self.resolver)
+        backend = PinningBackend(self.policy, self.resolver)
         pool = httpcore.ConnectionPool(network_backend=backend, **self._pool_options)
         return _install_pool(httpx.HTTPTransport(verify=self._ssl_context, trust_env=False), pool)
 
@@ -406,7 +223,7 @@ class HttpxTransport(_HttpxTransportBase[httpx.HTTPTransport]):
             home = self._home_pool(request)
         except InvalidEndpoint as exc:
             return self._failure(exc, started)
-        token = _deadline.set(time.monotonic() + self.timeouts.total)
+        token = attempt_deadline.set(time.monotonic() + self.timeouts.total)
         shard = self._picker.acquire(home)
         try:
             response = self._transports[shard].handle_request(self._build_request(request))
@@ -422,7 +239,7 @@ class HttpxTransport(_HttpxTransportBase[httpx.HTTPTransport]):
             return self._failure(exc, started)
         finally:
             self._picker.release(shard)
-            _deadline.reset(token)
+            attempt_deadline.reset(token)
 
     def close(self) -> None:
         """Close every pooled connection. Idempotent."""
@@ -447,7 +264,7 @@ class AsyncHttpxTransport(_HttpxTransportBase[httpx.AsyncHTTPTransport]):
     """
 
     def _new_transport(self) -> httpx.AsyncHTTPTransport:
-        backend = _AsyncPinningBackend(self.policy, self.resolver, self.timeouts.total)
+        backend = AsyncPinningBackend(self.policy, self.resolver, self.timeouts.total)
         pool = httpcore.AsyncConnectionPool(network_backend=backend, **self._pool_options)
         return _install_pool(
             httpx.AsyncHTTPTransport(verify=self._ssl_context, trust_env=False), pool
