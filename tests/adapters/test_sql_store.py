@@ -282,7 +282,7 @@ def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
 
 
 def test_claim_walks_the_due_index(store: SqlStore) -> None:
-    from acadio_webhooks.adapters.storage.sql._queue import _due_candidates, _due_window
+    from acadio_webhooks.adapters.storage.sql._due import _due_candidates, _due_window
     from acadio_webhooks.domain.core import PAUSE_HORIZON
 
     if store.dialect == "mysql":  # reads the window without locks (_due_rows_locked_apart)
@@ -305,7 +305,7 @@ def test_claim_walks_the_due_index(store: SqlStore) -> None:
 def test_a_mysql_claim_locks_its_window_by_primary_key(mariadb_url: str) -> None:
     # Through the due index, the lock would take every leased row it passed (see
     # _due_rows_locked_apart): the locking statement must look rows up by primary key.
-    from acadio_webhooks.adapters.storage.sql._queue import _LOCK_DUE
+    from acadio_webhooks.adapters.storage.sql._due import _LOCK_DUE
 
     store = SqlStore(mariadb_url)
     try:

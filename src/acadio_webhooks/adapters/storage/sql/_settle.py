@@ -31,14 +31,9 @@ from acadio_webhooks.adapters.storage.sql._dialect import (
     insert_ignoring_conflicts,
     locks_rows,
 )
+from acadio_webhooks.adapters.storage.sql._due import PENDING
 from acadio_webhooks.adapters.storage.sql._prepared import prepared
-from acadio_webhooks.adapters.storage.sql._queue import (
-    _IDS,
-    _STATES,
-    _STATES_LOCKED,
-    PENDING,
-    cancel_where,
-)
+from acadio_webhooks.adapters.storage.sql._queue import _IDS, _STATES, _STATES_LOCKED, cancel_where
 from acadio_webhooks.adapters.storage.sql.schema import (
     UtcDateTime,
     attempts,
