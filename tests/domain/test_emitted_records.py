@@ -12,13 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from acadio_webhooks.domain.models import (
-    Delivery,
-    DeliveryStatus,
-    Event,
-    planned_delivery,
-    serialised_event,
-)
+from acadio_webhooks.domain._trusted import planned_delivery, serialised_event
+from acadio_webhooks.domain.models import Delivery, DeliveryStatus, Event
 from acadio_webhooks.domain.planning import new_event, plan_deliveries
 from acadio_webhooks.domain.topics import Topic
 from tests.domain.fast_records import fields_near_edges, outcome

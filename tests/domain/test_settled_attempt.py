@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from acadio_webhooks.domain.models import Attempt, settled_attempt
+from acadio_webhooks.domain._trusted import settled_attempt
+from acadio_webhooks.domain.models import Attempt
 from tests.domain.fast_records import fields_near_edges, outcome
 
 

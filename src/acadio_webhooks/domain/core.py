@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 
+from acadio_webhooks.domain._trusted import settled_attempt
 from acadio_webhooks.domain.ids import new_id
 from acadio_webhooks.domain.messages import (
     Notification,
@@ -32,7 +33,6 @@ from acadio_webhooks.domain.messages import (
 )
 from acadio_webhooks.domain.models import (
     DeliveryStatus,
-    settled_attempt,
 )
 from acadio_webhooks.domain.planning import (
     DEFAULT_MAX_PAYLOAD_BYTES,

@@ -13,6 +13,7 @@ from typing import Any
 
 import pydantic
 
+from acadio_webhooks.domain._trusted import planned_delivery, serialised_event
 from acadio_webhooks.domain.ids import new_id
 from acadio_webhooks.domain.models import (
     MAX_DEDUP_KEY_LENGTH,
@@ -20,8 +21,6 @@ from acadio_webhooks.domain.models import (
     MAX_TENANT_LENGTH,
     Delivery,
     Event,
-    planned_delivery,
-    serialised_event,
 )
 from acadio_webhooks.domain.payloads import EventData
 from acadio_webhooks.domain.signing import encode_event_body
