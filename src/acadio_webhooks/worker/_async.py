@@ -13,17 +13,13 @@ import anyio
 import anyio.to_thread
 
 from acadio_webhooks._lanes import Flow
-from acadio_webhooks.domain.core import DeliveryPolicy
 from acadio_webhooks.domain.messages import WorkItem
 from acadio_webhooks.errors import AcadioWebhooksError
-from acadio_webhooks.observability import DeliveryMetrics
-from acadio_webhooks.ports.clock import Clock
-from acadio_webhooks.ports.notifier import Notifier
 from acadio_webhooks.ports.storage import Store, WaitFreeCalls, WouldWait
 from acadio_webhooks.ports.transport import AsyncTransport
 from acadio_webhooks.pruning import Pruner
 from acadio_webhooks.worker._sync import _Worker
-from acadio_webhooks.worker.settings import DrainReport, WorkerSettings
+from acadio_webhooks.worker.settings import DrainReport
 
 logger = logging.getLogger("acadio_webhooks.worker")
 
@@ -37,28 +33,7 @@ limits that came due (see ``AsyncWorker._until_resume``)."""
 class AsyncWorker(_Worker[AsyncTransport]):
     """The long-running async delivery worker (asyncio)."""
 
-    def __init__(
-        self,
-        store: Store,
-        transport: AsyncTransport,
-        *,
-        clock: Clock | None = None,
-        policy: DeliveryPolicy | None = None,
-        settings: WorkerSettings | None = None,
-        notifier: Notifier | None = None,
-        metrics: DeliveryMetrics | None = None,
-        owner: str | None = None,
-    ) -> None:
-        super().__init__(
-            store,
-            transport,
-            clock=clock,
-            policy=policy,
-            settings=settings,
-            notifier=notifier,
-            metrics=metrics,
-            owner=owner,
-        )
+    def _set_up(self, store: Store) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Event | None = None
         # When deliveries put off for rate limits come due (Claimed.resume_at): the feeder

@@ -48,6 +48,10 @@ class _Worker(Generic[_TransportT]):
             metrics=metrics,
             owner=owner,
         )
+        self._set_up(store)
+
+    def _set_up(self, store: Store) -> None:
+        """What a driver keeps beside the runner (the async one: its loop state)."""
 
     @property
     def metrics(self) -> DeliveryMetrics:
