@@ -15,6 +15,7 @@ from notify_support import FakeNotificationStore, failures, make_integration
 
 from acadio_webhooks.adapters.clock import FakeClock
 from acadio_webhooks.adapters.notifier.capturing import CapturingNotifier
+from acadio_webhooks.celery import CelerySettings
 from acadio_webhooks.notify import DEFAULT_NOTICE_LEASE, NOTICE_LEASE, NotificationFlusher
 from acadio_webhooks.ports.notifier import Notice
 from acadio_webhooks.worker import WorkerSettings
@@ -150,7 +151,13 @@ def test_default_owners_are_distinct_and_name_the_process(
     assert NotificationFlusher(store, CapturingNotifier(), owner="lms-web-1").owner == "lms-web-1"
 
 
-def test_worker_settings_pass_the_notice_lease_and_refuse_a_bad_one() -> None:
-    assert WorkerSettings().notice_lease == DEFAULT_NOTICE_LEASE
+@pytest.mark.parametrize("settings", [WorkerSettings, CelerySettings])
+def test_worker_and_celery_settings_refuse_a_notice_lease_or_interval_that_is_not_positive(
+    settings: type[WorkerSettings] | type[CelerySettings],
+) -> None:
+    # A zero interval would flush in a busy loop, hammering the store.
+    assert settings().notice_lease == DEFAULT_NOTICE_LEASE
     with pytest.raises(ValueError, match="notice_lease"):
-        WorkerSettings(notice_lease=timedelta(0))
+        settings(notice_lease=timedelta(0))
+    with pytest.raises(ValueError, match="notify_interval"):
+        settings(notify_interval=0)

@@ -7,20 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from acadio_webhooks.domain.notices import DEFAULT_NOTICE_GRACE, DEFAULT_NOTICE_WINDOW
-from acadio_webhooks.notify import DEFAULT_NOTICE_LEASE
 from acadio_webhooks.ports.storage import Store
-from acadio_webhooks.pruning import (
-    DEFAULT_PRUNE_INTERVAL,
-    DEFAULT_RETENTION,
-    check_pruning_settings,
-)
+from acadio_webhooks.worker.settings import UpkeepSettings
 
 __all__ = ["CelerySettings", "StoreSource"]
 
 
 @dataclass(frozen=True)
-class CelerySettings:
+class CelerySettings(UpkeepSettings):
     """How the Celery integration paces itself. The defaults are the fast path: most
     deployments set nothing but ``queue``.
 
@@ -64,22 +58,15 @@ class CelerySettings:
     per_endpoint: int | None = None
     lease: timedelta = timedelta(minutes=5)
     listen: bool = True
-    notify_interval: float = 30.0
-    notice_window: timedelta = DEFAULT_NOTICE_WINDOW
-    notice_grace: timedelta = DEFAULT_NOTICE_GRACE
-    notice_lease: timedelta = DEFAULT_NOTICE_LEASE
-    retention: timedelta | None = DEFAULT_RETENTION
-    prune_interval: timedelta = DEFAULT_PRUNE_INTERVAL
-    prune_batch_size: int = 500
     queue: str | None = None
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         share = 1 if self.per_endpoint is None else self.per_endpoint
         if min(self.batch_size, self.chunk, self.concurrency, share) < 1:
             raise ValueError("batch_size, chunk, concurrency and per_endpoint must be >= 1")
         if self.pump_interval <= 0 or self.lease <= timedelta(0) or self.task_seconds <= 0:
             raise ValueError("pump_interval, task_seconds and lease must be positive")
-        check_pruning_settings(self.retention, self.prune_interval, self.prune_batch_size)
 
 
 StoreSource = Store | str | Callable[[], Store]

@@ -19,8 +19,28 @@ from acadio_webhooks.pruning import (
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class UpkeepSettings:
+    """What every kind of worker does beside delivering: flushing failure notices and pruning
+    old history (see :class:`WorkerSettings` for each field). Keyword-only; the Celery
+    settings share them."""
+
+    notify_interval: float = 30.0
+    notice_window: timedelta = DEFAULT_NOTICE_WINDOW
+    notice_grace: timedelta = DEFAULT_NOTICE_GRACE
+    notice_lease: timedelta = DEFAULT_NOTICE_LEASE
+    retention: timedelta | None = DEFAULT_RETENTION
+    prune_interval: timedelta = DEFAULT_PRUNE_INTERVAL
+    prune_batch_size: int = 500
+
+    def __post_init__(self) -> None:
+        if self.notify_interval <= 0 or self.notice_lease <= timedelta(0):
+            raise ValueError("notify_interval and notice_lease must be positive")
+        check_pruning_settings(self.retention, self.prune_interval, self.prune_batch_size)
+
+
 @dataclass(frozen=True)
-class WorkerSettings:
+class WorkerSettings(UpkeepSettings):
     """How a worker paces itself.
 
     * ``concurrency`` — attempts in flight at once (async worker; threads for the sync one).
@@ -57,18 +77,9 @@ class WorkerSettings:
     lease: timedelta = timedelta(minutes=5)
     poll_interval: float = 1.0
     settle_interval: float = 0.02
-    notify_interval: float = 30.0
-    notice_window: timedelta = DEFAULT_NOTICE_WINDOW
-    notice_grace: timedelta = DEFAULT_NOTICE_GRACE
-    notice_lease: timedelta = DEFAULT_NOTICE_LEASE
-    retention: timedelta | None = DEFAULT_RETENTION
-    prune_interval: timedelta = DEFAULT_PRUNE_INTERVAL
-    prune_batch_size: int = 500
 
     def __post_init__(self) -> None:
-        if self.notice_lease <= timedelta(0):
-            raise ValueError("notice_lease must be positive")
-        check_pruning_settings(self.retention, self.prune_interval, self.prune_batch_size)
+        super().__post_init__()
         if self.concurrency < 1 or self.per_endpoint < 1 or self.batch_size < 1:
             raise ValueError("concurrency, per_endpoint and batch_size must be >= 1")
 
