@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from collections.abc import Callable
@@ -16,8 +15,6 @@ from acadio_webhooks.ports.storage import Store
 from acadio_webhooks.worker._runner import _Runner
 
 __all__ = ["ProcessResources", "listener_for"]
-
-_log = logging.getLogger("acadio_webhooks.celery")
 
 
 class ProcessResources:

@@ -31,16 +31,6 @@ __all__ = ["SqlBase"]
 
 _Result = TypeVar("_Result")
 
-# Deleting batches (prune, erase): seconds one transaction may last, and the share of the
-# time batches may take. SQLite has one write lock for the whole file, and a writer waiting
-# for it sleeps 1, 2, 5, 10 ms… between tries: a 2 ms batch followed by as long a rest lets
-# a waiting emit in by its second try. PostgreSQL's locks are per row; its rests leave the
-# CPU and the disk to the host. Measured in benchmarks/bench_prune.py.
-_DELETION_PACE: dict[str, tuple[float, float]] = {
-    "sqlite": (0.002, 0.5),
-    "postgresql": (0.010, 1 / 3),
-}
-
 
 # pg_advisory_xact_lock key serialising concurrent migrations ("acad" in ASCII).
 _MIGRATION_LOCK = 0x61636164

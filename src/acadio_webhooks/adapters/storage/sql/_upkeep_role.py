@@ -9,13 +9,23 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, func, select, update
 
 from acadio_webhooks.adapters.storage.sql import _codec, _lease, _retention
-from acadio_webhooks.adapters.storage.sql._store_base import _DELETION_PACE, SqlBase
+from acadio_webhooks.adapters.storage.sql._store_base import SqlBase
 from acadio_webhooks.adapters.storage.sql.schema import notifications
 from acadio_webhooks.domain import store_rules
 from acadio_webhooks.domain.messages import Notification
 from acadio_webhooks.domain.retention import BatchPacer, PruneReport
 
 __all__ = ["UpkeepRole"]
+
+# Deleting batches (prune, erase): seconds one transaction may last, and the share of the
+# time batches may take. SQLite has one write lock for the whole file, and a writer waiting
+# for it sleeps 1, 2, 5, 10 ms… between tries: a 2 ms batch followed by as long a rest lets
+# a waiting emit in by its second try. PostgreSQL's locks are per row; its rests leave the
+# CPU and the disk to the host. Measured in benchmarks/bench_prune.py.
+_DELETION_PACE: dict[str, tuple[float, float]] = {
+    "sqlite": (0.002, 0.5),
+    "postgresql": (0.010, 1 / 3),
+}
 
 
 class UpkeepRole(SqlBase):
