@@ -24,7 +24,6 @@ import asyncio
 import functools
 import inspect
 import socket
-import ssl
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -35,10 +34,6 @@ from aiohttp.abc import AbstractResolver, AbstractStreamWriter
 
 from acadio_webhooks.adapters.transport._base import TransportBase
 from acadio_webhooks.adapters.transport._common import (
-    DEFAULT_EXCERPT_BYTES,
-    DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_TIMEOUTS,
-    TransportTimeouts,
     checked_addresses_async,
     classify_error,
     error_result,
@@ -53,7 +48,6 @@ from acadio_webhooks.adapters.transport._progress import (
 from acadio_webhooks.domain.endpoints import EndpointPolicy
 from acadio_webhooks.domain.messages import ErrorKind, OutboundRequest, TransportResult
 from acadio_webhooks.errors import InvalidEndpoint, ResolutionError
-from acadio_webhooks.ports.clock import Clock
 from acadio_webhooks.ports.resolver import Resolver
 
 if TYPE_CHECKING:
@@ -210,31 +204,7 @@ class AiohttpTransport(TransportBase):
     is created on the first :meth:`send`, inside the running event loop, and belongs to it.
     """
 
-    def __init__(
-        self,
-        *,
-        policy: EndpointPolicy | None = None,
-        resolver: Resolver | None = None,
-        timeouts: TransportTimeouts = DEFAULT_TIMEOUTS,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-        excerpt_bytes: int = DEFAULT_EXCERPT_BYTES,
-        max_connections: int = 100,
-        keepalive_expiry: float = 5.0,
-        ssl_context: ssl.SSLContext | None = None,
-        clock: Clock | None = None,
-    ) -> None:
-        super().__init__(
-            policy=policy,
-            resolver=resolver,
-            timeouts=timeouts,
-            max_response_bytes=max_response_bytes,
-            excerpt_bytes=excerpt_bytes,
-            clock=clock,
-        )
-        self._max_connections = max_connections
-        self._keepalive_expiry = keepalive_expiry
-        self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
-        self._session: aiohttp.ClientSession | None = None
+    _session: aiohttp.ClientSession | None = None
 
     def _open_session(self) -> aiohttp.ClientSession:
         connector = _TrackingConnector(
@@ -243,7 +213,7 @@ class AiohttpTransport(TransportBase):
             limit=self._max_connections,
             limit_per_host=0,
             keepalive_timeout=self._keepalive_expiry,
-            ssl=self._ssl,
+            ssl=self._ssl_context_option if self._ssl_context_option is not None else True,
         )
         timeouts = self.timeouts
         return aiohttp.ClientSession(

@@ -39,7 +39,6 @@ for it, and a shared cap on all of them: see :mod:`._lookups`).
 from __future__ import annotations
 
 import functools
-import ssl
 import time
 import typing
 
@@ -47,15 +46,12 @@ import anyio
 import httpcore
 import httpx
 import sniffio
+from typing_extensions import Unpack
 
-from acadio_webhooks.adapters.transport._base import TransportBase
+from acadio_webhooks.adapters.transport._base import TransportBase, TransportOptions
 from acadio_webhooks.adapters.transport._common import (
-    DEFAULT_EXCERPT_BYTES,
-    DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_TIMEOUTS,
     BodyCollector,
     ShardPicker,
-    TransportTimeouts,
     classify_error,
     error_result,
 )
@@ -69,11 +65,8 @@ from acadio_webhooks.adapters.transport._progress import (
     total_timeout_result,
     tracking,
 )
-from acadio_webhooks.domain.endpoints import EndpointPolicy
 from acadio_webhooks.domain.messages import ErrorKind, OutboundRequest, TransportResult
 from acadio_webhooks.errors import InvalidEndpoint
-from acadio_webhooks.ports.clock import Clock
-from acadio_webhooks.ports.resolver import Resolver
 
 __all__ = ["HttpxTransport", "AsyncHttpxTransport", "classify_httpx_error"]
 
@@ -122,41 +115,25 @@ class _HttpxTransportBase(TransportBase, typing.Generic[HttpxTransportT]):
     """Configuration and the pure steps around one attempt, shared by the two twins."""
 
     def __init__(
-        self,
-        *,
-        policy: EndpointPolicy | None = None,
-        resolver: Resolver | None = None,
-        timeouts: TransportTimeouts = DEFAULT_TIMEOUTS,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-        excerpt_bytes: int = DEFAULT_EXCERPT_BYTES,
-        max_connections: int = 100,
-        connections_per_pool: int = 5,
-        keepalive_expiry: float = 5.0,
-        ssl_context: ssl.SSLContext | None = None,
-        clock: Clock | None = None,
+        self, *, connections_per_pool: int = 5, **options: Unpack[TransportOptions]
     ) -> None:
-        super().__init__(
-            policy=policy,
-            resolver=resolver,
-            timeouts=timeouts,
-            max_response_bytes=max_response_bytes,
-            excerpt_bytes=excerpt_bytes,
-            clock=clock,
-        )
+        super().__init__(**options)
+        ssl_context = self._ssl_context_option
         self._ssl_context = ssl_context if ssl_context is not None else httpx.create_ssl_context()
         self._pool_options: dict[str, typing.Any] = {
             "ssl_context": self._ssl_context,
             "max_connections": connections_per_pool,
             "max_keepalive_connections": connections_per_pool,
-            "keepalive_expiry": keepalive_expiry,
+            "keepalive_expiry": self._keepalive_expiry,
         }
+        timeouts = self.timeouts
         self._timeout_extension = {
             "connect": timeouts.connect,
             "read": timeouts.read,
             "write": timeouts.write,
             "pool": timeouts.total,
         }
-        pool_count = max(1, -(-max_connections // connections_per_pool))
+        pool_count = max(1, -(-self._max_connections // connections_per_pool))
         self._picker = ShardPicker(pool_count, connections_per_pool)
         self._transports: list[HttpxTransportT] = [self._new_transport() for _ in range(pool_count)]
 
