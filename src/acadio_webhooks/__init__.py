@@ -6,9 +6,9 @@ because every public name except the exceptions is imported lazily on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from acadio_webhooks._lazy import lazy_attributes
 from acadio_webhooks._version import __version__
 from acadio_webhooks.errors import (
     AcadioWebhooksError,
@@ -271,13 +271,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'acadio_webhooks' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, globals(), _LAZY)
 
 
 def __dir__() -> list[str]:

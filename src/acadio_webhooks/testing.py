@@ -26,13 +26,13 @@ Sending (your LMS code that emits)
 
 from __future__ import annotations
 
-import importlib
 import json
 import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from acadio_webhooks._lazy import lazy_attributes
 from acadio_webhooks.domain.ids import new_id
 from acadio_webhooks.domain.signing import Secret, encode_event_body, sign
 
@@ -68,13 +68,7 @@ if TYPE_CHECKING:
     )
 
 
-def __getattr__(name: str) -> Any:
-    module = _FAKES.get(name)
-    if module is None:
-        raise AttributeError(f"module 'acadio_webhooks.testing' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, globals(), _FAKES)
 
 
 # --- Receiving: correctly signed requests for the views that call verify() ------------------
