@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import heapq
 import threading
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
+from typing import TypeVar
 
 from acadio_webhooks.domain.messages import NO_HEADERS, Notification, Settlement, WorkItem
 from acadio_webhooks.domain.models import (
@@ -24,6 +25,8 @@ from acadio_webhooks.errors import NotFound, StorageError
 from acadio_webhooks.ports.storage import DeliveryQuery, Route
 
 __all__ = ["MemoryBase"]
+
+_RecordT = TypeVar("_RecordT")
 
 
 @dataclass(frozen=True)
@@ -76,21 +79,19 @@ class MemoryBase:
 
     def get_integration(self, integration_id: str) -> Integration:
         """The integration, or ``NotFound``."""
-        with self._lock:
-            self._check_open()
-            try:
-                return self._integrations[integration_id]
-            except KeyError:
-                raise NotFound("integration", integration_id) from None
+        return self._stored(self._integrations, "integration", integration_id)
 
     def get_subscription(self, subscription_id: str) -> Subscription:
         """The subscription, or ``NotFound``."""
+        return self._stored(self._subscriptions, "subscription", subscription_id)
+
+    def _stored(self, table: Mapping[str, _RecordT], kind: str, record_id: str) -> _RecordT:
         with self._lock:
             self._check_open()
             try:
-                return self._subscriptions[subscription_id]
+                return table[record_id]
             except KeyError:
-                raise NotFound("subscription", subscription_id) from None
+                raise NotFound(kind, record_id) from None
 
     def close(self) -> None:
         """Forget nothing, but refuse further use. Idempotent."""

@@ -10,7 +10,6 @@ from acadio_webhooks.domain.backlog import SUBSCRIPTION_STATES, Backlog, subscri
 from acadio_webhooks.domain.core import is_paused
 from acadio_webhooks.domain.models import Attempt, Delivery, DeliveryStatus, Event
 from acadio_webhooks.domain.store_rules import decode_cursor, encode_cursor, fresh_delivery
-from acadio_webhooks.errors import NotFound
 from acadio_webhooks.ports.storage import DeliveryQuery, Page
 
 __all__ = ["HistoryPart"]
@@ -21,21 +20,11 @@ class HistoryPart(MemoryBase):
 
     def get_event(self, event_id: str) -> Event:
         """The event, or ``NotFound``."""
-        with self._lock:
-            self._check_open()
-            try:
-                return self._events[event_id]
-            except KeyError:
-                raise NotFound("event", event_id) from None
+        return self._stored(self._events, "event", event_id)
 
     def get_delivery(self, delivery_id: str) -> Delivery:
         """The delivery, or ``NotFound``."""
-        with self._lock:
-            self._check_open()
-            try:
-                return self._deliveries[delivery_id]
-            except KeyError:
-                raise NotFound("delivery", delivery_id) from None
+        return self._stored(self._deliveries, "delivery", delivery_id)
 
     def list_deliveries(self, query: DeliveryQuery) -> Page[Delivery]:
         """Deliveries matching ``query``, newest first, one page at a time."""
