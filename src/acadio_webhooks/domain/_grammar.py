@@ -25,22 +25,28 @@ _ALLOWED = "segments use only a-z, 0-9, '_' and '-'"
 
 def parse_topic(text: object) -> tuple[str, ...]:
     """Return the segments of a valid topic, or raise :class:`InvalidTopic`."""
-    if not isinstance(text, str):  # callers without a type checker
-        raise TypeError(f"a topic must be a str, not {type(text).__name__}")
-    if len(text) <= MAX_LENGTH and _TOPIC.fullmatch(text):
-        return tuple(text.split("/"))
-    problem, position = _first_problem(text, wildcard=False)
-    raise InvalidTopic(text, problem, position)
+    return _parse(text, _TOPIC, InvalidTopic, wildcard=False)
 
 
 def parse_pattern(text: object) -> tuple[str, ...]:
     """Return the segments of a valid pattern, or raise :class:`InvalidPattern`."""
+    return _parse(text, _PATTERN, InvalidPattern, wildcard=True)
+
+
+def _parse(
+    text: object,
+    grammar: re.Pattern[str],
+    error: type[InvalidTopic | InvalidPattern],
+    *,
+    wildcard: bool,
+) -> tuple[str, ...]:
     if not isinstance(text, str):  # callers without a type checker
-        raise TypeError(f"a pattern must be a str, not {type(text).__name__}")
-    if len(text) <= MAX_LENGTH and _PATTERN.fullmatch(text):
+        what = "a pattern" if wildcard else "a topic"
+        raise TypeError(f"{what} must be a str, not {type(text).__name__}")
+    if len(text) <= MAX_LENGTH and grammar.fullmatch(text):
         return tuple(text.split("/"))
-    problem, position = _first_problem(text, wildcard=True)
-    raise InvalidPattern(text, problem, position)
+    problem, position = _first_problem(text, wildcard=wildcard)
+    raise error(text, problem, position)
 
 
 def _first_problem(text: str, *, wildcard: bool) -> tuple[str, int]:  # noqa: PLR0911 - one per rule
