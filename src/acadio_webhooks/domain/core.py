@@ -221,30 +221,18 @@ def settle(
             notes = (notice(NotificationKind.ENDPOINT_RECOVERED, attempt.summary),)
         return Settlement(item, attempt, DeliveryStatus.DELIVERED, None, None, notes)
 
+    def disable(reason: str) -> Settlement:
+        notes = (notice(NotificationKind.ENDPOINT_DISABLED, reason),)
+        return Settlement(item, attempt, DeliveryStatus.FAILED, None, reason, notes)
+
     last_error = attempt.summary
     if result.status_code == _GONE:
-        reason = "endpoint answered 410 Gone"
-        return Settlement(
-            item,
-            attempt,
-            DeliveryStatus.FAILED,
-            None,
-            reason,
-            (notice(NotificationKind.ENDPOINT_DISABLED, reason),),
-        )
+        return disable("endpoint answered 410 Gone")
 
     failing_since = item.endpoint_failing_since or started_at
     if now - failing_since >= policy.disable_after:
         days = policy.disable_after.total_seconds() / 86400
-        reason = f"every attempt failed for {days:g} days (last: {last_error})"
-        return Settlement(
-            item,
-            attempt,
-            DeliveryStatus.FAILED,
-            None,
-            reason,
-            (notice(NotificationKind.ENDPOINT_DISABLED, reason),),
-        )
+        return disable(f"every attempt failed for {days:g} days (last: {last_error})")
 
     pause_until = None
     if policy.breaker is not None:
