@@ -9,7 +9,7 @@ values are never copied into one, only when each secret was set and until when i
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
 
@@ -64,6 +64,17 @@ _SECRET_HELP = (
     "no endpoint ever returns it."
 )
 
+# The secret of an install or a rotation; the OpenAPI document marks it write-only.
+_SecretText = Annotated[
+    str,
+    Field(
+        min_length=MIN_SECRET_LENGTH,
+        max_length=MAX_SECRET_LENGTH,
+        description=_SECRET_HELP,
+        json_schema_extra={"writeOnly": True},
+    ),
+]
+
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -72,12 +83,7 @@ class _Body(BaseModel):
 class InstallIn(_Body):
     """Install the webhooks integration (customer page steps 3, 4 and 7)."""
 
-    secret: str = Field(
-        min_length=MIN_SECRET_LENGTH,
-        max_length=MAX_SECRET_LENGTH,
-        description=_SECRET_HELP,
-        json_schema_extra={"writeOnly": True},
-    )
+    secret: _SecretText
     notification_email: EmailStr | None = Field(
         default=None, description="Who is told when deliveries keep failing."
     )
@@ -92,12 +98,7 @@ class IntegrationPatch(_Body):
 class SecretIn(_Body):
     """Set a new signing secret; the previous one keeps signing for ``overlap_seconds``."""
 
-    secret: str = Field(
-        min_length=MIN_SECRET_LENGTH,
-        max_length=MAX_SECRET_LENGTH,
-        description=_SECRET_HELP,
-        json_schema_extra={"writeOnly": True},
-    )
+    secret: _SecretText
     overlap_seconds: int = Field(
         default=24 * 3600,
         ge=0,
