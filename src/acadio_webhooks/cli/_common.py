@@ -54,13 +54,12 @@ __all__ = [
     "read_env_secret",
     "add_secret_options",
     "parse_since",
+    "RELATIVE_TIME",
+    "TIME_UNITS",
     "read_bytes",
     "secret_box_from_env",
     "open_cli_store",
     "opened_dispatcher",
-    "positive_int",
-    "positive_float",
-    "port_number",
     "format_when",
     "plural",
 ]
@@ -329,17 +328,17 @@ def read_secrets(args: argparse.Namespace) -> list[str]:
     return secrets
 
 
-_RELATIVE = re.compile(r"([0-9]+)\s*([smhdw])")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+RELATIVE_TIME = re.compile(r"([0-9]+)\s*([smhdw])")
+TIME_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 def parse_since(text: str, *, now: datetime | None = None) -> datetime:
     """An ISO 8601 time (UTC when no offset is given) or a look-back like ``30m``/``24h``/``7d``."""
-    relative = _RELATIVE.fullmatch(text.strip())
+    relative = RELATIVE_TIME.fullmatch(text.strip())
     current = now or datetime.now(timezone.utc)
     if relative:
         amount, unit = relative.groups()
-        return current - timedelta(**{_UNITS[unit]: int(amount)})
+        return current - timedelta(**{TIME_UNITS[unit]: int(amount)})
     iso = text.strip()
     if iso.endswith(("Z", "z")):
         iso = iso[:-1] + "+00:00"  # fromisoformat before Python 3.11 does not read "Z"
@@ -356,31 +355,6 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
     return moment.astimezone(timezone.utc)
 
 
-def parse_duration(text: str) -> timedelta:
-    """An argparse type: a positive length of time like ``90m``, ``24h``, ``30d`` or ``2w``."""
-    relative = _RELATIVE.fullmatch(text.strip())
-    if relative is None or int(relative.group(1)) == 0:
-        raise argparse.ArgumentTypeError(
-            f"cannot read length of time {text!r}: use a positive number and a unit, "
-            "such as 90m, 24h, 30d or 2w"
-        )
-    amount, unit = relative.groups()
-    return timedelta(**{_UNITS[unit]: int(amount)})
-
-
-def retention_period(text: str) -> timedelta | None:
-    """An argparse type: a length of time as for :func:`parse_duration`, or ``forever``."""
-    if text.strip().lower() == "forever":
-        return None
-    try:
-        return parse_duration(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(
-            f"cannot read retention {text!r}: use a length of time such as 30d or 12w, "
-            "or forever to keep everything"
-        ) from None
-
-
 def read_bytes(path: str, what: str) -> bytes:
     """The bytes of file ``path`` (``-`` reads standard input)."""
     if path == "-":
@@ -391,39 +365,6 @@ def read_bytes(path: str, what: str) -> bytes:
         raise CommandError(
             f"cannot read {what} {path}: {exc.strerror or exc}", EXIT_USAGE
         ) from None
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: an int of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
-
-
-def port_number(text: str) -> int:
-    """An argparse type: a TCP port, 0 (any free one) to 65535."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{value} is not a port number (0 to 65535)")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """An argparse type: a number above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text} must be a positive number")
-    return value
 
 
 def format_when(moment: datetime | None) -> str:

@@ -18,10 +18,10 @@ from acadio_webhooks.cli._common import (
     opened_dispatcher,
     parse_since,
     plural,
-    positive_int,
     print_json,
     stdout_console,
 )
+from acadio_webhooks.cli._values import positive_int
 
 if TYPE_CHECKING:
     from acadio_webhooks.domain.models import Attempt, Delivery

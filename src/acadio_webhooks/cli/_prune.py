@@ -13,12 +13,11 @@ from acadio_webhooks.cli._common import (
     add_db_option,
     add_json_option,
     opened_dispatcher,
-    parse_duration,
     plural,
-    positive_int,
     print_json,
     stdout_console,
 )
+from acadio_webhooks.cli._values import parse_duration, positive_int
 
 if TYPE_CHECKING:
     from acadio_webhooks.domain.retention import PruneReport
