@@ -35,6 +35,27 @@ from acadio_webhooks.worker import AsyncWorker, WorkerSettings, WorkerThread
 if TYPE_CHECKING:
     from acadio_webhooks.adapters.storage.sql.wakeup import PostgresWakeup
 
+# What both dispatchers take, appended to each one's docstring.
+HOST_PARAMETERS_DOC = """
+    Parameters (shared by both twins):
+
+    * ``store`` — a :class:`~acadio_webhooks.ports.storage.Store`, or a URL or path for
+      ``open_store`` (``sqlite:///path.db``, a SQLite file's path, ``postgresql://...``,
+      ``memory://``).
+    * ``catalog`` — the topics that may be emitted (default: the 16 documented ``TOPICS``).
+    * ``clock`` — time source (default: the system clock); tests pass a fake clock.
+    * ``policy`` — retry schedule and endpoint-health rules (:class:`DeliveryPolicy`).
+    * ``endpoint_policy`` — which endpoints are allowed; ``EndpointPolicy(allow_insecure=True)``
+      permits ``http://`` and loopback for local development and tests only.
+    * ``resolver`` — host-name resolution used for endpoint checks and connection pinning.
+    * ``transport`` — how requests are sent: a sync ``Transport`` for ``Dispatcher.drain``
+      (default: the httpx adapter), an ``AsyncTransport`` for ``AsyncDispatcher`` (default:
+      the fastest installed, ``AiohttpTransport`` with the ``aiohttp`` extra, else httpx).
+    * ``notifier`` — where failure notices go (e.g. ``SmtpNotifier``); None queues them only.
+    * ``settings`` — worker concurrency, batch sizes, lease and intervals.
+    * ``max_payload_bytes`` — largest event body ``emit`` accepts (default 256 KiB).
+"""
+
 _PRUNED_HINT = ": unknown, or pruned with its event's history"
 _TEST_DATA = {"test": True, "message": "A test event sent from the webhooks settings."}
 
