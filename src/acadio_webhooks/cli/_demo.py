@@ -10,26 +10,18 @@ dependencies, because ``python3 dev.py demo`` installs nothing else.
 from __future__ import annotations
 
 import argparse
-import logging
 import secrets
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich import box
-from rich.console import Console, Group
+from rich.console import Console
 from rich.live import Live
-from rich.logging import RichHandler
 from rich.markup import escape
-from rich.panel import Panel
 from rich.table import Table
-from rich.text import Text
 
 from acadio_webhooks.cli._common import (
     EXIT_FAILURE,
@@ -40,15 +32,19 @@ from acadio_webhooks.cli._common import (
     plural,
     stdout_console,
 )
+from acadio_webhooks.cli._demo_view import (
+    ConsoleNotifier,
+    Progress,
+    quiet_library_logs,
+    seconds,
+)
 from acadio_webhooks.cli._receiver import DemoReceiver
-from acadio_webhooks.domain.messages import NotificationKind
 from acadio_webhooks.domain.retry import RetryPolicy
 from acadio_webhooks.worker import WorkerSettings
 
 if TYPE_CHECKING:
     from acadio_webhooks.dispatcher import Dispatcher
     from acadio_webhooks.domain.models import Delivery
-    from acadio_webhooks.ports.notifier import Notice
     from acadio_webhooks.ports.storage import Store
 
 __all__ = ["register", "DEMO_RETRY_POLICY", "DEMO_WORKER_SETTINGS"]
@@ -115,73 +111,6 @@ def register(commands: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-class _ConsoleNotifier:
-    """Shows each failure notice on the console instead of mailing it (demo only)."""
-
-    def __init__(self, console: Console) -> None:
-        self.console = console
-        self._lock = threading.Lock()
-        self._notices: list[Notice] = []
-
-    @property
-    def notices(self) -> list[Notice]:
-        with self._lock:
-            return list(self._notices)
-
-    def failed_deliveries_reported(self) -> int:
-        """How many given-up deliveries the notices so far reported."""
-        return sum(
-            1
-            for notice in self.notices
-            for notification in notice.notifications
-            if notification.kind is NotificationKind.DELIVERY_FAILED
-        )
-
-    def send(self, notice: Notice) -> None:
-        # Called from the worker's thread; rich prints it above the live table.
-        with self._lock:
-            self._notices.append(notice)
-        heading = Text.assemble(("To: ", "bold"), notice.to, "\n", ("Subject: ", "bold"))
-        heading.append(notice.subject)
-        self.console.print(
-            Panel(
-                Group(heading, Text(""), Text(notice.text)),
-                title="e-mail",
-                title_align="left",
-                box=box.ROUNDED,
-                expand=False,
-            )
-        )
-
-
-@dataclass
-class _Progress:
-    """What the live view has already reported, per delivery."""
-
-    seen_attempts: dict[str, int] = field(default_factory=dict)
-    endpoints: dict[str, str] = field(default_factory=dict)
-
-
-def _seconds(value: float) -> str:
-    return f"{value:.2f}".rstrip("0").rstrip(".") + " s"
-
-
-def _path(url: str) -> str:
-    return "/" + url.split("/", 3)[-1]
-
-
-@contextmanager
-def _quiet_library_logs(console: Console) -> Iterator[None]:
-    # The live view reports every attempt; only errors should interrupt it.
-    library = logging.getLogger("acadio_webhooks")
-    handler = RichHandler(console=console, level=logging.ERROR, show_path=False)
-    library.addHandler(handler)
-    try:
-        yield
-    finally:
-        library.removeHandler(handler)
-
-
 class _Demo:
     def __init__(
         self, console: Console, url: str, *, kept_at: str | None, store: Store | None = None
@@ -191,8 +120,8 @@ class _Demo:
         self.store: Store | str = store if store is not None else url
         self.kept_at = kept_at
         self.secret = secrets.token_urlsafe(24)
-        self.notifier = _ConsoleNotifier(console)
-        self.progress = _Progress()
+        self.notifier = ConsoleNotifier(console)
+        self.progress = Progress()
 
     def say(self, step: str, text: str) -> None:
         line = Table.grid(padding=(0, 1))
@@ -207,7 +136,7 @@ class _Demo:
         from acadio_webhooks.domain.endpoints import EndpointPolicy
 
         self.console.rule("[bold]acadio-webhooks demo[/]: the main job, on this machine only")
-        with DemoReceiver(self.secret) as receiver, _quiet_library_logs(self.console):
+        with DemoReceiver(self.secret) as receiver, quiet_library_logs(self.console):
             self._announce(receiver)
             dispatcher = Dispatcher(
                 self.store,
@@ -235,7 +164,7 @@ class _Demo:
                 dispatcher.close()
 
     def _announce(self, receiver: DemoReceiver) -> None:
-        waits = ", ".join(_seconds(wait) for wait in DEMO_RETRY_POLICY.schedule())
+        waits = ", ".join(seconds(wait) for wait in DEMO_RETRY_POLICY.schedule())
         total = sum(DEMO_RETRY_POLICY.schedule())
         self.say("store", f"SQLite through SQLAlchemy: {escape(self.url)}")
         self.say(
@@ -251,7 +180,7 @@ class _Demo:
         self.say(
             "retries",
             f"fast demo schedule {DEMO_RETRY_POLICY.max_attempts} attempts, waits {waits} "
-            f"(±{DEMO_RETRY_POLICY.jitter:.0%}), about {_seconds(total)} in all; the default "
+            f"(±{DEMO_RETRY_POLICY.jitter:.0%}), about {seconds(total)} in all; the default "
             "schedule waits 5 s, 35 s, ... and gives up after about 27 h",
         )
         self.console.print()
@@ -297,8 +226,8 @@ class _Demo:
             "deliver",
             "a worker thread (Dispatcher.start_worker) signs, sends and retries, and e-mails "
             "failures: at most one e-mail per integration per window, once the oldest news is "
-            f"a grace period old (default 15 min and 1 min; here {_seconds(window)} and "
-            f"{_seconds(grace)}). The e-mail is composed by the library and shown here "
+            f"a grace period old (default 15 min and 1 min; here {seconds(window)} and "
+            f"{seconds(grace)}). The e-mail is composed by the library and shown here "
             "instead of sent. Live:",
         )
         dispatcher.start_worker()
@@ -353,7 +282,7 @@ class _Demo:
         for delivery in deliveries:
             waiting = "-"
             if delivery.status.value == "pending" and delivery.next_attempt_at is not None:
-                waiting = "in " + _seconds(max((delivery.next_attempt_at - now).total_seconds(), 0))
+                waiting = "in " + seconds(max((delivery.next_attempt_at - now).total_seconds(), 0))
             table.add_row(
                 delivery.topic,
                 self.progress.endpoints.get(delivery.subscription_id, "?"),
