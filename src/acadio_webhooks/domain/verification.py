@@ -140,6 +140,20 @@ def verify(
 ) -> ReceivedEvent[M]: ...
 
 
+@overload
+def verify(
+    body: bytes | str,
+    headers: Mapping[str, str] | HeaderItems,
+    secret: Secret | Iterable[Secret],
+    *,
+    tolerance: float | timedelta = ...,
+    now: Now | None = ...,
+    require_timestamp: bool = ...,
+    replay_guard: ReplayGuard | None = ...,
+    model: type[Any] | None = ...,
+) -> ReceivedEvent[Any]: ...
+
+
 def verify(
     body: bytes | str,
     headers: Mapping[str, str] | HeaderItems,
@@ -151,32 +165,7 @@ def verify(
     replay_guard: ReplayGuard | None = None,
     model: type[Any] | None = None,
 ) -> ReceivedEvent[Any]:
-    """Check a received webhook request and return its event; see :func:`verify_event`."""
-    return verify_event(
-        body,
-        headers,
-        secret,
-        tolerance=tolerance,
-        now=now,
-        require_timestamp=require_timestamp,
-        replay_guard=replay_guard,
-        model=model,
-    )
-
-
-def verify_event(
-    body: bytes | str,
-    headers: Mapping[str, str] | HeaderItems,
-    secret: Secret | Iterable[Secret],
-    *,
-    tolerance: float | timedelta = DEFAULT_TOLERANCE,
-    now: Now | None = None,
-    require_timestamp: bool = True,
-    replay_guard: ReplayGuard | None = None,
-    model: type[Any] | None = None,
-) -> ReceivedEvent[Any]:
-    """Check a received webhook request and return its event (what :func:`verify` does,
-    without its per-``model`` typing, for callers passing options through).
+    """Check a received webhook request and return its event.
 
     ``body`` is the raw request body exactly as received (Flask ``request.get_data()``, Django
     ``request.body``, Starlette/FastAPI ``await request.body()``), never re-serialised JSON.
@@ -262,6 +251,10 @@ def verify_event(
         if replay_guard.seen(replay_key, expires_at):
             raise ReplayedMessage(f"message {replay_key!r} was already accepted (a replay)")
     return event
+
+
+verify_event = verify
+"""Another name of :func:`verify` (the same function and overloads)."""
 
 
 def _parsed_data(event: ReceivedEvent[Any], model: type[Any]) -> Any:

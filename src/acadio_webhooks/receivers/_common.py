@@ -18,7 +18,7 @@ from typing_extensions import TypedDict
 
 from acadio_webhooks.domain.replay import ReplayGuard
 from acadio_webhooks.domain.signing import Secret
-from acadio_webhooks.domain.verification import HeaderItems, Now, ReceivedEvent, verify_event
+from acadio_webhooks.domain.verification import HeaderItems, Now, ReceivedEvent, verify
 from acadio_webhooks.errors import DataMismatch, InvalidSecret, VerificationError
 
 __all__ = [
@@ -81,7 +81,7 @@ class Verifier:
         """Verify one request; raises only :class:`~acadio_webhooks.errors.VerificationError`
         (and whatever a secret function or replay guard raises, unchanged)."""
         secret = self._secret() if callable(self._secret) else self._secret
-        return verify_event(body, headers, secret, **self._options)
+        return verify(body, headers, secret, **self._options)
 
 
 @dataclass(frozen=True)
