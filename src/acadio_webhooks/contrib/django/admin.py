@@ -41,25 +41,22 @@ class _ReadOnly(admin.ModelAdmin):  # type: ignore[type-arg]
         has_perm = getattr(user, "has_perm", None)
         return callable(has_perm) and bool(has_perm(f"{meta.app_label}.change_{meta.model_name}"))
 
-
-def _each(
-    admin_page: _ReadOnly,
-    request: HttpRequest,
-    chosen: QuerySet[Any],
-    act: Callable[[Any], object],
-    done: tuple[str, str],
-) -> None:
-    """``act`` on every chosen row; one message for those done (``done``: what one and what
-    several are), one per row refused, in the library's words."""
-    succeeded = 0
-    for row in chosen:
-        refused = _refusal(act, row)
-        if refused is None:
-            succeeded += 1
-        else:
-            admin_page.message_user(request, f"{row}: {refused}", level=messages.ERROR)
-    if succeeded:
-        admin_page.message_user(request, f"{succeeded} {done[succeeded != 1]}")
+    def _each(
+        self, request: HttpRequest, chosen: QuerySet[Any], act: Callable[[Any], object], done: str
+    ) -> None:
+        """``act`` on every chosen row; one message for those done (``3 integrations
+        deactivated``), one per row refused, in the library's words."""
+        succeeded = 0
+        for row in chosen:
+            refused = _refusal(act, row)
+            if refused is None:
+                succeeded += 1
+            else:
+                self.message_user(request, f"{row}: {refused}", level=messages.ERROR)
+        if succeeded:
+            meta = self.model._meta
+            rows = meta.verbose_name if succeeded == 1 else meta.verbose_name_plural
+            self.message_user(request, f"{succeeded} {rows} {done}")
 
 
 def _refusal(act: Callable[[Any], object], row: Any) -> AcadioWebhooksError | None:
@@ -79,24 +76,12 @@ class IntegrationAdmin(_ReadOnly):
     @admin.action(description="Deactivate (cancels pending deliveries)", permissions=["act"])
     def deactivate(self, request: HttpRequest, chosen: QuerySet[Integration]) -> None:
         integrations = webhooks().integrations
-        _each(
-            self,
-            request,
-            chosen,
-            lambda row: integrations.deactivate(row.id),
-            ("integration deactivated", "integrations deactivated"),
-        )
+        self._each(request, chosen, lambda row: integrations.deactivate(row.id), "deactivated")
 
     @admin.action(description="Reactivate", permissions=["act"])
     def activate(self, request: HttpRequest, chosen: QuerySet[Integration]) -> None:
         integrations = webhooks().integrations
-        _each(
-            self,
-            request,
-            chosen,
-            lambda row: integrations.activate(row.id),
-            ("integration reactivated", "integrations reactivated"),
-        )
+        self._each(request, chosen, lambda row: integrations.activate(row.id), "reactivated")
 
     actions = ("deactivate", "activate")
 
@@ -118,23 +103,21 @@ class SubscriptionAdmin(_ReadOnly):
     @admin.action(description="Deactivate (cancels pending deliveries)", permissions=["act"])
     def deactivate(self, request: HttpRequest, chosen: QuerySet[Subscription]) -> None:
         integrations = webhooks().integrations
-        _each(
-            self,
+        self._each(
             request,
             chosen,
             lambda row: integrations.update_subscription(row.id, active=False),
-            ("subscription deactivated", "subscriptions deactivated"),
+            "deactivated",
         )
 
     @admin.action(description="Reactivate (clears its failure history)", permissions=["act"])
     def activate(self, request: HttpRequest, chosen: QuerySet[Subscription]) -> None:
         integrations = webhooks().integrations
-        _each(
-            self,
+        self._each(
             request,
             chosen,
             lambda row: integrations.update_subscription(row.id, active=True),
-            ("subscription reactivated", "subscriptions reactivated"),
+            "reactivated",
         )
 
     actions = ("deactivate", "activate")
@@ -170,13 +153,7 @@ class DeliveryAdmin(_ReadOnly):
     @admin.action(description="Resend (a new attempt now)", permissions=["act"])
     def resend(self, request: HttpRequest, chosen: QuerySet[Delivery]) -> None:
         dispatcher = webhooks()
-        _each(
-            self,
-            request,
-            chosen,
-            lambda row: dispatcher.resend(row.id),
-            ("delivery resent", "deliveries resent"),
-        )
+        self._each(request, chosen, lambda row: dispatcher.resend(row.id), "resent")
 
     actions = ("resend",)
 
