@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from acadio_webhooks.dispatcher import AsyncDispatcher
 from acadio_webhooks.domain.models import (
     Attempt,
     Delivery,
@@ -237,11 +236,9 @@ class PortalService(ServiceBase):
                     {"topic": "the subscription's pattern matches no known topic yet; name one"}
                 )
 
-        await self._run(check)
-        if isinstance(self._dispatcher, AsyncDispatcher):
-            return await self._dispatcher.send_test_event(subscription_id, topic=topic)
-        dispatcher = self._dispatcher
-        return await self._run(lambda: dispatcher.send_test_event(subscription_id, topic=topic))
+        return await self._checked(
+            check, lambda: self._host.send_test_event(subscription_id, topic)
+        )
 
     def sendable(self, subscription: Subscription | None, integration_active: bool) -> bool:
         """Whether deliveries to ``subscription`` can be queued now (what resend and test
@@ -314,11 +311,7 @@ class PortalService(ServiceBase):
                 raise Conflict("its subscription was deleted") from None
             self._require_sendable(subscription)
 
-        await self._run(check)
-        if isinstance(self._dispatcher, AsyncDispatcher):
-            return await self._dispatcher.resend(delivery_id)
-        dispatcher = self._dispatcher
-        return await self._run(lambda: dispatcher.resend(delivery_id))
+        return await self._checked(check, lambda: self._host.resend(delivery_id))
 
     async def resend_failed(self, tenant: str, integration_id: str, since: datetime) -> int:
         """Resend every failed delivery of the integration created since ``since``."""
@@ -331,11 +324,7 @@ class PortalService(ServiceBase):
                     {"since": "choose a time in the past: failures since then are sent again"}
                 )
 
-        await self._run(check)
-        if isinstance(self._dispatcher, AsyncDispatcher):
-            return await self._dispatcher.resend_failed(integration_id, since=since)
-        dispatcher = self._dispatcher
-        return await self._run(lambda: dispatcher.resend_failed(integration_id, since=since))
+        return await self._checked(check, lambda: self._host.resend_failed(integration_id, since))
 
     # -- the topic catalog (no I/O) ---------------------------------------------------------
 

@@ -46,6 +46,9 @@ class ServiceBase:
 
     def __init__(self, dispatcher: Dispatcher | AsyncDispatcher) -> None:
         self._dispatcher = dispatcher
+        # Both dispatchers do their work through one sync host; the portal calls it in its
+        # worker thread, so a check and the action it guards take one trip there.
+        self._host = dispatcher._host
         self._integrations = dispatcher.integrations
         self._store = dispatcher.store
 
@@ -56,6 +59,15 @@ class ServiceBase:
 
     async def _run(self, function: Callable[[], T]) -> T:
         return await anyio.to_thread.run_sync(function)
+
+    async def _checked(self, check: Callable[[], None], act: Callable[[], T]) -> T:
+        """``act`` once ``check`` passed, both in one call in the worker thread."""
+
+        def checked() -> T:
+            check()
+            return act()
+
+        return await self._run(checked)
 
     # -- ownership checks (run inside the worker thread) ------------------------------------
 
