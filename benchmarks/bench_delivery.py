@@ -15,7 +15,9 @@ Three parts (``--only`` picks some):
     time is reported separately, per event), then an ``AsyncWorker`` drains them to the sink of
     ``bench_transport.py`` (a subprocess answering every POST with an empty 200). Beside them,
     in the same run, the bare aiohttp and bare (sharded) httpx loops of ``bench_transport.py``
-    send the same number of 1 KiB POSTs; event bodies are about 1 KiB too. Rounds are
+    send the same number of 1 KiB POSTs, and so does ``AiohttpTransport`` alone (no worker),
+    which splits each pipeline's gap to bare aiohttp into the transport's share and the
+    worker's; event bodies are about 1 KiB too. Rounds are
     interleaved (every set-up at every concurrency once per round, order rotated) and medians
     reported, with every ratio to the bare loops and the targets: with aiohttp at concurrency
     50, memory >= 0.7x, SQLite >= 0.5x and PostgreSQL >= 0.4x the bare aiohttp loop. The
@@ -99,6 +101,7 @@ TOPIC = "course/completion/create"
 DATA = {"course_id": 7, "user_id": 42, "score": 0.93, "note": "x" * 880}
 BARE = {"aiohttp": "bare aiohttp", "httpx": "bare httpx, sharded"}
 RAW = "raw asyncio Protocol"
+ALONE = "AiohttpTransport"  # our transport sending bench_transport's request, no worker
 ONE_WORKER_TARGET = 7000.0  # deliveries/s, SQLite + aiohttp, c=50, one worker process
 ONE_WORKER_TO_RAW = 0.2
 TRANSPORTS = ("aiohttp", "httpx")
@@ -257,7 +260,7 @@ async def throughput(
     stores: dict[str, Store], url: str, rounds: int, count: int
 ) -> dict[tuple[str, int], list[Sample]]:
     dispatchers = {name: subscribed(store, url) for name, store in stores.items()}
-    setups: list[str] = [*BARE.values(), RAW] + [
+    setups: list[str] = [*BARE.values(), RAW, ALONE] + [
         f"{store} + {transport}" for store in stores for transport in TRANSPORTS
     ]
     samples: dict[tuple[str, int], list[Sample]] = {}
@@ -266,7 +269,7 @@ async def throughput(
         order = setups[shift:] + setups[:shift]
         for concurrency in CONCURRENCIES:
             for setup in order:
-                if setup in BARE.values() or setup == RAW:
+                if setup in BARE.values() or setup in (RAW, ALONE):
                     rate, _client_cpu = await bench_transport.measure(
                         setup, url, concurrency, count
                     )
@@ -316,6 +319,18 @@ def report_throughput(
             ratios = [rate[setup, c] / rate[BARE["aiohttp"], c] for c in CONCURRENCIES]
             print(f"{setup:<26}" + "".join(f"{r:>9.2f}x" for r in ratios))
 
+    alone = [rate[ALONE, c] / rate[BARE["aiohttp"], c] for c in CONCURRENCIES]
+    print(f"{ALONE + ' alone':<26}" + "".join(f"{r:>9.2f}x" for r in alone))
+
+    print("\nthe gap to bare aiohttp at c=50, split in two (their product is the ratio):")
+    print(f"  our transport alone / bare aiohttp: {alone[-1]:.2f}x")
+    for store in stores:
+        pipeline = rate[f"{store} + aiohttp", 50]
+        print(
+            f"  {store} + aiohttp / our transport alone: {pipeline / rate[ALONE, 50]:.2f}x"
+            " (claiming, signing, settling, recording)"
+        )
+
     print(f"\nratio to the {RAW} client (the floor of one process)")
     for store in stores:
         setup = f"{store} + aiohttp"
@@ -335,7 +350,8 @@ def report_throughput(
         one_worker = rate["sqlite + aiohttp", 50]
         targets += [
             Target(
-                "one worker, sqlite + aiohttp, c=50",
+                "one worker, sqlite + aiohttp, c=50 (bare aiohttp alone: "
+                f"{rate[BARE['aiohttp'], 50]:,.0f}/s)",
                 one_worker,
                 ONE_WORKER_TARGET,
                 unit=" deliveries/s",
