@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from acadio_webhooks.adapters.storage.sql import SqlStore
+from acadio_webhooks.adapters.storage.sql import SqlStore, _prepared
 from acadio_webhooks.adapters.storage.sql._prepared import _MOMENTS_REMEMBERED, Prepared, prepared
 from acadio_webhooks.adapters.storage.sql.schema import UtcDateTime
 
@@ -124,6 +124,49 @@ def test_an_in_list_gets_as_many_markers_as_values_each_run(engine: sa.Engine) -
         assert ids.fetch(conn, {"ids": [1, 2, 3, 5]}) == [(1,), (2,), (3,), (5,)]
         with pytest.raises(ValueError, match="IN list cannot run once per row"):
             ids.execute_many(conn, [{"ids": [1]}])
+
+
+@pytest.mark.parametrize("layout_kept", [True, False], ids=["layout kept", "expanded each run"])
+def test_an_in_list_beside_other_parameters_updates_exactly_its_rows_at_every_length(
+    engine: sa.Engine, layout_kept: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The expanded text is kept per list length: a second list of the same length, an empty
+    # one and a longer one must each reach their own rows with their own values. Without a
+    # kept layout (one SQLAlchemy's expansion does not fit), every run expands it anew.
+    if not layout_kept:
+        monkeypatch.setattr(_prepared._Expansion, "read", classmethod(lambda cls, *_: None))
+    with engine.begin() as conn:
+        conn.execute(
+            _moments.insert().values(kind="new", flag=False), [{"id": n} for n in range(1, 9)]
+        )
+    mark = Prepared.compile(
+        _moments.update()
+        .where(_moments.c.id.in_(sa.bindparam("ids", expanding=True)))
+        .values(kind=sa.bindparam("b_kind"), flag=True, at=sa.bindparam("b_at", type_=UtcDateTime)),
+        engine.dialect,
+    )
+    later = _NOON + timedelta(hours=1)
+    runs = [([2, 4], "first", _NOON), ([6, 5], "second", later), ([], "none", _NOON)]
+    runs.append(([1, 3, 7], "third", later))
+    with engine.begin() as conn:
+        for ids, kind, at in runs:
+            mark.execute(conn, {"ids": ids, "b_kind": kind, "b_at": at})
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(_moments.c.id, _moments.c.kind, _moments.c.at, _moments.c.flag).order_by(
+                _moments.c.id
+            )
+        ).all()
+    assert [tuple(row) for row in rows] == [
+        (1, "third", later, True),
+        (2, "first", _NOON, True),
+        (3, "third", later, True),
+        (4, "first", _NOON, True),
+        (5, "second", later, True),
+        (6, "second", later, True),
+        (7, "third", later, True),
+        (8, "new", None, False),
+    ]
 
 
 def test_an_in_list_whose_values_need_converting_is_refused() -> None:

@@ -37,7 +37,6 @@ Target: TypeAlias = "Connection | DBAPICursor"
 """Where a prepared statement runs: an SQLAlchemy connection or a driver's cursor."""
 
 _Convert = Callable[[Any], Any]
-_REQUIRED = object()
 
 
 @dataclass(frozen=True)
@@ -109,28 +108,31 @@ class Prepared:
     def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
         """``values`` (by parameter name; a missing one takes the value it was built with)
         as the driver takes them."""
-        try:
-            # Rows the stores build name every parameter: one C-level pick, then only the
-            # few values whose type converts (an emit's batch runs this once per row).
-            converted = list(self._pick(values))
-        except KeyError:
-            converted = self._with_defaults(values)
-        for index, convert in self._conversions:
-            value = converted[index]
-            if value is not None:
-                converted[index] = convert(value)
+        converted = self._converted(values)
         if self.positional:
             return tuple(converted)
         return dict(zip(self.names, converted, strict=True))
 
-    def _with_defaults(self, values: Mapping[str, Any]) -> list[Any]:
-        found = []
-        for name in self.names:
-            value = values.get(name, self.defaults.get(name, _REQUIRED))
-            if value is _REQUIRED:
-                raise KeyError(f"no value for parameter {name!r} of {self.sql!r}")
-            found.append(value)
-        return found
+    def _converted(self, values: Mapping[str, Any]) -> list[Any]:
+        """Every parameter's value in ``names`` order, each through its type's conversion."""
+        try:
+            # One C-level merge and pick, then only the few values whose type converts (an
+            # emit's batch runs this once per row). Values built into the statement (a
+            # literal, a column set to NULL) are its defaults: rows never name them, and
+            # catching a KeyError per row to fill them in cost more than the merge.
+            converted = list(self._pick({**self.defaults, **values} if self.defaults else values))
+        except KeyError:
+            raise self._missing(values) from None
+        for index, convert in self._conversions:
+            value = converted[index]
+            if value is not None:
+                converted[index] = convert(value)
+        return converted
+
+    def _missing(self, values: Mapping[str, Any]) -> KeyError:
+        """The error for ``values`` that lack a parameter the statement has no value for."""
+        absent = [name for name in self.names if name not in values and name not in self.defaults]
+        return KeyError(f"no value for parameter {absent[0] if absent else '?'!r} of {self.sql!r}")
 
     @cached_property
     def _pick(self) -> Callable[[Mapping[str, Any]], Sequence[Any]]:
@@ -153,16 +155,46 @@ class Prepared:
         """The SQL text and the driver's parameters for one run with ``values``."""
         if self.expanding is None:
             return self.sql, self.parameters(values)
-        parameters = self.parameters(values)
-        named = (
-            parameters
-            if isinstance(parameters, dict)
-            else dict(zip(self.names, parameters, strict=True))
+        converted = self._converted(values)
+        # The expanded text depends only on how long each IN list is: it is made once per
+        # set of lengths and kept (SQLAlchemy's own expansion names every value of every list
+        # again on every run, which cost more than a claim's or a settle's SQL on SQLite).
+        lengths = tuple(len(converted[index]) for index in self._in_lists)
+        if lengths not in self._expansions:
+            if len(self._expansions) >= _EXPANSIONS_KEPT:
+                self._expansions.clear()
+            self._expansions[lengths] = _Expansion.read(self, lengths)
+        expansion = self._expansions[lengths]
+        if expansion is None:  # a layout not read: SQLAlchemy expands it on every run
+            named = dict(zip(self.names, converted, strict=True))
+            state = self.expanding.construct_expanded_state(named)
+            if self.positional:
+                return state.statement, state.positional_parameters
+            return state.statement, state.parameters
+        flat: list[Any] = []
+        for index, spread in expansion.segments:
+            if spread:
+                flat.extend(converted[index])
+            else:
+                flat.append(converted[index])
+        if expansion.keys is None:
+            return expansion.sql, tuple(flat)
+        return expansion.sql, dict(zip(expansion.keys, flat, strict=True))
+
+    @cached_property
+    def _in_lists(self) -> tuple[int, ...]:
+        """Where the IN lists stand in ``names`` (first place of each)."""
+        assert self.expanding is not None
+        binds = self.expanding.binds
+        return tuple(
+            index
+            for index, name in enumerate(self.names)
+            if binds[name].expanding and self.names.index(name) == index
         )
-        state = self.expanding.construct_expanded_state(named)
-        if self.positional:
-            return state.statement, state.positional_parameters
-        return state.statement, state.parameters
+
+    @cached_property
+    def _expansions(self) -> dict[tuple[int, ...], _Expansion | None]:
+        return {}
 
     def execute(self, target: Target, values: Mapping[str, Any]) -> None:
         """Run the statement once with ``values``."""
@@ -200,6 +232,70 @@ class Prepared:
                     values_out[index] = convert(values_out[index])
             converted.append(tuple(values_out))
         return converted
+
+
+class _Slot:
+    """Stands for one parameter value, or one value of an IN list, while
+    :meth:`_Expansion.read` finds where the expansion puts each."""
+
+    __slots__ = ("index", "position")
+
+    def __init__(self, index: int, position: int | None) -> None:
+        self.index = index
+        self.position = position
+
+
+@dataclass(frozen=True)
+class _Expansion:
+    """A statement's text for one set of IN-list lengths, and how the driver's parameters
+    are laid out in it: ``segments`` are (index into the converted values, whether that
+    value is an IN list spread out in its place); ``keys`` name them for a named style."""
+
+    sql: str
+    segments: tuple[tuple[int, bool], ...]
+    keys: tuple[str, ...] | None
+
+    @classmethod
+    def read(cls, statement: Prepared, lengths: tuple[int, ...]) -> _Expansion | None:
+        """Let SQLAlchemy expand ``statement`` once, with stand-ins for the values, and read
+        where each one went; None when the expansion is not a plain layout of them."""
+        assert statement.expanding is not None
+        long = dict(zip(statement._in_lists, lengths, strict=True))
+        stand_ins: dict[str, Any] = {}
+        for index, name in enumerate(statement.names):
+            if name not in stand_ins:
+                stand_ins[name] = (
+                    [_Slot(index, n) for n in range(long[index])]
+                    if index in long
+                    else _Slot(index, None)
+                )
+        state = statement.expanding.construct_expanded_state(stand_ins)
+        placed: list[tuple[str | None, Any]] = (
+            [(None, value) for value in state.positional_parameters]
+            if statement.positional
+            else list(state.parameters.items())
+        )
+        segments: list[tuple[int, bool]] = []
+        for _key, slot in placed:
+            if not isinstance(slot, _Slot):
+                return None
+            if slot.position is None:
+                segments.append((slot.index, False))
+            elif slot.position == 0:
+                segments.append((slot.index, True))
+        # The layout must give back exactly the order SQLAlchemy wrote: each IN list whole
+        # and in order where its first value stands.
+        rebuilt: list[Any] = []
+        for index, spread in segments:
+            value = stand_ins[statement.names[index]]
+            if spread:
+                rebuilt.extend(value)
+            else:
+                rebuilt.append(value)
+        if rebuilt != [slot for _key, slot in placed]:
+            return None
+        keys = None if statement.positional else tuple(str(key) for key, _slot in placed)
+        return cls(sql=state.statement, segments=tuple(segments), keys=keys)
 
 
 def _holds_datetimes(column_type: Any) -> bool:
@@ -245,6 +341,9 @@ def _run(target: Target, sql: str, parameters: Any) -> Any:
 
 _CACHE: WeakKeyDictionary[Dialect, dict[str, Prepared]] = WeakKeyDictionary()
 _MOMENTS: WeakKeyDictionary[Dialect, dict[str, dict[Any, Any]]] = WeakKeyDictionary()
+# IN-list lengths whose expanded text a statement keeps: claims and settles come in a few
+# batch sizes, each up to the worker's batch_size.
+_EXPANSIONS_KEPT = 256
 # Enough for the events and deliveries of one emit_many of 1,000 events; a few hundred KiB.
 _MOMENTS_REMEMBERED = 2048
 

@@ -260,8 +260,8 @@ def _lease_rows(
         # Deliveries whose secrets cannot be read are leased too, though not handed out: the
         # lease keeps them out of the next claims for a while instead of at the head of every
         # one, and they are tried again, still pending, when it runs out.
-        conn.execute(
-            _LEASE, {"b_ids": [r.id for r in live], "b_owner": owner, "b_until": now + lease}
+        prepared(conn.dialect, "lease", lambda _dialect: _LEASE).execute(
+            conn, {"b_ids": [r.id for r in live], "b_owner": owner, "b_until": now + lease}
         )
     # Per integration or subscription whose secrets or headers cannot be read: the error
     # and the deliveries it leaves pending.

@@ -73,10 +73,15 @@ def settle(
     ids = {s.item.delivery_id for s in settlements}
     # Where rows lock, the delivery rows are locked before the attempts are looked up: two
     # settles of the same attempts queue there, and the second then finds the first's attempts.
-    states = _STATES_LOCKED if locks_rows(conn.dialect) else _STATES
+    locking = locks_rows(conn.dialect)
+    states = prepared(
+        conn.dialect,
+        "delivery states, locked" if locking else "delivery states",
+        lambda _dialect: _STATES_LOCKED if locking else _STATES,
+    )
     held = {
         delivery_id: status == PENDING and lease_owner == owner
-        for delivery_id, status, lease_owner in conn.execute(states, {"b_ids": list(ids)})
+        for delivery_id, status, lease_owner in states.fetch(conn, {"b_ids": list(ids)})
     }
     gone = ids - held.keys()
     if gone:
@@ -108,7 +113,8 @@ def settle(
 def _unrecorded(conn: Connection, settlements: Sequence[Settlement]) -> list[Settlement]:
     """The settlements whose attempts are not recorded yet, each attempt once."""
     wanted = {s.attempt.id for s in settlements}
-    recorded = set(conn.execute(_RECORDED, {"b_ids": list(wanted)}).scalars())
+    found = prepared(conn.dialect, "recorded attempts", lambda _dialect: _RECORDED)
+    recorded = {attempt_id for (attempt_id,) in found.fetch(conn, {"b_ids": list(wanted)})}
     fresh: list[Settlement] = []
     for settlement in settlements:
         if settlement.attempt.id not in recorded:
@@ -198,7 +204,8 @@ def _apply_health(conn: Connection, owned: Sequence[Settlement]) -> None:
     # settling successes of the same subscriptions never queue on its row.
     clean = [c.subscription_id for c in changes if c.reset and _is_clean(c)]
     if clean:
-        dirty = set(conn.execute(_DIRTY, {"b_ids": clean}).scalars())
+        found = prepared(conn.dialect, "unhealthy subscriptions", lambda _dialect: _DIRTY)
+        dirty = {subscription_id for (subscription_id,) in found.fetch(conn, {"b_ids": clean})}
         changes = [c for c in changes if c.subscription_id in dirty or not _is_clean(c)]
     if not changes:
         return
