@@ -160,11 +160,15 @@ class Prepared:
         # set of lengths and kept (SQLAlchemy's own expansion names every value of every list
         # again on every run, which cost more than a claim's or a settle's SQL on SQLite).
         lengths = tuple(len(converted[index]) for index in self._in_lists)
-        if lengths not in self._expansions:
+        try:
+            expansion = self._expansions[lengths]
+        except KeyError:
+            # Threads share this statement: each works with its own reading, so another's
+            # emptying of the dictionary in between cannot take it away.
+            expansion = _Expansion.read(self, lengths)
             if len(self._expansions) >= _EXPANSIONS_KEPT:
                 self._expansions.clear()
-            self._expansions[lengths] = _Expansion.read(self, lengths)
-        expansion = self._expansions[lengths]
+            self._expansions[lengths] = expansion
         if expansion is None:  # a layout not read: SQLAlchemy expands it on every run
             named = dict(zip(self.names, converted, strict=True))
             state = self.expanding.construct_expanded_state(named)
