@@ -21,9 +21,10 @@ Three parts (``--only`` picks some):
     interleaved (every set-up at every concurrency once per round, order rotated) and medians
     reported, with every ratio to the bare loops and the targets: with aiohttp at concurrency
     50, memory >= 0.7x, SQLite >= 0.5x and PostgreSQL >= 0.4x the bare aiohttp loop. The
-    process first freezes its start-up objects out of garbage collection (``gc.freeze()``)
-    and runs on uvloop when it is installed (``--event-loop``), as ``acadio-webhooks worker``
-    does; the bare loops run in the same process on the same loop.
+    process first sets its garbage collector up as ``acadio-webhooks worker`` does
+    (``tune_worker_process``: start-up objects frozen, young generation with room for the
+    attempts in flight) and runs on uvloop when it is installed (``--event-loop``); the bare
+    loops run in the same process on the same loop and gain from both alike.
     PostgreSQL runs in a fresh database on 127.0.0.1:5432 (``--postgres-admin``), MariaDB
     (or MySQL) in one on 127.0.0.1:3306 (``--mariadb-admin``), each dropped afterwards and
     skipped with a message when its server is unreachable. No issue sets a target for
@@ -51,7 +52,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import secrets
 import sqlite3
@@ -91,7 +91,7 @@ from acadio_webhooks.event_loop import EventLoopName, resolve_event_loop
 from acadio_webhooks.event_loop import run as run_event_loop
 from acadio_webhooks.ports.storage import Store
 from acadio_webhooks.ports.transport import AsyncTransport
-from acadio_webhooks.worker import AsyncWorker, WorkerSettings
+from acadio_webhooks.worker import AsyncWorker, WorkerSettings, tune_worker_process
 
 CONCURRENCIES = bench_transport.CONCURRENCIES
 SECRET = "whsec-bench-0123456789abcdef"
@@ -636,15 +636,7 @@ def main() -> int:
         targets += overhead(rounds, 200 if args.smoke else 2000 if args.quick else 10_000)
     if "throughput" in parts:
         with ExitStack() as stack:
-            sink = subprocess.Popen(
-                [sys.executable, bench_transport.__file__, "--sink"],
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            stack.callback(sink.wait)
-            stack.callback(sink.terminate)
-            assert sink.stdout is not None
-            url = f"http://127.0.0.1:{int(sink.stdout.readline())}/hook"
+            url = stack.enter_context(bench_transport.started_sink()) + "/hook"
             admins = {"postgresql": args.postgres_admin, "mariadb": args.mariadb_admin}
             stores = open_stores(stack, admins, set(args.stores.split(",")))
             print(
@@ -653,9 +645,11 @@ def main() -> int:
             )
             # As `acadio-webhooks worker` does at start-up (cli/_worker.py): the bare loops
             # run in this same process and gain from it alike.
-            gc.collect()
-            gc.freeze()
-            print(f"start-up objects frozen out of garbage collection: {gc.get_freeze_count():,}")
+            tuning = tune_worker_process(max(CONCURRENCIES))
+            print(
+                f"start-up objects frozen out of garbage collection: {tuning.frozen:,}; "
+                f"young-generation threshold {tuning.young_threshold:,}"
+            )
             loop = resolve_event_loop(args.event_loop)
             print(f"event loop: {loop} (the worker's default: uvloop when installed)")
             samples = run_event_loop(throughput(stores, url, rounds, count), loop=loop)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -200,13 +199,7 @@ def main() -> int:
     stores = args.stores.split(",")
     print(machine_note(smoke=args.smoke))
     with ExitStack() as stack:
-        sink = subprocess.Popen(
-            [sys.executable, bench_transport.__file__, "--sink"], stdout=subprocess.PIPE, text=True
-        )
-        stack.callback(sink.wait)
-        stack.callback(sink.terminate)
-        assert sink.stdout is not None
-        url = f"http://127.0.0.1:{int(sink.stdout.readline())}"
+        url = stack.enter_context(bench_transport.started_sink())
         print(
             f"sink at {url}; {ENDPOINTS} endpoints x {per_endpoint} events, "
             f"{ENDPOINTS // LIMITED_EVERY} limited to {RATE:g}/s; {rounds} rounds; "

@@ -30,8 +30,8 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, contextmanager
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -86,6 +86,21 @@ class _Sink(asyncio.Protocol):
                 return
             del self.buffer[:total]
             self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+
+
+@contextmanager
+def started_sink() -> Iterator[str]:
+    """The sink in a subprocess of its own (so it does not share the client's event loop or
+    core); yields its base URL (``http://127.0.0.1:PORT``), stops it afterwards."""
+    sink = subprocess.Popen([sys.executable, __file__, "--sink"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert sink.stdout is not None
+        yield f"http://127.0.0.1:{int(sink.stdout.readline())}"
+    finally:
+        sink.terminate()
+        sink.wait()
+        if sink.stdout is not None:
+            sink.stdout.close()
 
 
 def run_sink() -> None:
@@ -337,15 +352,10 @@ def main() -> int:
         return 0
     rounds, requests = (1, 50) if args.smoke else (3, 400) if args.quick else (7, 2000)
     print(machine_note(smoke=args.smoke))
-    sink = subprocess.Popen([sys.executable, __file__, "--sink"], stdout=subprocess.PIPE, text=True)
-    try:
-        assert sink.stdout is not None
-        url = f"http://127.0.0.1:{int(sink.stdout.readline())}/hook"
+    with started_sink() as base:
+        url = f"{base}/hook"
         print(f"sink at {url}; {rounds} rounds of {requests} requests per set-up and concurrency")
         medians = asyncio.run(benchmark(url, rounds, requests))
-    finally:
-        sink.terminate()
-        sink.wait()
     return exit_code(report(medians), smoke=args.smoke)
 
 

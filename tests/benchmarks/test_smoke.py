@@ -50,6 +50,7 @@ def test_every_benchmark_is_covered() -> None:
         "bench_scale",
         "bench_signing",
         "bench_transport",
+        "bench_worker_gc",
     ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -87,8 +88,14 @@ def test_worker_delivers_and_finishes_the_attempt_in_flight_on_sigterm(tmp_path:
         assert "uvloop event loop: concurrency 50, 10 per endpoint" in stderr
         # No --transport: the fastest installed one, said at start-up.
         assert "delivering with AiohttpTransport, the fastest installed transport" in stderr
-        # The process is the worker's own: start-up objects stay out of collection passes.
+        # The process is the worker's own: start-up objects stay out of collection passes,
+        # and young collections wait until more than the attempts in flight have piled up.
         assert "start-up objects frozen out of garbage-collection passes" in stderr
+        assert re.search(
+            r"young-generation threshold 10000 \(was \d+\), room for the objects of 50 "
+            r"attempts in flight",
+            stderr,
+        ), stderr
         assert "Traceback" not in stderr
         assert SECRET not in stderr
     [received] = receiver.received

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
-import gc
 import importlib.util
 import logging
 import signal
@@ -205,7 +204,7 @@ async def _main(args: argparse.Namespace, event_loop: str) -> None:
         logger.warning("insecure endpoints allowed (http://, loopback): development use only")
     try:
         with _metrics_served(args, built):
-            _freeze_start_up_objects()
+            _tune_process(args.concurrency)
             await serve(built.worker, stop, [functools.partial(listen_for_due_work, built.store)])
     finally:
         built.store.close()
@@ -251,19 +250,19 @@ def _metrics_served(args: argparse.Namespace, built: _Built) -> Iterator[None]:
         server.close()
 
 
-def _freeze_start_up_objects() -> None:
-    """Keep what start-up made (modules, classes, the store's engine) out of every later
-    garbage-collection pass.
+def _tune_process(concurrency: int) -> None:
+    """This process is the worker's own: set its garbage collector up for delivering
+    (:func:`~acadio_webhooks.worker.tune_worker_process`) and say so."""
+    from acadio_webhooks.worker import tune_worker_process
 
-    This process is the worker's own. Each attempt leaves short-lived objects that survive a
-    young collection while in flight, so full collections come every few thousand
-    deliveries and each walked the ~100,000 objects of the imports: 37 us per delivery of a
-    460 us total (SQLite + aiohttp, docs/performance.md), 1 us after the freeze.
-    """
-    gc.collect()
-    gc.freeze()
+    tuning = tune_worker_process(concurrency)
     logger.info(
-        "%d start-up objects frozen out of garbage-collection passes", gc.get_freeze_count()
+        "%d start-up objects frozen out of garbage-collection passes; young-generation "
+        "threshold %d (was %d), room for the objects of %d attempts in flight",
+        tuning.frozen,
+        tuning.young_threshold,
+        tuning.young_threshold_before,
+        concurrency,
     )
 
 
