@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from starlette.exceptions import HTTPException
@@ -581,11 +582,19 @@ async def test_the_portal_also_runs_on_an_async_dispatcher() -> None:
     assert [r.url for r in transport.requests] == [GOOD]
 
 
-async def test_a_failing_store_is_a_503_not_a_stack_trace(memory_world: PortalWorld) -> None:
+async def test_a_failing_store_is_a_503_not_a_stack_trace(
+    memory_world: PortalWorld, caplog: pytest.LogCaptureFixture
+) -> None:
     memory_world.dispatcher.store.close()
-    async with memory_world.client("a") as client:
-        api = await client.get("/api/deliveries")
-        page = await client.get("/")
+    with caplog.at_level(logging.ERROR, logger="acadio_webhooks.portal"):
+        async with memory_world.client("a") as client:
+            api = await client.get("/api/deliveries")
+            page = await client.get("/")
+    # Both faces log the outage once each, naming the operation or the page it broke.
+    assert [r.getMessage() for r in caplog.records] == [
+        "webhooks store failed on listDeliveries",
+        "webhooks store failed on /",
+    ]
     assert api.status_code == 503
     assert api.json() == {"error": "the webhooks store is unavailable; try again shortly"}
     assert page.status_code == 503

@@ -19,7 +19,6 @@ record's id and asking to contact support, since trying again will not help.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -29,16 +28,10 @@ import pydantic
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from acadio_webhooks.errors import (
-    AcadioWebhooksError,
-    IntegrationInactive,
-    NotFound,
-    StorageError,
-    UnreadableRecord,
-)
+from acadio_webhooks.errors import AcadioWebhooksError, UnreadableRecord
 from acadio_webhooks.portal._errors import (
     BadInput,
-    Conflict,
+    failure_status,
     field_errors,
     pydantic_errors,
     unreadable,
@@ -47,8 +40,6 @@ from acadio_webhooks.portal._service import PortalService
 from acadio_webhooks.portal._tenancy import TenantOf, resolve_tenant, well_formed_id
 
 __all__ = ["ApiCall", "Operation", "json_error", "operation_endpoint"]
-
-logger = logging.getLogger("acadio_webhooks.portal")
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 _PATH_PARAM = re.compile(r"{(\w+)}")
@@ -155,20 +146,17 @@ def _refusal(operation: Operation, request: Request) -> Response | None:
 
 def _failure(operation: Operation, exc: AcadioWebhooksError) -> Response:
     """The answer to a library exception; re-raises what is no fault of the input."""
-    if isinstance(exc, NotFound):
-        return json_error(404, str(exc))
-    if isinstance(exc, (Conflict, IntegrationInactive)):
-        return json_error(409, str(exc))
+    status = failure_status(exc, operation.operation_id)
+    if status is None:
+        problems = field_errors(exc)
+        if problems is None:
+            raise exc
+        return JSONResponse({"errors": problems}, status_code=422)
     if isinstance(exc, UnreadableRecord):
-        logger.error("unreadable record during %s: %s", operation.operation_id, exc)
-        return json_error(500, unreadable(exc))
-    if isinstance(exc, StorageError):
-        logger.error("webhooks store failed during %s", operation.operation_id, exc_info=exc)
-        return json_error(503, "the webhooks store is unavailable; try again shortly")
-    problems = field_errors(exc)
-    if problems is None:
-        raise exc
-    return JSONResponse({"errors": problems}, status_code=422)
+        return json_error(status, unreadable(exc))
+    if status == 503:
+        return json_error(status, "the webhooks store is unavailable; try again shortly")
+    return json_error(status, str(exc))
 
 
 def operation_endpoint(

@@ -1,6 +1,6 @@
 """How the portal words what went wrong: field-level messages for bad input, the two
 portal-only refusals (a conflict with the current state, a form without a valid CSRF token),
-and a stored record that cannot be read.
+a stored record that cannot be read, and the HTTP status of every other library exception.
 
 Library exceptions for bad input become ``{field: message}`` maps that the JSON API returns
 as ``422 {"errors": {...}}`` and the HTML forms print next to each field. Messages never
@@ -9,23 +9,36 @@ repeat a submitted value: one of them may be a secret key.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 import pydantic
 
 from acadio_webhooks.errors import (
     AcadioWebhooksError,
+    IntegrationInactive,
     InvalidEndpoint,
     InvalidInput,
     InvalidPattern,
     InvalidTopic,
+    NotFound,
     PatternMatchesNothing,
+    StorageError,
     UnknownTopic,
     UnreadableRecord,
     listed_problems,
 )
 
-__all__ = ["BadInput", "Conflict", "field_errors", "pydantic_errors", "unreadable"]
+__all__ = [
+    "BadInput",
+    "Conflict",
+    "failure_status",
+    "field_errors",
+    "pydantic_errors",
+    "unreadable",
+]
+
+logger = logging.getLogger("acadio_webhooks.portal")
 
 # The library names a secret after the model field that holds it; forms and the API call
 # it "secret" everywhere.
@@ -125,3 +138,26 @@ def unreadable(exc: UnreadableRecord) -> str:
         f"this {exc.kind} record ({exc.record_id}) cannot be read: its stored data is invalid. "
         "Contact support and quote its id."
     )
+
+
+def failure_status(exc: AcadioWebhooksError, where: str) -> int | None:
+    """The HTTP status of a library exception that no field of the input caused: 404 for a
+    record that is unknown (or the tenant's own by no means), 409 for a state that forbids the
+    request, 500 for a stored record that cannot be read, 503 for a store outage. The last two
+    are logged, naming ``where`` (the operation or the page), since the tenant is told little.
+
+    None for anything else: bad input (see :func:`field_errors`) or a bug, which the caller
+    words or lets through. Both the JSON API and the HTML pages answer by this one mapping, in
+    their own words.
+    """
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, (Conflict, IntegrationInactive)):
+        return 409
+    if isinstance(exc, UnreadableRecord):
+        logger.error("unreadable record on %s: %s", where, exc)
+        return 500
+    if isinstance(exc, StorageError):
+        logger.error("webhooks store failed on %s", where, exc_info=exc)
+        return 503
+    return None

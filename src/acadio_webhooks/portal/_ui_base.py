@@ -3,7 +3,6 @@ handler gets, and the plumbing each route runs through (tenant, CSRF, library er
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -15,17 +14,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from acadio_webhooks.domain.models import DeliveryStatus
-from acadio_webhooks.errors import (
-    AcadioWebhooksError,
-    IntegrationInactive,
-    NotFound,
-    StorageError,
-    UnreadableRecord,
-)
+from acadio_webhooks.errors import AcadioWebhooksError, NotFound, UnreadableRecord
 from acadio_webhooks.portal._csrf import COOKIE_NAME, FIELD_NAME, CsrfSigner
 from acadio_webhooks.portal._errors import (
     BadInput,
-    Conflict,
+    failure_status,
     field_errors,
     pydantic_errors,
     unreadable,
@@ -35,8 +28,6 @@ from acadio_webhooks.portal._service import PortalService
 from acadio_webhooks.portal._tenancy import TenantOf, resolve_tenant, well_formed_id
 
 __all__ = ["PagesBase", "FormState", "UiCall"]
-
-logger = logging.getLogger("acadio_webhooks.portal")
 
 LOG_PAGE_SIZE = 25
 _TYPE_KEY_AGAIN = (
@@ -236,19 +227,19 @@ class PagesBase:
 
     def _failure(self, request: Request, tenant: str, exc: AcadioWebhooksError) -> Response:
         """The page for a library exception a handler did not turn into field messages."""
+        status = failure_status(exc, request.url.path)
+        if status is None:
+            raise exc
         if isinstance(exc, NotFound):
-            return self.problem(request, 404, f"{exc.kind.capitalize()} not found.", tenant=tenant)
-        if isinstance(exc, (Conflict, IntegrationInactive)):
-            return self.problem(request, 409, f"{str(exc).capitalize()}.", tenant=tenant)
-        if isinstance(exc, UnreadableRecord):
-            logger.error("unreadable record on %s: %s", request.url.path, exc)
-            message = unreadable(exc)
-            return self.problem(request, 500, message[0].upper() + message[1:], tenant=tenant)
-        if isinstance(exc, StorageError):
-            logger.error("webhooks store failed on %s", request.url.path, exc_info=exc)
+            message = f"{exc.kind.capitalize()} not found."
+        elif isinstance(exc, UnreadableRecord):
+            worded = unreadable(exc)
+            message = worded[0].upper() + worded[1:]
+        elif status == 503:
             message = "The webhooks store did not answer. Try again in a moment."
-            return self.problem(request, 503, message, tenant=tenant)
-        raise exc
+        else:
+            message = f"{str(exc).capitalize()}."
+        return self.problem(request, status, message, tenant=tenant)
 
     def _route(
         self, path: str, handler: Callable[[UiCall], Awaitable[Response]], *, name: str,
