@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -109,15 +110,8 @@ def run_prune(args: argparse.Namespace) -> int:
 
 
 def report_record(report: PruneReport) -> dict[str, Any]:
-    """A prune or erase report for ``--json``."""
-    return {
-        "dry_run": report.dry_run,
-        "events": report.events,
-        "deliveries": report.deliveries,
-        "attempts": report.attempts,
-        "notifications": report.notifications,
-        "examined": report.examined,
-    }
+    """A prune or erase report for ``--json``: every count, ``dry_run`` first."""
+    return {"dry_run": report.dry_run, **dataclasses.asdict(report)}
 
 
 def described(report: PruneReport, *, notices: str) -> str:
