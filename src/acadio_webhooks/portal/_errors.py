@@ -141,8 +141,8 @@ def unreadable(exc: UnreadableRecord) -> str:
 
 
 def failure_status(exc: AcadioWebhooksError, where: str) -> int | None:
-    """The HTTP status of a library exception that no field of the input caused: 404 for a
-    record that is unknown (or the tenant's own by no means), 409 for a state that forbids the
+    """The HTTP status of a library exception that no field of the input caused: 404 for an
+    unknown record (another tenant's is answered as unknown), 409 for a state that forbids the
     request, 500 for a stored record that cannot be read, 503 for a store outage. The last two
     are logged, naming ``where`` (the operation or the page), since the tenant is told little.
 
