@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -67,6 +67,18 @@ def tallied(
     total += batch
     if progress is not None:
         progress(total)
+    return total
+
+
+def totalled(
+    batches: Iterable[PruneReport],
+    dry_run: bool,
+    progress: Callable[[PruneReport], None] | None,
+) -> PruneReport:
+    """The sum of a prune's (or an erasure's) batches, run here one after another."""
+    total = PruneReport(dry_run=dry_run)
+    for batch in batches:
+        total = tallied(total, batch, progress)
     return total
 
 

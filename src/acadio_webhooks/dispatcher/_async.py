@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -106,10 +106,7 @@ class AsyncDispatcher(DispatcherBase[AsyncTransport]):
         """See :meth:`Dispatcher.prune`; each batch runs in a worker thread, and cancelling
         stops between batches."""
         batches = self._host.prune(older_than, dry_run, batch_size)
-        total = PruneReport(dry_run=dry_run)
-        while (batch := await anyio.to_thread.run_sync(next, batches, None)) is not None:
-            total = tallied(total, batch, progress)
-        return total
+        return await _totalled_off_loop(batches, dry_run, progress)
 
     async def erase(
         self,
@@ -123,10 +120,7 @@ class AsyncDispatcher(DispatcherBase[AsyncTransport]):
         """See :meth:`Dispatcher.erase`; each batch runs in a worker thread, and cancelling
         stops between batches."""
         batches = self._host.erase(subject, tenant, dry_run, batch_size)
-        total = PruneReport(dry_run=dry_run)
-        while (batch := await anyio.to_thread.run_sync(next, batches, None)) is not None:
-            total = tallied(total, batch, progress)
-        return total
+        return await _totalled_off_loop(batches, dry_run, progress)
 
     async def deliveries(
         self, query: DeliveryQuery | None = None, **filters: Any
@@ -188,3 +182,16 @@ class AsyncDispatcher(DispatcherBase[AsyncTransport]):
                 policy=self._host.endpoint_policy, resolver=self._host.resolver
             )
         return self._transport
+
+
+async def _totalled_off_loop(
+    batches: Iterator[PruneReport],
+    dry_run: bool,
+    progress: Callable[[PruneReport], None] | None,
+) -> PruneReport:
+    """The sum of a prune's (or an erasure's) batches, each run in a worker thread; a
+    cancellation stops between batches, and ``progress`` is told on the event loop."""
+    total = PruneReport(dry_run=dry_run)
+    while (batch := await anyio.to_thread.run_sync(next, batches, None)) is not None:
+        total = tallied(total, batch, progress)
+    return total

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from acadio_webhooks._emitter import NewEvent
-from acadio_webhooks._host import HOST_PARAMETERS_DOC, DispatcherBase, delivery_query, tallied
+from acadio_webhooks._host import HOST_PARAMETERS_DOC, DispatcherBase, delivery_query, totalled
 from acadio_webhooks.domain.models import Attempt, Delivery, Event
 from acadio_webhooks.domain.payloads import EventData
 from acadio_webhooks.domain.retention import PruneReport
@@ -122,10 +122,7 @@ class Dispatcher(DispatcherBase[Transport]):
 
         A dedup key is remembered only as long as its event is kept.
         """
-        total = PruneReport(dry_run=dry_run)
-        for batch in self._host.prune(older_than, dry_run, batch_size):
-            total = tallied(total, batch, progress)
-        return total
+        return totalled(self._host.prune(older_than, dry_run, batch_size), dry_run, progress)
 
     def erase(
         self,
@@ -149,11 +146,8 @@ class Dispatcher(DispatcherBase[Transport]):
         subscriptions stay: they are configuration (deactivate a tenant's integration with
         :meth:`~acadio_webhooks.integrations.Integrations.deactivate`).
         """
-        total = PruneReport(dry_run=dry_run)
         batches = self._host.erase(subject, tenant, dry_run, batch_size)
-        for batch in batches:
-            total = tallied(total, batch, progress)
-        return total
+        return totalled(batches, dry_run, progress)
 
     def deliveries(self, query: DeliveryQuery | None = None, **filters: Any) -> Page[Delivery]:
         """List deliveries, newest first: a ``DeliveryQuery`` or its fields as keywords."""
