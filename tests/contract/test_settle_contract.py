@@ -4,6 +4,8 @@ verdicts are recorded, retries scheduled, endpoints paused and notices queued.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from acadio_webhooks.domain.messages import WorkItem
@@ -276,6 +278,33 @@ def test_settling_the_same_settlements_again_records_them_once(
     store.settle([settlement(again, ok=True, started=12)], owner="w1", now=at(13))
     assert store.get_delivery(dlv.id).status is DeliveryStatus.DELIVERED
     assert [a.number for a in store.list_attempts(dlv.id)] == [1, 2]
+
+
+def test_attempts_are_recorded_exactly_as_made(store: Store, sub: Subscription) -> None:
+    # A batch's attempts may travel as one array per column (PostgreSQL): text that array
+    # syntax gives meaning to, missing values and the longest allowed ones come back as made.
+    enqueue_one(store, sub)
+    enqueue_one(store, sub)
+    first, second = claim(store, 2)
+    quirky = settlement(first, ok=True, started=2)
+    quirky = replace(
+        quirky,
+        attempt=quirky.attempt.model_copy(
+            update={"response_excerpt": '{"a": "b,c"}\\ NULL \'q\' «é» ' + "x" * 4000}
+        ),
+    )
+    refused = settlement(second, ok=False, started=2, retry_at=30)
+    refused = replace(
+        refused,
+        attempt=refused.attempt.model_copy(
+            update={"status_code": None, "error": "NULL," + "ü" * 995, "duration_ms": 0.125}
+        ),
+    )
+
+    store.settle([quirky, refused], owner="w1", now=at(3))
+
+    assert store.list_attempts(first.delivery_id) == [quirky.attempt]
+    assert store.list_attempts(second.delivery_id) == [refused.attempt]
 
 
 def test_a_settlement_repeated_within_one_batch_counts_once(

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Connection,
     Dialect,
     Insert,
+    String,
     Update,
     and_,
     bindparam,
@@ -25,6 +26,9 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.types import TypeEngine
 
 from acadio_webhooks.adapters.storage.sql._codec import notification_row
 from acadio_webhooks.adapters.storage.sql._dialect import (
@@ -71,8 +75,8 @@ def settle(
     if not settlements:
         return False
     ids = {s.item.delivery_id for s in settlements}
-    # Where rows lock, the delivery rows are locked before the attempts are looked up: two
-    # settles of the same attempts queue there, and the second then finds the first's attempts.
+    # Where rows lock, the delivery rows are locked before any attempt is looked up or stored:
+    # two settles of the same attempts queue there, and the second finds the first's attempts.
     locking = locks_rows(conn.dialect)
     states = prepared(
         conn.dialect,
@@ -89,10 +93,9 @@ def settle(
         logger.info("%d attempts not recorded: their deliveries were erased", len(gone))
         settlements = [s for s in settlements if s.item.delivery_id not in gone]
 
-    fresh = _unrecorded(conn, settlements)
+    fresh = _record_new_attempts(conn, settlements)
     if not fresh:
         return False
-    _record_attempts(conn, fresh)
 
     owned: list[Settlement] = []
     for settlement in fresh:
@@ -110,6 +113,72 @@ def settle(
     return disabled
 
 
+# The attempts table's columns, each with the Attempt field it stores.
+_ATTEMPT_FIELDS = {
+    "attempt_id": "id",
+    "delivery_id": "delivery_id",
+    "number": "number",
+    "started_at": "started_at",
+    "duration_ms": "duration_ms",
+    "status_code": "status_code",
+    "error": "error",
+    "response_excerpt": "response_excerpt",
+    "succeeded": "succeeded",
+}
+_ATTEMPT_COLUMNS = tuple(_ATTEMPT_FIELDS)
+
+
+def _record_new_attempts(conn: Connection, settlements: Sequence[Settlement]) -> list[Settlement]:
+    """Record the attempts of ``settlements`` not recorded yet; their settlements, each
+    attempt once, in order."""
+    if conn.dialect.name == "postgresql":
+        return _inserted_at_once(conn, settlements)
+    fresh = _unrecorded(conn, settlements)
+    _record_attempts(conn, fresh)
+    return fresh
+
+
+def _inserted_at_once(conn: Connection, settlements: Sequence[Settlement]) -> list[Settlement]:
+    """PostgreSQL: the batch's attempts in one statement, one array per column, and the ids
+    it stored back (an attempt recorded before conflicts under the unique index, left out).
+
+    Looked up first and inserted after, the attempts cost two statements, and the look-up's
+    plan was the one PostgreSQL kept from when psycopg prepared it: made on a near-empty
+    table it scans every attempt, and 100 look-ups among 10,000 took 12 ms of a 21 ms settle
+    (the whole settle here: 9.6 ms). An insert has no such plan to go stale.
+    """
+    first: dict[str, Settlement] = {}
+    for settlement in settlements:
+        first.setdefault(settlement.attempt.id, settlement)
+    made = [s.attempt for s in first.values()]
+    columns = {
+        f"b_{column}": [getattr(attempt, field) for attempt in made]
+        for column, field in _ATTEMPT_FIELDS.items()
+    }
+    insert_ = prepared(conn.dialect, "record attempts, one array per column", _attempts_unnested)
+    stored = {attempt_id for (attempt_id,) in insert_.fetch(conn, columns)}
+    return [s for attempt_id, s in first.items() if attempt_id in stored]
+
+
+def _attempts_unnested(dialect: Dialect) -> Insert:
+    arrays = [
+        # Strings without a length: a cast to VARCHAR(n)[] would cut longer values silently.
+        bindparam(f"b_{name}", type_=ARRAY(_unbounded(attempts.c[name].type)))
+        for name in _ATTEMPT_COLUMNS
+    ]
+    rows = func.unnest(*arrays).table_valued(*_ATTEMPT_COLUMNS).render_derived()
+    return (
+        postgresql.insert(attempts)
+        .from_select(list(_ATTEMPT_COLUMNS), select(*rows.c))
+        .on_conflict_do_nothing(index_elements=["attempt_id"])
+        .returning(attempts.c.attempt_id)
+    )
+
+
+def _unbounded(column_type: TypeEngine[Any]) -> TypeEngine[Any]:
+    return String() if isinstance(column_type, String) else column_type
+
+
 def _unrecorded(conn: Connection, settlements: Sequence[Settlement]) -> list[Settlement]:
     """The settlements whose attempts are not recorded yet, each attempt once."""
     wanted = {s.attempt.id for s in settlements}
@@ -121,19 +190,6 @@ def _unrecorded(conn: Connection, settlements: Sequence[Settlement]) -> list[Set
             recorded.add(settlement.attempt.id)
             fresh.append(settlement)
     return fresh
-
-
-_ATTEMPT_COLUMNS = (
-    "attempt_id",
-    "delivery_id",
-    "number",
-    "started_at",
-    "duration_ms",
-    "status_code",
-    "error",
-    "response_excerpt",
-    "succeeded",
-)
 
 
 def _attempt_insert(dialect: Dialect) -> Insert:
