@@ -14,6 +14,8 @@ from typing import NoReturn
 import pytest
 
 __all__ = [
+    "MARIADB_HOST",
+    "MARIADB_PORT",
     "POSTGRES_HOST",
     "POSTGRES_PORT",
     "REQUIRE_SERVICES_ENV",

@@ -1,4 +1,5 @@
-"""A claim on PostgreSQL reads the due index in order, whatever the statistics say.
+"""A claim on PostgreSQL reads the due index in order, whatever the statistics say, and the
+worker's statements find their rows by index whatever the plans PostgreSQL kept.
 
 Statistics that predate a burst (a store never analysed yet; a large one analysed while
 nearly everything was delivered) make the planner expect a handful of due rows; for a
@@ -9,15 +10,19 @@ index order. The claim's transaction rules sorting out (``_queue._CLAIM_SETTINGS
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 
 from acadio_webhooks.adapters.storage.sql import SqlStore
 from acadio_webhooks.dispatcher import Dispatcher, NewEvent
 from acadio_webhooks.domain.endpoints import EndpointPolicy
+from acadio_webhooks.domain.messages import OutboundRequest, TransportResult
+from acadio_webhooks.worker import SyncWorker, WorkerSettings
 from tests.services import postgres_database
 
 DUE_INDEX = "ix_acadio_deliveries_status_next_attempt_at_id"
@@ -61,3 +66,106 @@ def _claim_plans(engine: sa.Engine) -> list[str]:
 
     sa.event.listen(engine, "before_cursor_execute", explain)
     return plans
+
+
+@pytest.mark.services
+def test_plans_kept_from_a_young_table_still_find_rows_by_index() -> None:
+    # PostgreSQL keeps one plan for a statement psycopg prepared (on its fifth run), made on
+    # the table as it was then; with nothing analysing the table again (autovacuum off), a
+    # scan chosen for a near-empty table was kept: behind 50,000 delivered deliveries a
+    # claim and a settle of 100 took 170 ms each (benchmarks/bench_history.py).
+    with postgres_database("acadio_kept_plans") as url:
+        store = SqlStore(url)
+        try:
+            dispatcher = Dispatcher(store, endpoint_policy=EndpointPolicy(allow_insecure=True))
+            owner = dispatcher.integrations.install("acme", secret="whsec-plan-0123456789")
+            dispatcher.integrations.subscribe(owner.id, "course/*", "http://127.0.0.1:9/hook")
+            worker = SyncWorker(
+                store, _Answering(), settings=WorkerSettings(concurrency=1, batch_size=10)
+            )
+            for _ in range(12):  # the statements are prepared, and their plans kept, now
+                dispatcher.emit_many(
+                    NewEvent("course/completion/create", {"n": n}, tenant="acme") for n in range(10)
+                )
+                assert worker.drain().delivered == 10
+            _grow_history(store, 20_000)
+            plans = _kept_plans(store)
+        finally:
+            store.close()
+    assert plans, "no prepared statement of the worker was found"
+    scans = {sql: plan for sql, plan in plans.items() if re.search(_HISTORY_SCAN, plan)}
+    assert scans == {}
+
+
+_HISTORY_SCAN = r"Seq Scan on acadio_(deliveries|attempts|events)\b"
+
+
+class _Answering:
+    def send(self, request: OutboundRequest) -> TransportResult:
+        return TransportResult(status_code=200, duration=0.001)
+
+    def close(self) -> None:
+        pass
+
+
+def _grow_history(store: SqlStore, count: int) -> None:
+    """``count`` delivered deliveries with an attempt each, written directly."""
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO acadio_events (id, tenant, topic, created_at, payload) "
+            "SELECT 'evt_h' || n, 'acme', 'course/completion/create', now(), '\\x7b7d' "
+            f"FROM generate_series(1, {count}) AS n"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO acadio_deliveries (id, event_id, subscription_id, integration_id, "
+            "tenant, topic, status, attempts, created_at, updated_at) "
+            "SELECT 'dlv_h' || substr(e.id, 6), e.id, s.id, s.integration_id, 'acme', e.topic, "
+            "'delivered', 1, now(), now() FROM acadio_events e, acadio_subscriptions s "
+            "WHERE e.id LIKE 'evt_h%%'"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO acadio_attempts (attempt_id, delivery_id, number, started_at, "
+            "duration_ms, response_excerpt, succeeded) "
+            "SELECT 'att_h' || substr(id, 6), id, 1, now(), 1.0, '', true "
+            "FROM acadio_deliveries WHERE id LIKE 'dlv_h%%'"
+        )
+
+
+def _kept_plans(store: SqlStore) -> dict[str, str]:
+    """The plan each statement prepared on the store's pooled connections would run with
+    now, by its text."""
+    plans: dict[str, str] = {}
+    pool = store.engine.pool
+    held = [store.engine.raw_connection() for _ in range(pool.checkedin())]
+    try:
+        for pooled in held:
+            driver = pooled.driver_connection
+            assert driver is not None
+            cursor = psycopg.ClientCursor(driver)  # the arguments written in as literals
+            cursor.execute(
+                "SELECT name, statement, parameter_types::text[] FROM pg_prepared_statements "
+                "WHERE NOT from_sql"
+            )
+            for name, statement, types in cursor.fetchall():
+                arguments = [_STAND_INS.get(kind.removesuffix("[]"), None) for kind in types]
+                arguments = [
+                    [] if kind.endswith("[]") else value
+                    for kind, value in zip(types, arguments, strict=True)
+                ]
+                listed = f"({', '.join(['%s'] * len(types))})" if types else ""
+                cursor.execute(f"EXPLAIN EXECUTE {name}{listed}", arguments)
+                plans[statement] = "\n".join(row[0] for row in cursor.fetchall())
+            driver.rollback()
+    finally:
+        for pooled in held:
+            pooled.close()
+    return plans
+
+
+_STAND_INS: dict[str, Any] = {
+    "character varying": "x",
+    "text": "x",
+    "integer": 1,
+    "double precision": 0.0,
+    "timestamp with time zone": datetime(2030, 1, 1, tzinfo=UTC),
+}

@@ -18,7 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import POSTGRES_HOST, POSTGRES_PORT, require_tcp_service, unavailable
+from tests.services import (
+    MARIADB_HOST,
+    MARIADB_PORT,
+    POSTGRES_HOST,
+    POSTGRES_PORT,
+    require_tcp_service,
+    unavailable,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCHMARKS = sorted((ROOT / "benchmarks").glob("bench_*.py"))
@@ -30,10 +37,12 @@ NEEDS_POSTGRES = {
     "bench_celery",
     "bench_delivery",
     "bench_emit",
+    "bench_history",
     "bench_prune",
     "bench_rate_limit",
     "bench_scale",
 }
+NEEDS_MARIADB = {"bench_emit", "bench_history"}
 NEEDS_RABBITMQ = {"bench_celery", "bench_scale"}
 NEEDS_VALGRIND = {"bench_overhead"}
 
@@ -43,6 +52,7 @@ def test_every_benchmark_is_covered() -> None:
         "bench_celery",
         "bench_delivery",
         "bench_emit",
+        "bench_history",
         "bench_matching",
         "bench_overhead",
         "bench_prune",
@@ -57,6 +67,8 @@ def test_every_benchmark_is_covered() -> None:
 def _require_tools(name: str) -> None:
     if name in NEEDS_POSTGRES:
         require_tcp_service("PostgreSQL", POSTGRES_HOST, POSTGRES_PORT)
+    if name in NEEDS_MARIADB:
+        require_tcp_service("MariaDB", MARIADB_HOST, MARIADB_PORT)
     if name in NEEDS_RABBITMQ:
         require_tcp_service("RabbitMQ", "127.0.0.1", 5672)
     if name in NEEDS_VALGRIND and shutil.which("valgrind") is None:

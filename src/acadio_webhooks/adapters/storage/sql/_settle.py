@@ -37,7 +37,13 @@ from acadio_webhooks.adapters.storage.sql._dialect import (
 )
 from acadio_webhooks.adapters.storage.sql._due import PENDING
 from acadio_webhooks.adapters.storage.sql._prepared import prepared
-from acadio_webhooks.adapters.storage.sql._queue import _IDS, _STATES, _STATES_LOCKED, cancel_where
+from acadio_webhooks.adapters.storage.sql._queue import (
+    _IDS,
+    _STATES,
+    _STATES_LOCKED,
+    BY_INDEX,
+    cancel_where,
+)
 from acadio_webhooks.adapters.storage.sql.schema import (
     UtcDateTime,
     attempts,
@@ -74,6 +80,8 @@ def settle(
     """
     if not settlements:
         return False
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT {BY_INDEX}")
     ids = {s.item.delivery_id for s in settlements}
     # Where rows lock, the delivery rows are locked before any attempt is looked up or stored:
     # two settles of the same attempts queue there, and the second finds the first's attempts.
