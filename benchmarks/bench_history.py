@@ -54,7 +54,8 @@ ADMINS = {
 
 
 class InstantTransport:
-    """Answers every request with 200 at once: the worker's time is the store's and its own."""
+    """Answers every request with 200 at once: the worker's time is the store's and its own.
+    (Not ``RecordingTransport``, which would keep every request of the long history.)"""
 
     def send(self, request: OutboundRequest) -> TransportResult:
         return TransportResult(status_code=200, duration=0.0001)

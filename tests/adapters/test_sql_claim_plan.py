@@ -19,9 +19,9 @@ import pytest
 import sqlalchemy as sa
 
 from acadio_webhooks.adapters.storage.sql import SqlStore
+from acadio_webhooks.adapters.transport.recording import RecordingTransport
 from acadio_webhooks.dispatcher import Dispatcher, NewEvent
 from acadio_webhooks.domain.endpoints import EndpointPolicy
-from acadio_webhooks.domain.messages import OutboundRequest, TransportResult
 from acadio_webhooks.worker import SyncWorker, WorkerSettings
 from tests.services import postgres_database
 
@@ -81,7 +81,7 @@ def test_plans_kept_from_a_young_table_still_find_rows_by_index() -> None:
             owner = dispatcher.integrations.install("acme", secret="whsec-plan-0123456789")
             dispatcher.integrations.subscribe(owner.id, "course/*", "http://127.0.0.1:9/hook")
             worker = SyncWorker(
-                store, _Answering(), settings=WorkerSettings(concurrency=1, batch_size=10)
+                store, RecordingTransport(), settings=WorkerSettings(concurrency=1, batch_size=10)
             )
             for _ in range(12):  # the statements are prepared, and their plans kept, now
                 dispatcher.emit_many(
@@ -98,14 +98,6 @@ def test_plans_kept_from_a_young_table_still_find_rows_by_index() -> None:
 
 
 _HISTORY_SCAN = r"Seq Scan on acadio_(deliveries|attempts|events)\b"
-
-
-class _Answering:
-    def send(self, request: OutboundRequest) -> TransportResult:
-        return TransportResult(status_code=200, duration=0.001)
-
-    def close(self) -> None:
-        pass
 
 
 def _grow_history(store: SqlStore, count: int) -> None:
@@ -147,11 +139,7 @@ def _kept_plans(store: SqlStore) -> dict[str, str]:
                 "WHERE NOT from_sql"
             )
             for name, statement, types in cursor.fetchall():
-                arguments = [_STAND_INS.get(kind.removesuffix("[]"), None) for kind in types]
-                arguments = [
-                    [] if kind.endswith("[]") else value
-                    for kind, value in zip(types, arguments, strict=True)
-                ]
+                arguments = [[] if kind.endswith("[]") else _STAND_INS.get(kind) for kind in types]
                 listed = f"({', '.join(['%s'] * len(types))})" if types else ""
                 cursor.execute(f"EXPLAIN EXECUTE {name}{listed}", arguments)
                 plans[statement] = "\n".join(row[0] for row in cursor.fetchall())

@@ -290,7 +290,7 @@ def test_attempts_are_recorded_exactly_as_made(store: Store, sub: Subscription) 
     quirky = replace(
         quirky,
         attempt=quirky.attempt.model_copy(
-            update={"response_excerpt": '{"a": "b,c"}\\ NULL \'q\' «é» ' + "x" * 4000}
+            update={"response_excerpt": ('{"a": "b,c"}\\ NULL \'q\' «é» ' + "x" * 4096)[:4096]}
         ),
     )
     refused = settlement(second, ok=False, started=2, retry_at=30)
