@@ -188,6 +188,39 @@ def test_giving_up_marks_the_delivery_failed(store: Store, sub: Subscription) ->
     assert claim(store, 10_000) == []
 
 
+def test_each_verdict_of_a_batch_lands_on_its_own_delivery(store: Store, sub: Subscription) -> None:
+    delivered, retried, given_up = (enqueue_one(store, sub, created=c) for c in range(3))
+    first = claim(store, 3)
+    by_id = {item.delivery_id: item for item in first}
+    store.settle(
+        [settlement(by_id[given_up.id], ok=False, started=4, retry_at=10)], owner="w1", now=at(5)
+    )
+    [second_try] = claim(store, 10)
+    assert second_try.attempt_number == 2
+
+    # One batch, three verdicts that differ in every column a verdict writes.
+    store.settle(
+        [
+            settlement(second_try, ok=False, started=11, status=DeliveryStatus.FAILED),
+            settlement(by_id[delivered.id], ok=True, started=11),
+            settlement(by_id[retried.id], ok=False, started=11, retry_at=20),
+        ],
+        owner="w1",
+        now=at(12),
+    )
+    found = {d.id: d for d in (store.get_delivery(x.id) for x in (delivered, retried, given_up))}
+    assert [
+        (d.status, d.attempts, d.next_attempt_at, d.last_status_code, d.last_error, d.updated_at)
+        for d in (found[delivered.id], found[retried.id], found[given_up.id])
+    ] == [
+        (DeliveryStatus.DELIVERED, 1, None, 200, None, at(12)),
+        (DeliveryStatus.PENDING, 1, at(20), 503, "service unavailable", at(12)),
+        (DeliveryStatus.FAILED, 2, None, 503, "service unavailable", at(12)),
+    ]
+    # Its lease is gone too: due at 20, before w1's lease from the claim at 3 would end.
+    assert [i.delivery_id for i in claim(store, 20, owner="w2")] == [retried.id]
+
+
 def test_settle_disables_a_subscription_and_cancels_its_pending(
     store: Store, sub: Subscription
 ) -> None:

@@ -243,7 +243,14 @@ def _verdict_update(dialect: Dialect) -> Update:
     )
 
 
+# The deliveries table's columns a verdict sets, each with what it takes from the settlement.
+_VERDICT_COLUMNS = ("id", "status", "attempts", "next_attempt_at", "last_status_code", "last_error")
+
+
 def _apply_verdicts(conn: Connection, owned: Sequence[Settlement], now: datetime) -> None:
+    if conn.dialect.name == "postgresql":
+        _verdicts_at_once(conn, owned, now)
+        return
     prepared(conn.dialect, "apply verdicts", _verdict_update).execute_many(
         conn,
         [
@@ -258,6 +265,50 @@ def _apply_verdicts(conn: Connection, owned: Sequence[Settlement], now: datetime
             }
             for s in owned
         ],
+    )
+
+
+def _verdicts_at_once(conn: Connection, owned: Sequence[Settlement], now: datetime) -> None:
+    """PostgreSQL: every verdict of the batch in one ``UPDATE … FROM unnest(…)``.
+
+    Row by row, psycopg binds and sends one statement per delivery: 2.1 ms of the settle's
+    CPU per 100 verdicts against 1.0 ms for the arrays (session 23's measurement). ``owned``
+    holds each delivery once, so no row is matched twice. The plan joins by the primary key
+    whatever PostgreSQL kept, since the settle runs with :data:`BY_INDEX`.
+    """
+    columns = {
+        "b_id": [s.item.delivery_id for s in owned],
+        "b_status": [s.status.value for s in owned],
+        "b_attempts": [s.attempt.number for s in owned],
+        "b_next_attempt_at": [s.next_attempt_at for s in owned],
+        "b_last_status_code": [s.attempt.status_code for s in owned],
+        "b_last_error": [s.attempt.error for s in owned],
+        "b_now": now,
+    }
+    prepared(conn.dialect, "apply verdicts, one array per column", _verdicts_unnested).execute(
+        conn, columns
+    )
+
+
+def _verdicts_unnested(dialect: Dialect) -> Update:
+    arrays = [
+        bindparam(f"b_{name}", type_=ARRAY(_unbounded(deliveries.c[name].type)))
+        for name in _VERDICT_COLUMNS
+    ]
+    rows = func.unnest(*arrays).table_valued(*_VERDICT_COLUMNS).render_derived()
+    return (
+        update(deliveries)
+        .where(deliveries.c.id == rows.c.id)
+        .values(
+            status=rows.c.status,
+            attempts=rows.c.attempts,
+            next_attempt_at=rows.c.next_attempt_at,
+            last_status_code=rows.c.last_status_code,
+            last_error=rows.c.last_error,
+            updated_at=bindparam("b_now", type_=UtcDateTime),
+            lease_owner=None,
+            lease_expires_at=None,
+        )
     )
 
 
