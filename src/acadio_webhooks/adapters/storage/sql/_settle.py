@@ -243,7 +243,8 @@ def _verdict_update(dialect: Dialect) -> Update:
     )
 
 
-# The deliveries table's columns a verdict sets, each with what it takes from the settlement.
+# The deliveries table's columns a verdict sets from its settlement (PostgreSQL: one array
+# each, filled by _verdicts_at_once in this order).
 _VERDICT_COLUMNS = ("id", "status", "attempts", "next_attempt_at", "last_status_code", "last_error")
 
 
