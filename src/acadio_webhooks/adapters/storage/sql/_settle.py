@@ -17,6 +17,7 @@ from sqlalchemy import (
     Dialect,
     Insert,
     String,
+    Table,
     Update,
     and_,
     bindparam,
@@ -28,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlalchemy.types import TypeEngine
 
 from acadio_webhooks.adapters.storage.sql._codec import notification_row
@@ -168,13 +170,19 @@ def _inserted_at_once(conn: Connection, settlements: Sequence[Settlement]) -> li
     return [s for attempt_id, s in first.items() if attempt_id in stored]
 
 
-def _attempts_unnested(dialect: Dialect) -> Insert:
+def _unnested(table: Table, names: Sequence[str]) -> TableValuedAlias:
+    """PostgreSQL: rows from one array parameter (``b_<name>``) per named column of
+    ``table``, typed as the column."""
     arrays = [
         # Strings without a length: a cast to VARCHAR(n)[] would cut longer values silently.
-        bindparam(f"b_{name}", type_=ARRAY(_unbounded(attempts.c[name].type)))
-        for name in _ATTEMPT_COLUMNS
+        bindparam(f"b_{name}", type_=ARRAY(_unbounded(table.c[name].type)))
+        for name in names
     ]
-    rows = func.unnest(*arrays).table_valued(*_ATTEMPT_COLUMNS).render_derived()
+    return func.unnest(*arrays).table_valued(*names).render_derived()
+
+
+def _attempts_unnested(dialect: Dialect) -> Insert:
+    rows = _unnested(attempts, _ATTEMPT_COLUMNS)
     return (
         postgresql.insert(attempts)
         .from_select(list(_ATTEMPT_COLUMNS), select(*rows.c))
@@ -292,11 +300,7 @@ def _verdicts_at_once(conn: Connection, owned: Sequence[Settlement], now: dateti
 
 
 def _verdicts_unnested(dialect: Dialect) -> Update:
-    arrays = [
-        bindparam(f"b_{name}", type_=ARRAY(_unbounded(deliveries.c[name].type)))
-        for name in _VERDICT_COLUMNS
-    ]
-    rows = func.unnest(*arrays).table_valued(*_VERDICT_COLUMNS).render_derived()
+    rows = _unnested(deliveries, _VERDICT_COLUMNS)
     return (
         update(deliveries)
         .where(deliveries.c.id == rows.c.id)
