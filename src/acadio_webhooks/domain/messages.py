@@ -13,6 +13,7 @@ from datetime import datetime
 from enum import Enum
 from types import MappingProxyType
 
+from acadio_webhooks.domain._quick_init import quick_init
 from acadio_webhooks.domain.models import Attempt, DeliveryStatus
 
 __all__ = [
@@ -44,6 +45,7 @@ NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 """The custom headers of an endpoint that has none (shared, read-only)."""
 
 
+@quick_init
 @dataclass(frozen=True)
 class WorkItem:
     """One claimed delivery, with everything needed to make its next attempt."""
@@ -83,6 +85,7 @@ class Claimed(list[WorkItem]):
         self.resume_at = resume_at
 
 
+@quick_init
 @dataclass(frozen=True)
 class OutboundRequest:
     """One signed POST, ready for a transport."""
@@ -92,6 +95,7 @@ class OutboundRequest:
     body: bytes = field(repr=False)
 
 
+@quick_init
 @dataclass(frozen=True)
 class TransportResult:
     """What a transport observed. Transports return this for network failures too; they
@@ -148,6 +152,7 @@ class Notice:
     notifications: tuple[Notification, ...] = field(default=(), repr=False)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Settlement:
     """The core's verdict on one attempt, for the store to apply atomically."""

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from acadio_webhooks.domain._quick_init import quick_init
 from acadio_webhooks.domain.ids import new_id
 from acadio_webhooks.domain.messages import Settlement
 from acadio_webhooks.domain.models import Delivery, Event
@@ -111,6 +112,7 @@ def check_planned(events: Sequence[Event], planned: Sequence[Sequence[Delivery]]
         raise ValueError("deliveries enqueued together must have distinct ids")
 
 
+@quick_init
 @dataclass(frozen=True)
 class HealthChange:
     """What a batch of attempts does to one subscription's failure counters.
