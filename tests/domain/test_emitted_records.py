@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from acadio_webhooks.domain._trusted import planned_delivery, serialised_event
+from acadio_webhooks.domain._trusted import planned_delivery, serialised_event, settled_attempt
 from acadio_webhooks.domain.models import Delivery, DeliveryStatus, Event
 from acadio_webhooks.domain.planning import new_event, plan_deliveries
 from acadio_webhooks.domain.topics import Topic
@@ -143,3 +143,49 @@ def test_planned_deliveries_behave_like_validated_ones() -> None:
     assert "attempts" not in delivery.model_fields_set
     with pytest.raises(ValidationError):
         delivery.attempts = 3  # type: ignore[misc]  # frozen, like any Delivery
+
+
+def test_one_record_s_copy_leaves_the_fields_set_of_the_others_alone() -> None:
+    """Assembled records of a kind share one fields-set object (an emit makes thousands):
+    what pydantic does to a copy or an unpickled record must not reach the others."""
+    first, second = plan_deliveries(_EVENT, [("sub_1", "int_1"), ("sub_2", "int_2")])
+    before = set(second.model_fields_set)
+    events = [
+        serialised_event(
+            id=f"evt_{n}",
+            topic="a",
+            tenant="acme",
+            created_at=_EVENT.created_at,
+            payload=b"{}",
+            dedup_key=None,
+        )
+        for n in (1, 2)
+    ]
+    attempts = [
+        settled_attempt(
+            delivery_id="dlv_1",
+            number=n,
+            started_at=_EVENT.created_at,
+            duration_ms=1.0,
+            status_code=200,
+            error=None,
+            response_excerpt="",
+            succeeded=True,
+        )
+        for n in (1, 2)
+    ]
+    for one, other in ((first, second), (events[0], events[1]), (attempts[0], attempts[1])):
+        kept = set(other.model_fields_set)
+        # A field the record was not given, where it has one (an event is given every field).
+        field = next((name for name in type(one).model_fields if name not in kept), "id")
+        for changed in (
+            one.model_copy(update={field: getattr(one, field)}),
+            one.model_copy(update={field: getattr(one, field)}, deep=True),
+            pickle.loads(pickle.dumps(one)).model_copy(update={field: getattr(one, field)}),
+        ):
+            assert field in changed.model_fields_set
+            assert changed.model_fields_set is not other.model_fields_set
+        assert other.model_fields_set == kept
+        assert one.model_fields_set == kept
+        assert type(one).model_config.get("frozen"), "a shared fields set needs frozen records"
+    assert second.model_fields_set == before

@@ -28,7 +28,7 @@ from acadio_webhooks.domain.models import (
 __all__ = ["settled_attempt", "serialised_event", "planned_delivery"]
 
 
-_ATTEMPT_FIELDS_SET = frozenset(Attempt.model_fields) - {"id"}
+_ATTEMPT_FIELDS_SET = set(Attempt.model_fields) - {"id"}
 
 
 def settled_attempt(
@@ -93,7 +93,7 @@ def settled_attempt(
     )
 
 
-_EVENT_FIELDS_SET = frozenset(Event.model_fields)
+_EVENT_FIELDS_SET = set(Event.model_fields)
 
 
 def serialised_event(
@@ -148,7 +148,7 @@ def serialised_event(
     return _assembled(Event, fields, _EVENT_FIELDS_SET)
 
 
-_PLANNED_FIELDS_SET = frozenset(Delivery.model_fields) - {
+_PLANNED_FIELDS_SET = set(Delivery.model_fields) - {
     "status",
     "attempts",
     "last_status_code",
@@ -210,12 +210,18 @@ def planned_delivery(
 _Model = TypeVar("_Model", bound=BaseModel)
 
 
-def _assembled(model: type[_Model], values: dict[str, Any], fields_set: frozenset[str]) -> _Model:
+def _assembled(model: type[_Model], values: dict[str, Any], fields_set: set[str]) -> _Model:
     """A ``model`` holding ``values`` (every field, in declaration order), as validation
-    would have built it. ``model_construct`` is no shortcut: it costs more than validating."""
+    would have built it. ``model_construct`` is no shortcut: it costs more than validating.
+
+    Every record of a kind shares one ``fields_set`` object. The records are frozen, so
+    pydantic never changes it in place (``model_copy`` copies it before adding to it), and a
+    set per record was a third of the objects an ``emit_many`` of 1,000 events keeps alive
+    until it commits: the collections they set off cost a tenth of its time.
+    """
     record = object.__new__(model)
     object.__setattr__(record, "__dict__", values)
-    object.__setattr__(record, "__pydantic_fields_set__", set(fields_set))
+    object.__setattr__(record, "__pydantic_fields_set__", fields_set)
     object.__setattr__(record, "__pydantic_extra__", None)
     object.__setattr__(record, "__pydantic_private__", None)
     return record
