@@ -187,5 +187,13 @@ def test_one_record_s_copy_leaves_the_fields_set_of_the_others_alone() -> None:
             assert changed.model_fields_set is not other.model_fields_set
         assert other.model_fields_set == kept
         assert one.model_fields_set == kept
+        with pytest.raises(TypeError, match="shared by every record"):
+            other.model_fields_set.add(field)
+        with pytest.raises(TypeError, match="shared by every record"):
+            other.model_fields_set |= {field}
+        assert other.model_fields_set == kept
+        own = pickle.loads(pickle.dumps(other)).model_fields_set
+        own.add(field)  # an unpickled record has a set of its own, as a validated one does
+        assert other.model_fields_set == kept == one.model_fields_set
         assert type(one).model_config.get("frozen"), "a shared fields set needs frozen records"
     assert second.model_fields_set == before

@@ -7,7 +7,7 @@ validated construction.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from pydantic import BaseModel
 
@@ -28,7 +28,37 @@ from acadio_webhooks.domain.models import (
 __all__ = ["settled_attempt", "serialised_event", "planned_delivery"]
 
 
-_ATTEMPT_FIELDS_SET = set(Attempt.model_fields) - {"id"}
+class _SharedFieldsSet(set[str]):
+    """The ``model_fields_set`` every assembled record of one kind shares (see
+    :func:`_assembled`): it refuses to change, and its copies are plain sets of their own,
+    which is what ``model_copy`` and unpickling give a record."""
+
+    def _refuse(self, *_: object) -> NoReturn:
+        raise TypeError(
+            "this model_fields_set is shared by every record of its kind; copy it to change it"
+        )
+
+    add = discard = remove = update = _refuse
+    difference_update = intersection_update = symmetric_difference_update = _refuse
+    __ior__ = __iand__ = __isub__ = __ixor__ = _refuse
+
+    def pop(self) -> str:
+        self._refuse()
+
+    def clear(self) -> None:
+        self._refuse()
+
+    def __copy__(self) -> set[str]:
+        return set(self)
+
+    def __deepcopy__(self, memo: dict[int, object]) -> set[str]:
+        return set(self)
+
+    def __reduce__(self) -> tuple[type[set[str]], tuple[list[str]]]:
+        return set, (list(self),)
+
+
+_ATTEMPT_FIELDS_SET = _SharedFieldsSet(set(Attempt.model_fields) - {"id"})
 
 
 def settled_attempt(
@@ -93,7 +123,7 @@ def settled_attempt(
     )
 
 
-_EVENT_FIELDS_SET = set(Event.model_fields)
+_EVENT_FIELDS_SET = _SharedFieldsSet(Event.model_fields)
 
 
 def serialised_event(
@@ -148,12 +178,9 @@ def serialised_event(
     return _assembled(Event, fields, _EVENT_FIELDS_SET)
 
 
-_PLANNED_FIELDS_SET = set(Delivery.model_fields) - {
-    "status",
-    "attempts",
-    "last_status_code",
-    "last_error",
-}
+_PLANNED_FIELDS_SET = _SharedFieldsSet(
+    set(Delivery.model_fields) - {"status", "attempts", "last_status_code", "last_error"}
+)
 
 
 def planned_delivery(
@@ -210,14 +237,15 @@ def planned_delivery(
 _Model = TypeVar("_Model", bound=BaseModel)
 
 
-def _assembled(model: type[_Model], values: dict[str, Any], fields_set: set[str]) -> _Model:
+def _assembled(model: type[_Model], values: dict[str, Any], fields_set: _SharedFieldsSet) -> _Model:
     """A ``model`` holding ``values`` (every field, in declaration order), as validation
     would have built it. ``model_construct`` is no shortcut: it costs more than validating.
 
-    Every record of a kind shares one ``fields_set`` object. The records are frozen, so
-    pydantic never changes it in place (``model_copy`` copies it before adding to it), and a
-    set per record was a third of the objects an ``emit_many`` of 1,000 events keeps alive
-    until it commits: the collections they set off cost a tenth of its time.
+    Every record of a kind shares one ``fields_set``, a :class:`_SharedFieldsSet`. The
+    records are frozen, so pydantic never changes it in place (``model_copy`` copies it
+    before adding to it), and a set per record was a third of the objects an ``emit_many``
+    of 1,000 events keeps alive until it commits: the collections they set off cost a tenth
+    of its time.
     """
     record = object.__new__(model)
     object.__setattr__(record, "__dict__", values)
