@@ -145,7 +145,7 @@ def test_planned_deliveries_behave_like_validated_ones() -> None:
         delivery.attempts = 3  # type: ignore[misc]  # frozen, like any Delivery
 
 
-def test_one_record_s_copy_leaves_the_fields_set_of_the_others_alone() -> None:
+def test_a_copy_of_one_record_leaves_the_shared_fields_set_alone() -> None:
     """Assembled records of a kind share one fields-set object (an emit makes thousands):
     what pydantic does to a copy or an unpickled record must not reach the others."""
     first, second = plan_deliveries(_EVENT, [("sub_1", "int_1"), ("sub_2", "int_2")])

@@ -40,13 +40,7 @@ class _SharedFieldsSet(set[str]):
 
     add = discard = remove = update = _refuse
     difference_update = intersection_update = symmetric_difference_update = _refuse
-    __ior__ = __iand__ = __isub__ = __ixor__ = _refuse
-
-    def pop(self) -> str:
-        self._refuse()
-
-    def clear(self) -> None:
-        self._refuse()
+    __ior__ = __iand__ = __isub__ = __ixor__ = pop = clear = _refuse
 
     def __copy__(self) -> set[str]:
         return set(self)
