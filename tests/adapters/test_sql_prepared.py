@@ -8,6 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
 
 from acadio_webhooks.adapters.storage.sql import SqlStore, _prepared
 from acadio_webhooks.adapters.storage.sql._prepared import _MOMENTS_REMEMBERED, Prepared, prepared
@@ -213,3 +215,26 @@ def _moment_rows(moments: list[datetime], *, first_id: int = 0) -> list[dict[str
 def _stored_moments(engine: sa.Engine) -> list[datetime | None]:
     with engine.connect() as conn:
         return list(conn.execute(sa.select(_moments.c.at).order_by(_moments.c.id)).scalars())
+
+
+_OFFSETS = st.builds(
+    timezone, st.timedeltas(min_value=timedelta(hours=-23), max_value=timedelta(hours=23))
+)
+
+
+@given(
+    moment=st.datetimes(
+        min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=_OFFSETS
+    )
+)
+def test_sqlite_stores_a_moment_as_sqlalchemys_own_chain_writes_it(moment: datetime) -> None:
+    # UtcDateTime writes SQLite's text in one step; rows written before it, and any query
+    # SQLAlchemy binds itself, compare as text against that text, so it must be the same.
+    sqlite = sa.create_engine("sqlite://").dialect
+    stored = UtcDateTime().dialect_impl(sqlite).bind_processor(sqlite)
+    naive_utc = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    sqlalchemys = sa.DateTime().dialect_impl(sqlite).bind_processor(sqlite)
+    assert stored(moment) == sqlalchemys(naive_utc)
+    assert stored(None) is None
+    with pytest.raises(ValueError, match="timezone-aware"):
+        stored(naive_utc)

@@ -164,7 +164,14 @@ class Signer:
 
     def documented_signature(self, body: bytes) -> str:
         """``X-Acadio-Hmac-Sha256``: base64 of HMAC-SHA256(newest secret, ``body``)."""
-        return _base64(hmac.digest(self._keys[0], body, "sha256"))
+        return self._documented(body)
+
+    def _documented(self, body: bytes) -> str:
+        # From the keyed state, as the standard signatures are: hmac.digest() runs the key
+        # schedule (and looks the hash up) again on every call, a third of its time on 1 KiB.
+        mac = self._keyed[0].copy()
+        mac.update(body)
+        return _base64(mac.digest())
 
     def standard_signatures(self, body: bytes, *, event_id: str, timestamp: int) -> str:
         """``webhook-signature``: one ``v1,<base64>`` per secret over ``id.timestamp.body``."""
@@ -198,7 +205,7 @@ class Signer:
             "Content-Type": CONTENT_TYPE,
             "User-Agent": USER_AGENT,
             TOPIC_HEADER: topic,
-            HMAC_HEADER: _base64(hmac.digest(self._keys[0], body, "sha256")),
+            HMAC_HEADER: self._documented(body),
             ID_HEADER: event_id,
             TIMESTAMP_HEADER: stamp,
             SIGNATURE_HEADER: self._standard_signatures(prefix, body),
