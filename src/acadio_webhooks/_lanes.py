@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from acadio_webhooks.domain.core import is_paused
-from acadio_webhooks.domain.messages import Settlement, WorkItem
+from acadio_webhooks.domain.messages import OutboundRequest, Settlement, WorkItem
 
 __all__ = ["Flow"]
 
@@ -43,6 +43,9 @@ class Flow:
         self.leased = 0  # claimed, attempt not over yet (queued, parked or in flight)
         self.unsettled = 0  # attempts over, verdict not recorded yet
         self.buffer: list[Settlement] = []
+        # Requests signed when their deliveries were claimed (_Runner.sign_ahead), taken by
+        # the lane that attempts them.
+        self.signed: dict[str, tuple[int, OutboundRequest]] = {}
         self.unstarted: list[str] = []
         # Claimed but handed back unattempted (over a subscription's share, or paused by
         # the circuit breaker): released by the settler.

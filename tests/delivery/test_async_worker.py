@@ -12,6 +12,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from acadio_webhooks import verify
 from acadio_webhooks.adapters.clock import FakeClock
 from acadio_webhooks.adapters.resolver import StaticResolver
 from acadio_webhooks.adapters.storage.memory import MemoryStore
@@ -178,6 +179,34 @@ async def test_shutdown_finishes_in_flight_attempts_and_releases_the_rest() -> N
     assert (
         len(store.claim(now=clock.now(), limit=10, owner="other", lease=timedelta(minutes=1))) == 2
     )
+
+
+async def test_each_attempt_is_signed_for_the_second_it_starts_in() -> None:
+    # The worker signs a claim's deliveries together when it claims them; one that waits for
+    # a lane into a later second must still go out signed for the second it starts in.
+    store = MemoryStore()
+    clock = FakeClock(datetime(2026, 12, 7, 12, 0, 0, 500_000, tzinfo=timezone.utc))
+    started_at: list[datetime] = []
+
+    async def slow_second(_request: OutboundRequest) -> int:
+        started_at.append(clock.now())
+        await asyncio.sleep(0)  # the worker claims (and signs) the next while this one runs
+        clock.advance(seconds=0.4)  # every second attempt starts in a new second
+        return 200
+
+    transport = AsyncRecordingTransport(slow_second)
+    settings = WorkerSettings(concurrency=1, per_endpoint=1, batch_size=5)
+    dispatcher = make_dispatcher(store, transport=transport, settings=settings, clock=clock)
+    subscribe_hosts(dispatcher, 1)
+    for n in range(5):
+        await dispatcher.emit("course/completion/create", {"n": n}, tenant="t")
+    report = await dispatcher.drain()
+    assert report.delivered == 5
+    seconds = [str(int(moment.timestamp())) for moment in started_at]
+    assert [request.headers["webhook-timestamp"] for request in transport.requests] == seconds
+    assert len(set(seconds)) == 3  # signed ahead, signed again, and in between
+    for request, moment in zip(transport.requests, started_at, strict=True):
+        verify(request.body, dict(request.headers), SECRET, now=moment, tolerance=1)
 
 
 async def test_a_transport_that_raises_records_a_failed_attempt_instead_of_losing_it() -> None:

@@ -176,6 +176,7 @@ class AsyncWorker(_Worker[AsyncTransport]):
                         state.deferred.append(item.delivery_id)
                         state.flush.set()
                 state.leased += len(accepted)
+                state.signed.update(self._runner.sign_ahead(accepted))
                 for _ in range(state.offer(accepted)):
                     state.start(self._lane(state), self._crashed_task)
                 if len(items) == wanted or stopped_early:
@@ -275,6 +276,7 @@ class AsyncWorker(_Worker[AsyncTransport]):
 
     async def _attempt(self, item: WorkItem, state: Flow) -> None:
         runner = self._runner
+        signed = state.signed.pop(item.delivery_id, None)
         if state.stopping:
             state.unstarted.append(item.delivery_id)
             return
@@ -284,7 +286,7 @@ class AsyncWorker(_Worker[AsyncTransport]):
             state.deferred.append(item.delivery_id)
             state.flush.set()
             return
-        settlement = await runner.attempt_async(item, self._transport)
+        settlement = await runner.attempt_async(item, self._transport, signed)
         state.note_pause(settlement)
         state.buffer.append(settlement)
         state.unsettled += 1

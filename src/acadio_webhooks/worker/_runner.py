@@ -33,6 +33,9 @@ from acadio_webhooks.worker.settings import WorkerSettings
 
 logger = logging.getLogger("acadio_webhooks.worker")
 
+SignedAhead = tuple[int, OutboundRequest]
+"""A request signed before its attempt began, and the unix second it was signed for."""
+
 
 def _default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident():x}:{time.monotonic_ns():x}"
@@ -66,11 +69,27 @@ class _Runner:
             skip_subscriptions=skip,
         )
 
+    def sign_ahead(self, items: Sequence[WorkItem]) -> dict[str, SignedAhead]:
+        """The requests of ``items``, signed now, by delivery id, for :meth:`begin`.
+
+        Signing a claim's deliveries one after another, while the signing code and its
+        data are in the processor's caches, costs less than signing each in its lane
+        between two HTTP exchanges, which evict them.
+        """
+        now = self.clock.now()
+        second = int(now.timestamp())
+        return {item.delivery_id: (second, prepare(item, now=now)) for item in items}
+
     def begin(
-        self, item: WorkItem
+        self, item: WorkItem, signed: SignedAhead | None = None
     ) -> tuple[datetime, float, OutboundRequest, _hooks.AttemptTrace | None]:
         started = self.clock.now()
-        request = prepare(item, now=started)
+        if signed is not None and signed[0] == int(started.timestamp()):
+            request = signed[1]
+        else:
+            # Every attempt carries the second it starts in: one signed ahead in an earlier
+            # second (it waited for a lane) is signed again.
+            request = prepare(item, now=started)
         tracer = _hooks.tracer
         if tracer is None:
             return started, time.perf_counter(), request, None
@@ -120,9 +139,12 @@ class _Runner:
             result = _crashed(exc)
         return self.finish(item, result, started, began, trace)
 
-    async def attempt_async(self, item: WorkItem, transport: AsyncTransport) -> Settlement:
-        """The async twin of :meth:`attempt`."""
-        started, began, request, trace = self.begin(item)
+    async def attempt_async(
+        self, item: WorkItem, transport: AsyncTransport, signed: SignedAhead | None = None
+    ) -> Settlement:
+        """The async twin of :meth:`attempt`; ``signed`` is what :meth:`sign_ahead` made
+        for ``item``, if it did."""
+        started, began, request, trace = self.begin(item, signed)
         try:
             result = await transport.send(request)
         except Exception as exc:  # noqa: BLE001 - see _crashed
