@@ -68,8 +68,8 @@ def _sqlite_text(value: datetime | None) -> str | None:
     for the value in naive UTC (``2026-12-07 14:39:06.091008``, microseconds always).
 
     One function instead of SQLAlchemy's chain of two (``process_bind_param``, then a
-    dictionary and a ``%`` format per value): the worker converts a datetime or two per
-    attempt it records, and the chain cost as much as the rest of those rows' conversions.
+    dictionary and a ``%`` format per value): 1.1 µs per value instead of 2.8, and the worker
+    converts one or two per attempt it records, the emit one per event.
     """
     if value is None:
         return None
