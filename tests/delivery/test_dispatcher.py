@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -16,6 +16,7 @@ from acadio_webhooks.adapters.storage.memory import MemoryStore
 from acadio_webhooks.adapters.transport.recording import RecordingTransport
 from acadio_webhooks.dispatcher import Dispatcher
 from acadio_webhooks.domain.endpoints import EndpointPolicy
+from acadio_webhooks.domain.ids import id_time
 from acadio_webhooks.domain.messages import ErrorKind, OutboundRequest, TransportResult
 from acadio_webhooks.domain.models import DeliveryStatus
 from acadio_webhooks.domain.verification import verify
@@ -237,7 +238,33 @@ def test_bad_emits_store_nothing(world: World) -> None:
             tenant="tenant-1",
             occurred_at=0,  # type: ignore[arg-type]
         )
+    # An event id holds its milliseconds since 1970; a UTC moment past 9999 is no datetime.
+    for unstorable in (
+        datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=timezone.utc),
+        datetime(1970, 1, 1, 1, tzinfo=timezone(timedelta(hours=2))),
+        datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=2))),
+        datetime(9999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-5))),
+    ):
+        with pytest.raises(InvalidPayload, match="occurred_at must be from 1970-01-01"):
+            world.dispatcher.emit(
+                "course/completion/create", {}, tenant="tenant-1", occurred_at=unstorable
+            )
     assert world.dispatcher.deliveries().items == ()
+
+
+def test_events_at_the_edges_of_the_storable_range_are_stored(world: World) -> None:
+    world.subscribe("course/*", GOOD)
+    first = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    last = datetime(9999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=5)))
+    for moment in (first, last):
+        event_id = world.dispatcher.emit(
+            "course/completion/create", {}, tenant="tenant-1", occurred_at=moment
+        )
+        assert event_id is not None
+        assert id_time(event_id) == int(moment.timestamp() * 1000) / 1000
+    # Each delivery is due when its event occurred: the first now, the last in year 9999.
+    assert len(world.dispatcher.deliveries().items) == 2
+    assert world.dispatcher.drain().delivered == 1
 
 
 def test_subscription_validation(world: World) -> None:

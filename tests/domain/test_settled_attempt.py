@@ -86,3 +86,19 @@ def test_a_fast_attempt_behaves_like_a_validated_one() -> None:
     assert Attempt.model_validate_json(attempt.model_dump_json()) == attempt
     with pytest.raises(ValidationError):
         attempt.number = 3  # type: ignore[misc]  # frozen, like any Attempt
+
+
+def test_a_start_with_no_utc_moment_is_refused_naming_the_field() -> None:
+    # A day from datetime.min, east of UTC, is before year 1 in UTC: astimezone overflows.
+    fields = {
+        "delivery_id": "dlv_1",
+        "number": 1,
+        "started_at": datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=2))),
+        "duration_ms": 1.0,
+        "status_code": 200,
+        "error": None,
+        "response_excerpt": "",
+        "succeeded": True,
+    }
+    expected = f"refused: {[str(('started_at',))]}"
+    assert outcome(settled_attempt, fields) == outcome(Attempt, fields) == expected

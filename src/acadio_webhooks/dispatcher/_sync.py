@@ -48,7 +48,8 @@ class Dispatcher(DispatcherBase[Transport]):
 
         Raises ``UnknownTopic``/``InvalidTopic`` for the topic and ``InvalidPayload`` for
         data that is not a JSON object, holds non-JSON values (NaN, bytes, objects), nests
-        too deep or is too large — storing nothing.
+        too deep or is too large, and for an ``occurred_at`` that is not an aware datetime
+        from 1970 to 9999 in UTC — storing nothing.
 
         One transaction on a SQL store: the routing revision is read in it, and the cached
         routing index is reused while the revision is unchanged (a subscription added,

@@ -70,7 +70,11 @@ def utcnow() -> datetime:
 def _aware_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("datetime must be timezone-aware (UTC)")
-    return value.astimezone(timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:
+        # Within a day of datetime.min or max, in a zone whose UTC moment lies past them.
+        raise ValueError(f"datetime {value.isoformat()} is out of range in UTC") from None
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_aware_utc)]

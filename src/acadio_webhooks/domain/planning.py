@@ -41,6 +41,7 @@ DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024
 """The largest wire body ``emit`` accepts (256 KiB): receivers and mail digests stay sane."""
 
 _MAX_JSON_DEPTH = 64
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -116,10 +117,10 @@ def new_event(
     levels, or serialises to more than ``max_payload_bytes``; ``InvalidPayload`` too when a
     ``once_per_day`` topic is emitted without a ``dedup_key``, and for a ``tenant``,
     ``dedup_key``, ``subject`` or ``occurred_at`` that cannot be stored (empty or over 255
-    characters, not UTF-8 text, not a timezone-aware datetime). Every message starts with
-    the argument it is about (``tenant``, ``dedup_key``, ``subject``, ``occurred_at``,
-    ``data``), so a caller validating many events can put the event's position in front
-    (``events[3].data['x'] ...``).
+    characters, not UTF-8 text, not a timezone-aware datetime, before 1970 or past 9999 in
+    UTC). Every message starts with the argument it is about (``tenant``, ``dedup_key``,
+    ``subject``, ``occurred_at``, ``data``), so a caller validating many events can put the
+    event's position in front (``events[3].data['x'] ...``).
 
     A topic with a ``payload`` schema checks ``data`` against it first (``PayloadMismatch``,
     an ``InvalidPayload``, naming every offending field) and sends what the schema makes of
@@ -210,6 +211,20 @@ def check_event_fields(
     if not isinstance(occurred_at, datetime) or occurred_at.utcoffset() is None:
         shown = repr(occurred_at)[:80]
         raise InvalidPayload(f"occurred_at must be a timezone-aware datetime, not {shown}")
+    if not 1970 < occurred_at.year < 9999 and not _storable_moment(occurred_at):
+        raise InvalidPayload(
+            f"occurred_at must be from 1970-01-01T00:00:00+00:00 to 9999-12-31T23:59:59.999999"
+            f"+00:00, not {occurred_at.isoformat()}"
+        )
+
+
+def _storable_moment(moment: datetime) -> bool:
+    # An event id carries its milliseconds since the epoch (domain.ids): before it, the id
+    # would not be one, nor sort in time. Past year 9999 in UTC no datetime holds the moment.
+    try:
+        return moment.astimezone(timezone.utc) >= _EPOCH
+    except OverflowError:
+        return False
 
 
 def _unencodable_at(text: str) -> int | None:
