@@ -60,9 +60,6 @@ TOPIC_LENGTH = 255
 URL_LENGTH = 2048
 
 
-_NAIVE = "the store only accepts timezone-aware datetimes"
-
-
 def _sqlite_text(value: datetime | None) -> str | None:
     """What :class:`UtcDateTime` stores on SQLite: the text SQLAlchemy's ``DATETIME`` writes
     for the value in naive UTC (``2026-12-07 14:39:06.091008``, microseconds always).
@@ -73,12 +70,17 @@ def _sqlite_text(value: datetime | None) -> str | None:
     """
     if value is None:
         return None
-    if value.tzinfo is not timezone.utc:
-        if value.tzinfo is None:
-            raise ValueError(_NAIVE)
-        value = value.astimezone(timezone.utc)
     # An aware value's text ends in "+00:00"; the 26 characters before are the naive one's.
-    return value.isoformat(" ", "microseconds")[:26]
+    return _in_utc(value).isoformat(" ", "microseconds")[:26]
+
+
+def _in_utc(value: datetime) -> datetime:
+    """``value`` as an aware UTC datetime; ``ValueError`` for a naive one."""
+    if value.tzinfo is timezone.utc:
+        return value
+    if value.tzinfo is None:
+        raise ValueError("the store only accepts timezone-aware datetimes")
+    return value.astimezone(timezone.utc)
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -105,9 +107,7 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError(_NAIVE)
-        value = value.astimezone(timezone.utc)
+        value = _in_utc(value)
         return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
