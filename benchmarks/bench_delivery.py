@@ -10,8 +10,9 @@ Run by hand (not part of the test suite)::
 Three parts (``--only`` picks some):
 
 ``throughput``
-    For each store (memory, SQLite, PostgreSQL, MariaDB) x transport (``AiohttpTransport``,
-    ``AsyncHttpxTransport``) x concurrency (1, 10, 50): events are emitted up front (the emit
+    For each store (memory, SQLite, PostgreSQL, MariaDB) x transport (``HttptoolsTransport``
+    when its extra is installed, ``AiohttpTransport``, ``AsyncHttpxTransport``) x concurrency
+    (1, 10, 50): events are emitted up front (the emit
     time is reported separately, per event), then an ``AsyncWorker`` drains them to the sink of
     ``bench_transport.py`` (a subprocess answering every POST with an empty 200). Beside them,
     in the same run, the bare aiohttp and bare (sharded) httpx loops of ``bench_transport.py``
@@ -20,7 +21,8 @@ Three parts (``--only`` picks some):
     worker's; event bodies are about 1 KiB too. Rounds are
     interleaved (every set-up at every concurrency once per round, order rotated) and medians
     reported, with every ratio to the bare loops and the targets: with aiohttp at concurrency
-    50, memory >= 0.7x, SQLite >= 0.5x and PostgreSQL >= 0.4x the bare aiohttp loop. The
+    50, memory >= 0.7x, SQLite >= 0.5x and PostgreSQL >= 0.4x the bare aiohttp loop; the same
+    targets are printed for httptools, the worker's default when installed, beside them. The
     process first sets its garbage collector up as ``acadio-webhooks worker`` does
     (``tune_worker_process``: start-up objects frozen, young generation with room for the
     attempts in flight) and runs on uvloop when it is installed (``--event-loop``); the bare
@@ -99,12 +101,17 @@ TENANT = "bench"
 TOPIC = "course/completion/create"
 # Makes the wire body about 1 KiB, the size of bench_transport.BODY.
 DATA = {"course_id": 7, "user_id": 42, "score": 0.93, "note": "x" * 880}
-BARE = {"aiohttp": "bare aiohttp", "httpx": "bare httpx, sharded"}
 RAW = "raw asyncio Protocol"
+# Each transport's bare loop: httptools has none of its own; the raw Protocol client is what
+# it is built like (a socket and a parser).
+BARE = {"httptools": RAW, "aiohttp": "bare aiohttp", "httpx": "bare httpx, sharded"}
 ALONE = "AiohttpTransport"  # our transport sending bench_transport's request, no worker
+# The worker's default when the httptools extra is installed (as it is with [dev]).
+HTTPTOOLS = "httptools" if "HttptoolsTransport" in bench_transport.SETUPS else None
+ALONES = (ALONE, "HttptoolsTransport") if HTTPTOOLS else (ALONE,)
 ONE_WORKER_TARGET = 7000.0  # deliveries/s, SQLite + aiohttp, c=50, one worker process
 ONE_WORKER_TO_RAW = 0.2
-TRANSPORTS = ("aiohttp", "httpx")
+TRANSPORTS = ("httptools", "aiohttp", "httpx") if HTTPTOOLS else ("aiohttp", "httpx")
 TARGETS = {"memory": 0.7, "sqlite": 0.5, "postgresql": 0.4}
 POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 MARIADB_ADMIN = "mysql+pymysql://root@127.0.0.1:3306/test"
@@ -211,6 +218,10 @@ def emit_events(dispatcher: Dispatcher, count: int) -> float:
 
 
 def our_transport(name: str) -> AsyncTransport:
+    if name == "httptools":
+        from acadio_webhooks.adapters.transport.httptools import HttptoolsTransport
+
+        return HttptoolsTransport(policy=INSECURE, resolver=StaticResolver())
     if name == "aiohttp":
         from acadio_webhooks.adapters.transport.aiohttp import AiohttpTransport
 
@@ -260,7 +271,7 @@ async def throughput(
     stores: dict[str, Store], url: str, rounds: int, count: int
 ) -> dict[tuple[str, int], list[Sample]]:
     dispatchers = {name: subscribed(store, url) for name, store in stores.items()}
-    setups: list[str] = [*BARE.values(), RAW, ALONE] + [
+    setups: list[str] = [*dict.fromkeys([*BARE.values(), RAW]), *ALONES] + [
         f"{store} + {transport}" for store in stores for transport in TRANSPORTS
     ]
     samples: dict[tuple[str, int], list[Sample]] = {}
@@ -269,7 +280,7 @@ async def throughput(
         order = setups[shift:] + setups[:shift]
         for concurrency in CONCURRENCIES:
             for setup in order:
-                if setup in BARE.values() or setup in (RAW, ALONE):
+                if setup in BARE.values() or setup in ALONES:
                     rate, _client_cpu = await bench_transport.measure(
                         setup, url, concurrency, count
                     )
@@ -319,8 +330,10 @@ def report_throughput(
             ratios = [rate[setup, c] / rate[BARE["aiohttp"], c] for c in CONCURRENCIES]
             print(f"{setup:<26}" + "".join(f"{r:>9.2f}x" for r in ratios))
 
+    for transport_alone in ALONES:
+        ratios = [rate[transport_alone, c] / rate[BARE["aiohttp"], c] for c in CONCURRENCIES]
+        print(f"{transport_alone + ' alone':<26}" + "".join(f"{r:>9.2f}x" for r in ratios))
     alone = [rate[ALONE, c] / rate[BARE["aiohttp"], c] for c in CONCURRENCIES]
-    print(f"{ALONE + ' alone':<26}" + "".join(f"{r:>9.2f}x" for r in alone))
 
     print("\nthe gap to bare aiohttp at c=50, split in two (their product is the ratio):")
     print(f"  our transport alone / bare aiohttp: {alone[-1]:.2f}x")
@@ -332,8 +345,7 @@ def report_throughput(
         )
 
     print(f"\nratio to the {RAW} client (the floor of one process)")
-    for store in stores:
-        setup = f"{store} + aiohttp"
+    for setup in [f"{store} + {t}" for store in stores for t in TRANSPORTS if t != "httpx"]:
         ratios = [rate[setup, c] / rate[RAW, c] for c in CONCURRENCIES]
         print(f"{setup:<26}" + "".join(f"{r:>9.2f}x" for r in ratios))
 
@@ -358,6 +370,41 @@ def report_throughput(
             ),
             Target(
                 f"one worker, sqlite + aiohttp, c=50 / {RAW}",
+                one_worker / rate[RAW, 50],
+                ONE_WORKER_TO_RAW,
+            ),
+        ]
+    if HTTPTOOLS:
+        targets += _default_transport_targets(rate, stores)
+    return targets
+
+
+def _default_transport_targets(
+    rate: dict[tuple[str, int], float], stores: list[str]
+) -> list[Target]:
+    """The same targets for the worker's default transport (httptools, when installed): the
+    issue's set-ups name aiohttp, so these are printed beside those, not instead of them."""
+    bare = rate[BARE["aiohttp"], 50]
+    targets = [
+        Target(
+            f"{store} + httptools (the default), c=50 / bare aiohttp",
+            rate[f"{store} + httptools", 50] / bare,
+            TARGETS[store],
+        )
+        for store in stores
+        if store in TARGETS
+    ]
+    if "sqlite" in stores:
+        one_worker = rate["sqlite + httptools", 50]
+        targets += [
+            Target(
+                "one worker, sqlite + httptools (the default), c=50",
+                one_worker,
+                ONE_WORKER_TARGET,
+                unit=" deliveries/s",
+            ),
+            Target(
+                f"one worker, sqlite + httptools (the default), c=50 / {RAW}",
                 one_worker / rate[RAW, 50],
                 ONE_WORKER_TO_RAW,
             ),

@@ -19,6 +19,9 @@ client. Targets printed at the end:
 * ``AsyncHttpxTransport`` >= 0.8 x the best bare httpx set-up at the same concurrency;
 * ``AiohttpTransport`` >= 0.8 x a bare aiohttp loop at the same concurrency.
 
+``HttptoolsTransport`` (when the ``httptools`` extra is installed) is printed beside them, with
+its ratio to bare aiohttp; no target names it.
+
 The script exits 1 when a run misses one, except with ``--smoke``.
 """
 
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import statistics
 import subprocess
 import sys
@@ -207,6 +211,22 @@ async def our_aiohttp(stack: AsyncExitStack, url: str, concurrency: int) -> list
     return [send] * concurrency
 
 
+async def our_httptools(stack: AsyncExitStack, url: str, concurrency: int) -> list[Send]:
+    from acadio_webhooks.adapters.transport.httptools import HttptoolsTransport
+
+    transport = HttptoolsTransport(
+        policy=EndpointPolicy(allow_insecure=True), resolver=StaticResolver()
+    )
+    stack.push_async_callback(transport.close)
+    request = OutboundRequest(url=url, headers=HEADERS, body=BODY)
+
+    async def send() -> None:
+        result = await transport.send(request)
+        assert result.status_code == 200, result
+
+    return [send] * concurrency
+
+
 class _RawClient(asyncio.Protocol):
     """The floor under every HTTP client: a socket, one request built once, and the end of
     each response found by its blank line (the sink's answers have no body)."""
@@ -268,6 +288,8 @@ SETUPS: dict[str, Callable[[AsyncExitStack, str, int], Awaitable[list[Send]]]] =
     "AiohttpTransport": our_aiohttp,
     "raw asyncio Protocol": raw_protocol,
 }
+if importlib.util.find_spec("httptools") is not None:  # the httptools extra
+    SETUPS["HttptoolsTransport"] = our_httptools
 
 
 async def measure(setup: str, url: str, concurrency: int, requests: int) -> tuple[float, float]:
@@ -330,6 +352,10 @@ def report(results: Medians) -> bool:
     for c in CONCURRENCIES:
         label = f"AiohttpTransport / bare aiohttp, c={c}"
         checks.append((label, ("AiohttpTransport", c), ("bare aiohttp", c), 0.8))
+    if "HttptoolsTransport" in SETUPS:
+        for c in CONCURRENCIES:
+            label = f"HttptoolsTransport / bare aiohttp, c={c}"
+            checks.append((label, ("HttptoolsTransport", c), ("bare aiohttp", c), 0.0))
     single = ("bare httpx, one client", 50), ("bare httpx, one client", 1)
     checks.append(("bare httpx one client c=50 / c=1", *single, 0.0))
     targets = []

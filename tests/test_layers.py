@@ -18,6 +18,7 @@ IO_LIBRARIES = {
     "asyncio",
     "celery",
     "django",
+    "httptools",
     "httpx",
     "psycopg",
     "pymysql",

@@ -87,7 +87,7 @@ def test_worker_delivers_and_finishes_the_attempt_in_flight_on_sigterm(tmp_path:
         # No --event-loop: uvloop, installed here, named in the start-up line.
         assert "uvloop event loop: concurrency 50, 10 per endpoint" in stderr
         # No --transport: the fastest installed one, said at start-up.
-        assert "delivering with AiohttpTransport, the fastest installed transport" in stderr
+        assert "delivering with HttptoolsTransport, the fastest installed transport" in stderr
         # The process is the worker's own: start-up objects stay out of collection passes,
         # and young collections wait until more than the attempts in flight have piled up.
         assert "start-up objects frozen out of garbage-collection passes" in stderr

@@ -262,8 +262,8 @@ def settings() -> WorkerSettings:
 async def test_every_hostile_endpoint_yields_a_recorded_attempt_within_bounds(
     kind: str, tmp_path: Path, hostiles: Hostiles, figures: Figures
 ) -> None:
-    if kind == "aiohttp":
-        pytest.importorskip("aiohttp")
+    if kind in ("aiohttp", "httptools"):
+        pytest.importorskip(kind)
     events = 2
     world = build_world(tmp_path, hostiles, events)
     transport = async_transport(
@@ -347,8 +347,8 @@ async def test_attempts_cut_off_mid_handshake_leave_no_connection_open(
 ) -> None:
     # The total timeout cancels the TLS handshake of an endpoint that never answers it; the
     # socket must be closed then, not when the garbage collector happens to find it.
-    if kind == "aiohttp":
-        pytest.importorskip("aiohttp")
+    if kind in ("aiohttp", "httptools"):
+        pytest.importorskip(kind)
     listener = hostiles.server.listeners["tls-silent"]
     name = hostiles.host("tls-silent")
     transport = async_transport(
@@ -378,8 +378,8 @@ async def test_attempts_cut_off_mid_handshake_leave_no_connection_open(
 async def test_the_worker_keeps_serving_while_hostile_attempts_hang(
     hostile_server: HostileServer, kind: str, tmp_path: Path, figures: Figures
 ) -> None:
-    if kind == "aiohttp":
-        pytest.importorskip("aiohttp")
+    if kind in ("aiohttp", "httptools"):
+        pytest.importorskip(kind)
     server = hostile_server
     stuck_names = ["hang", "no-accept", "drip-body", "drip-headers", "tls-silent"]
     stuck = {name: server.add(name) for name in stuck_names}

@@ -267,8 +267,8 @@ def run_worker(kind: str, store: SqlStore, clock: FakeClock, resolver: StaticRes
 def test_every_planted_endpoint_is_blocked_at_connection_without_a_socket(
     kind: str, tmp_path: Path, listener: Listener, figures: Figures
 ) -> None:
-    if kind == "aiohttp":
-        pytest.importorskip("aiohttp")
+    if kind in ("aiohttp", "httptools"):
+        pytest.importorskip(kind)
     store, clock, planted = planted_world(tmp_path, CASES, listener.port)
 
     run_worker(kind, store, clock, resolver_for(CASES, listener.port))
@@ -305,8 +305,8 @@ REBOUND = [
 def test_dns_rebinding_after_registration_is_blocked_at_connection(
     kind: str, tmp_path: Path, listener: Listener, figures: Figures
 ) -> None:
-    if kind == "aiohttp":
-        pytest.importorskip("aiohttp")
+    if kind in ("aiohttp", "httptools"):
+        pytest.importorskip(kind)
     names = [f"rebind{n}.example.com" for n in range(len(REBOUND))]
     resolver = StaticResolver(dict.fromkeys(names, PUBLIC))
     store = SqlStore(tmp_path / "rebind.db")

@@ -28,7 +28,7 @@ from acadio_webhooks.worker import AsyncWorker
 
 SECRET = "whsec-reliability-0123456789abcdef"
 INSECURE = EndpointPolicy(allow_insecure=True)
-ASYNC_TRANSPORTS = ["httpx-async", "aiohttp"]
+ASYNC_TRANSPORTS = ["httpx-async", "aiohttp", "httptools"]
 FINAL = {DeliveryStatus.DELIVERED, DeliveryStatus.FAILED, DeliveryStatus.CANCELLED}
 
 
@@ -48,6 +48,10 @@ def async_transport(kind: str, **options: Any) -> AsyncTransport:
         from acadio_webhooks.adapters.transport.aiohttp import AiohttpTransport
 
         return AiohttpTransport(**options)
+    if kind == "httptools":
+        from acadio_webhooks.adapters.transport.httptools import HttptoolsTransport
+
+        return HttptoolsTransport(**options)
     raise ValueError(kind)
 
 

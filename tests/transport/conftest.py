@@ -45,8 +45,8 @@ def tls_server(certificates: Certificates) -> Iterator[LoopbackServer]:
 @pytest.fixture(params=TRANSPORT_KINDS)
 def transport_kind(request: pytest.FixtureRequest) -> str:
     kind: str = request.param
-    if kind == "aiohttp":
-        pytest.importorskip("aiohttp")
+    if kind in ("aiohttp", "httptools"):
+        pytest.importorskip(kind)
     return kind
 
 

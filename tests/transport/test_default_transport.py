@@ -14,9 +14,11 @@ from acadio_webhooks import AsyncDispatcher, Dispatcher, EndpointPolicy
 from acadio_webhooks.adapters.resolver import StaticResolver
 from acadio_webhooks.adapters.transport.aiohttp import AiohttpTransport
 from acadio_webhooks.adapters.transport.default import (
+    TransportName,
     default_async_transport,
     fastest_installed,
 )
+from acadio_webhooks.adapters.transport.httptools import HttptoolsTransport
 from acadio_webhooks.adapters.transport.httpx import AsyncHttpxTransport
 from acadio_webhooks.domain.models import DeliveryStatus
 from acadio_webhooks.worker import AsyncWorker
@@ -27,13 +29,24 @@ LOCAL = EndpointPolicy(allow_insecure=True)  # loopback receivers: tests only
 CHOICE_LOG = "acadio_webhooks.worker"
 
 
+def _uninstalled(monkeypatch: pytest.MonkeyPatch, package: str) -> None:
+    """As on a machine where ``package``'s extra is not installed: importing it fails."""
+    for name in [n for n in sys.modules if n == package or n.startswith(f"{package}.")]:
+        monkeypatch.delitem(sys.modules, name)
+    adapters = "acadio_webhooks.adapters.transport."
+    for name in [n for n in sys.modules if n.startswith(adapters) and package in n]:
+        monkeypatch.delitem(sys.modules, name)  # the adapter's modules, imported already
+    monkeypatch.setitem(sys.modules, package, None)
+
+
+@pytest.fixture
+def without_httptools(monkeypatch: pytest.MonkeyPatch) -> None:
+    _uninstalled(monkeypatch, "httptools")
+
+
 @pytest.fixture
 def without_aiohttp(monkeypatch: pytest.MonkeyPatch) -> None:
-    """As on a machine where the aiohttp extra is not installed: importing it fails."""
-    for name in [n for n in sys.modules if n == "aiohttp" or n.startswith("aiohttp.")]:
-        monkeypatch.delitem(sys.modules, name)
-    monkeypatch.delitem(sys.modules, "acadio_webhooks.adapters.transport.aiohttp", raising=False)
-    monkeypatch.setitem(sys.modules, "aiohttp", None)
+    _uninstalled(monkeypatch, "aiohttp")
 
 
 @pytest.fixture
@@ -46,19 +59,32 @@ def choice_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == CHOICE_LOG]
 
 
-def test_aiohttp_is_chosen_when_installed(caplog: pytest.LogCaptureFixture) -> None:
+def test_httptools_is_chosen_when_installed(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger=CHOICE_LOG)
+    assert fastest_installed() == "httptools"
+    transport = default_async_transport(policy=LOCAL, resolver=StaticResolver())
+    assert isinstance(transport, HttptoolsTransport)
+    assert transport.policy is LOCAL
+    assert choice_lines(caplog) == [
+        "delivering with HttptoolsTransport, the fastest installed transport"
+    ]
+
+
+@pytest.mark.usefixtures("without_httptools")
+def test_aiohttp_is_chosen_without_the_httptools_extra(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.INFO, logger=CHOICE_LOG)
     assert fastest_installed() == "aiohttp"
     transport = default_async_transport(policy=LOCAL, resolver=StaticResolver())
     assert isinstance(transport, AiohttpTransport)
-    assert transport.policy is LOCAL
     assert choice_lines(caplog) == [
         "delivering with AiohttpTransport, the fastest installed transport"
     ]
 
 
-@pytest.mark.usefixtures("without_aiohttp")
-def test_httpx_is_chosen_without_the_aiohttp_extra_and_the_log_says_how_to_get_it(
+@pytest.mark.usefixtures("without_httptools", "without_aiohttp")
+def test_httpx_is_chosen_without_either_extra_and_the_log_says_how_to_get_one(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger=CHOICE_LOG)
@@ -67,13 +93,16 @@ def test_httpx_is_chosen_without_the_aiohttp_extra_and_the_log_says_how_to_get_i
     assert isinstance(transport, AsyncHttpxTransport)
     [line] = choice_lines(caplog)
     assert "AsyncHttpxTransport" in line
-    assert "pip install 'acadio-webhooks[aiohttp]'" in line
+    assert "pip install 'acadio-webhooks[httptools]'" in line
 
 
-@pytest.mark.usefixtures("without_aiohttp")
-def test_asking_for_aiohttp_without_the_extra_says_what_to_install() -> None:
-    with pytest.raises(ImportError, match=r"pip install 'acadio-webhooks\[aiohttp\]'"):
-        default_async_transport(policy=LOCAL, resolver=StaticResolver(), name="aiohttp")
+@pytest.mark.usefixtures("without_httptools", "without_aiohttp")
+@pytest.mark.parametrize("name", ["httptools", "aiohttp"])
+def test_asking_for_a_transport_without_its_extra_says_what_to_install(
+    name: TransportName,
+) -> None:
+    with pytest.raises(ImportError, match=rf"pip install 'acadio-webhooks\[{name}\]'"):
+        default_async_transport(policy=LOCAL, resolver=StaticResolver(), name=name)
 
 
 def test_a_named_transport_is_kept_and_logged_as_chosen(
@@ -85,7 +114,7 @@ def test_a_named_transport_is_kept_and_logged_as_chosen(
     assert choice_lines(caplog) == ["delivering with AsyncHttpxTransport, as chosen"]
 
 
-def test_start_worker_delivers_with_aiohttp_by_default(
+def test_start_worker_delivers_with_httptools_by_default(
     tmp_path: Path, receiver: LoopbackReceiver, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger=CHOICE_LOG)
@@ -101,12 +130,12 @@ def test_start_worker_delivers_with_aiohttp_by_default(
         assert isinstance(thread.worker, AsyncWorker)
     [got] = receiver.received
     assert (got.verified, got.event_id) == (True, event_id)
-    assert "delivering with AiohttpTransport, the fastest installed transport" in choice_lines(
+    assert "delivering with HttptoolsTransport, the fastest installed transport" in choice_lines(
         caplog
     )
 
 
-def test_an_async_dispatcher_worker_uses_aiohttp_by_default(
+def test_an_async_dispatcher_worker_uses_httptools_by_default(
     tmp_path: Path, receiver: LoopbackReceiver, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger=CHOICE_LOG)
@@ -123,5 +152,5 @@ def test_an_async_dispatcher_worker_uses_aiohttp_by_default(
     [got] = receiver.received
     assert got.verified
     assert choice_lines(caplog) == [
-        "delivering with AiohttpTransport, the fastest installed transport"
+        "delivering with HttptoolsTransport, the fastest installed transport"
     ]

@@ -31,11 +31,11 @@ TOKEN = "receiver-token-123"
 LOOPBACK = StaticResolver({HOST: ["127.0.0.1"]})
 
 
-@pytest.fixture(params=["httpx-async", "aiohttp"])
+@pytest.fixture(params=["httpx-async", "aiohttp", "httptools"])
 def async_kind(request: pytest.FixtureRequest) -> str:
     kind: str = request.param
-    if kind == "aiohttp":
-        pytest.importorskip("aiohttp")
+    if kind in ("aiohttp", "httptools"):
+        pytest.importorskip(kind)
     return kind
 
 

@@ -22,7 +22,7 @@ import anyio
 from acadio_webhooks.adapters.transport.httpx import AsyncHttpxTransport, HttpxTransport
 from acadio_webhooks.domain.messages import OutboundRequest, TransportResult
 
-TRANSPORT_KINDS = ["httpx", "httpx-async", "aiohttp"]
+TRANSPORT_KINDS = ["httpx", "httpx-async", "aiohttp", "httptools"]
 DRIP_INTERVAL = 0.05
 
 
@@ -232,6 +232,21 @@ def make_certificates(folder: Path) -> Certificates:
 Deliver = Callable[..., list[TransportResult]]
 
 
+def async_transport_of(kind: str, **options: Any) -> Any:
+    """A new async transport of ``kind`` (``httpx-async``, ``aiohttp`` or ``httptools``)."""
+    if kind == "httpx-async":
+        return AsyncHttpxTransport(**options)
+    if kind == "aiohttp":
+        from acadio_webhooks.adapters.transport.aiohttp import AiohttpTransport
+
+        return AiohttpTransport(**options)
+    if kind == "httptools":
+        from acadio_webhooks.adapters.transport.httptools import HttptoolsTransport
+
+        return HttptoolsTransport(**options)
+    raise ValueError(f"no async transport {kind!r}")
+
+
 def send_all(kind: str, requests: list[OutboundRequest], **options: Any) -> list[TransportResult]:
     """Build a transport of ``kind`` with ``options``, send ``requests`` in order, close it."""
     if kind == "httpx":
@@ -239,13 +254,7 @@ def send_all(kind: str, requests: list[OutboundRequest], **options: Any) -> list
             return [transport.send(r) for r in requests]
 
     async def run() -> list[TransportResult]:
-        async_transport: Any
-        if kind == "httpx-async":
-            async_transport = AsyncHttpxTransport(**options)
-        else:
-            from acadio_webhooks.adapters.transport.aiohttp import AiohttpTransport
-
-            async_transport = AiohttpTransport(**options)
+        async_transport = async_transport_of(kind, **options)
         async with async_transport:
             return [await async_transport.send(r) for r in requests]
 
@@ -263,13 +272,7 @@ def send_after_closing_twice(kind: str, request: OutboundRequest, **options: Any
         return
 
     async def run() -> None:
-        async_transport: Any
-        if kind == "httpx-async":
-            async_transport = AsyncHttpxTransport(**options)
-        else:
-            from acadio_webhooks.adapters.transport.aiohttp import AiohttpTransport
-
-            async_transport = AiohttpTransport(**options)
+        async_transport = async_transport_of(kind, **options)
         await async_transport.send(request)
         await async_transport.close()
         await async_transport.close()

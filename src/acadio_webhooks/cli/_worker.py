@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from acadio_webhooks.cli._common import (
     EXIT_OK,
@@ -95,14 +95,13 @@ def build_worker(args: argparse.Namespace, notifier: Notifier) -> _Built:
     policy = EndpointPolicy(allow_insecure=args.allow_insecure_endpoints)
     requested = getattr(args, "transport", "auto")
     name: TransportName | None = None
-    if requested == "aiohttp":
-        name = "aiohttp"
-    elif requested == "httpx":
-        name = "httpx"
+    for known in get_args(TransportName):
+        if requested == known:
+            name = known
     # Before the store is opened: a usage error leaves nothing to close.
-    if name == "aiohttp" and not is_installed("aiohttp"):
+    if name in ("httptools", "aiohttp") and not is_installed(name):
         raise CommandError(
-            "--transport aiohttp needs aiohttp: pip install 'acadio-webhooks[aiohttp]'",
+            f"--transport {name} needs {name}: pip install 'acadio-webhooks[{name}]'",
             EXIT_USAGE,
         )
     if args.metrics_port is not None and importlib.util.find_spec("prometheus_client") is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, get_args
 
+from acadio_webhooks.adapters.transport.default import TransportName
 from acadio_webhooks.cli._common import EXIT_USAGE, CommandError, read_env_secret
 from acadio_webhooks.cli._values import port_number, positive_float, positive_int, retention_period
 from acadio_webhooks.event_loop import EventLoopName
@@ -59,10 +60,11 @@ def add_worker_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--transport",
-        choices=("auto", "aiohttp", "httpx"),
+        choices=("auto", *get_args(TransportName)),
         default="auto",
-        help="HTTP client for attempts (default auto: aiohttp when the aiohttp extra is "
-        "installed, as it spends less CPU per attempt, else httpx)",
+        help="HTTP client for attempts (default auto: the one that spends the least CPU per "
+        "attempt among those installed: httptools, then aiohttp, from their extras, else "
+        "httpx)",
     )
     parser.add_argument(
         "--event-loop",

@@ -1,8 +1,9 @@
 """The transport port: how one signed request reaches an endpoint.
 
-Adapters: :mod:`acadio_webhooks.adapters.transport.httpx` (a core dependency) and
-:mod:`acadio_webhooks.adapters.transport.aiohttp` (``acadio-webhooks[aiohttp]``; the async
-default when installed, see :mod:`acadio_webhooks.adapters.transport.default`); tests use
+Adapters: :mod:`acadio_webhooks.adapters.transport.httpx` (a core dependency),
+:mod:`acadio_webhooks.adapters.transport.httptools` (``acadio-webhooks[httptools]``) and
+:mod:`acadio_webhooks.adapters.transport.aiohttp` (``acadio-webhooks[aiohttp]``); the async
+default is the fastest installed (see :mod:`acadio_webhooks.adapters.transport.default`); tests use
 :class:`acadio_webhooks.testing.RecordingTransport`.
 """
 

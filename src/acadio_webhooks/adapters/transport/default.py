@@ -1,9 +1,10 @@
 """Which async transport a worker gets when the host names none: the fastest one installed.
 
-:class:`~acadio_webhooks.adapters.transport.aiohttp.AiohttpTransport` spends less CPU per
-attempt than :class:`~acadio_webhooks.adapters.transport.httpx.AsyncHttpxTransport` (see
-``docs/performance.md``), so it is the default whenever the ``aiohttp`` extra is installed;
-httpx, a core dependency, is the default otherwise. Both keep the same contract: endpoint
+:class:`~acadio_webhooks.adapters.transport.httptools.HttptoolsTransport` spends the least CPU
+per attempt, then :class:`~acadio_webhooks.adapters.transport.aiohttp.AiohttpTransport`, then
+:class:`~acadio_webhooks.adapters.transport.httpx.AsyncHttpxTransport` (see
+``docs/performance.md``): a worker gets the first whose extra (``httptools``, ``aiohttp``) is
+installed, and httpx, a core dependency, otherwise. All three keep the same contract: endpoint
 policy checked at connection time, addresses pinned, bodies capped, nothing raised for what an
 endpoint does. Passing ``transport=`` (or ``--transport`` on the command line) still chooses.
 """
@@ -22,7 +23,7 @@ __all__ = ["TransportName", "is_installed", "fastest_installed", "default_async_
 
 logger = logging.getLogger("acadio_webhooks.worker")
 
-TransportName = Literal["aiohttp", "httpx"]
+TransportName = Literal["httptools", "aiohttp", "httpx"]
 
 
 def is_installed(name: TransportName) -> bool:
@@ -31,8 +32,19 @@ def is_installed(name: TransportName) -> bool:
 
 
 def fastest_installed() -> TransportName:
-    """``"aiohttp"`` when the aiohttp extra is installed, else ``"httpx"``."""
-    return "aiohttp" if is_installed("aiohttp") else "httpx"
+    """``"httptools"``, else ``"aiohttp"``, when its extra is installed; else ``"httpx"``."""
+    for name in _FASTEST_FIRST:
+        if is_installed(name):
+            return name
+    return "httpx"
+
+
+_FASTEST_FIRST: tuple[TransportName, ...] = ("httptools", "aiohttp")
+_CLASSES = {
+    "httptools": "HttptoolsTransport",
+    "aiohttp": "AiohttpTransport",
+    "httpx": "AsyncHttpxTransport",
+}
 
 
 def default_async_transport(
@@ -42,28 +54,36 @@ def default_async_transport(
 
     Logs at INFO which one it made and why, so an operator can tell from a worker's start-up
     lines which HTTP client sends its deliveries. Raises ``ImportError`` with the install
-    command when ``name`` is ``"aiohttp"`` and the extra is missing.
+    command when ``name`` is ``"httptools"`` or ``"aiohttp"`` and its extra is missing.
     """
     chosen = name or fastest_installed()
-    if chosen == "aiohttp":
-        try:
-            from acadio_webhooks.adapters.transport.aiohttp import AiohttpTransport
-        except ImportError as exc:
-            raise ImportError(
-                "the aiohttp transport needs aiohttp: pip install 'acadio-webhooks[aiohttp]'"
-            ) from exc
-        transport: AsyncTransport = AiohttpTransport(policy=policy, resolver=resolver)
-    else:
-        from acadio_webhooks.adapters.transport.httpx import AsyncHttpxTransport
-
-        transport = AsyncHttpxTransport(policy=policy, resolver=resolver)
+    transport = _made(chosen, policy=policy, resolver=resolver)
     if name is not None:
-        logger.info("delivering with %s, as chosen", type(transport).__name__)
-    elif chosen == "aiohttp":
-        logger.info("delivering with AiohttpTransport, the fastest installed transport")
-    else:
+        logger.info("delivering with %s, as chosen", _CLASSES[chosen])
+    elif chosen == "httpx":
         logger.info(
-            "delivering with AsyncHttpxTransport; pip install 'acadio-webhooks[aiohttp]' "
-            "for the faster AiohttpTransport, used by default when installed"
+            "delivering with AsyncHttpxTransport; pip install 'acadio-webhooks[httptools]' "
+            "for the faster HttptoolsTransport, used by default when installed"
         )
+    else:
+        logger.info("delivering with %s, the fastest installed transport", _CLASSES[chosen])
     return transport
+
+
+def _made(name: TransportName, *, policy: EndpointPolicy, resolver: Resolver) -> AsyncTransport:
+    try:
+        if name == "httptools":
+            from acadio_webhooks.adapters.transport.httptools import HttptoolsTransport
+
+            return HttptoolsTransport(policy=policy, resolver=resolver)
+        if name == "aiohttp":
+            from acadio_webhooks.adapters.transport.aiohttp import AiohttpTransport
+
+            return AiohttpTransport(policy=policy, resolver=resolver)
+    except ImportError as exc:
+        raise ImportError(
+            f"the {name} transport needs {name}: pip install 'acadio-webhooks[{name}]'"
+        ) from exc
+    from acadio_webhooks.adapters.transport.httpx import AsyncHttpxTransport
+
+    return AsyncHttpxTransport(policy=policy, resolver=resolver)
