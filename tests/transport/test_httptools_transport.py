@@ -43,8 +43,6 @@ class Script:
     responses: list[bytes | Callable[[asyncio.StreamWriter], object]]
     targets: list[str] = field(default_factory=list)
     connections: int = 0
-    open_connections: int = 0
-    most_open: int = 0
     port: int = 0
 
     def url(self, path: str = "/hook", host: str = "127.0.0.1") -> str:
@@ -59,8 +57,6 @@ async def scripted(
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         script.connections += 1
-        script.open_connections += 1
-        script.most_open = max(script.most_open, script.open_connections)
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -83,7 +79,6 @@ async def scripted(
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
-            script.open_connections -= 1
             writer.close()
 
     handlers: set[asyncio.Task[None]] = set()
@@ -190,32 +185,65 @@ async def test_an_endless_response_head_is_a_protocol_error_at_the_limit() -> No
     assert f"the response head exceeds {MAX_RESPONSE_HEAD} bytes" in (result.error or "")
 
 
+Respond = Callable[[asyncio.StreamWriter], object]
+
+
+def noting_open(made: list[HttptoolsTransport], seen: list[int], *, delay: float = 0.0) -> Respond:
+    """A 200 that first notes how many connections the transport (``made[0]``) has open."""
+
+    async def respond(writer: asyncio.StreamWriter) -> None:
+        seen.append(made[0].open_connections)
+        await asyncio.sleep(delay)
+        writer.write(OK)
+
+    return respond
+
+
 async def test_the_connection_limit_holds_and_an_idle_connection_makes_room() -> None:
     resolver = StaticResolver({"a.example.com": ["127.0.0.1"], "b.example.com": ["127.0.0.1"]})
-    async with scripted(OK, OK, OK) as server:
+    made: list[HttptoolsTransport] = []
+    seen: list[int] = []
+    async with scripted(*[noting_open(made, seen)] * 3) as server:
         async with HttptoolsTransport(
             policy=INSECURE, resolver=resolver, max_connections=1
         ) as transport:
+            made.append(transport)
             results = [
                 await transport.send(post(server.url(host=host)))
                 for host in ("a.example.com", "b.example.com", "a.example.com")
             ]
 
     assert [r.status_code for r in results] == [200, 200, 200]
-    assert (server.connections, server.most_open) == (3, 1)
+    assert (server.connections, seen) == (3, [1, 1, 1])
 
 
-async def test_attempts_beyond_the_limit_wait_for_a_connection() -> None:
-    async def slow_ok(writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(0.05)
-        writer.write(OK)
-
-    async with scripted(slow_ok, slow_ok, slow_ok) as server:
+async def test_attempts_beyond_the_limit_wait_and_are_handed_the_kept_alive_connection() -> None:
+    made: list[HttptoolsTransport] = []
+    seen: list[int] = []
+    async with scripted(*[noting_open(made, seen, delay=0.05)] * 3) as server:
         async with HttptoolsTransport(policy=INSECURE, max_connections=1) as transport:
+            made.append(transport)
             results = await asyncio.gather(*(transport.send(post(server.url())) for _ in range(3)))
 
     assert [r.status_code for r in results] == [200, 200, 200]
-    assert server.most_open == 1
+    assert (server.connections, seen) == (1, [1, 1, 1])
+
+
+async def test_an_attempt_waiting_at_another_endpoint_gets_the_freed_slot() -> None:
+    resolver = StaticResolver({"a.example.com": ["127.0.0.1"], "b.example.com": ["127.0.0.1"]})
+    made: list[HttptoolsTransport] = []
+    seen: list[int] = []
+    hosts = ("a.example.com", "b.example.com")
+    async with scripted(*[noting_open(made, seen, delay=0.05)] * 2) as server:
+        async with HttptoolsTransport(
+            policy=INSECURE, resolver=resolver, max_connections=1
+        ) as transport:
+            made.append(transport)
+            sends = (transport.send(post(server.url(host=host))) for host in hosts)
+            results = await asyncio.gather(*sends)
+
+    assert [r.status_code for r in results] == [200, 200]
+    assert (server.connections, seen) == (2, [1, 1])
 
 
 async def test_a_connection_idle_past_the_keepalive_expiry_is_not_reused() -> None:

@@ -57,7 +57,10 @@ class Answer:
 class Connection(asyncio.Protocol):
     """One kept-alive connection: one exchange at a time, its response parsed by httptools."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, read_timeout: float) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, key: tuple[str, str, int], read_timeout: float
+    ) -> None:
+        self.key = key  # the scheme, host and port it may carry requests to
         self._loop = loop
         self._read_timeout = read_timeout
         self._parser = httptools.HttpResponseParser(self)
@@ -98,6 +101,9 @@ class Connection(asyncio.Protocol):
         self._head_bytes = 0
         self._head_done = self._delimited = self._keep_alive = False
         self._last_read = self._loop.time()
+        if self.closed:  # the server closed it after it was put back or handed over
+            self._fail(HttpProtocolError("the connection was closed before the request went"))
+            return waiter
         self._arm()
         progress.advance(Phase.SENDING)
         self._transport.writelines((request, body))
@@ -208,6 +214,7 @@ class Connection(asyncio.Protocol):
             return
         if not self._head_done:
             self._answer = Answer()  # the end of an informational response
+            self._delimited = False
             return
         self._finish(keep_alive=self._keep_alive)
 

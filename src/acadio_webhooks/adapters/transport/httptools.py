@@ -71,6 +71,7 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
+_Key = tuple[str, str, int]  # scheme, host, port: what a kept-alive connection may be reused for
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Characters a request target keeps as they are; anything else is percent-encoded.
@@ -154,9 +155,15 @@ class HttptoolsTransport(TransportBase):
 
     def __init__(self, **options: Unpack[TransportOptions]) -> None:
         super().__init__(**options)
-        self._idle: dict[tuple[str, str, int], list[Connection]] = {}
+        self._idle: dict[_Key, list[Connection]] = {}
         self._open = 0
-        self._waiting: deque[asyncio.Future[None]] = deque()
+        self._waiting: deque[tuple[_Key, asyncio.Future[Connection | None]]] = deque()
+
+    @property
+    def open_connections(self) -> int:
+        """Connections open or being opened now, idle ones included (at most
+        ``max_connections``)."""
+        return self._open
 
     async def send(self, request: OutboundRequest) -> TransportResult:
         """Make one attempt; never raises for what the endpoint or network does."""
@@ -204,7 +211,7 @@ class HttptoolsTransport(TransportBase):
         key = (endpoint.scheme, endpoint.host, endpoint.port)
         connection = self._pooled(key)
         if connection is None:
-            connection = await _before(deadline, self._connect(endpoint))
+            connection = await _before(deadline, self._new_or_handed(endpoint, key))
         collector = self._new_body()
         answer_coming = connection.exchange(head, body, collector, progress, deadline)
         try:
@@ -212,14 +219,17 @@ class HttptoolsTransport(TransportBase):
         finally:
             if not answer_coming.done():
                 connection.abort()  # cancelled from outside: the exchange is cut short
-            self._put_back(key, connection)
+            self._put_back(connection)
         return self._response(
             answer.status, answer.location, answer.retry_after, collector, started
         )
 
     # -- the pool ----------------------------------------------------------------------------
+    # ``_open`` counts the connections open or being opened, at most ``max_connections``. A
+    # slot freed while attempts wait is handed to the first of them rather than given back,
+    # and a reusable connection to a waiter's own endpoint is handed over as it is.
 
-    def _pooled(self, key: tuple[str, str, int]) -> Connection | None:
+    def _pooled(self, key: _Key) -> Connection | None:
         idle = self._idle.get(key)
         if not idle:
             return None
@@ -231,63 +241,78 @@ class HttptoolsTransport(TransportBase):
             self._discard(connection)
         return None
 
-    def _put_back(self, key: tuple[str, str, int], connection: Connection) -> None:
-        if connection.reusable and not self._closed and not self._waiting:
-            self._idle.setdefault(key, []).append(connection)
-        else:
-            # Not reusable, or an attempt elsewhere waits for a connection slot: free this one.
+    def _put_back(self, connection: Connection) -> None:
+        if not connection.reusable or self._closed:
             self._discard(connection)
+            return
+        for index, (key, waiter) in enumerate(self._waiting):
+            if key == connection.key and not waiter.done():
+                del self._waiting[index]
+                waiter.set_result(connection)
+                return
+        if self._has_waiter():
+            self._discard(connection)  # its slot goes to an attempt at another endpoint
+        else:
+            self._idle.setdefault(connection.key, []).append(connection)
 
     def _discard(self, connection: Connection) -> None:
         connection.close()
-        self._open -= 1
-        while self._waiting:
-            waiter = self._waiting.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
+        self._release_slot()
 
-    async def _slot(self) -> None:
-        """Wait until one more connection may be opened, and count it as open."""
-        while self._open >= self._max_connections:
-            if self._evict_idle():
-                continue
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiting.append(waiter)
+    def _release_slot(self) -> None:
+        while self._waiting:
+            _key, waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the slot is the waiter's now
+                return
+        self._open -= 1
+
+    def _has_waiter(self) -> bool:
+        while self._waiting and self._waiting[0][1].done():
+            self._waiting.popleft()  # cancelled while waiting
+        return bool(self._waiting)
+
+    async def _new_or_handed(self, endpoint: ParsedEndpoint, key: _Key) -> Connection:
+        """A new connection to ``endpoint`` once a slot is free, or a kept-alive one that an
+        attempt at the same endpoint hands over first."""
+        if self._open < self._max_connections:
+            self._open += 1
+        elif not self._evict_idle():
+            waiter: asyncio.Future[Connection | None] = asyncio.get_running_loop().create_future()
+            self._waiting.append((key, waiter))
             try:
-                await waiter
+                handed = await waiter
             except BaseException:
                 if waiter.done() and not waiter.cancelled():
-                    self._pass_on_slot()
+                    given = waiter.result()
+                    if given is None:
+                        self._release_slot()
+                    else:
+                        self._put_back(given)
                 raise
-        self._open += 1
-
-    def _pass_on_slot(self) -> None:
-        # A waiter woken for a freed slot but cancelled before using it hands the slot on.
-        while self._waiting:
-            waiter = self._waiting.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
+            if handed is not None:
+                if handed.reusable:
+                    return handed
+                handed.close()  # closed by its server on the way: its slot opens a new one
+        try:
+            return await self._connect(endpoint)
+        except BaseException:
+            self._release_slot()
+            raise
 
     def _evict_idle(self) -> bool:
+        """Close the longest unused idle connection and keep its slot; False when none."""
         for idle in self._idle.values():
             if idle:
-                self._discard(idle.pop(0))  # the longest unused
+                idle.pop(0).close()
                 return True
         return False
 
     async def _connect(self, endpoint: ParsedEndpoint) -> Connection:
-        await self._slot()
-        try:
-            addresses = await checked_addresses_async(
-                self.policy, self.resolver, endpoint.host, endpoint.port, self.timeouts.total
-            )
-            return await self._connect_to_one(endpoint, addresses)
-        except BaseException:
-            self._open -= 1
-            self._pass_on_slot()
-            raise
+        addresses = await checked_addresses_async(
+            self.policy, self.resolver, endpoint.host, endpoint.port, self.timeouts.total
+        )
+        return await self._connect_to_one(endpoint, addresses)
 
     async def _connect_to_one(
         self, endpoint: ParsedEndpoint, addresses: Sequence[IPAddress]
@@ -315,28 +340,34 @@ class HttptoolsTransport(TransportBase):
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             advance(Phase.CONNECT)
-            connect_timeout = self.timeouts.connect
-            await _within(
-                connect_timeout,
-                loop.sock_connect(sock, (str(address), endpoint.port)),
-                "connecting",
-            )
-            connected()
-            tls = endpoint.scheme == "https"
+            connect = loop.sock_connect(sock, (str(address), endpoint.port))
+            await _within(self.timeouts.connect, connect, "connecting")
+            key = (endpoint.scheme, endpoint.host, endpoint.port)
             read_timeout = self.timeouts.read
-            _transport, connection = await _within(
-                connect_timeout,
-                loop.create_connection(
-                    lambda: Connection(loop, read_timeout),
-                    sock=sock,
-                    ssl=self._tls_context() if tls else None,
-                    server_hostname=endpoint.host if tls else None,
-                ),
-                "the TLS handshake",
+            transport, connection = await loop.create_connection(
+                lambda: Connection(loop, key, read_timeout), sock=sock
             )
         except BaseException:
             sock.close()
             raise
+        connected()
+        if endpoint.scheme == "https":
+            # TLS is started on the plain transport (not by create_connection) so that a failed
+            # handshake leaves a transport of ours to close, not one asyncio dropped half-open.
+            try:
+                handshake = loop.start_tls(
+                    transport,
+                    connection,
+                    self._tls_context(),
+                    server_hostname=endpoint.host,
+                    ssl_handshake_timeout=self.timeouts.connect,
+                )
+                encrypted = await _within(self.timeouts.connect, handshake, "the TLS handshake")
+            except BaseException:
+                transport.close()
+                raise
+            assert encrypted is not None  # start_tls returns None only for a closed transport
+            connection.connection_made(encrypted)
         return connection
 
     def _tls_context(self) -> ssl.SSLContext:
@@ -352,6 +383,7 @@ class HttptoolsTransport(TransportBase):
         for idle in self._idle.values():
             while idle:
                 self._discard(idle.pop())
+        self._idle.clear()
 
     async def __aenter__(self) -> HttptoolsTransport:
         return self
