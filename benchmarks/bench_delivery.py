@@ -343,6 +343,14 @@ def report_throughput(
             f"  {store} + aiohttp / our transport alone: {pipeline / rate[ALONE, 50]:.2f}x"
             " (claiming, signing, settling, recording)"
         )
+    if HTTPTOOLS:
+        print("and the same for httptools, whose transport alone outruns bare aiohttp:")
+        for store in stores:
+            pipeline = rate[f"{store} + httptools", 50]
+            print(
+                f"  {store} + httptools / HttptoolsTransport alone: "
+                f"{pipeline / rate['HttptoolsTransport', 50]:.2f}x"
+            )
 
     print(f"\nratio to the {RAW} client (the floor of one process)")
     for setup in [f"{store} + {t}" for store in stores for t in TRANSPORTS if t != "httpx"]:

@@ -2,7 +2,7 @@
 
 HTTP/1.1 on asyncio's own connections, the responses parsed by
 `httptools <https://github.com/MagicStack/httptools>`_ (Node.js's llhttp parser, as uvicorn
-uses it). It spends a fifth of aiohttp's CPU on an attempt (docs/performance.md, "Without
+uses it). It spends a third of aiohttp's CPU on an attempt (docs/performance.md, "Without
 aiohttp"), so it is the worker's default whenever it is installed. Same contract as the other
 transports (:class:`acadio_webhooks.ports.transport.AsyncTransport`), asyncio only.
 
