@@ -357,62 +357,39 @@ def report_throughput(
         ratios = [rate[setup, c] / rate[RAW, c] for c in CONCURRENCIES]
         print(f"{setup:<26}" + "".join(f"{r:>9.2f}x" for r in ratios))
 
-    targets = [
-        Target(
-            f"{store} + aiohttp, c=50 / bare aiohttp",
-            rate[f"{store} + aiohttp", 50] / rate[BARE["aiohttp"], 50],
-            TARGETS[store],
-        )
-        for store in stores
-        if store in TARGETS
-    ]
-    if "sqlite" in stores:
-        one_worker = rate["sqlite + aiohttp", 50]
-        targets += [
-            Target(
-                "one worker, sqlite + aiohttp, c=50 (bare aiohttp alone: "
-                f"{rate[BARE['aiohttp'], 50]:,.0f}/s)",
-                one_worker,
-                ONE_WORKER_TARGET,
-                unit=" deliveries/s",
-            ),
-            Target(
-                f"one worker, sqlite + aiohttp, c=50 / {RAW}",
-                one_worker / rate[RAW, 50],
-                ONE_WORKER_TO_RAW,
-            ),
-        ]
+    targets = _pipeline_targets(rate, stores, "aiohttp")
     if HTTPTOOLS:
-        targets += _default_transport_targets(rate, stores)
+        # The issue's set-ups name aiohttp: the default transport's figures go beside them.
+        targets += _pipeline_targets(rate, stores, "httptools", label="httptools (the default)")
     return targets
 
 
-def _default_transport_targets(
-    rate: dict[tuple[str, int], float], stores: list[str]
+def _pipeline_targets(
+    rate: dict[tuple[str, int], float], stores: list[str], transport: str, label: str = ""
 ) -> list[Target]:
-    """The same targets for the worker's default transport (httptools, when installed): the
-    issue's set-ups name aiohttp, so these are printed beside those, not instead of them."""
+    """The pipeline targets of issue #13 for the pipelines with ``transport``."""
+    label = label or transport
     bare = rate[BARE["aiohttp"], 50]
     targets = [
         Target(
-            f"{store} + httptools (the default), c=50 / bare aiohttp",
-            rate[f"{store} + httptools", 50] / bare,
+            f"{store} + {label}, c=50 / bare aiohttp",
+            rate[f"{store} + {transport}", 50] / bare,
             TARGETS[store],
         )
         for store in stores
         if store in TARGETS
     ]
     if "sqlite" in stores:
-        one_worker = rate["sqlite + httptools", 50]
+        one_worker = rate[f"sqlite + {transport}", 50]
         targets += [
             Target(
-                "one worker, sqlite + httptools (the default), c=50",
+                f"one worker, sqlite + {label}, c=50 (bare aiohttp alone: {bare:,.0f}/s)",
                 one_worker,
                 ONE_WORKER_TARGET,
                 unit=" deliveries/s",
             ),
             Target(
-                f"one worker, sqlite + httptools (the default), c=50 / {RAW}",
+                f"one worker, sqlite + {label}, c=50 / {RAW}",
                 one_worker / rate[RAW, 50],
                 ONE_WORKER_TO_RAW,
             ),

@@ -44,7 +44,7 @@ from _targets import Target, add_smoke_flag, exit_code, machine_note
 from _targets import report as report_targets
 
 from acadio_webhooks.adapters.resolver import StaticResolver
-from acadio_webhooks.adapters.transport.httpx import AsyncHttpxTransport
+from acadio_webhooks.adapters.transport.default import TransportName, default_async_transport
 from acadio_webhooks.domain.endpoints import EndpointPolicy
 from acadio_webhooks.domain.messages import OutboundRequest
 
@@ -149,20 +149,6 @@ async def bare_httpx_sharded(stack: AsyncExitStack, url: str, concurrency: int) 
     return [sender(clients[i // SHARD_SIZE]) for i in range(concurrency)]
 
 
-async def our_httpx(stack: AsyncExitStack, url: str, concurrency: int) -> list[Send]:
-    transport = AsyncHttpxTransport(
-        policy=EndpointPolicy(allow_insecure=True), resolver=StaticResolver()
-    )
-    stack.push_async_callback(transport.close)
-    request = OutboundRequest(url=url, headers=HEADERS, body=BODY)
-
-    async def send() -> None:
-        result = await transport.send(request)
-        assert result.status_code == 200, result
-
-    return [send] * concurrency
-
-
 async def bare_aiohttp(stack: AsyncExitStack, url: str, concurrency: int) -> list[Send]:
     import aiohttp
 
@@ -195,36 +181,23 @@ async def bare_aiohttp_timeouts(stack: AsyncExitStack, url: str, concurrency: in
     return [send] * concurrency
 
 
-async def our_aiohttp(stack: AsyncExitStack, url: str, concurrency: int) -> list[Send]:
-    from acadio_webhooks.adapters.transport.aiohttp import AiohttpTransport
+def _ours(name: TransportName) -> Callable[[AsyncExitStack, str, int], Awaitable[list[Send]]]:
+    """The set-up of our async transport ``name`` (the worker's ``--transport`` names)."""
 
-    transport = AiohttpTransport(
-        policy=EndpointPolicy(allow_insecure=True), resolver=StaticResolver()
-    )
-    stack.push_async_callback(transport.close)
-    request = OutboundRequest(url=url, headers=HEADERS, body=BODY)
+    async def setup(stack: AsyncExitStack, url: str, concurrency: int) -> list[Send]:
+        transport = default_async_transport(
+            policy=EndpointPolicy(allow_insecure=True), resolver=StaticResolver(), name=name
+        )
+        stack.push_async_callback(transport.close)
+        request = OutboundRequest(url=url, headers=HEADERS, body=BODY)
 
-    async def send() -> None:
-        result = await transport.send(request)
-        assert result.status_code == 200, result
+        async def send() -> None:
+            result = await transport.send(request)
+            assert result.status_code == 200, result
 
-    return [send] * concurrency
+        return [send] * concurrency
 
-
-async def our_httptools(stack: AsyncExitStack, url: str, concurrency: int) -> list[Send]:
-    from acadio_webhooks.adapters.transport.httptools import HttptoolsTransport
-
-    transport = HttptoolsTransport(
-        policy=EndpointPolicy(allow_insecure=True), resolver=StaticResolver()
-    )
-    stack.push_async_callback(transport.close)
-    request = OutboundRequest(url=url, headers=HEADERS, body=BODY)
-
-    async def send() -> None:
-        result = await transport.send(request)
-        assert result.status_code == 200, result
-
-    return [send] * concurrency
+    return setup
 
 
 class _RawClient(asyncio.Protocol):
@@ -282,14 +255,14 @@ async def raw_protocol(stack: AsyncExitStack, url: str, concurrency: int) -> lis
 SETUPS: dict[str, Callable[[AsyncExitStack, str, int], Awaitable[list[Send]]]] = {
     "bare httpx, one client": bare_httpx_single,
     "bare httpx, sharded": bare_httpx_sharded,
-    "AsyncHttpxTransport": our_httpx,
+    "AsyncHttpxTransport": _ours("httpx"),
     "bare aiohttp": bare_aiohttp,
     "bare aiohttp, timeouts": bare_aiohttp_timeouts,
-    "AiohttpTransport": our_aiohttp,
+    "AiohttpTransport": _ours("aiohttp"),
     "raw asyncio Protocol": raw_protocol,
 }
 if importlib.util.find_spec("httptools") is not None:  # the httptools extra
-    SETUPS["HttptoolsTransport"] = our_httptools
+    SETUPS["HttptoolsTransport"] = _ours("httptools")
 
 
 async def measure(setup: str, url: str, concurrency: int, requests: int) -> tuple[float, float]:

@@ -19,8 +19,9 @@ from urllib.parse import unquote
 
 import anyio
 
-from acadio_webhooks.adapters.transport.httpx import AsyncHttpxTransport, HttpxTransport
+from acadio_webhooks.adapters.transport.httpx import HttpxTransport
 from acadio_webhooks.domain.messages import OutboundRequest, TransportResult
+from tests.reliability.worlds import async_transport
 
 TRANSPORT_KINDS = ["httpx", "httpx-async", "aiohttp", "httptools"]
 DRIP_INTERVAL = 0.05
@@ -232,21 +233,6 @@ def make_certificates(folder: Path) -> Certificates:
 Deliver = Callable[..., list[TransportResult]]
 
 
-def async_transport_of(kind: str, **options: Any) -> Any:
-    """A new async transport of ``kind`` (``httpx-async``, ``aiohttp`` or ``httptools``)."""
-    if kind == "httpx-async":
-        return AsyncHttpxTransport(**options)
-    if kind == "aiohttp":
-        from acadio_webhooks.adapters.transport.aiohttp import AiohttpTransport
-
-        return AiohttpTransport(**options)
-    if kind == "httptools":
-        from acadio_webhooks.adapters.transport.httptools import HttptoolsTransport
-
-        return HttptoolsTransport(**options)
-    raise ValueError(f"no async transport {kind!r}")
-
-
 def send_all(kind: str, requests: list[OutboundRequest], **options: Any) -> list[TransportResult]:
     """Build a transport of ``kind`` with ``options``, send ``requests`` in order, close it."""
     if kind == "httpx":
@@ -254,9 +240,9 @@ def send_all(kind: str, requests: list[OutboundRequest], **options: Any) -> list
             return [transport.send(r) for r in requests]
 
     async def run() -> list[TransportResult]:
-        async_transport = async_transport_of(kind, **options)
-        async with async_transport:
-            return [await async_transport.send(r) for r in requests]
+        transport: Any = async_transport(kind, **options)
+        async with transport:
+            return [await transport.send(r) for r in requests]
 
     return anyio.run(run)
 
@@ -272,10 +258,10 @@ def send_after_closing_twice(kind: str, request: OutboundRequest, **options: Any
         return
 
     async def run() -> None:
-        async_transport = async_transport_of(kind, **options)
-        await async_transport.send(request)
-        await async_transport.close()
-        await async_transport.close()
-        await async_transport.send(request)
+        transport: Any = async_transport(kind, **options)
+        await transport.send(request)
+        await transport.close()
+        await transport.close()
+        await transport.send(request)
 
     anyio.run(run)
