@@ -7,9 +7,11 @@ Only 127.0.0.0/8 is ever connected to; other names go through a StaticResolver.
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import socket
 import threading
+import warnings
 from collections.abc import Sequence
 from urllib.parse import quote
 
@@ -285,6 +287,25 @@ def test_tls_is_verified_against_the_host_name_of_a_pinned_connection(
 
     assert result.status_code == 200
     assert tls_server.server_names == ["hooks.example.com"]
+
+
+def test_closing_the_transport_shuts_its_tls_connections(
+    deliver: Deliver, tls_server: LoopbackServer, certificates: Certificates
+) -> None:
+    # A kept-alive TLS connection still open when the transport closes must be shut then, not
+    # left for the garbage collector to find once the event loop has gone.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        [result] = deliver(
+            post(tls_server.url("/status/200", host="hooks.example.com")),
+            policy=INSECURE,
+            resolver=StaticResolver({"hooks.example.com": ["127.0.0.1"]}),
+            ssl_context=certificates.client_context(),
+        )
+        gc.collect()
+
+    assert result.status_code == 200
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
 def test_a_certificate_for_another_name_is_a_tls_error(

@@ -78,6 +78,7 @@ class Connection(asyncio.Protocol):
         self._keep_alive = False
         self.idle_since = 0.0
         self.closed = False
+        self.lost: asyncio.Future[None] = loop.create_future()  # done once the socket is shut
         self.out_of_step = False  # something came that no exchange asked for
 
     # -- the exchange --------------------------------------------------------------------------
@@ -164,6 +165,8 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if not self.lost.done():
+            self.lost.set_result(None)
         if self._waiter is None:
             return
         if self._head_done and not self._delimited:

@@ -71,6 +71,10 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
+
+CLOSE_GRACE = 1.0
+"""Seconds :meth:`HttptoolsTransport.close` waits for its connections to shut gracefully (an
+event loop that stops right after would leave them half closed) before cutting them off."""
 _Key = tuple[str, str, int]  # scheme, host, port: what a kept-alive connection may be reused for
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -378,12 +382,22 @@ class HttptoolsTransport(TransportBase):
         return self._ssl_context
 
     async def close(self) -> None:
-        """Close the pooled connections. Idempotent; attempts in flight finish first."""
+        """Close the pooled connections and wait until they are shut (a TLS connection says
+        goodbye first), at most :data:`CLOSE_GRACE` seconds. Idempotent; attempts in flight
+        finish first, and their connections close then."""
         self._closed = True
+        closing: list[Connection] = []
         for idle in self._idle.values():
             while idle:
-                self._discard(idle.pop())
+                connection = idle.pop()
+                self._discard(connection)
+                closing.append(connection)
         self._idle.clear()
+        if closing:
+            await asyncio.wait([c.lost for c in closing], timeout=CLOSE_GRACE)
+            for connection in closing:
+                if not connection.lost.done():
+                    connection.abort()  # the peer did not answer the goodbye in time
 
     async def __aenter__(self) -> HttptoolsTransport:
         return self
