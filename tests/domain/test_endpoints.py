@@ -58,6 +58,22 @@ def test_public_https_urls_are_accepted_and_normalised(
     assert DEFAULT.check_url(url) == ParsedEndpoint(scheme=scheme, host=host, port=port)
 
 
+@pytest.mark.parametrize(
+    ("url", "authority"),
+    [
+        ("https://hooks.example.com/in", "hooks.example.com"),
+        ("https://hooks.example.com:443/in", "hooks.example.com"),
+        ("https://hooks.example.com:8443/in", "hooks.example.com:8443"),
+        ("http://127.0.0.1:80/in", "127.0.0.1"),
+        ("http://[::1]:8080/in", "[::1]:8080"),
+        ("https://[2001:DB8::1]/in", "[2001:db8::1]"),
+    ],
+)
+def test_the_authority_is_what_a_host_header_names(url: str, authority: str) -> None:
+    # The port only when it is not the scheme's default; an IPv6 address in brackets.
+    assert EndpointPolicy(allow_insecure=True).check_url(url).authority == authority
+
+
 def test_an_ip_literal_endpoint_exposes_its_address() -> None:
     assert DEFAULT.check_url("https://134744072/").ip == ipaddress.IPv4Address("8.8.8.8")
     assert DEFAULT.check_url("https://hooks.example.com/").ip is None

@@ -142,6 +142,17 @@ class ParsedEndpoint:
     port: int
 
     @property
+    def authority(self) -> str:
+        """``host[:port]`` as an HTTP ``Host`` header names it: an IPv6 address in brackets,
+        the port left out when it is the scheme's default.
+
+        >>> ParsedEndpoint("https", "::1", 8443).authority
+        '[::1]:8443'
+        """
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port == _DEFAULT_PORTS[self.scheme] else f"{host}:{self.port}"
+
+    @property
     def ip(self) -> IPAddress | None:
         """The address when ``host`` is an IP literal, else None."""
         try:

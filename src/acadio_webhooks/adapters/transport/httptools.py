@@ -77,7 +77,6 @@ CLOSE_GRACE = 1.0
 event loop that stops right after would leave them half closed) before cutting them off."""
 _Key = tuple[str, str, int]  # scheme, host, port: what a kept-alive connection may be reused for
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 # Characters a request target keeps as they are; anything else is percent-encoded.
 _TARGET_SAFE = "/?&=%:@!$'()*+,;~-._"
 
@@ -86,14 +85,9 @@ class HttpConnectError(OSError):
     """Opening a connection to the endpoint failed (every address was tried)."""
 
 
-_ATTEMPT_FAILURES = (
-    HttpConnectError,
-    HttpProtocolError,
-    HttpTimeout,
-    InvalidEndpoint,
-    ResolutionError,
-    OSError,
-)
+# What a failing endpoint or network can raise here (HttpConnectError and TLS errors are
+# OSErrors); anything else is a bug and propagates.
+_ATTEMPT_FAILURES = (HttpProtocolError, HttpTimeout, InvalidEndpoint, ResolutionError, OSError)
 
 
 @lru_cache(maxsize=4096)
@@ -103,10 +97,7 @@ def _request_line_and_host(url: str, endpoint: ParsedEndpoint) -> str:
     target = quote(parts.path or "/", safe=_TARGET_SAFE)
     if parts.query:
         target += "?" + quote(parts.query, safe=_TARGET_SAFE)
-    host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
-    if endpoint.port != _DEFAULT_PORTS[endpoint.scheme]:
-        host += f":{endpoint.port}"
-    return f"POST {target} HTTP/1.1\r\nHost: {host}\r\n"
+    return f"POST {target} HTTP/1.1\r\nHost: {endpoint.authority}\r\n"
 
 
 def _encoded_request(request: OutboundRequest, endpoint: ParsedEndpoint) -> bytes:
@@ -299,7 +290,7 @@ class HttptoolsTransport(TransportBase):
                     return handed
                 handed.close()  # closed by its server on the way: its slot opens a new one
         try:
-            return await self._connect(endpoint)
+            return await self._connect(endpoint, key)
         except BaseException:
             self._release_slot()
             raise
@@ -312,20 +303,20 @@ class HttptoolsTransport(TransportBase):
                 return True
         return False
 
-    async def _connect(self, endpoint: ParsedEndpoint) -> Connection:
+    async def _connect(self, endpoint: ParsedEndpoint, key: _Key) -> Connection:
         addresses = await checked_addresses_async(
             self.policy, self.resolver, endpoint.host, endpoint.port, self.timeouts.total
         )
-        return await self._connect_to_one(endpoint, addresses)
+        return await self._connect_to_one(endpoint, key, addresses)
 
     async def _connect_to_one(
-        self, endpoint: ParsedEndpoint, addresses: Sequence[IPAddress]
+        self, endpoint: ParsedEndpoint, key: _Key, addresses: Sequence[IPAddress]
     ) -> Connection:
         failures: list[str] = []
         last: BaseException | None = None
         for address in addresses:
             try:
-                return await self._open_connection(endpoint, address)
+                return await self._open_connection(endpoint, key, address)
             except ssl.SSLError:  # noqa: PERF203 - once per address of a new connection
                 raise  # the server answered: another address would not change the certificate
             except (OSError, HttpTimeout) as exc:
@@ -336,7 +327,9 @@ class HttptoolsTransport(TransportBase):
             raise HttpTimeout(f"connecting to {endpoint.host} timed out ({tried})") from last
         raise HttpConnectError(f"connecting to {endpoint.host} failed ({tried})") from last
 
-    async def _open_connection(self, endpoint: ParsedEndpoint, address: IPAddress) -> Connection:
+    async def _open_connection(
+        self, endpoint: ParsedEndpoint, key: _Key, address: IPAddress
+    ) -> Connection:
         loop = asyncio.get_running_loop()
         family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -346,7 +339,6 @@ class HttptoolsTransport(TransportBase):
             advance(Phase.CONNECT)
             connect = loop.sock_connect(sock, (str(address), endpoint.port))
             await _within(self.timeouts.connect, connect, "connecting")
-            key = (endpoint.scheme, endpoint.host, endpoint.port)
             read_timeout = self.timeouts.read
             transport, connection = await loop.create_connection(
                 lambda: Connection(loop, key, read_timeout), sock=sock
