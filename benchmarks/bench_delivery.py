@@ -84,6 +84,7 @@ from _targets import (
 
 from acadio_webhooks.adapters.resolver import StaticResolver
 from acadio_webhooks.adapters.storage.memory import MemoryStore
+from acadio_webhooks.adapters.transport.default import TransportName, default_async_transport
 from acadio_webhooks.adapters.transport.recording import AsyncRecordingTransport
 from acadio_webhooks.dispatcher import Dispatcher
 from acadio_webhooks.domain.endpoints import EndpointPolicy
@@ -217,18 +218,8 @@ def emit_events(dispatcher: Dispatcher, count: int) -> float:
 # -- throughput --------------------------------------------------------------------------------
 
 
-def our_transport(name: str) -> AsyncTransport:
-    if name == "httptools":
-        from acadio_webhooks.adapters.transport.httptools import HttptoolsTransport
-
-        return HttptoolsTransport(policy=INSECURE, resolver=StaticResolver())
-    if name == "aiohttp":
-        from acadio_webhooks.adapters.transport.aiohttp import AiohttpTransport
-
-        return AiohttpTransport(policy=INSECURE, resolver=StaticResolver())
-    from acadio_webhooks.adapters.transport.httpx import AsyncHttpxTransport
-
-    return AsyncHttpxTransport(policy=INSECURE, resolver=StaticResolver())
+def our_transport(name: TransportName) -> AsyncTransport:
+    return default_async_transport(policy=INSECURE, resolver=StaticResolver(), name=name)
 
 
 async def warm_up(transport: AsyncTransport, url: str, concurrency: int) -> None:
