@@ -10,8 +10,10 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from acadio_webhooks.adapters.storage.sql import SqlStore, _prepared
+from acadio_webhooks.adapters.storage.sql._dialect import among
 from acadio_webhooks.adapters.storage.sql._prepared import _MOMENTS_REMEMBERED, Prepared, prepared
 from acadio_webhooks.adapters.storage.sql.schema import UtcDateTime
 
@@ -238,3 +240,59 @@ def test_sqlite_stores_a_moment_as_sqlalchemys_own_chain_writes_it(moment: datet
     assert stored(None) is None
     with pytest.raises(ValueError, match="timezone-aware"):
         stored(naive_utc)
+
+
+# Strings that IN-list and array syntax each give a meaning to, and plain ones.
+_KINDS = ["plain", 'quo"te', "{brace}", "com,ma", "back\\slash", "NULL", "«é»", "", "sp ace"]
+
+
+def test_a_list_parameter_finds_exactly_its_strings_at_every_length(engine: sa.Engine) -> None:
+    # An array on PostgreSQL (one statement for every length), an IN list elsewhere.
+    with engine.begin() as conn:
+        conn.execute(
+            _moments.insert().values(flag=True),
+            [{"id": n, "kind": kind} for n, kind in enumerate(_KINDS)]
+            + [{"id": 100 + n, "kind": f"k{n}"} for n in range(60)],
+        )
+    found = Prepared.compile(
+        sa.select(_moments.c.id)
+        .where(among(_moments.c.kind, engine.dialect, "kinds"))
+        .order_by(_moments.c.id),
+        engine.dialect,
+    )
+    with engine.connect() as conn:
+        assert found.fetch(conn, {"kinds": _KINDS}) == [(n,) for n in range(len(_KINDS))]
+        assert found.fetch(conn, {"kinds": ['quo"te', "NULL", "absent"]}) == [(1,), (5,)]
+        many = [f"k{n}" for n in range(60)]  # more than psycopg parses once and keeps
+        assert found.fetch(conn, {"kinds": many}) == [(100 + n,) for n in range(60)]
+        assert found.fetch(conn, {"kinds": ["absent"]}) == []
+
+
+@pytest.mark.services
+def test_postgresql_arrays_come_back_as_sent(postgres_url: str) -> None:
+    # They travel in binary: text that array syntax gives a meaning to, moments in any zone,
+    # missing values.
+    store = SqlStore(postgres_url)
+    try:
+        dialect = store.engine.dialect
+        floats = sa.bindparam("floats", type_=ARRAY(sa.Float()))
+        texts = sa.bindparam("texts", type_=ARRAY(sa.String()))
+        moments = sa.bindparam("moments", type_=ARRAY(UtcDateTime()))
+        flags = sa.bindparam("flags", type_=ARRAY(sa.Boolean()))
+        floats_read = sa.func.array_to_string(floats, ",", "-")
+        echo = Prepared.compile(sa.select(floats_read, texts, moments, flags), dialect)
+        assert "%(texts)b" in echo.sql
+        eastern = timezone(timedelta(hours=-5))
+        with store.engine.connect() as conn:
+            [row] = echo.fetch(
+                conn,
+                {
+                    "floats": [3.0, 2.5, None],
+                    "texts": [*_KINDS, None],
+                    "moments": [_NOON, _NOON.astimezone(eastern), None],
+                    "flags": [True, None, False],
+                },
+            )
+        assert row == ("3,2.5,-", [*_KINDS, None], [_NOON, _NOON, None], [True, None, False])
+    finally:
+        store.close()

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import ColumnElement, String, Table, any_, bindparam
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.dml import Insert
 
-__all__ = ["family", "locks_rows", "upsert", "insert_ignoring_conflicts"]
+__all__ = ["family", "locks_rows", "among", "upsert", "insert_ignoring_conflicts"]
 
 MYSQL = "mysql"
 """The family name of MySQL and MariaDB (SQLAlchemy names MariaDB's dialect ``mariadb``)."""
@@ -27,6 +27,20 @@ def locks_rows(dialect: Dialect | str) -> bool:
     """Whether concurrent writers meet on row locks (``FOR UPDATE``, ``SKIP LOCKED``), rather
     than one database-wide write lock as on SQLite, where every writer runs alone."""
     return family(dialect) in ("postgresql", MYSQL)
+
+
+def among(column: ColumnElement[str], dialect: Dialect | str, name: str) -> ColumnElement[bool]:
+    """``column`` is one of the strings of the list parameter ``name``.
+
+    On PostgreSQL ``column = ANY(:name)``, one array parameter: the statement's text is the
+    same for a list of any length, so psycopg parses it once (it re-parses a statement of
+    more than 50 placeholders on every run: a claim's lease of 50 ids was one) and
+    PostgreSQL prepares it once. Elsewhere ``column IN (…)``, expanded to the list's length
+    when the statement runs.
+    """
+    if family(dialect) == "postgresql":
+        return column == any_(bindparam(name, type_=postgresql.ARRAY(String())))
+    return column.in_(bindparam(name, expanding=True))
 
 
 def upsert(dialect: str, table: Table) -> postgresql.Insert | sqlite.Insert:

@@ -25,7 +25,7 @@ from operator import itemgetter
 from typing import Any, TypeAlias
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, DateTime, TypeDecorator
+from sqlalchemy import ARRAY, Connection, DateTime, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine.interfaces import DBAPICursor
 from sqlalchemy.sql import ClauseElement
@@ -94,7 +94,7 @@ class Prepared:
             for column in getattr(statement, "exported_columns", ())
         )
         return cls(
-            sql=compiled.string,
+            sql=_arrays_in_binary(compiled.string, binds, dialect),
             names=names,
             positional=positional,
             defaults={
@@ -300,6 +300,25 @@ class _Expansion:
             return None
         keys = None if statement.positional else tuple(str(key) for key, _slot in placed)
         return cls(sql=state.statement, segments=tuple(segments), keys=keys)
+
+
+def _arrays_in_binary(sql: str, binds: Mapping[str, Any], dialect: Dialect) -> str:
+    """``sql`` with psycopg told to send its array parameters in binary (``%(name)b``).
+
+    In text, psycopg quotes every element of an array after a regular-expression search: a
+    settle's 100 attempts, nine arrays, cost 2.0 ms of CPU against 0.4 ms in binary (its C
+    dumpers write each element). Either way an array holds one Python type (psycopg refuses
+    ``[3, 2.5]``), as the store's arrays do.
+    """
+    if dialect.driver != "psycopg":
+        return sql
+    for name, bind in binds.items():
+        if isinstance(bind.type, ARRAY):
+            placeholder = f"%({name})s"
+            if placeholder not in sql:
+                raise ValueError(f"cannot find the array parameter {name!r} in {sql!r}")
+            sql = sql.replace(placeholder, f"%({name})b")
+    return sql
 
 
 def _holds_datetimes(column_type: Any) -> bool:

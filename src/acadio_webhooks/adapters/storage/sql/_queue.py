@@ -15,10 +15,10 @@ from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import (
-    BindParameter,
     Connection,
     Dialect,
     Select,
+    Update,
     bindparam,
     func,
     select,
@@ -29,6 +29,7 @@ from acadio_webhooks.adapters.storage.sql import _throttle
 from acadio_webhooks.adapters.storage.sql._codec import SecretCodec
 from acadio_webhooks.adapters.storage.sql._dialect import (
     MYSQL,
+    among,
     family,
 )
 from acadio_webhooks.adapters.storage.sql._due import (
@@ -58,6 +59,7 @@ __all__ = [
     "take",
     "cancel_where",
     "bump_revision",
+    "delivery_states",
 ]
 
 logger = logging.getLogger("acadio_webhooks.storage")
@@ -110,22 +112,24 @@ def cancel_where(conn: Connection, *conditions: Any, now: datetime | None) -> in
     return int(result.rowcount)
 
 
-# Built once: the IN lists are expanded when they run, so neither the statement nor its
-# values are built and coerced again on every claim and settle.
-_IDS: BindParameter[Any] = bindparam("b_ids", expanding=True)
-_LEASE = (
-    update(deliveries)
-    .where(deliveries.c.id.in_(_IDS))
-    .values(
-        lease_owner=bindparam("b_owner"),
-        lease_expires_at=bindparam("b_until", type_=UtcDateTime),
-        rate_reserved=None,
+def _lease(dialect: Dialect) -> Update:
+    return (
+        update(deliveries)
+        .where(among(deliveries.c.id, dialect, "b_ids"))
+        .values(
+            lease_owner=bindparam("b_owner"),
+            lease_expires_at=bindparam("b_until", type_=UtcDateTime),
+            rate_reserved=None,
+        )
     )
-)
-_STATES = select(deliveries.c.id, deliveries.c.status, deliveries.c.lease_owner).where(
-    deliveries.c.id.in_(_IDS)
-)
-_STATES_LOCKED = _STATES.order_by(deliveries.c.id).with_for_update(of=deliveries)
+
+
+def delivery_states(dialect: Dialect, *, locked: bool) -> Select[Any]:
+    """Each delivery of the list parameter ``b_ids``: its id, status and lease owner;
+    ``locked``: its row locked, in id order."""
+    d = deliveries
+    query = select(d.c.id, d.c.status, d.c.lease_owner).where(among(d.c.id, dialect, "b_ids"))
+    return query.order_by(d.c.id).with_for_update(of=d) if locked else query
 
 
 BY_INDEX = "set_config('enable_seqscan', 'off', true)"
@@ -280,7 +284,7 @@ def _lease_rows(
         # Deliveries whose secrets cannot be read are leased too, though not handed out: the
         # lease keeps them out of the next claims for a while instead of at the head of every
         # one, and they are tried again, still pending, when it runs out.
-        prepared(conn.dialect, "lease", lambda _dialect: _LEASE).execute(
+        prepared(conn.dialect, "lease", _lease).execute(
             conn, {"b_ids": [r.id for r in live], "b_owner": owner, "b_until": now + lease}
         )
     # Per integration or subscription whose secrets or headers cannot be read: the error
@@ -357,11 +361,16 @@ def take(
         query = query.with_for_update(of=d)
     elif family(conn.dialect) == MYSQL:
         # The same, on the delivery rows alone (see _due_rows_locked_apart).
-        conn.execute(_STATES_LOCKED, {"b_ids": list(delivery_ids)})
+        locked = prepared(conn.dialect, "delivery states, locked", _locked_states)
+        locked.fetch(conn, {"b_ids": list(delivery_ids)})
     rows = [_Due._make(row) for row in conn.execute(query.order_by(d.c.next_attempt_at, d.c.id))]
     items: list[WorkItem] = []
     _lease_rows(conn, codec, rows, items, {}, owner=new_owner, now=now, lease=lease)
     return items
+
+
+def _locked_states(dialect: Dialect) -> Select[Any]:
+    return delivery_states(dialect, locked=True)
 
 
 def _work_item(row: _Due, signing_keys: tuple[bytes, ...], headers: Mapping[str, str]) -> WorkItem:

@@ -11,7 +11,6 @@ them waits for the batch, which then no longer finds the event to refer to.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -21,8 +20,6 @@ from sqlalchemy import (
     Connection,
     Delete,
     Select,
-    String,
-    any_,
     bindparam,
     delete,
     func,
@@ -30,8 +27,8 @@ from sqlalchemy import (
     select,
     tuple_,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 
+from acadio_webhooks.adapters.storage.sql._dialect import among as among_ids
 from acadio_webhooks.adapters.storage.sql._dialect import locks_rows
 from acadio_webhooks.adapters.storage.sql.schema import attempts, deliveries, events, notifications
 from acadio_webhooks.domain.models import DeliveryStatus
@@ -40,17 +37,6 @@ from acadio_webhooks.domain.retention import PruneReport
 __all__ = ["Cursor", "prune_events", "prune_notifications", "erase_events"]
 
 _PENDING = DeliveryStatus.PENDING.value
-
-
-def _in_list(column: ColumnElement[str], name: str) -> ColumnElement[bool]:
-    return column.in_(bindparam(name, expanding=True))
-
-
-def _in_array(column: ColumnElement[str], name: str) -> ColumnElement[bool]:
-    # One array parameter: the statement's text is the same for every batch, so neither
-    # SQLAlchemy nor psycopg renders and parses hundreds of placeholders each time, and
-    # PostgreSQL prepares it once.
-    return column == any_(bindparam(name, type_=ARRAY(String())))
 
 
 @dataclass(frozen=True)
@@ -68,7 +54,10 @@ class _Statements:
     delete_events: Delete
 
     @classmethod
-    def using(cls, among: Callable[[ColumnElement[str], str], ColumnElement[bool]]) -> _Statements:
+    def using(cls, dialect: str) -> _Statements:
+        def among(column: ColumnElement[str], name: str) -> ColumnElement[bool]:
+            return among_ids(column, dialect, name)
+
         recent = deliveries.c.updated_at >= bindparam("before")
         their_attempts = among(attempts.c.delivery_id, "deliveries")
         return cls(
@@ -84,8 +73,8 @@ class _Statements:
         )
 
 
-_STATEMENTS = {"postgresql": _Statements.using(_in_array)}
-_PORTABLE = _Statements.using(_in_list)
+_STATEMENTS = {"postgresql": _Statements.using("postgresql")}
+_PORTABLE = _Statements.using("sqlite")
 
 
 def _statements(conn: Connection) -> _Statements:

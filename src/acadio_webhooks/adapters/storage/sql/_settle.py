@@ -16,6 +16,7 @@ from sqlalchemy import (
     Connection,
     Dialect,
     Insert,
+    Select,
     String,
     Table,
     Update,
@@ -34,17 +35,16 @@ from sqlalchemy.types import TypeEngine
 
 from acadio_webhooks.adapters.storage.sql._codec import notification_row
 from acadio_webhooks.adapters.storage.sql._dialect import (
+    among,
     insert_ignoring_conflicts,
     locks_rows,
 )
 from acadio_webhooks.adapters.storage.sql._due import PENDING
 from acadio_webhooks.adapters.storage.sql._prepared import prepared
 from acadio_webhooks.adapters.storage.sql._queue import (
-    _IDS,
-    _STATES,
-    _STATES_LOCKED,
     BY_INDEX,
     cancel_where,
+    delivery_states,
 )
 from acadio_webhooks.adapters.storage.sql.schema import (
     UtcDateTime,
@@ -60,15 +60,22 @@ __all__ = ["settle"]
 
 logger = logging.getLogger("acadio_webhooks.storage")
 
-_RECORDED = select(attempts.c.attempt_id).where(attempts.c.attempt_id.in_(_IDS))
-_DIRTY = select(subscriptions.c.id).where(
-    subscriptions.c.id.in_(_IDS),
-    or_(
-        subscriptions.c.consecutive_failures != 0,
-        subscriptions.c.failing_since.is_not(None),
-        subscriptions.c.paused_until.is_not(None),
-    ),
-)
+
+def _recorded(dialect: Dialect) -> Select[Any]:
+    return select(attempts.c.attempt_id).where(among(attempts.c.attempt_id, dialect, "b_ids"))
+
+
+def _dirty(dialect: Dialect) -> Select[Any]:
+    """Which subscriptions of ``b_ids`` have failures, a failing streak or a pause."""
+    s = subscriptions
+    return select(s.c.id).where(
+        among(s.c.id, dialect, "b_ids"),
+        or_(
+            s.c.consecutive_failures != 0,
+            s.c.failing_since.is_not(None),
+            s.c.paused_until.is_not(None),
+        ),
+    )
 
 
 def settle(
@@ -91,7 +98,7 @@ def settle(
     states = prepared(
         conn.dialect,
         "delivery states, locked" if locking else "delivery states",
-        lambda _dialect: _STATES_LOCKED if locking else _STATES,
+        lambda dialect: delivery_states(dialect, locked=locking),
     )
     held = {
         delivery_id: status == PENDING and lease_owner == owner
@@ -198,7 +205,7 @@ def _unbounded(column_type: TypeEngine[Any]) -> TypeEngine[Any]:
 def _unrecorded(conn: Connection, settlements: Sequence[Settlement]) -> list[Settlement]:
     """The settlements whose attempts are not recorded yet, each attempt once."""
     wanted = {s.attempt.id for s in settlements}
-    found = prepared(conn.dialect, "recorded attempts", lambda _dialect: _RECORDED)
+    found = prepared(conn.dialect, "recorded attempts", _recorded)
     recorded = {attempt_id for (attempt_id,) in found.fetch(conn, {"b_ids": list(wanted)})}
     fresh: list[Settlement] = []
     for settlement in settlements:
@@ -324,7 +331,7 @@ def _apply_health(conn: Connection, owned: Sequence[Settlement]) -> None:
     # settling successes of the same subscriptions never queue on its row.
     clean = [c.subscription_id for c in changes if c.reset and _is_clean(c)]
     if clean:
-        found = prepared(conn.dialect, "unhealthy subscriptions", lambda _dialect: _DIRTY)
+        found = prepared(conn.dialect, "unhealthy subscriptions", _dirty)
         dirty = {subscription_id for (subscription_id,) in found.fetch(conn, {"b_ids": clean})}
         changes = [c for c in changes if c.subscription_id in dirty or not _is_clean(c)]
     if not changes:
