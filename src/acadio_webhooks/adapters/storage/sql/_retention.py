@@ -28,8 +28,7 @@ from sqlalchemy import (
     tuple_,
 )
 
-from acadio_webhooks.adapters.storage.sql._dialect import among as among_ids
-from acadio_webhooks.adapters.storage.sql._dialect import locks_rows
+from acadio_webhooks.adapters.storage.sql._dialect import among, locks_rows
 from acadio_webhooks.adapters.storage.sql.schema import attempts, deliveries, events, notifications
 from acadio_webhooks.domain.models import DeliveryStatus
 from acadio_webhooks.domain.retention import PruneReport
@@ -55,26 +54,26 @@ class _Statements:
 
     @classmethod
     def using(cls, dialect: str) -> _Statements:
-        def among(column: ColumnElement[str], name: str) -> ColumnElement[bool]:
-            return among_ids(column, dialect, name)
+        def listed(column: ColumnElement[str], name: str) -> ColumnElement[bool]:
+            return among(column, dialect, name)
 
         recent = deliveries.c.updated_at >= bindparam("before")
-        their_attempts = among(attempts.c.delivery_id, "deliveries")
+        their_attempts = listed(attempts.c.delivery_id, "deliveries")
         return cls(
             kept=select(deliveries.c.event_id)
-            .where(among(deliveries.c.event_id, "events"))
+            .where(listed(deliveries.c.event_id, "events"))
             .where(or_(deliveries.c.status == _PENDING, recent))
             .distinct(),
-            their_deliveries=select(deliveries.c.id).where(among(deliveries.c.event_id, "events")),
+            their_deliveries=select(deliveries.c.id).where(listed(deliveries.c.event_id, "events")),
             count_attempts=select(func.count()).where(their_attempts),
             delete_attempts=delete(attempts).where(their_attempts),
-            delete_deliveries=delete(deliveries).where(among(deliveries.c.id, "deliveries")),
-            delete_events=delete(events).where(among(events.c.id, "events")),
+            delete_deliveries=delete(deliveries).where(listed(deliveries.c.id, "deliveries")),
+            delete_events=delete(events).where(listed(events.c.id, "events")),
         )
 
 
 _STATEMENTS = {"postgresql": _Statements.using("postgresql")}
-_PORTABLE = _Statements.using("sqlite")
+_PORTABLE = _Statements.using("sqlite")  # and MySQL: IN lists
 
 
 def _statements(conn: Connection) -> _Statements:
