@@ -276,18 +276,22 @@ async def test_every_hostile_endpoint_yields_a_recorded_attempt_within_bounds(
     worker = AsyncWorker(
         world.store, transport, clock=world.clock, policy=POLICY, settings=settings()
     )
-    with RssSampler() as memory:
-        report = await worker.drain()
+    try:
+        with RssSampler() as memory:
+            report = await worker.drain()
 
-    assert report.attempts == events * len(EXPECTED)
-    deliveries = check_first_attempts(world, hostiles, phases=True)
-    # The huge bodies alone offered 2 x 64 MiB and the endless ones had no end.
-    assert memory.growth < MEMORY_BOUND, f"resident memory grew {memory.growth / 2**20:.1f} MiB"
+        assert report.attempts == events * len(EXPECTED)
+        deliveries = check_first_attempts(world, hostiles, phases=True)
+        # The huge bodies alone offered 2 x 64 MiB and the endless ones had no end.
+        growth = memory.growth
+        assert growth < MEMORY_BOUND, f"resident memory grew {growth / 2**20:.1f} MiB"
 
-    rounds = await settle_everything(worker, world)
-    check_final(world, events)
-    await worker.aclose()
-    world.store.close()
+        rounds = await settle_everything(worker, world)
+        check_final(world, events)
+    finally:
+        # Also when a check fails: its open connections must not surface in a later test.
+        await worker.aclose()
+        world.store.close()
     figures.add(
         "hostile",
         cases=len(EXPECTED),
@@ -326,15 +330,17 @@ def test_the_sync_worker_survives_the_same_endpoints(
     worker = SyncWorker(
         world.store, transport, clock=world.clock, policy=POLICY, settings=settings()
     )
+    try:
+        report = worker.drain()
 
-    report = worker.drain()
-
-    assert report.attempts == events * len(EXPECTED)
-    deliveries = check_first_attempts(world, hostiles)
-    anyio.run(settle_everything, worker, world)
-    check_final(world, events)
-    transport.close()
-    world.store.close()
+        assert report.attempts == events * len(EXPECTED)
+        deliveries = check_first_attempts(world, hostiles)
+        anyio.run(settle_everything, worker, world)
+        check_final(world, events)
+    finally:
+        # Also when a check fails: its open connections must not surface in a later test.
+        transport.close()
+        world.store.close()
     figures.add(
         "hostile", cases=len(EXPECTED), transports=1, deliveries_checked=len(deliveries), lost=0
     )
