@@ -113,6 +113,18 @@ class HostileServer:
         listener.port = server.sockets[0].getsockname()[1]
         self._servers.append(server)
 
+    def refuse(self, name: str) -> None:
+        """Close ``name``'s listener, leaving a port that certainly refuses connections."""
+        port = self.listeners[name].port
+
+        async def close() -> None:
+            for server in self._servers:
+                if server.sockets and server.sockets[0].getsockname()[1] == port:
+                    server.close()
+                    await server.wait_closed()
+
+        asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
+
     def close(self) -> None:
         """Stop every listener and the loop."""
 

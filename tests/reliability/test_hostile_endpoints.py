@@ -8,7 +8,6 @@ serving everyone else meanwhile.
 
 from __future__ import annotations
 
-import asyncio
 import gc
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +26,8 @@ from acadio_webhooks.domain.messages import ErrorKind, OutboundRequest
 from acadio_webhooks.domain.models import Delivery, DeliveryStatus
 from acadio_webhooks.domain.retry import RetryPolicy
 from acadio_webhooks.worker import AsyncWorker, SyncWorker, WorkerSettings
-from tests.reliability.hostile import BEHAVIOURS, HostileServer, Listener, answer
+from tests.reliability.hostile import BEHAVIOURS, HostileServer
+from tests.reliability.hostile_process import Answer, HostileProcess
 from tests.reliability.worlds import (
     ASYNC_TRANSPORTS,
     INSECURE,
@@ -114,30 +114,23 @@ CUT_OFF_BY_THE_TOTAL = {
 
 
 class Hostiles:
-    """One listener per behaviour, plus a redirect target that must never be contacted."""
+    """One listener per behaviour, plus a redirect target that must never be contacted.
+
+    The listeners live in a process of their own: in this one they would share the GIL
+    with the 64 threads of the sync worker under test and answer late on a busy machine.
+    """
 
     def __init__(self) -> None:
-        self.server = HostileServer()
-        for name in BEHAVIOURS:
+        self.server = HostileProcess()
+        for name in [*BEHAVIOURS, "no-accept"]:
             self.server.add(name)
-        self.server.add("no-accept")
-        self.stolen = self.server.add("redirect-target", answer(200, b"you followed me"))
+        self.stolen = self.server.add("redirect-target", Answer(200, "you followed me"))
         self.server.add(
             "redirect-loopback",
-            answer(301, b"", f"Location: {self.stolen.url('/admin')}"),
+            Answer(301, "", (f"Location: {self.stolen.url('/admin')}",)),
         )
-        closed = self.server.add("refused", answer(200))
-        self._close_port(closed)
-
-    def _close_port(self, listener: Listener) -> None:
-        # Take a port that certainly refuses: open a listener, remember its port, close it.
-        async def close() -> None:
-            for server in self.server._servers:
-                if server.sockets and server.sockets[0].getsockname()[1] == listener.port:
-                    server.close()
-                    await server.wait_closed()
-
-        asyncio.run_coroutine_threadsafe(close(), self.server._loop).result(10)
+        self.server.add("refused", Answer(200))
+        self.server.refuse("refused")
 
     @staticmethod
     def host(name: str) -> str:
