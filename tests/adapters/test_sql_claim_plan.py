@@ -12,6 +12,8 @@ index order. The claim's transaction rules sorting out (``_queue._CLAIM_SETTINGS
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,16 +31,24 @@ from tests.services import postgres_database
 DUE_INDEX = "ix_acadio_deliveries_status_next_attempt_at_id"
 
 
-@pytest.mark.services
-def test_a_burst_into_a_table_never_analysed_is_claimed_in_index_order() -> None:
-    # Without the claim's settings, PostgreSQL 15 chose here a bitmap scan of the whole
-    # backlog, joined and sorted (the plan is checked, not the time it takes).
+@contextmanager
+def _subscribed(prefix: str) -> Iterator[Dispatcher]:
+    """A dispatcher on a fresh PostgreSQL database, tenant ``acme`` subscribed to
+    ``course/*``."""
     with (
-        postgres_database("acadio_claim_plan") as url,
+        postgres_database(prefix) as url,
         Dispatcher(url, endpoint_policy=EndpointPolicy(allow_insecure=True)) as dispatcher,
     ):
         owner = dispatcher.integrations.install("acme", secret="whsec-plan-0123456789")
         dispatcher.integrations.subscribe(owner.id, "course/*", "http://127.0.0.1:9/hook")
+        yield dispatcher
+
+
+@pytest.mark.services
+def test_a_burst_into_a_table_never_analysed_is_claimed_in_index_order() -> None:
+    # Without the claim's settings, PostgreSQL 15 chose here a bitmap scan of the whole
+    # backlog, joined and sorted (the plan is checked, not the time it takes).
+    with _subscribed("acadio_claim_plan") as dispatcher:
         event_ids = dispatcher.emit_many(
             NewEvent("course/completion/create", {"n": n, "pad": "x" * 1000}, tenant="acme")
             for n in range(10_000)
@@ -75,12 +85,7 @@ def test_leases_are_written_beside_their_rows() -> None:
     # column, so PostgreSQL can write it as a HOT update instead of entering a new row
     # version in all seven indexes. On full pages (fillfactor 100) none of these 100 was
     # HOT; at 50, 94 (a page's last rows may still find it full).
-    with (
-        postgres_database("acadio_hot_lease") as url,
-        Dispatcher(url, endpoint_policy=EndpointPolicy(allow_insecure=True)) as dispatcher,
-    ):
-        owner = dispatcher.integrations.install("acme", secret="whsec-plan-0123456789")
-        dispatcher.integrations.subscribe(owner.id, "course/*", "http://127.0.0.1:9/hook")
+    with _subscribed("acadio_hot_lease") as dispatcher:
         dispatcher.emit_many(
             NewEvent("course/completion/create", {"n": n}, tenant="acme") for n in range(300)
         )
