@@ -24,7 +24,13 @@ from typing import Any
 from acadio_webhooks.domain.core import is_paused
 from acadio_webhooks.domain.messages import OutboundRequest, Settlement, WorkItem
 
-__all__ = ["Flow"]
+__all__ = ["WAVES_HELD", "Flow"]
+
+WAVES_HELD = 4
+"""How many waves of attempts a worker run holds claimed: up to ``concurrency`` times this in
+all, and ``per_endpoint`` times this of one subscription (in flight plus queued). The next
+claim has to come back before the queued waves are sent: with two waves, a worker on
+PostgreSQL (a claim of 50 in 3 to 10 ms) kept 12 to 16 of its 50 lanes busy on average."""
 
 
 class Flow:
@@ -34,8 +40,8 @@ class Flow:
         self, *, concurrency: int, per_endpoint: int, batch_size: int, stop: asyncio.Event | None
     ) -> None:
         self.stop = stop
-        # Claimed deliveries wait at most about two attempts for a lane, far within the lease.
-        self.max_leased = concurrency * 2
+        # Claimed deliveries wait for a lane a few attempts' time, far within the lease.
+        self.max_leased = concurrency * WAVES_HELD
         self.max_unsettled = batch_size * 4 + self.max_leased
         self.concurrency = concurrency
         # With per_endpoint >= concurrency the global bound is the tighter one: no counting.
@@ -62,8 +68,8 @@ class Flow:
         self._sleeping: list[asyncio.Future[bool]] = []
         self._closing = False
         self._paused: dict[str, datetime] = {}
-        # In flight plus queued, per subscription: two waves of per_endpoint.
-        self.per_subscription_hold = per_endpoint * 2
+        # In flight plus queued, per subscription: the same number of waves of per_endpoint.
+        self.per_subscription_hold = per_endpoint * WAVES_HELD
         self._held: dict[str, int] = {}
 
     @property

@@ -1,8 +1,8 @@
 """Fairness: one slow or dead endpoint cannot starve the others.
 
-A worker holds at most two waves (2 x ``per_endpoint``) of one subscription's deliveries and
-asks the store for other work meanwhile; the circuit breaker pauses an endpoint that keeps
-failing, and the worker hands back what it had queued for it.
+A worker holds at most a few waves (``WAVES_HELD`` x ``per_endpoint``) of one subscription's
+deliveries and asks the store for other work meanwhile; the circuit breaker pauses an endpoint
+that keeps failing, and the worker hands back what it had queued for it.
 """
 
 from __future__ import annotations

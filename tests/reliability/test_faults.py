@@ -27,6 +27,7 @@ import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 
+from acadio_webhooks._lanes import WAVES_HELD
 from acadio_webhooks.adapters.clock import FakeClock
 from acadio_webhooks.adapters.notifier.smtp import SmtpNotifier
 from acadio_webhooks.adapters.storage.sql import SqlStore
@@ -310,7 +311,7 @@ class SlowStore(SqlStore):
 def test_drain_returns_only_when_nothing_is_due_even_with_a_slow_store(
     hostile_server: HostileServer, slow: str, tmp_path: Path, figures: Figures
 ) -> None:
-    # One endpoint's backlog is larger than the two waves a worker holds of it: the excess
+    # One endpoint's backlog is larger than the waves a worker holds of it: the excess
     # is handed back, and claims leave the endpoint out while its waves are sent. drain()
     # must not end on a claim that left it out, nor while handed-back deliveries are still
     # on their way back to the store: both returned with deliveries still due.
@@ -533,7 +534,9 @@ def test_a_worker_stopping_while_the_database_is_unreachable_stops_cleanly(
     integration = dispatcher.integrations.install("acme", secret=SECRET)
     dispatcher.integrations.subscribe(integration.id, "course/*", listener.url())
     accepted = [dispatcher.emit(TOPIC, {"n": n}, tenant="acme") for n in range(10)]
-    # Two attempts in flight, two more claimed and waiting for a slot when the stop comes.
+    # Two attempts in flight, the rest of the waves the worker holds claimed and waiting for a
+    # slot when the stop comes.
+    waiting = 2 * WAVES_HELD - 2
     worker = AsyncWorker(
         store,
         AsyncHttpxTransport(policy=INSECURE),
@@ -567,7 +570,8 @@ def test_a_worker_stopping_while_the_database_is_unreachable_stops_cleanly(
 
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("recording 2 attempts made before stopping failed" in m for m in warnings)
-    assert any("giving back 2 claimed deliveries not yet attempted failed" in m for m in warnings)
+    given_back = f"giving back {waiting} claimed deliveries not yet attempted failed"
+    assert any(given_back in m for m in warnings), warnings
     # The database is back; once the leases have run out, another worker takes over.
     recover_after_leases(store)
 
@@ -592,7 +596,10 @@ def test_a_worker_killed_mid_attempt_loses_nothing(
     dispatcher = Dispatcher(store, endpoint_policy=INSECURE)
     integration = dispatcher.integrations.install("acme", secret=SECRET)
     dispatcher.integrations.subscribe(integration.id, "course/*", listener.url())
-    accepted = [dispatcher.emit(TOPIC, {"n": n}, tenant="acme") for n in range(60)]
+    # Each killed worker strands what it holds claimed (WAVES_HELD waves of its 8 lanes) until
+    # the leases run out: the next one must still find 8 deliveries due.
+    held = WAVES_HELD * 8
+    accepted = [dispatcher.emit(TOPIC, {"n": n}, tenant="acme") for n in range(3 * held + 24)]
     command = [sys.executable, "-m", "acadio_webhooks", "worker", "--db", database,
                "--allow-insecure-endpoints", "--poll-interval", "0.1", "--concurrency", "8",
                "--log-level", "WARNING"]  # fmt: skip

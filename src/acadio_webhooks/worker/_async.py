@@ -12,7 +12,7 @@ from typing import TypeVar
 import anyio
 import anyio.to_thread
 
-from acadio_webhooks._lanes import Flow
+from acadio_webhooks._lanes import WAVES_HELD, Flow
 from acadio_webhooks.domain.messages import WorkItem
 from acadio_webhooks.errors import AcadioWebhooksError
 from acadio_webhooks.ports.storage import Store, WaitFreeCalls, WouldWait
@@ -53,7 +53,7 @@ class AsyncWorker(_Worker[AsyncTransport]):
         settings = self._runner.settings
         # The feeder claims once this much room is free, and only then is worth waking.
         self._claim_threshold = max(1, min(settings.batch_size, settings.concurrency) // 2)
-        self._claim_room_at = settings.concurrency * 2 - self._claim_threshold
+        self._claim_room_at = settings.concurrency * WAVES_HELD - self._claim_threshold
 
     @property
     def owner(self) -> str:

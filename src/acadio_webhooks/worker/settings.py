@@ -44,8 +44,11 @@ class WorkerSettings(UpkeepSettings):
     """How a worker paces itself.
 
     * ``concurrency`` — attempts in flight at once (async worker; threads for the sync one).
+      The async worker holds up to four times as many deliveries claimed (in flight plus
+      queued), so the next claim comes back before the lanes run dry.
     * ``per_endpoint`` — attempts in flight at once to one endpoint URL, so one slow
-      receiver cannot take every slot.
+      receiver cannot take every slot; the async worker holds up to four times as many of
+      one subscription's deliveries.
     * ``batch_size`` — deliveries claimed, and settlements written, per store round-trip.
     * ``lease`` — how long a claimed delivery stays reserved; a worker that dies loses
       nothing: its deliveries are claimable again when the lease runs out. Keep it well above
