@@ -12,7 +12,7 @@ from typing import TypeVar
 import anyio
 import anyio.to_thread
 
-from acadio_webhooks._lanes import WAVES_HELD, Flow
+from acadio_webhooks._lanes import Flow
 from acadio_webhooks.domain.messages import WorkItem
 from acadio_webhooks.errors import AcadioWebhooksError
 from acadio_webhooks.ports.storage import Store, WaitFreeCalls, WouldWait
@@ -53,7 +53,7 @@ class AsyncWorker(_Worker[AsyncTransport]):
         settings = self._runner.settings
         # The feeder claims once this much room is free, and only then is worth waking.
         self._claim_threshold = max(1, min(settings.batch_size, settings.concurrency) // 2)
-        self._claim_room_at = settings.concurrency * WAVES_HELD - self._claim_threshold
+        self._claim_room_at = 0  # set per run, from what its Flow holds at most
 
     @property
     def owner(self) -> str:
@@ -92,6 +92,7 @@ class AsyncWorker(_Worker[AsyncTransport]):
             batch_size=settings.batch_size,
             stop=stop,
         )
+        self._claim_room_at = state.max_leased - self._claim_threshold
         try:
             async with anyio.create_task_group() as group:
                 group.start_soon(self._settler, state, report)
